@@ -1,0 +1,1 @@
+"""The sample project's job code: everything whitelist.yaml may name lives here."""

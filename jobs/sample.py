@@ -1,0 +1,47 @@
+"""The seed's sample job class, and a few jobs that show retries, failures and long runs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+# Attempt counters live in the project, so every process running an attempt sees them.
+_STATE = Path(__file__).resolve().parent.parent / ".notebookjobs" / "sample-state"
+
+
+class SampleJobClass:
+    """The seed's example: a class whose listed methods may run."""
+
+    def process(self, param1: str, param2: str) -> dict:
+        """Combine two parameters (the seed's `run-job.php SampleJobClass process a,b`)."""
+        print(f"processing {param1} and {param2}")
+        return {"param1": param1, "param2": param2, "combined": f"{param1}-{param2}"}
+
+    def handle(self) -> str:
+        """Do the job's default work."""
+        print("handled")
+        return "handled"
+
+
+def flaky(key: str = "flaky", failures: int = 2) -> int:
+    """Fail the first `failures` attempts for `key`, then succeed; returns the attempt number."""
+    _STATE.mkdir(parents=True, exist_ok=True)
+    counter = _STATE / f"{key}.count"
+    attempt = int(counter.read_text()) + 1 if counter.exists() else 1
+    counter.write_text(str(attempt))
+    if attempt <= failures:
+        raise RuntimeError(f"flaky {key}: attempt {attempt} fails on purpose")
+    return attempt
+
+
+def always_fails(message: str = "this job always fails") -> None:
+    """Raise every time, to show retries running out and the error log."""
+    raise ValueError(message)
+
+
+def slow(seconds: float = 5.0, steps: int = 10) -> float:
+    """Sleep `seconds` in `steps` steps, printing as it goes; returns the seconds slept."""
+    for step in range(steps):
+        time.sleep(seconds / steps)
+        print(f"step {step + 1}/{steps}")
+    return seconds

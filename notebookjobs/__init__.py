@@ -1,0 +1,48 @@
+"""notebookjobs: background jobs for Jupyter, with the queue in a DuckDB file.
+
+The public API of SPEC §6::
+
+    import notebookjobs as nj
+    job_id = nj.dispatch("jobs.sample.SampleJobClass.process", "a", "b", priority=5, delay=10)
+    nj.wait(job_id)
+
+Names are imported on first use (PEP 562), so ``import notebookjobs`` stays cheap for the
+worker's children and the CLI, which do not need pandas.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .errors import (ConfigError, InvalidArgumentsError, JobNotFoundError, JobStateError,
+                     NotAllowedError, NotebookJobsError, StorageError, StoreBusyError, WorkerError)
+from .models import JobStatus
+
+__version__ = "0.1.0"
+
+#: public name -> module that defines it
+_LAZY = {
+    "dispatch": "client", "status": "client", "wait": "client", "cancel": "client",
+    "retry": "client", "jobs": "client", "history": "client", "counts": "client",
+    "available_jobs": "client",
+}
+
+__all__ = [
+    *_LAZY, "ConfigError", "InvalidArgumentsError", "JobNotFoundError", "JobStateError",
+    "NotAllowedError", "NotebookJobsError", "StorageError", "StoreBusyError", "WorkerError",
+    "JobStatus", "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'notebookjobs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,137 @@
+"""Arguments of a dispatch: bound to the target's signature, strings coerced, JSON only.
+
+Binding uses ``inspect.Signature.bind`` so missing or extra arguments are refused when the job is
+dispatched, not when it runs. Strings (from forms, the CLI and the magic) are coerced by the
+parameter's annotation.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import types
+import typing
+from typing import Any
+
+from .errors import InvalidArgumentsError
+from .registry import Target
+
+_TRUE = {"true", "yes", "y", "1", "on"}
+_FALSE = {"false", "no", "n", "0", "off"}
+_JSON_HINT = "use numbers, strings, booleans, null, lists and dicts with string keys"
+
+
+def bind(target: Target, args: list[Any] | tuple[Any, ...], kwargs: dict[str, Any]
+         ) -> tuple[list[Any], dict[str, Any]]:
+    """Coerced, JSON-checked ``(args, kwargs)`` that fit the target's signature."""
+    sig = target.signature
+    try:
+        bound = sig.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise InvalidArgumentsError(
+            f"{target.name}{_plain_signature(sig)}: {exc}; pass the arguments it takes"
+        ) from exc
+    for name, value in list(bound.arguments.items()):
+        param = sig.parameters[name]
+        if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            bound.arguments[name] = tuple(_coerce(name, v, param.annotation) for v in value)
+        elif param.kind is inspect.Parameter.VAR_KEYWORD:
+            bound.arguments[name] = {k: _coerce(k, v, param.annotation) for k, v in value.items()}
+        else:
+            bound.arguments[name] = _coerce(name, value, param.annotation)
+    out_args, out_kwargs = list(bound.args), dict(bound.kwargs)
+    for i, value in enumerate(out_args):
+        out_args[i] = to_json_value(f"argument {i + 1}", value)
+    for name, value in out_kwargs.items():
+        out_kwargs[name] = to_json_value(name, value)
+    return out_args, out_kwargs
+
+
+def _plain_signature(sig: inspect.Signature) -> str:
+    return "(" + ", ".join(p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}"
+                           for p in sig.parameters.values()) + ")"
+
+
+def to_json_value(name: str, value: Any) -> Any:
+    """The value as it will come back from the queue (tuples become lists); refuses non-JSON."""
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentsError(
+            f"{name}: {value!r} ({type(value).__name__}) is not a JSON value; {_JSON_HINT}"
+        ) from exc
+
+
+def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
+    """(inner type, whether None is allowed) for ``X | None`` / ``Optional[X]``."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(members) == 1:
+            return members[0], len(members) < len(typing.get_args(annotation))
+    return annotation, False
+
+
+def _coerce(name: str, value: Any, annotation: Any) -> Any:
+    """Turn a string into the annotated type; check plain values against simple annotations."""
+    kind, optional = _unwrap_optional(annotation)
+    base = typing.get_origin(kind) or kind
+    if value is None:
+        return None
+    if isinstance(value, str) and optional and value.strip().lower() in ("null", "none"):
+        return None
+    if base in (int, float, bool, list, dict) and isinstance(value, str):
+        return _from_string(name, value, base)
+    if base is bool and not isinstance(value, bool):
+        raise _mismatch(name, value, "bool")
+    if base is int and (isinstance(value, bool) or not isinstance(value, int)):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise _mismatch(name, value, "int")
+    if base is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise _mismatch(name, value, "float")
+    if base is float and isinstance(value, float) and not math.isfinite(value):
+        raise _mismatch(name, value, "a finite float")
+    if base is list and not isinstance(value, (list, tuple)):
+        raise _mismatch(name, value, "list")
+    if base is dict and not isinstance(value, dict):
+        raise _mismatch(name, value, "dict")
+    if base is str and not isinstance(value, str):
+        raise _mismatch(name, value, "str")
+    return value
+
+
+def _from_string(name: str, text: str, base: type) -> Any:
+    raw = text.strip()
+    if base is bool:
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise _mismatch(name, text, "bool (true/false, yes/no, 1/0)")
+    if base is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise _mismatch(name, text, "int") from None
+    if base is float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise _mismatch(name, text, "float") from None
+        if not math.isfinite(value):
+            raise _mismatch(name, text, "a finite float")
+        return value
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise _mismatch(name, text, f"{base.__name__} written as JSON, e.g. "
+                        + ("[1, 2]" if base is list else '{"key": 1}')) from None
+    if not isinstance(value, base):
+        raise _mismatch(name, text, f"{base.__name__} written as JSON")
+    return value
+
+
+def _mismatch(name: str, value: Any, expected: str) -> InvalidArgumentsError:
+    return InvalidArgumentsError(f"{name}: {value!r} is not accepted; expected {expected}")

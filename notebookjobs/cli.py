@@ -1,0 +1,205 @@
+"""The ``notebookjobs`` command (SPEC §7): a thin argparse layer over the client API.
+
+Exit codes: 0 success, 1 the job (or an operation) failed, 2 the input was refused; the reason
+is one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+import pandas as pd
+
+from . import client
+from .errors import (ConfigError, InvalidArgumentsError, JobNotFoundError, JobStateError,
+                     NotAllowedError, NotebookJobsError)
+from .models import STATUS_NAMES, JobStatus
+
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
+#: errors that mean "your input was refused" (exit 2); others are operational failures (exit 1)
+REFUSALS = (ConfigError, NotAllowedError, InvalidArgumentsError, JobNotFoundError, JobStateError)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 too, but with the usage block
+        self.exit(EXIT_REFUSED, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def split_arguments(values: Sequence[str], target: str) -> tuple[list[str], dict[str, str]]:
+    """``name=value`` binds keyword ``name`` when it is a parameter of the target; else positional."""
+    names: set[str] = set()
+    try:
+        from . import registry
+        names = set(registry.resolve(target, client.settings()).signature.parameters)
+    except NotebookJobsError:
+        pass  # dispatch reports the real problem with the target
+    args: list[str] = []
+    kwargs: dict[str, str] = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if sep and name in names:
+            kwargs[name] = rest
+        else:
+            args.append(value)
+    return args, kwargs
+
+
+def _target_from_seed(owner: str, member: str) -> str:
+    # The seed wrote App\\Jobs\\SampleJobClass; accept backslashes as dots.
+    return owner.replace("\\", ".").strip(".") + "." + member
+
+
+def _print_job(info: dict[str, Any]) -> None:
+    for key, value in info.items():
+        if isinstance(value, (list, dict)):
+            value = json.dumps(value)
+        if isinstance(value, str) and "\n" in value:
+            print(f"{key}:")
+            print("  " + value.rstrip().replace("\n", "\n  "))
+        else:
+            print(f"{key}: {'' if value is None else value}")
+
+
+def _table(frame: pd.DataFrame) -> str:
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60,
+                           "display.max_columns", 20):
+        return frame.to_string(index=False)
+
+
+def cmd_run(ns: argparse.Namespace) -> int:
+    target = _target_from_seed(ns.owner, ns.member)
+    raw = [p for p in (ns.params or "").split(",") if p != ""] if ns.params else []
+    args, kwargs = split_arguments(raw, target)
+    info = client.run_now(target, args, kwargs, echo=True)
+    line = (f"job {info['id']} {info['status']} after {info['attempts']} "
+            f"attempt{'s' if info['attempts'] != 1 else ''}")
+    if info["status"] == JobStatus.COMPLETED:
+        print(line + (f": {json.dumps(info['result'])}" if info["result"] is not None else ""))
+        return EXIT_OK
+    reason = (info["error"] or "").rstrip().splitlines()[-1:] or [""]
+    print(f"{line}: {reason[0]}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def cmd_dispatch(ns: argparse.Namespace) -> int:
+    args, kwargs = split_arguments(ns.args, ns.target)
+    print(client.dispatch(ns.target, *args, priority=ns.priority, delay=ns.delay, **kwargs))
+    return EXIT_OK
+
+
+def cmd_status(ns: argparse.Namespace) -> int:
+    _print_job(client.status(ns.id))
+    return EXIT_OK
+
+
+def cmd_list(ns: argparse.Namespace) -> int:
+    frame = client.jobs(page=ns.page, per_page=ns.per_page, status=ns.status)
+    a = frame.attrs
+    print(f"page {a['page']} of {a['pages']} ({a['total']} job{'s' if a['total'] != 1 else ''}"
+          f"{', ' + ns.status if ns.status else ''})")
+    if len(frame):
+        shown = frame[["id", "target", "status", "priority", "attempts", "created_at", "run_at"]].copy()
+        for column in ("created_at", "run_at"):
+            shown[column] = shown[column].dt.strftime("%Y-%m-%d %H:%M:%S")
+        print(_table(shown))
+    return EXIT_OK
+
+
+def cmd_cancel(ns: argparse.Namespace) -> int:
+    if client.cancel(ns.id):
+        print(f"job {ns.id} cancelled")
+        return EXIT_OK
+    print(f"job {ns.id} is {client.status(ns.id)['status']}: nothing to cancel", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def cmd_retry(ns: argparse.Namespace) -> int:
+    print(client.retry(ns.id))
+    return EXIT_OK
+
+
+def cmd_jobs(ns: argparse.Namespace) -> int:
+    frame = client.available_jobs()
+    if frame.empty:
+        print("no jobs found under jobs/ and none allowed in whitelist.yaml")
+        return EXIT_OK
+    shown = frame.copy()
+    shown["parameters"] = [", ".join(_param(p) for p in ps) for ps in shown["parameters"]]
+    shown["allowed"] = shown["allowed"].map({True: "yes", False: "no"})
+    print(_table(shown[["target", "kind", "parameters", "allowed", "doc"]]))
+    return EXIT_OK
+
+
+def _param(p: dict[str, Any]) -> str:
+    text = p["name"] + (f": {p['annotation']}" if p["annotation"] else "")
+    return text if p["required"] else f"{text} = {p['default']!r}"
+
+
+def cmd_history(ns: argparse.Namespace) -> int:
+    frame = client.history()
+    if ns.csv:
+        frame.to_csv(ns.csv, index=False)
+        print(f"{len(frame)} jobs written to {ns.csv}")
+    else:
+        print(_table(frame[["id", "target", "status", "attempts", "created_at", "finished_at"]]))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="notebookjobs", description="Background jobs for Jupyter: dispatch "
+                     "whitelisted functions and methods, run them, inspect the queue. The project "
+                     "root is $NOTEBOOKJOBS_ROOT or the nearest folder upwards holding "
+                     "whitelist.yaml; the queue is $NOTEBOOKJOBS_DB or <root>/.notebookjobs/queue.duckdb.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("run", help="run a target now in the foreground, with retries")
+    p.add_argument("owner", metavar="CLASS", help="owner: module.Class or module")
+    p.add_argument("member", metavar="METHOD", help="method or function name")
+    p.add_argument("params", metavar="P1,P2,...", nargs="?", help="comma-separated arguments")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("dispatch", help="queue a target; prints the job id")
+    p.add_argument("target", help="dotted name, e.g. jobs.sample.SampleJobClass.process")
+    p.add_argument("args", nargs="*", metavar="ARG", help="positional values, or name=value")
+    p.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
+    p.add_argument("--delay", type=float, default=0.0, help="seconds before it may start")
+    p.set_defaults(func=cmd_dispatch)
+
+    for name, func, text in (("status", cmd_status, "show one job"),
+                             ("cancel", cmd_cancel, "cancel a pending or running job"),
+                             ("retry", cmd_retry, "dispatch a failed or cancelled job again")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("id", type=int, help="job id")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("list", help="one page of the queue, newest first")
+    p.add_argument("--status", choices=STATUS_NAMES)
+    p.add_argument("--page", type=int, default=1)
+    p.add_argument("--per-page", type=int, default=20)
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("jobs", help="discovered and allowed targets")
+    p.set_defaults(func=cmd_jobs)
+
+    p = sub.add_parser("history", help="every job; --csv FILE exports it")
+    p.add_argument("--csv", metavar="FILE")
+    p.set_defaults(func=cmd_history)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ns = build_parser().parse_args(argv)
+    try:
+        return ns.func(ns)
+    except REFUSALS as exc:
+        print(f"notebookjobs: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except NotebookJobsError as exc:
+        print(f"notebookjobs: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except TimeoutError as exc:
+        print(f"notebookjobs: {exc}", file=sys.stderr)
+        return EXIT_FAILED

@@ -1,0 +1,188 @@
+"""The service API of SPEC §6. The CLI, the magic and the dashboard call these and nothing below.
+
+Each call reads the current settings (whitelist.yaml is re-read when it changes), validates its
+input, and does one store operation through ``access``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from . import access, joblog, registry, runner
+from .arguments import bind
+from .config import Settings, load_settings
+from .errors import InvalidArgumentsError, JobStateError
+from .models import FINAL_STATUSES, STATUS_NAMES, Job, JobSpec, JobStatus, OutcomeKind, utcnow
+from .retry import retry_delay_s
+
+WAIT_FIRST_POLL_S = 0.01  # wait() polls quickly at first, then backs off
+WAIT_MAX_POLL_S = 0.25
+
+
+def settings() -> Settings:
+    """The current project's settings (root, paths, whitelist)."""
+    return load_settings()
+
+
+def _check_int(name: str, value: Any, lowest: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or (lowest is not None and value < lowest):
+        bound = f" >= {lowest}" if lowest is not None else ""
+        raise InvalidArgumentsError(f"{name}={value!r} is not allowed; expected a whole number{bound}")
+    return value
+
+
+def _delay_s(delay: Any) -> float:
+    if isinstance(delay, timedelta):
+        delay = delay.total_seconds()
+    ok = isinstance(delay, (int, float)) and not isinstance(delay, bool) and math.isfinite(delay)
+    if not ok or delay < 0:
+        raise InvalidArgumentsError(
+            f"delay={delay!r} is not allowed; expected seconds >= 0 (a number or a timedelta)")
+    return float(delay)
+
+
+def _spec(cfg: Settings, target: str, args: Any, kwargs: dict[str, Any], priority: Any,
+          delay: Any, now: datetime) -> JobSpec:
+    resolved = registry.resolve(target, cfg)
+    bound_args, bound_kwargs = bind(resolved, list(args), kwargs)
+    return JobSpec(target=target, args=bound_args, kwargs=bound_kwargs,
+                   priority=_check_int("priority", priority),
+                   run_at=now + timedelta(seconds=_delay_s(delay)),
+                   policy=cfg.policy_for(target))
+
+
+def dispatch(target: str, *args: Any, priority: int = 0, delay: float | timedelta = 0,
+             **kwargs: Any) -> int:
+    """Validate ``target`` and its arguments, store a pending job, return its id.
+
+    ``priority``: higher runs first. ``delay``: seconds (or a timedelta) before it may start.
+    Raises ``NotAllowedError`` for a target the whitelist does not name and
+    ``InvalidArgumentsError`` for arguments that do not fit its signature; nothing is stored then.
+    """
+    cfg = settings()
+    now = utcnow()
+    spec = _spec(cfg, target, args, kwargs, priority, delay, now)
+    return access.call(cfg, "enqueue", spec, now)
+
+
+def status(job_id: int) -> dict[str, Any]:
+    """The job's fields: id, target, args, kwargs, status, ..., progress_message (SPEC §6)."""
+    return _get(job_id).to_status()
+
+
+def _get(job_id: int) -> Job:
+    return access.call(settings(), "get", _check_int("job_id", job_id))
+
+
+def wait(job_id: int, timeout: float | None = None) -> dict[str, Any]:
+    """Block until the job is completed, failed or cancelled; ``TimeoutError`` after ``timeout`` s."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    pause = WAIT_FIRST_POLL_S
+    while True:
+        info = status(job_id)
+        if info["status"] in FINAL_STATUSES:
+            return info
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeoutError(f"job {job_id} is still {info['status']} after {timeout:g} s")
+        remaining = math.inf if deadline is None else deadline - time.monotonic()
+        time.sleep(max(0.0, min(pause, remaining)))
+        pause = min(pause * 2, WAIT_MAX_POLL_S)
+
+
+def cancel(job_id: int) -> bool:
+    """Cancel a pending job at once, or ask the worker to stop a running one.
+
+    Returns False when the job had already finished (completed, failed or cancelled).
+    """
+    before = access.call(settings(), "cancel", _check_int("job_id", job_id), utcnow())
+    return before in (JobStatus.PENDING, JobStatus.RUNNING)
+
+
+def retry(job_id: int) -> int:
+    """Dispatch a failed or cancelled job again with the same arguments; returns the new id.
+
+    The old job stays in the history as it was. The target is checked against the current
+    whitelist again.
+    """
+    job = _get(job_id)
+    if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+        raise JobStateError(f"job {job_id} is {job.status}; only failed or cancelled jobs can "
+                            "be retried (dispatch it again instead)")
+    cfg = settings()
+    now = utcnow()
+    spec = _spec(cfg, job.target, job.args, job.kwargs, job.priority, 0, now)
+    return access.call(cfg, "enqueue", spec, now)
+
+
+def _frame(jobs: list[Job]) -> pd.DataFrame:
+    frame = pd.DataFrame([j.to_status() for j in jobs], columns=list(Job.STATUS_KEYS))
+    for column in ("created_at", "run_at", "started_at", "finished_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+def jobs(page: int = 1, per_page: int = 5, status: str | None = None) -> pd.DataFrame:
+    """One page of the queue, newest first; ``df.attrs`` holds total, page, pages, per_page, status."""
+    _check_int("page", page, 1)
+    _check_int("per_page", per_page, 1)
+    if status is not None and status not in STATUS_NAMES:
+        raise InvalidArgumentsError(
+            f"status={status!r} is not a job status; use one of {', '.join(STATUS_NAMES)}")
+    rows, total = access.call(settings(), "page", page, per_page, status)
+    frame = _frame(rows)
+    frame.attrs.update(total=total, page=page, per_page=per_page, status=status,
+                       pages=max(1, math.ceil(total / per_page)))
+    return frame
+
+
+def history() -> pd.DataFrame:
+    """Every job, oldest first, with the columns of ``status()``."""
+    return _frame(access.call(settings(), "all_jobs"))
+
+
+def counts() -> dict[str, int]:
+    """How many jobs are in each status."""
+    return access.call(settings(), "counts")
+
+
+def available_jobs() -> pd.DataFrame:
+    """Discovery: target, owner, member, kind, parameters, doc, allowed (SPEC §6)."""
+    rows = registry.discover(settings())
+    return pd.DataFrame([r.__dict__ for r in rows],
+                        columns=["target", "owner", "member", "kind", "parameters", "doc", "allowed"])
+
+
+def run_now(target: str, args: list[Any], kwargs: dict[str, Any], *, echo: bool = True,
+            sleep=time.sleep) -> dict[str, Any]:
+    """Run a target in this process now, with retries, recorded in the queue and the logs.
+
+    The seed's ``run-job.php``: validation as for dispatch, then attempts until one succeeds or
+    the retry policy is spent, sleeping the configured delay in between. Returns the final status.
+    """
+    cfg = settings()
+    now = utcnow()
+    spec = _spec(cfg, target, args, kwargs, 0, 0, now)
+    me = f"run:{socket.gethostname()}:{os.getpid()}"
+    job = access.call(cfg, "enqueue_running", spec, me, now)
+    while True:
+        outcome = runner.execute(cfg, target, spec.args, spec.kwargs,
+                                 timeout=spec.policy.timeout, echo=echo)
+        if outcome.succeeded:
+            access.call(cfg, "finish", job.id, outcome, utcnow())
+            joblog.job_completed(cfg.logs_dir, job, outcome.duration_s)
+            break
+        final = job.attempts >= job.max_attempts or outcome.kind is OutcomeKind.CANCELLED
+        joblog.attempt_failed(cfg.logs_dir, job, outcome.error or "", final)
+        if final:
+            access.call(cfg, "finish", job.id, outcome, utcnow())
+            break
+        sleep(retry_delay_s(spec.policy, job.attempts))
+        job = access.call(cfg, "restart", job.id, outcome, utcnow())
+    return status(job.id)

@@ -1,0 +1,43 @@
+"""The exception hierarchy: one base, a few families, messages that say how to fix the problem."""
+
+from __future__ import annotations
+
+
+class NotebookJobsError(Exception):
+    """Something went wrong in notebookjobs."""
+
+    def __init__(self, message: str | None = None) -> None:
+        # The docstring is the default message, so a bare raise still explains itself.
+        super().__init__(message or (self.__doc__ or "").strip())
+
+
+class ConfigError(NotebookJobsError):
+    """whitelist.yaml, an environment variable or a setting is invalid."""
+
+
+class NotAllowedError(NotebookJobsError):
+    """The target is not in the whitelist; add it under allowed_jobs in whitelist.yaml."""
+
+
+class InvalidArgumentsError(NotebookJobsError):
+    """The arguments do not fit the target's signature or are not JSON values."""
+
+
+class JobNotFoundError(NotebookJobsError):
+    """No job has this id; `notebookjobs list` shows the queue."""
+
+
+class JobStateError(NotebookJobsError):
+    """The job is not in a state that allows this operation."""
+
+
+class StorageError(NotebookJobsError):
+    """The queue database could not be read or written."""
+
+
+class StoreBusyError(StorageError):
+    """The queue database stayed locked by another process for too long."""
+
+
+class WorkerError(NotebookJobsError):
+    """The worker is not running or could not be reached."""

@@ -1,0 +1,48 @@
+"""The job log files of SPEC §8: one greppable line per event, one ``write`` per record.
+
+Several processes append to the same files; each record is written with a single ``write`` on
+a file opened with O_APPEND, so lines from different processes do not interleave.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .models import Job, utcnow
+
+COMPLETED_LOG = "background_jobs.log"
+ERRORS_LOG = "background_jobs_errors.log"
+
+
+def _append(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, text.encode("utf-8", "replace"))
+    finally:
+        os.close(fd)
+
+
+def _stamp() -> str:
+    return utcnow().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def job_completed(logs_dir: Path, job: Job, duration_s: float) -> None:
+    """A line in background_jobs.log for a job that completed."""
+    _append(logs_dir / COMPLETED_LOG,
+            f"{_stamp()} COMPLETED job={job.id} target={job.target} "
+            f"attempts={job.attempts}/{job.max_attempts} duration={duration_s:.3f}s\n")
+
+
+def attempt_failed(logs_dir: Path, job: Job, error: str, final: bool) -> None:
+    """A record in background_jobs_errors.log: the event line, then the traceback.
+
+    Traceback lines carry the job id too, so ``grep job=12`` finds the whole record.
+    """
+    what = "FAILED" if final else "RETRYING"
+    lines = (error or "").rstrip().splitlines() or ["(no traceback)"]
+    reason = lines[-1]
+    head = (f"{_stamp()} {what} job={job.id} target={job.target} "
+            f"attempt={job.attempts}/{job.max_attempts} error={reason}\n")
+    body = "".join(f"    job={job.id} | {line}\n" for line in lines)
+    _append(logs_dir / ERRORS_LOG, head + body)

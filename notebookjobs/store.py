@@ -1,0 +1,325 @@
+"""The queue in DuckDB: schema, migrations and every SQL statement of the package.
+
+This is the only module that imports duckdb. A ``JobStore`` wraps one open connection inside one
+transaction (``access`` decides who opens the file and when); its methods are named after the
+state transitions of SPEC §5, take and return models, and guard each transition in SQL.
+
+Layout: ``queue`` holds every job, one row each, keyed by id. ``pending`` holds only the ids,
+priorities and run times of pending jobs, so claiming the next job reads a table as small as
+the backlog, however long the history grows (SPEC §13).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+
+from .errors import JobNotFoundError, JobStateError, StorageError
+from .models import Job, JobSpec, JobStatus, Outcome, OutcomeKind
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+_COLUMNS = (
+    "id, target, args, kwargs, status, priority, attempts, max_attempts, created_at, run_at, "
+    "started_at, finished_at, error, result, output, progress, progress_message, "
+    "retry_delay, retry_backoff, timeout"
+)
+
+_SCHEMA_V1 = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+CREATE SEQUENCE IF NOT EXISTS job_ids START 1;
+CREATE TABLE IF NOT EXISTS queue (
+    id               BIGINT PRIMARY KEY,
+    target           VARCHAR NOT NULL,
+    args             VARCHAR NOT NULL,      -- JSON list
+    kwargs           VARCHAR NOT NULL,      -- JSON object
+    status           VARCHAR NOT NULL,
+    priority         INTEGER NOT NULL,
+    attempts         INTEGER NOT NULL,
+    max_attempts     INTEGER NOT NULL,
+    retry_delay      DOUBLE NOT NULL,
+    retry_backoff    DOUBLE NOT NULL,
+    timeout          DOUBLE,
+    created_at       TIMESTAMP NOT NULL,    -- all timestamps are UTC
+    run_at           TIMESTAMP NOT NULL,
+    started_at       TIMESTAMP,
+    finished_at      TIMESTAMP,
+    error            VARCHAR,
+    result           VARCHAR,               -- JSON
+    output           VARCHAR,
+    progress         DOUBLE,
+    progress_message VARCHAR,
+    worker           VARCHAR,               -- who runs it while running
+    cancel_requested BOOLEAN NOT NULL DEFAULT false
+);
+CREATE TABLE IF NOT EXISTS pending (
+    id       BIGINT PRIMARY KEY,
+    priority INTEGER NOT NULL,
+    run_at   TIMESTAMP NOT NULL
+);
+CREATE OR REPLACE VIEW jobs AS
+    SELECT id, target, args, kwargs, status, priority, attempts, max_attempts, created_at,
+           run_at, started_at, finished_at, error, result, output, progress, progress_message
+    FROM queue;
+"""
+
+#: version -> script that brings a database from version-1 to version
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+
+
+def _naive(ts: datetime) -> datetime:
+    """UTC without tzinfo, as stored."""
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
+    return ts
+
+
+def _aware(ts: datetime | None) -> datetime | None:
+    return None if ts is None else ts.replace(tzinfo=timezone.utc)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _job_from_row(row: tuple) -> Job:
+    (id_, target, args, kwargs, status, priority, attempts, max_attempts, created_at, run_at,
+     started_at, finished_at, error, result, output, progress, progress_message,
+     retry_delay, retry_backoff, timeout) = row
+    return Job(
+        id=id_, target=target, args=json.loads(args), kwargs=json.loads(kwargs), status=status,
+        priority=priority, attempts=attempts, max_attempts=max_attempts,
+        created_at=_aware(created_at), run_at=_aware(run_at), started_at=_aware(started_at),
+        finished_at=_aware(finished_at), error=error, result=_loads(result), output=output,
+        progress=progress, progress_message=progress_message, retry_delay=retry_delay,
+        retry_backoff=retry_backoff, timeout=timeout,
+    )
+
+
+def connect(path: Path) -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed) the database file and bring its schema up to date."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = duckdb.connect(str(path))
+    except duckdb.Error as exc:
+        raise StorageError(f"cannot open the queue database {path}: {exc}") from exc
+    try:
+        _migrate(conn, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _migrate(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
+    has_meta = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
+    ).fetchone()[0]
+    version = 0
+    if has_meta:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row else 0
+    if version > SCHEMA_VERSION:
+        raise StorageError(
+            f"{path} has schema version {version}, newer than this notebookjobs understands "
+            f"({SCHEMA_VERSION}); upgrade notebookjobs"
+        )
+    if version == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN")
+    for step in range(version + 1, SCHEMA_VERSION + 1):
+        conn.execute(_MIGRATIONS[step])
+        logger.info("migrated %s to schema version %d", path, step)
+    conn.execute(
+        "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+    )
+    conn.execute("COMMIT")
+
+
+class JobStore:
+    """The queue's operations over one connection, inside the caller's transaction."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self.conn = conn
+
+    # --- writes ------------------------------------------------------------------------------
+
+    def enqueue(self, spec: JobSpec, now: datetime) -> int:
+        """Store a pending job; returns its new id."""
+        return self.enqueue_many([spec], now)[0]
+
+    def enqueue_many(self, specs: list[JobSpec], now: datetime) -> list[int]:
+        """Store pending jobs in order; returns their ids."""
+        if not specs:
+            return []
+        first = self.conn.execute(
+            "SELECT nextval('job_ids') FROM range(?)", [len(specs)]).fetchall()
+        ids = [row[0] for row in first]
+        created = _naive(now)
+        rows = [
+            (id_, s.target, json.dumps(s.args), json.dumps(s.kwargs), JobStatus.PENDING.value,
+             s.priority, 0, s.policy.max_attempts, s.policy.retry_delay, s.policy.retry_backoff,
+             s.policy.timeout, created, _naive(s.run_at))
+            for id_, s in zip(ids, specs)
+        ]
+        self.conn.executemany(
+            "INSERT INTO queue (id, target, args, kwargs, status, priority, attempts, "
+            "max_attempts, retry_delay, retry_backoff, timeout, created_at, run_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self.conn.executemany(
+            "INSERT INTO pending VALUES (?, ?, ?)", [(r[0], r[5], r[12]) for r in rows])
+        return ids
+
+    def claim_next(self, worker: str, now: datetime) -> Job | None:
+        """Mark the next due pending job running and return it; None when none is due.
+
+        Order: highest priority, then earliest run_at, then lowest id (SPEC §5).
+        """
+        row = self.conn.execute(
+            "SELECT id FROM pending WHERE run_at <= ? ORDER BY priority DESC, run_at, id LIMIT 1",
+            [_naive(now)]).fetchone()
+        if row is None:
+            return None
+        return self.claim(row[0], worker, now)
+
+    def claim(self, job_id: int, worker: str, now: datetime) -> Job:
+        """Mark one pending job running (attempts + 1); ``JobStateError`` if it is not pending."""
+        self.conn.execute("DELETE FROM pending WHERE id = ?", [job_id])
+        self._transition(
+            job_id, "status = 'running', attempts = attempts + 1, started_at = ?, "
+            "finished_at = NULL, worker = ?, progress = NULL, progress_message = NULL",
+            [_naive(now), worker], JobStatus.PENDING)
+        return self.get(job_id)
+
+    def enqueue_running(self, spec: JobSpec, worker: str, now: datetime) -> Job:
+        """Store a job already running its first attempt (a foreground ``run``)."""
+        job_id = self.conn.execute("SELECT nextval('job_ids')").fetchone()[0]
+        self.conn.execute(
+            "INSERT INTO queue (id, target, args, kwargs, status, priority, attempts, "
+            "max_attempts, retry_delay, retry_backoff, timeout, created_at, run_at, started_at, "
+            "worker) VALUES (?, ?, ?, ?, 'running', ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [job_id, spec.target, json.dumps(spec.args), json.dumps(spec.kwargs), spec.priority,
+             spec.policy.max_attempts, spec.policy.retry_delay, spec.policy.retry_backoff,
+             spec.policy.timeout, _naive(now), _naive(spec.run_at), _naive(now), worker])
+        return self.get(job_id)
+
+    def restart(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
+        """Record a failed attempt of a running foreground job and count the next one."""
+        self._transition(
+            job_id, "attempts = attempts + 1, started_at = ?, error = ?, output = ?",
+            [_naive(now), outcome.error, outcome.output], JobStatus.RUNNING)
+        return self.get(job_id)
+
+    def finish(self, job_id: int, outcome: Outcome, now: datetime) -> str:
+        """Record the last attempt of a running job as final; returns the new status."""
+        if outcome.succeeded:
+            status = JobStatus.COMPLETED
+        elif outcome.kind is OutcomeKind.CANCELLED:
+            status = JobStatus.CANCELLED
+        else:
+            status = JobStatus.FAILED
+        self._transition(
+            job_id, "status = ?, finished_at = ?, error = ?, result = ?, output = ?, worker = NULL",
+            [status.value, _naive(now), outcome.error,
+             json.dumps(outcome.result) if outcome.succeeded else None, outcome.output],
+            JobStatus.RUNNING)
+        return status.value
+
+    def schedule_retry(self, job_id: int, run_at: datetime, outcome: Outcome, now: datetime) -> None:
+        """Put a running job whose attempt failed back to pending, to run again at ``run_at``."""
+        self._transition(
+            job_id, "status = 'pending', run_at = ?, finished_at = ?, error = ?, output = ?, "
+            "worker = NULL", [_naive(run_at), _naive(now), outcome.error, outcome.output],
+            JobStatus.RUNNING)
+        priority = self.conn.execute("SELECT priority FROM queue WHERE id = ?", [job_id]).fetchone()[0]
+        self.conn.execute("INSERT INTO pending VALUES (?, ?, ?)", [job_id, priority, _naive(run_at)])
+
+    def cancel(self, job_id: int, now: datetime) -> str:
+        """Cancel a pending job at once, or flag a running one for its worker to stop.
+
+        Returns the status the job had before: ``pending`` (now cancelled), ``running`` (now
+        flagged) or a final status (nothing changed).
+        """
+        status = self.get(job_id).status
+        if status == JobStatus.PENDING:
+            self.conn.execute("DELETE FROM pending WHERE id = ?", [job_id])
+            self._transition(job_id, "status = 'cancelled', finished_at = ?", [_naive(now)],
+                             JobStatus.PENDING)
+        elif status == JobStatus.RUNNING:
+            self.conn.execute("UPDATE queue SET cancel_requested = true WHERE id = ?", [job_id])
+        return status
+
+    def record_progress(self, job_id: int, fraction: float, message: str | None) -> None:
+        """Store the progress a running job reported; ignored once it is no longer running."""
+        self.conn.execute(
+            "UPDATE queue SET progress = ?, progress_message = ? WHERE id = ? AND status = 'running'",
+            [fraction, message, job_id])
+
+    def _transition(self, job_id: int, assignments: str, params: list[Any],
+                    expected: JobStatus) -> None:
+        count = self.conn.execute(
+            f"UPDATE queue SET {assignments} WHERE id = ? AND status = ?",
+            [*params, job_id, expected.value]).fetchone()[0]
+        if count == 0:
+            status = self.get(job_id).status  # raises JobNotFoundError for unknown ids
+            raise JobStateError(f"job {job_id} is {status}, not {expected.value}")
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def get(self, job_id: int) -> Job:
+        """The job with this id; ``JobNotFoundError`` when there is none."""
+        row = self.conn.execute(f"SELECT {_COLUMNS} FROM queue WHERE id = ?", [job_id]).fetchone()
+        if row is None:
+            raise JobNotFoundError(f"no job has id {job_id}; `notebookjobs list` shows the queue")
+        return _job_from_row(row)
+
+    def page(self, page: int, per_page: int, status: str | None) -> tuple[list[Job], int]:
+        """One page of jobs, newest first, and the number of jobs matching ``status``."""
+        where, params = ("WHERE status = ?", [status]) if status else ("", [])
+        total = self.conn.execute(f"SELECT count(*) FROM queue {where}", params).fetchone()[0]
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM queue {where} ORDER BY id DESC LIMIT ? OFFSET ?",
+            [*params, per_page, (page - 1) * per_page]).fetchall()
+        return [_job_from_row(r) for r in rows], total
+
+    def all_jobs(self) -> list[Job]:
+        """Every job, oldest first."""
+        rows = self.conn.execute(f"SELECT {_COLUMNS} FROM queue ORDER BY id").fetchall()
+        return [_job_from_row(row) for row in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Number of jobs in each status (all five keys present)."""
+        counts = {s.value: 0 for s in JobStatus}
+        for status, n in self.conn.execute("SELECT status, count(*) FROM queue GROUP BY status").fetchall():
+            counts[status] = n
+        return counts
+
+
+@contextmanager
+def transaction(path: Path) -> Iterator[JobStore]:
+    """Open the file, run one transaction, commit (or roll back on error) and close it.
+
+    The caller must hold the file lock (see ``access``): DuckDB lets one process at a time
+    open a database file.
+    """
+    conn = connect(path)
+    try:
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            yield JobStore(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    except duckdb.Error as exc:
+        raise StorageError(f"queue database {path}: {exc}") from exc
+    finally:
+        conn.close()

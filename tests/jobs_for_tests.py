@@ -1,0 +1,101 @@
+"""Job functions for the tests; copied into each test project as jobs/testing.py.
+
+Side effects are appended to files under $NJ_TEST_EFFECTS (one line per run), so a test can
+count how often a job really ran, whichever process ran it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def _effect(name: str, line: str) -> None:
+    folder = os.environ.get("NJ_TEST_EFFECTS")
+    if folder:
+        with open(Path(folder) / f"{name}.log", "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+
+
+def ok(value: int = 1) -> int:
+    """Return the value."""
+    _effect("ok", str(value))
+    return value
+
+
+def count(key: str) -> str:
+    """Record one run under `key`."""
+    _effect(key, str(os.getpid()))
+    return key
+
+
+def fail(message: str = "boom") -> None:
+    """Always raise."""
+    _effect("fail", message)
+    raise ValueError(message)
+
+
+def fail_times(key: str, failures: int) -> int:
+    """Fail the first `failures` runs for `key`, then succeed with the run number."""
+    folder = Path(os.environ["NJ_TEST_EFFECTS"])
+    path = folder / f"{key}.log"
+    runs = len(path.read_text().splitlines()) + 1 if path.exists() else 1
+    _effect(key, str(runs))
+    if runs <= failures:
+        raise RuntimeError(f"{key}: run {runs} fails")
+    return runs
+
+
+def sleep(seconds: float, key: str = "sleep") -> float:
+    """Sleep, recording the start and the end."""
+    _effect(key, "start")
+    time.sleep(seconds)
+    _effect(key, "end")
+    return seconds
+
+
+def crash(code: int = 3) -> None:
+    """Leave the process at once, as a segfault or os._exit would."""
+    _effect("crash", str(code))
+    os._exit(code)
+
+
+def echo(*args, **kwargs) -> dict:
+    """Return what it got."""
+    return {"args": list(args), "kwargs": kwargs}
+
+
+def typed(n: int, x: float, flag: bool, name: str, items: list, options: dict) -> dict:
+    """Return its arguments and their types, to check coercion."""
+    return {k: type(v).__name__ for k, v in locals().items()}
+
+
+def noisy(lines: int = 3) -> str:
+    """Print to stdout and stderr."""
+    for i in range(lines):
+        print(f"out {i}")
+        print(f"err {i}", file=sys.stderr)
+    return "done"
+
+
+class Greeter:
+    """A class target."""
+
+    def hello(self, name: str = "world") -> str:
+        """Instance method."""
+        return f"hello {name}"
+
+    @staticmethod
+    def shout(text: str) -> str:
+        """Static method."""
+        return text.upper()
+
+    @classmethod
+    def kind(cls) -> str:
+        """Class method."""
+        return cls.__name__
+
+    def _secret(self) -> str:
+        return "never"
