@@ -25,7 +25,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "dispatch": "client", "status": "client", "wait": "client", "cancel": "client",
     "retry": "client", "jobs": "client", "history": "client", "counts": "client",
-    "available_jobs": "client",
+    "available_jobs": "client", "start_worker": "client", "stop_worker": "client",
+    "worker_status": "client",
 }
 
 __all__ = [

@@ -18,7 +18,7 @@ import pandas as pd
 from . import access, joblog, registry, runner
 from .arguments import bind
 from .config import Settings, load_settings
-from .errors import InvalidArgumentsError, JobStateError
+from .errors import InvalidArgumentsError, JobStateError, WorkerError
 from .models import FINAL_STATUSES, STATUS_NAMES, Job, JobSpec, JobStatus, OutcomeKind, utcnow
 from .retry import retry_delay_s
 
@@ -186,3 +186,20 @@ def run_now(target: str, args: list[Any], kwargs: dict[str, Any], *, echo: bool 
         sleep(retry_delay_s(spec.policy, job.attempts))
         job = access.call(cfg, "restart", job.id, outcome, utcnow())
     return status(job.id)
+
+
+# --- the detached worker (filled in by the worker issue) ---------------------------------------
+
+def start_worker(concurrency: int | None = None) -> int:
+    """Start the detached worker (or find the running one); returns its pid."""
+    raise WorkerError("the detached worker is not available yet")
+
+
+def stop_worker() -> bool:
+    """Ask the detached worker to stop; False when none was running."""
+    raise WorkerError("the detached worker is not available yet")
+
+
+def worker_status() -> dict[str, Any]:
+    """running, pid, concurrency, started_at, running job ids of the detached worker."""
+    return {"running": False, "pid": None, "concurrency": None, "started_at": None, "jobs": []}
