@@ -27,24 +27,28 @@ def bind(target: Target, args: list[Any] | tuple[Any, ...], kwargs: dict[str, An
     """Coerced, JSON-checked ``(args, kwargs)`` that fit the target's signature."""
     sig = target.signature
     try:
-        bound = sig.bind(*args, **kwargs)
+        sig.bind(*args, **kwargs)
     except TypeError as exc:
         raise InvalidArgumentsError(
             f"{target.name}{_plain_signature(sig)}: {exc}; pass the arguments it takes"
         ) from exc
-    for name, value in list(bound.arguments.items()):
-        param = sig.parameters[name]
-        if param.kind is inspect.Parameter.VAR_POSITIONAL:
-            bound.arguments[name] = tuple(_coerce(name, v, param.annotation) for v in value)
-        elif param.kind is inspect.Parameter.VAR_KEYWORD:
-            bound.arguments[name] = {k: _coerce(k, v, param.annotation) for k, v in value.items()}
-        else:
-            bound.arguments[name] = _coerce(name, value, param.annotation)
-    out_args, out_kwargs = list(bound.args), dict(bound.kwargs)
-    for i, value in enumerate(out_args):
-        out_args[i] = to_json_value(f"argument {i + 1}", value)
-    for name, value in out_kwargs.items():
-        out_kwargs[name] = to_json_value(name, value)
+    # Coerce each value by the parameter it binds to, keeping the caller's positional/keyword form.
+    params = list(sig.parameters.values())
+    positional = [p for p in params if p.kind in (inspect.Parameter.POSITIONAL_ONLY,
+                                                  inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    var_positional = next((p for p in params if p.kind is inspect.Parameter.VAR_POSITIONAL), None)
+    var_keyword = next((p for p in params if p.kind is inspect.Parameter.VAR_KEYWORD), None)
+    out_args = []
+    for i, value in enumerate(args):
+        param = positional[i] if i < len(positional) else var_positional
+        name = param.name if i < len(positional) else f"argument {i + 1}"
+        out_args.append(to_json_value(name, _coerce(name, value, param.annotation)))
+    out_kwargs = {}
+    for name, value in kwargs.items():
+        param = sig.parameters.get(name)
+        if param is None or param.kind is inspect.Parameter.VAR_POSITIONAL:
+            param = var_keyword
+        out_kwargs[name] = to_json_value(name, _coerce(name, value, param.annotation))
     return out_args, out_kwargs
 
 

@@ -20,7 +20,7 @@ from .arguments import bind
 from .config import Settings, load_settings
 from .errors import InvalidArgumentsError, JobStateError, WorkerError
 from .models import FINAL_STATUSES, STATUS_NAMES, Job, JobSpec, JobStatus, OutcomeKind, utcnow
-from .retry import retry_delay_s
+from .backoff import retry_delay_s
 
 WAIT_FIRST_POLL_S = 0.01  # wait() polls quickly at first, then backs off
 WAIT_MAX_POLL_S = 0.25

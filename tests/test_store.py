@@ -1,0 +1,118 @@
+"""The DuckDB store: schema version and migrations, guarded transitions, the file lock, one SQL module."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import notebookjobs as nj
+from notebookjobs import access, config, store
+from notebookjobs.errors import JobStateError, StorageError
+from notebookjobs.models import Outcome, OutcomeKind, utcnow
+
+PACKAGE = Path(nj.__file__).parent
+
+
+def test_only_store_speaks_sql():
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text()
+        if path.name != "store.py" and re.search(r"^\s*(import duckdb|from duckdb)", text, re.M):
+            offenders.append(path.name)
+        if path.name != "store.py" and re.search(r"\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM)\b", text):
+            offenders.append(path.name)
+    assert offenders == []
+
+
+def test_new_file_gets_the_current_schema_version(project):
+    nj.counts()
+    conn = duckdb.connect(str(project.db))
+    try:
+        version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+        assert int(version) == store.SCHEMA_VERSION
+        assert {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()} >= {"queue", "pending", "meta", "jobs"}
+    finally:
+        conn.close()
+
+
+def test_a_file_from_a_newer_version_is_refused(project):
+    nj.counts()
+    conn = duckdb.connect(str(project.db))
+    conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    conn.close()
+    with pytest.raises(StorageError, match="schema version 99, newer than this notebookjobs understands"):
+        nj.counts()
+
+
+def test_an_older_file_is_migrated_and_keeps_its_jobs(project, monkeypatch):
+    job_id = nj.dispatch("jobs.testing.ok", 5)
+    # Given a file whose schema is one step behind (a new step appended to the migrations)
+    monkeypatch.setitem(store._MIGRATIONS, store.SCHEMA_VERSION + 1,
+                        "ALTER TABLE queue ADD COLUMN IF NOT EXISTS tags VARCHAR;")
+    monkeypatch.setattr(store, "SCHEMA_VERSION", store.SCHEMA_VERSION + 1)
+    # When it is opened by the newer package
+    assert nj.status(job_id)["args"] == [5]
+    # Then the step ran once and the version moved on
+    conn = duckdb.connect(str(project.db))
+    try:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(store.SCHEMA_VERSION)
+        assert "tags" in [r[0] for r in conn.execute("DESCRIBE queue").fetchall()]
+    finally:
+        conn.close()
+
+
+def test_transitions_are_guarded(project):
+    settings = config.load_settings()
+    job_id = nj.dispatch("jobs.testing.ok")
+    ok = Outcome(kind=OutcomeKind.SUCCEEDED, result=1)
+    with pytest.raises(JobStateError, match=f"job {job_id} is pending, not running"):
+        access.call(settings, "finish", job_id, ok, utcnow())
+    job = access.call(settings, "claim", job_id, "w", utcnow())
+    assert job.status == "running" and job.attempts == 1
+    with pytest.raises(JobStateError, match="is running, not pending"):
+        access.call(settings, "claim", job_id, "w", utcnow())
+    assert access.call(settings, "finish", job_id, ok, utcnow()) == "completed"
+    assert nj.status(job_id)["result"] == 1
+    assert nj.cancel(job_id) is False
+
+
+def test_a_failed_transaction_changes_nothing(project):
+    settings = config.load_settings()
+    nj.dispatch("jobs.testing.ok")
+    with pytest.raises(RuntimeError):
+        with access.transaction(settings) as job_store:
+            job_store.claim_next("w", utcnow())
+            raise RuntimeError("interrupted")
+    assert nj.counts()["pending"] == 1 and nj.counts()["running"] == 0
+
+
+HOLDER = """
+import sys, time
+from notebookjobs import access, config
+settings = config.load_settings()
+with access.file_lock(settings.lock_path, 5):
+    print("locked", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_a_client_waits_for_the_lock_then_gives_up_clearly(project):
+    nj.counts()
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER], env=project.env(), cwd=project.root,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        env = project.env() | {"NOTEBOOKJOBS_LOCK_TIMEOUT": "0.3"}
+        out = subprocess.run([sys.executable, "-m", "notebookjobs", "list"], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 1
+        assert "stayed locked by another process for 0.3 s" in out.stderr
+        assert "NOTEBOOKJOBS_LOCK_TIMEOUT" in out.stderr
+    finally:
+        holder.communicate("\n", timeout=30)
+    assert project.cli("list").returncode == 0
