@@ -18,21 +18,24 @@ from typing import Any
 from .errors import (ConfigError, InvalidArgumentsError, JobNotFoundError, JobStateError,
                      NotAllowedError, NotebookJobsError, StorageError, StoreBusyError, WorkerError)
 from .models import JobStatus
+# Eager, not in _LAZY: importing the submodule notebookjobs.progress (every pool child does)
+# would otherwise bind the *module* as nj.progress; this import binds the function over it.
+from .progress import progress
 
 __version__ = "0.1.0"
 
 #: public name -> module that defines it
 _LAZY = {
-    "dispatch": "client", "status": "client", "wait": "client", "cancel": "client",
+    "dispatch": "client", "dispatch_many": "client", "status": "client", "wait": "client", "cancel": "client",
     "retry": "client", "jobs": "client", "history": "client", "counts": "client",
     "available_jobs": "client", "start_worker": "client", "stop_worker": "client",
-    "worker_status": "client",
+    "worker_status": "client", "dashboard": "dashboard",
 }
 
 __all__ = [
     *_LAZY, "ConfigError", "InvalidArgumentsError", "JobNotFoundError", "JobStateError",
     "NotAllowedError", "NotebookJobsError", "StorageError", "StoreBusyError", "WorkerError",
-    "JobStatus", "__version__",
+    "JobStatus", "progress", "__version__",
 ]
 
 
@@ -47,3 +50,10 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext notebookjobs``: register the ``%jobs`` magic."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)

@@ -1,65 +1,174 @@
 """How a process reaches the queue (SPEC §11): the one place that chooses the path.
 
-Without a worker, a client takes an exclusive ``fcntl.flock`` on a sidecar lock file, opens the
-DuckDB file for one transaction and closes it; other processes wait their turn, so concurrent
-notebooks and CLIs lose nothing. (The worker issue adds the other path here: while a worker
-runs, requests go to it over its Unix socket.)
+- While a worker runs, it alone opens the DuckDB file; every other process sends its request
+  over the worker's Unix socket (JSON lines, see ``wire``).
+- Without a worker, a client takes an exclusive ``fcntl.flock`` on a sidecar lock file, opens
+  the file for one transaction and closes it. The worker holds that lock for its whole life, so a
+  client waiting for the lock also keeps trying the socket: a worker that has just started
+  answers there.
+
+Either way the caller names one ``JobStore`` operation and gets the same result.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import hashlib
 import logging
 import os
+import socket
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import store
+from . import store, wire
 from .config import Settings
-from .errors import StoreBusyError
+from .errors import StoreBusyError, WorkerError
 
 logger = logging.getLogger(__name__)
 
 _FIRST_BACKOFF_S = 0.001  # lock polling starts fast: most transactions last a few ms
 _MAX_BACKOFF_S = 0.02
+SOCKET_PATH_MAX = 100  # bytes; sun_path holds 108 with its NUL, keep a margin
+CONNECT_TIMEOUT_S = 5.0  # a worker that accepts but does not answer within this is stuck
+REPLY_TIMEOUT_S = 300.0  # the longest a single request may take (a large history frame)
+
+#: store operations a client may ask the worker for (the worker refuses any other name)
+REMOTE_OPERATIONS = frozenset({
+    "enqueue", "enqueue_many", "enqueue_running", "restart", "finish", "get", "cancel", "page",
+    "all_jobs", "counts", "record_progress",
+})
 
 
-@contextmanager
-def file_lock(path: Path, timeout: float) -> Iterator[None]:
-    """Hold an exclusive flock on ``path``, waiting up to ``timeout`` seconds for it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+def socket_path(settings: Settings) -> Path:
+    """The worker's socket: next to the DB, or in the temp dir when that path is too long."""
+    beside = settings.db_path.with_name(settings.db_path.name + ".sock")
+    if len(os.fsencode(beside)) <= SOCKET_PATH_MAX:
+        return beside
+    digest = hashlib.sha256(os.fsencode(settings.db_path)).hexdigest()[:20]
+    return Path(tempfile.gettempdir()) / f"notebookjobs-{digest}.sock"
+
+
+class _NoWorker(Exception):
+    """Nobody listens on the socket (no file, or a stale one left by a killed worker)."""
+
+
+def request(settings: Settings, operation: str, *args: Any, timeout: float = REPLY_TIMEOUT_S) -> Any:
+    """Send one request to the running worker; ``_NoWorker`` when none answers."""
+    path = socket_path(settings)
     try:
-        deadline = time.monotonic() + timeout
-        pause = _FIRST_BACKOFF_S
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(CONNECT_TIMEOUT_S)
+            try:
+                sock.connect(os.fspath(path))
+            except OSError as exc:
+                if exc.errno in (errno.ENOENT, errno.ECONNREFUSED, errno.ENOTSOCK):
+                    raise _NoWorker() from exc
+                raise
+            sock.settimeout(timeout)
+            sock.sendall(wire.dumps({"op": operation, "args": list(args)}))
+            with sock.makefile("rb") as reader:
+                line = reader.readline()
+    except (socket.timeout, ConnectionError) as exc:
+        raise WorkerError(f"the worker at {path} did not answer {operation!r} ({exc}); "
+                          "see logs/worker.log") from exc
+    if not line:
+        raise WorkerError(f"the worker at {path} closed the connection during {operation!r}; "
+                          "see logs/worker.log")
+    reply = wire.loads(line)
+    if "error" in reply:
+        wire.raise_error(reply["error"])
+    return reply["ok"]
+
+
+def worker_info(settings: Settings) -> dict[str, Any] | None:
+    """The running worker's status dict, or None when no worker answers."""
+    try:
+        return request(settings, "worker_status", timeout=CONNECT_TIMEOUT_S)
+    except (_NoWorker, WorkerError):
+        return None  # absent, or closing its socket as it stops
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def _open_lock(path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+
+def _busy(settings: Settings) -> StoreBusyError:
+    return StoreBusyError(
+        f"the queue {settings.db_path} stayed locked by another process for "
+        f"{settings.lock_timeout:g} s; wait for it to finish, or raise NOTEBOOKJOBS_LOCK_TIMEOUT")
+
+
+def call(settings: Settings, operation: str, *args: Any) -> Any:
+    """Run one ``JobStore`` operation, through the worker if one runs, else on the locked file."""
+    deadline = time.monotonic() + settings.lock_timeout
+    pause = _FIRST_BACKOFF_S
+    fd = _open_lock(settings.lock_path)
+    try:
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise StoreBusyError(
-                        f"the queue {path.with_suffix('')} stayed locked by another process for "
-                        f"{timeout:g} s; wait for it to finish, or raise NOTEBOOKJOBS_LOCK_TIMEOUT"
-                    ) from None
-                time.sleep(pause)
-                pause = min(pause * 2, _MAX_BACKOFF_S)
-        yield
+                return request(settings, operation, *args)
+            except _NoWorker:
+                pass
+            if _try_lock(fd):
+                with store.transaction(settings.db_path) as job_store:
+                    return getattr(job_store, operation)(*args)
+            if time.monotonic() >= deadline:
+                raise _busy(settings)
+            time.sleep(pause)
+            pause = min(pause * 2, _MAX_BACKOFF_S)
     finally:
         os.close(fd)  # closing the descriptor releases the lock
 
 
 @contextmanager
-def transaction(settings: Settings) -> Iterator[store.JobStore]:
-    """One transaction on the queue, with exclusive access to its file."""
-    with file_lock(settings.lock_path, settings.lock_timeout):
-        with store.transaction(settings.db_path) as job_store:
-            yield job_store
+def file_lock(path: Path, timeout: float) -> Iterator[None]:
+    """Hold an exclusive flock on ``path``, waiting up to ``timeout`` seconds for it."""
+    fd = _open_lock(path)
+    try:
+        deadline = time.monotonic() + timeout
+        pause = _FIRST_BACKOFF_S
+        while not _try_lock(fd):
+            if time.monotonic() >= deadline:
+                raise StoreBusyError(
+                    f"{path} stayed locked by another process for {timeout:g} s; wait for it "
+                    "to finish, or raise NOTEBOOKJOBS_LOCK_TIMEOUT")
+            time.sleep(pause)
+            pause = min(pause * 2, _MAX_BACKOFF_S)
+        yield
+    finally:
+        os.close(fd)
 
 
-def call(settings: Settings, operation: str, *args: Any) -> Any:
-    """Run one ``JobStore`` operation in its own transaction and return its result."""
-    with transaction(settings) as job_store:
-        return getattr(job_store, operation)(*args)
+def acquire_for_worker(settings: Settings) -> int:
+    """Take the queue's lock for a worker's lifetime; returns the descriptor that holds it.
+
+    Raises ``WorkerError`` naming the running worker when another one owns the queue.
+    """
+    fd = _open_lock(settings.lock_path)
+    deadline = time.monotonic() + settings.lock_timeout
+    pause = _FIRST_BACKOFF_S
+    while not _try_lock(fd):
+        info = worker_info(settings)
+        if info is not None:
+            os.close(fd)
+            raise WorkerError(f"a worker is already running for {settings.db_path} "
+                              f"(pid {info['pid']}); stop it first with `notebookjobs worker stop`")
+        if time.monotonic() >= deadline:
+            os.close(fd)
+            raise _busy(settings)
+        time.sleep(pause)
+        pause = min(pause * 2, _MAX_BACKOFF_S)
+    return fd

@@ -148,6 +148,23 @@ def cmd_history(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_worker(ns: argparse.Namespace) -> int:
+    if ns.action == "start":
+        pid = client.start_worker(ns.concurrency)
+        print(f"worker running (pid {pid}); its log is logs/worker.log")
+    elif ns.action == "stop":
+        print("worker stopped" if client.stop_worker() else "no worker was running")
+    else:
+        info = client.worker_status()
+        if not info["running"]:
+            print("worker: not running")
+            return EXIT_FAILED
+        print(f"worker: running (pid {info['pid']}, concurrency {info['concurrency']}, "
+              f"started {info['started_at']:%Y-%m-%d %H:%M:%S} UTC)")
+        print(f"running jobs: {', '.join(map(str, info['jobs'])) or 'none'}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="notebookjobs", description="Background jobs for Jupyter: dispatch "
                      "whitelisted functions and methods, run them, inspect the queue. The project "
@@ -183,6 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("jobs", help="discovered and allowed targets")
     p.set_defaults(func=cmd_jobs)
+
+    p = sub.add_parser("worker", help="start, stop or show the detached worker")
+    p.add_argument("action", choices=("start", "stop", "status"))
+    p.add_argument("--concurrency", type=int, default=None,
+                   help="children in the pool (start only; default from whitelist.yaml)")
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("history", help="every job; --csv FILE exports it")
     p.add_argument("--csv", metavar="FILE")

@@ -15,15 +15,17 @@ from typing import Any
 
 import pandas as pd
 
-from . import access, joblog, registry, runner
+from . import access, daemon, joblog, registry, runner
 from .arguments import bind
 from .config import Settings, load_settings
-from .errors import InvalidArgumentsError, JobStateError, WorkerError
+from .errors import InvalidArgumentsError, JobStateError
 from .models import FINAL_STATUSES, STATUS_NAMES, Job, JobSpec, JobStatus, OutcomeKind, utcnow
 from .backoff import retry_delay_s
+from .progress import set_reporter
 
 WAIT_FIRST_POLL_S = 0.01  # wait() polls quickly at first, then backs off
 WAIT_MAX_POLL_S = 0.25
+CANCEL_WAIT_S = 5.0  # how long cancel() waits for the worker to stop a running job
 
 
 def settings() -> Settings:
@@ -48,9 +50,10 @@ def _delay_s(delay: Any) -> float:
     return float(delay)
 
 
-def _spec(cfg: Settings, target: str, args: Any, kwargs: dict[str, Any], priority: Any,
-          delay: Any, now: datetime) -> JobSpec:
-    resolved = registry.resolve(target, cfg)
+def _spec(cfg: Settings, target: str | registry.Target, args: Any, kwargs: dict[str, Any],
+          priority: Any, delay: Any, now: datetime) -> JobSpec:
+    resolved = target if isinstance(target, registry.Target) else registry.resolve(target, cfg)
+    target = resolved.name
     bound_args, bound_kwargs = bind(resolved, list(args), kwargs)
     return JobSpec(target=target, args=bound_args, kwargs=bound_kwargs,
                    priority=_check_int("priority", priority),
@@ -69,7 +72,43 @@ def dispatch(target: str, *args: Any, priority: int = 0, delay: float | timedelt
     cfg = settings()
     now = utcnow()
     spec = _spec(cfg, target, args, kwargs, priority, delay, now)
-    return access.call(cfg, "enqueue", spec, now)
+    job_id = access.call(cfg, "enqueue", spec, now)
+    _autostart(cfg)
+    return job_id
+
+
+def dispatch_many(target: str, calls: list[Any], *, priority: int = 0,
+                  delay: float | timedelta = 0) -> list[int]:
+    """Dispatch ``target`` once per item of ``calls`` in one transaction; returns the ids in order.
+
+    Each item is a list or tuple of positional arguments, or a dict of keyword arguments. Every
+    item is validated first: one bad item stores nothing.
+    """
+    cfg = settings()
+    now = utcnow()
+    resolved = registry.resolve(target, cfg)
+    specs = []
+    for i, item in enumerate(calls):
+        if isinstance(item, dict):
+            args, kwargs = [], item
+        elif isinstance(item, (list, tuple)):
+            args, kwargs = list(item), {}
+        else:
+            raise InvalidArgumentsError(f"calls[{i}]={item!r}: expected a list of positional "
+                                        "arguments or a dict of keyword arguments")
+        try:
+            specs.append(_spec(cfg, resolved, args, kwargs, priority, delay, now))
+        except InvalidArgumentsError as exc:
+            raise InvalidArgumentsError(f"calls[{i}]: {exc}") from exc
+    ids = access.call(cfg, "enqueue_many", specs, now)
+    _autostart(cfg)
+    return ids
+
+
+def _autostart(cfg: Settings) -> None:
+    """The seed's "background runner is triggered on dispatch": start a worker if none runs."""
+    if cfg.worker.autostart and access.worker_info(cfg) is None:
+        daemon.start(cfg)
 
 
 def status(job_id: int) -> dict[str, Any]:
@@ -102,6 +141,12 @@ def cancel(job_id: int) -> bool:
     Returns False when the job had already finished (completed, failed or cancelled).
     """
     before = access.call(settings(), "cancel", _check_int("job_id", job_id), utcnow())
+    if before == JobStatus.RUNNING and access.worker_info(settings()) is not None:
+        # The worker stops the child at once; return once the job shows it.
+        try:
+            wait(job_id, timeout=CANCEL_WAIT_S)
+        except TimeoutError:
+            pass
     return before in (JobStatus.PENDING, JobStatus.RUNNING)
 
 
@@ -118,7 +163,9 @@ def retry(job_id: int) -> int:
     cfg = settings()
     now = utcnow()
     spec = _spec(cfg, job.target, job.args, job.kwargs, job.priority, 0, now)
-    return access.call(cfg, "enqueue", spec, now)
+    new_id = access.call(cfg, "enqueue", spec, now)
+    _autostart(cfg)
+    return new_id
 
 
 def _frame(jobs: list[Job]) -> pd.DataFrame:
@@ -171,6 +218,16 @@ def run_now(target: str, args: list[Any], kwargs: dict[str, Any], *, echo: bool 
     spec = _spec(cfg, target, args, kwargs, 0, 0, now)
     me = f"run:{socket.gethostname()}:{os.getpid()}"
     job = access.call(cfg, "enqueue_running", spec, me, now)
+    set_reporter(lambda fraction, message: access.call(
+        cfg, "record_progress", job.id, fraction, message))
+    try:
+        return _attempts_in_foreground(cfg, spec, job, echo, sleep)
+    finally:
+        set_reporter(None)
+
+
+def _attempts_in_foreground(cfg: Settings, spec: JobSpec, job: Job, echo: bool, sleep) -> dict[str, Any]:
+    target = spec.target
     while True:
         outcome = runner.execute(cfg, target, spec.args, spec.kwargs,
                                  timeout=spec.policy.timeout, echo=echo)
@@ -188,18 +245,20 @@ def run_now(target: str, args: list[Any], kwargs: dict[str, Any], *, echo: bool 
     return status(job.id)
 
 
-# --- the detached worker (filled in by the worker issue) ---------------------------------------
+# --- the detached worker ----------------------------------------------------------------------
 
 def start_worker(concurrency: int | None = None) -> int:
     """Start the detached worker (or find the running one); returns its pid."""
-    raise WorkerError("the detached worker is not available yet")
+    if concurrency is not None:
+        _check_int("concurrency", concurrency, 1)
+    return daemon.start(settings(), concurrency)
 
 
 def stop_worker() -> bool:
-    """Ask the detached worker to stop; False when none was running."""
-    raise WorkerError("the detached worker is not available yet")
+    """Stop the detached worker gracefully and wait for it; False when none was running."""
+    return daemon.stop(settings())
 
 
 def worker_status() -> dict[str, Any]:
-    """running, pid, concurrency, started_at, running job ids of the detached worker."""
-    return {"running": False, "pid": None, "concurrency": None, "started_at": None, "jobs": []}
+    """running, pid, concurrency, started_at and jobs (the ids it runs now)."""
+    return daemon.status(settings())

@@ -195,7 +195,8 @@ class JobStore:
         self.conn.execute("DELETE FROM pending WHERE id = ?", [job_id])
         self._transition(
             job_id, "status = 'running', attempts = attempts + 1, started_at = ?, "
-            "finished_at = NULL, worker = ?, progress = NULL, progress_message = NULL",
+            "finished_at = NULL, worker = ?, progress = NULL, progress_message = NULL, "
+            "cancel_requested = false",
             [_naive(now), worker], JobStatus.PENDING)
         return self.get(job_id)
 
@@ -257,6 +258,33 @@ class JobStore:
             self.conn.execute("UPDATE queue SET cancel_requested = true WHERE id = ?", [job_id])
         return status
 
+    def requeue(self, job_id: int, now: datetime) -> None:
+        """Put a running job back to pending without counting its attempt (a graceful stop)."""
+        self._transition(
+            job_id, "status = 'pending', attempts = attempts - 1, run_at = ?, started_at = NULL, "
+            "worker = NULL, progress = NULL, progress_message = NULL", [_naive(now)],
+            JobStatus.RUNNING)
+        priority = self.conn.execute("SELECT priority FROM queue WHERE id = ?", [job_id]).fetchone()[0]
+        self.conn.execute("INSERT INTO pending VALUES (?, ?, ?)", [job_id, priority, _naive(now)])
+
+    def running_jobs(self) -> list[tuple[Job, str | None, bool]]:
+        """Every running job with the worker that claimed it and whether a cancel was asked."""
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS}, worker, cancel_requested FROM queue WHERE status = 'running' "
+            "ORDER BY id").fetchall()
+        return [(_job_from_row(r[:-2]), r[-2], r[-1]) for r in rows]
+
+    def next_run_at(self) -> datetime | None:
+        """The earliest run_at of any pending job, or None when nothing is pending."""
+        row = self.conn.execute("SELECT min(run_at) FROM pending").fetchone()
+        return _aware(row[0]) if row else None
+
+    def active_count(self) -> int:
+        """Pending plus running jobs (what a burst worker waits for)."""
+        return self.conn.execute(
+            "SELECT (SELECT count(*) FROM pending) + "
+            "(SELECT count(*) FROM queue WHERE status = 'running')").fetchone()[0]
+
     def record_progress(self, job_id: int, fraction: float, message: str | None) -> None:
         """Store the progress a running job reported; ignored once it is no longer running."""
         self.conn.execute(
@@ -303,6 +331,37 @@ class JobStore:
         return counts
 
 
+class Database:
+    """A connection kept open for a process's lifetime (the worker); one transaction at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.conn = connect(path)
+
+    @contextmanager
+    def transaction(self) -> Iterator[JobStore]:
+        """Run the block as one transaction: committed at the end, rolled back on error."""
+        try:
+            with _atomic(self.conn):
+                yield JobStore(self.conn)
+        except duckdb.Error as exc:
+            raise StorageError(f"queue database {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@contextmanager
+def _atomic(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 @contextmanager
 def transaction(path: Path) -> Iterator[JobStore]:
     """Open the file, run one transaction, commit (or roll back on error) and close it.
@@ -312,13 +371,8 @@ def transaction(path: Path) -> Iterator[JobStore]:
     """
     conn = connect(path)
     try:
-        conn.execute("BEGIN TRANSACTION")
-        try:
+        with _atomic(conn):
             yield JobStore(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
     except duckdb.Error as exc:
         raise StorageError(f"queue database {path}: {exc}") from exc
     finally:

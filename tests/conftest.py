@@ -56,6 +56,17 @@ def _purge_job_modules() -> None:
         del sys.modules[name]
 
 
+def _stop_leftover_worker() -> None:
+    """A worker a test started and did not stop must not outlive it."""
+    from notebookjobs import access, config
+    try:
+        info = access.worker_info(config.load_settings())
+    except Exception:
+        return
+    if info:
+        os.kill(info["pid"], 9)
+
+
 class Project:
     """A project root on disk; helpers to edit it and to run the CLI in it."""
 
@@ -67,7 +78,11 @@ class Project:
     def db(self) -> Path:
         return self.root / ".notebookjobs" / "queue.duckdb"
 
-    def write_whitelist(self, text: str) -> None:
+    def write_whitelist(self, text: str, *, raw: bool = False) -> None:
+        """Replace whitelist.yaml. Without a ``worker:`` section, autostart is turned off, so
+        a test starts a worker only when it means to."""
+        if not raw and "worker:" not in text and text.strip() and not text.lstrip().startswith("-"):
+            text += "worker: {autostart: false}\n"
         path = self.root / "whitelist.yaml"
         path.write_text(text)
         # Make sure the change is seen even within one mtime tick.
@@ -106,6 +121,65 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     monkeypatch.chdir(root)
     _purge_job_modules()
     yield proj
+    _stop_leftover_worker()
     _purge_job_modules()
     while str(root) in sys.path:
         sys.path.remove(str(root))
+
+
+class WorkerProcess:
+    """``python -m notebookjobs.worker`` in the foreground of a subprocess, for real."""
+
+    def __init__(self, project: Project, *args: str) -> None:
+        self.project = project
+        self.log = project.root / f"worker-{time.monotonic_ns()}.log"
+        self._log_file = open(self.log, "wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "notebookjobs.worker", *args],
+                                     cwd=project.root, env=project.env(), stdout=self._log_file,
+                                     stderr=subprocess.STDOUT)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_ready(self) -> "WorkerProcess":
+        from notebookjobs import access, config
+        settings = config.load_settings()
+        wait_until(lambda: self.proc.poll() is not None or access.worker_info(settings),
+                   timeout=60, what="the worker to answer on its socket")
+        assert self.proc.poll() is None, self.output()
+        return self
+
+    def wait_exit(self, timeout: float = 120) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self._log_file.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log_file.close()
+
+
+@pytest.fixture
+def start_worker(project):
+    """Start foreground workers in the project; all are stopped at the end of the test."""
+    started: list[WorkerProcess] = []
+
+    def start(*args: str, ready: bool = True) -> WorkerProcess:
+        worker = WorkerProcess(project, *args)
+        started.append(worker)
+        return worker.wait_ready() if ready else worker
+
+    yield start
+    for worker in started:
+        worker.stop()

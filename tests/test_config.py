@@ -11,7 +11,7 @@ from notebookjobs.registry import resolve, validate_all
 
 
 def load(project, text):
-    project.write_whitelist(text)
+    project.write_whitelist(text, raw=True)
     return config.load_settings()
 
 

@@ -85,7 +85,7 @@ def test_a_failed_transaction_changes_nothing(project):
     settings = config.load_settings()
     nj.dispatch("jobs.testing.ok")
     with pytest.raises(RuntimeError):
-        with access.transaction(settings) as job_store:
+        with access.file_lock(settings.lock_path, 5), store.transaction(settings.db_path) as job_store:
             job_store.claim_next("w", utcnow())
             raise RuntimeError("interrupted")
     assert nj.counts()["pending"] == 1 and nj.counts()["running"] == 0

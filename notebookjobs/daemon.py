@@ -1,0 +1,108 @@
+"""The detached worker: start it in its own session, find it, stop it.
+
+A detached worker is ``python -m notebookjobs.worker`` started with ``start_new_session``, stdin
+closed and its output appended to ``logs/worker.log``, so it outlives the kernel or shell that
+started it. There is at most one per queue: the queue lock decides, and a second start reports
+the running one.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from . import access
+from .config import ENV_ROOT, Settings
+from .errors import WorkerError
+
+START_TIMEOUT_S = 30.0  # spawning the pool's children can take a few seconds on a busy machine
+STOP_MARGIN_S = 10.0  # beyond the grace period, for the worker to record and exit
+_POLL_S = 0.02
+
+# Popen objects of workers this process started. Kept so Python does not warn that a child is
+# still running when the object is collected; the worker is in its own session and outlives us.
+_started: list[subprocess.Popen] = []
+
+
+def worker_log(settings: Settings):
+    return settings.logs_dir / "worker.log"
+
+
+def status(settings: Settings) -> dict[str, Any]:
+    """running, pid, concurrency, started_at and the running job ids of this queue's worker."""
+    info = access.worker_info(settings)
+    if info is None:
+        return {"running": False, "pid": None, "concurrency": None, "started_at": None, "jobs": []}
+    return info
+
+
+def start(settings: Settings, concurrency: int | None = None) -> int:
+    """Start a detached worker unless one runs; returns the worker's pid."""
+    info = access.worker_info(settings)
+    if info is not None:
+        return info["pid"]
+    log_path = worker_log(settings)
+    command = [sys.executable, "-m", "notebookjobs.worker"]
+    if concurrency is not None:
+        command += ["--concurrency", str(concurrency)]
+    env = dict(os.environ, **{ENV_ROOT: str(settings.root)})
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(command, cwd=settings.root, env=env, stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    _started.append(proc)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        info = access.worker_info(settings)
+        if info is not None:
+            # Either ours, or one that another process started at the same moment: both fine.
+            return info["pid"]
+        code = proc.poll()
+        if code is not None:
+            info = access.worker_info(settings)
+            if info is not None:
+                return info["pid"]
+            raise WorkerError(f"the worker exited at start (code {code}); see {log_path}")
+        time.sleep(_POLL_S)
+    raise WorkerError(f"the worker did not answer within {START_TIMEOUT_S:g} s; see {log_path}")
+
+
+def stop(settings: Settings, timeout: float | None = None) -> bool:
+    """Ask the worker to stop (as SIGTERM does) and wait until it has; False if none ran."""
+    info = access.worker_info(settings)
+    if info is None:
+        return False
+    pid = info["pid"]
+    try:
+        access.request(settings, "stop")
+    except Exception:  # it may be exiting already; the signal below is the fallback
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return True
+    limit = timeout if timeout is not None else settings.worker.grace_period + STOP_MARGIN_S
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if access.worker_info(settings) is None and not _alive(pid):
+            return True
+        time.sleep(_POLL_S)
+    raise WorkerError(f"the worker (pid {pid}) did not stop within {limit:g} s; "
+                      f"see {worker_log(settings)}, or kill it")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours (started by this process) counts as gone once reaped.
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True

@@ -1,0 +1,326 @@
+"""The worker with real processes: python -m notebookjobs.worker, its pool, its socket, signals, kills."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+
+import duckdb
+import pytest
+from conftest import wait_until
+
+import notebookjobs as nj
+from notebookjobs import access, config
+
+
+def settings():
+    return config.load_settings()
+
+
+def burst(project, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "notebookjobs.worker", "--burst", *args],
+                          cwd=project.root, env=project.env(), capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.mark.slow
+def test_burst_drains_1000_jobs_each_run_exactly_once(project):
+    # Given 1,000 queued jobs that each leave one side effect
+    ids = nj.dispatch_many("jobs.testing.count", [[f"k"] for _ in range(1000)])
+    assert len(set(ids)) == 1000
+    # When a burst worker with two children drains the queue
+    out = burst(project, "--concurrency", "2")
+    # Then it exits by itself, every job completed, and each ran exactly once
+    assert out.returncode == 0, out.stderr
+    assert nj.counts() == {"pending": 0, "running": 0, "completed": 1000, "failed": 0, "cancelled": 0}
+    assert len(project.effect_lines("k")) == 1000
+    assert len(set(project.effect_lines("k"))) == 2  # two child pids, reused throughout
+    assert (nj.history()["attempts"] == 1).all()
+
+
+def test_priority_order_with_concurrency_1(project):
+    low = nj.dispatch("jobs.testing.count", "order", priority=0)
+    ids = [nj.dispatch("jobs.testing.ok", v, priority=p) for v, p in ((1, 1), (2, 9), (3, 5), (4, 9))]
+    out = burst(project, "--concurrency", "1")
+    assert out.returncode == 0, out.stderr
+    started = nj.history().set_index("id")["started_at"]
+    order = list(started.sort_values().index)
+    assert order == [ids[1], ids[3], ids[2], ids[0], low]
+
+
+def test_a_delayed_job_is_not_started_early(project, start_worker):
+    start_worker("--concurrency", "1")
+    late = nj.dispatch("jobs.testing.ok", 1, delay=1.5)
+    now = nj.dispatch("jobs.testing.ok", 2)
+    assert nj.wait(now, timeout=30)["status"] == "completed"
+    assert nj.status(late)["status"] == "pending"
+    info = nj.wait(late, timeout=30)
+    assert info["status"] == "completed" and info["started_at"] >= info["run_at"]
+
+
+def test_retries_then_success_and_retries_then_failure(project):
+    ok = nj.dispatch("jobs.testing.fail_times", "twice", 2)
+    bad = nj.dispatch("jobs.testing.fail", "never")
+    out = burst(project)
+    assert out.returncode == 0, out.stderr
+    info = nj.status(ok)
+    assert (info["status"], info["attempts"], info["result"]) == ("completed", 3, 3)
+    info = nj.status(bad)
+    assert (info["status"], info["attempts"]) == ("failed", 3)
+    assert "ValueError: never" in info["error"] and "Traceback" in info["error"]
+    errors = (project.root / "logs" / "background_jobs_errors.log").read_text()
+    assert errors.count(f"RETRYING job={ok} ") == 2 and f"FAILED job={bad} " in errors
+    assert f"COMPLETED job={ok} " in (project.root / "logs" / "background_jobs.log").read_text()
+
+
+def test_retry_delay_and_backoff_are_applied(project):
+    project.write_whitelist("retry_attempts: 2\nretry_delay: 0.3\nretry_backoff: 2\n"
+                            "allowed_jobs: {jobs.testing: [fail]}\n")
+    job_id = nj.dispatch("jobs.testing.fail")
+    assert burst(project).returncode == 0
+    info = nj.status(job_id)
+    assert info["attempts"] == 3 and info["status"] == "failed"
+    # the last attempt could not start before 0.3 + 0.6 s after the first run_at
+    assert (info["started_at"] - info["created_at"]).total_seconds() >= 0.9
+
+
+def test_timeout_kills_the_attempt(project):
+    project.write_whitelist("retry_attempts: 1\nretry_delay: 0\n"
+                            "allowed_jobs: {jobs.testing: {sleep: {timeout: 0.5}}}\n")
+    job_id = nj.dispatch("jobs.testing.sleep", 60)
+    assert burst(project).returncode == 0
+    info = nj.status(job_id)
+    assert info["status"] == "failed" and info["attempts"] == 2
+    assert "timed out after 0.5 s" in info["error"]
+    assert project.effect_lines("sleep") == ["start", "start"]
+
+
+def test_a_job_that_exits_the_process_is_a_failed_attempt(project):
+    job_id = nj.dispatch("jobs.testing.crash", 7)
+    after = nj.dispatch("jobs.testing.ok", 1)
+    assert burst(project, "--concurrency", "1").returncode == 0
+    info = nj.status(job_id)
+    assert info["status"] == "failed" and info["attempts"] == 3
+    assert "exit code 7" in info["error"]
+    assert nj.status(after)["status"] == "completed"  # the pool replaced the lost child
+
+
+def test_output_result_and_progress(project, start_worker):
+    start_worker()
+    job_id = nj.dispatch("jobs.testing.noisy", 2)
+    info = nj.wait(job_id, timeout=30)
+    assert info["result"] == "done"
+    assert "out 0" in info["output"] and "err 1" in info["output"]
+    (project.root / "jobs" / "progressing.py").write_text(
+        "import notebookjobs as nj, time\n"
+        "def work(path: str):\n"
+        "    nj.progress(0.5, 'half way')\n"
+        "    import pathlib\n"
+        "    p = pathlib.Path(path)\n"
+        "    while not p.exists():\n"
+        "        time.sleep(0.01)\n"
+        "    return 1\n")
+    project.write_whitelist(project.root.joinpath("whitelist.yaml").read_text()
+                            + "  jobs.progressing: [work]\n")
+    gate = project.root / "gate"
+    job_id = nj.dispatch("jobs.progressing.work", str(gate))
+    info = wait_until(lambda: (s := nj.status(job_id))["progress"] is not None and s, what="progress")
+    assert (info["status"], info["progress"], info["progress_message"]) == ("running", 0.5, "half way")
+    gate.touch()
+    assert nj.wait(job_id, timeout=30)["status"] == "completed"
+
+
+def test_cancel_a_running_job(project, start_worker):
+    start_worker()
+    job_id = nj.dispatch("jobs.testing.sleep", 30, key="cancelme")
+    wait_until(lambda: project.effect_lines("cancelme") == ["start"], what="the job to start")
+    assert nj.cancel(job_id) is True
+    info = nj.status(job_id)
+    assert info["status"] == "cancelled" and info["attempts"] == 1
+    # its code does not go on: the next job runs in a fresh child and 'end' never comes
+    follow = nj.dispatch("jobs.testing.sleep", 0.2, key="cancelme")
+    assert nj.wait(follow, timeout=30)["status"] == "completed"
+    assert project.effect_lines("cancelme") == ["start", "start", "end"]
+
+
+def test_kill_9_mid_job_then_restart_completes_it_once(project, start_worker):
+    worker = start_worker("--concurrency", "1")
+    gate = project.root / "gate"
+    (project.root / "jobs" / "gated.py").write_text(
+        "import os, time, pathlib\n"
+        "def run(path: str):\n"
+        "    pathlib.Path(os.environ['NJ_TEST_EFFECTS'], 'gated.log').open('a').write(f'start {os.getpid()}\\n')\n"
+        "    while not pathlib.Path(path).exists():\n"
+        "        time.sleep(0.01)\n"
+        "    pathlib.Path(os.environ['NJ_TEST_EFFECTS'], 'gated.log').open('a').write('end\\n')\n")
+    project.write_whitelist(project.root.joinpath("whitelist.yaml").read_text() + "  jobs.gated: [run]\n")
+    job_id = nj.dispatch("jobs.gated.run", str(gate))
+    wait_until(lambda: project.effect_lines("gated"), what="the job to start")
+    child_pid = int(project.effect_lines("gated")[0].split()[1])
+    # When the worker is killed with SIGKILL mid-job
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait_exit()
+    # Then its child dies with it: nothing keeps running the job
+    wait_until(lambda: not _alive(child_pid), what="the orphaned child to die")
+    assert nj.status(job_id)["status"] == "running"  # as the dead worker left it
+    # When a new worker starts, the job is a failed attempt and runs again, once
+    gate.touch()
+    assert burst(project).returncode == 0
+    info = nj.status(job_id)
+    assert (info["status"], info["attempts"]) == ("completed", 2)
+    lines = project.effect_lines("gated")
+    assert len([l for l in lines if l.startswith("start")]) == 2 and lines.count("end") == 1
+    assert "stopped before the attempt finished" in (project.root / "logs" / "background_jobs_errors.log").read_text()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead for our purposes
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_graceful_stop_lets_short_jobs_finish_and_requeues_long_ones(project, start_worker):
+    project.write_whitelist(project.root.joinpath("whitelist.yaml").read_text().replace(
+        "  autostart: false\n", "  autostart: false\n  grace_period: 1\n"))
+    worker = start_worker("--concurrency", "2")
+    short = nj.dispatch("jobs.testing.sleep", 0.3, key="short")
+    long = nj.dispatch("jobs.testing.sleep", 60, key="long")
+    wait_until(lambda: project.effect_lines("short") and project.effect_lines("long"), what="both to start")
+    queued = nj.dispatch("jobs.testing.ok", 1)
+    worker.proc.send_signal(signal.SIGTERM)
+    assert worker.wait_exit() == 0
+    assert nj.status(short)["status"] == "completed"
+    info = nj.status(long)
+    assert (info["status"], info["attempts"]) == ("pending", 0)
+    assert project.effect_lines("long") == ["start"]
+    assert nj.status(queued)["status"] == "pending"  # no new claims after the signal
+
+
+def test_hot_reload_of_job_code_and_whitelist(project, start_worker):
+    start_worker("--concurrency", "1")
+    module = project.root / "jobs" / "hot.py"
+    module.write_text("def version():\n    return 1\n")
+    project.write_whitelist(project.root.joinpath("whitelist.yaml").read_text() + "  jobs.hot: [version]\n")
+    assert nj.wait(nj.dispatch("jobs.hot.version"), timeout=30)["result"] == 1
+    module.write_text("def version():\n    return 2\n\ndef extra():\n    return 'new'\n")
+    st = module.stat()
+    os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
+    assert nj.wait(nj.dispatch("jobs.hot.version"), timeout=30)["result"] == 2
+    project.write_whitelist(project.root.joinpath("whitelist.yaml").read_text()
+                            .replace("jobs.hot: [version]", "jobs.hot: [version, extra]"))
+    assert nj.wait(nj.dispatch("jobs.hot.extra"), timeout=30)["result"] == "new"
+
+
+def test_a_forged_row_is_refused_and_runs_nothing(project, start_worker):
+    # Given a pending job whose target was changed in the file by other means
+    job_id = nj.dispatch("jobs.testing.ok", 1)
+    conn = duckdb.connect(str(project.db))
+    conn.execute("UPDATE queue SET target = 'os.system', args = '[\"touch pwned\"]' WHERE id = ?", [job_id])
+    conn.close()
+    # When a worker runs the queue
+    start_worker()
+    info = nj.wait(job_id, timeout=30)
+    # Then it failed at once with a clear error and ran nothing
+    assert info["status"] == "failed" and info["attempts"] == 1
+    assert "refused: 'os.system' is not allowed" in info["error"]
+    assert not (project.root / "pwned").exists()
+    assert project.effect_lines("ok") == []
+
+
+def test_socket_mode_and_a_second_worker_refused(project, start_worker):
+    first = start_worker()
+    path = access.socket_path(settings())
+    assert stat.S_ISSOCK(path.stat().st_mode) and stat.S_IMODE(path.stat().st_mode) == 0o600
+    second = start_worker(ready=False)
+    assert second.wait_exit() == 1
+    assert f"a worker is already running for {project.db} (pid {first.pid})" in second.output()
+    assert nj.worker_status()["pid"] == first.pid
+
+
+def test_dispatch_from_another_process_while_the_worker_runs(project, start_worker):
+    start_worker()
+    out = project.cli("dispatch", "jobs.testing.ok", "41")
+    assert out.returncode == 0, out.stderr
+    info = nj.wait(int(out.stdout), timeout=30)
+    assert (info["status"], info["result"]) == ("completed", 41)
+    # the CLI, the API and the foreground run all work through the socket
+    assert "(1 job" in project.cli("list").stdout
+    run = project.cli("run", "jobs.testing", "ok", "5")
+    assert run.returncode == 0 and "completed after 1 attempt: 5" in run.stdout
+    assert nj.counts()["completed"] == 2
+
+
+def test_same_answers_through_the_socket_as_through_the_file(project, start_worker):
+    ids = [nj.dispatch("jobs.testing.ok", i, delay=3600) for i in range(7)]
+    nj.cancel(ids[2])
+    before = (nj.jobs(page=2, per_page=3), nj.status(ids[4]), nj.counts(), nj.history())
+    start_worker()
+    after = (nj.jobs(page=2, per_page=3), nj.status(ids[4]), nj.counts(), nj.history())
+    assert before[0].equals(after[0]) and before[0].attrs == after[0].attrs
+    assert before[1] == after[1] and before[2] == after[2]
+    assert before[3].equals(after[3])
+    with pytest.raises(nj.JobNotFoundError):
+        nj.status(9999)
+    with pytest.raises(nj.NotAllowedError):
+        nj.dispatch("os.system", "ls")
+
+
+def test_detached_worker_start_status_stop(project):
+    assert nj.worker_status()["running"] is False
+    pid = nj.start_worker(concurrency=1)
+    try:
+        info = nj.worker_status()
+        assert info["running"] and info["pid"] == pid and info["concurrency"] == 1
+        assert os.getsid(pid) == pid  # its own session: survives the kernel that started it
+        assert nj.start_worker() == pid  # a second start reports the running one
+        job_id = nj.dispatch("jobs.testing.ok", 3)
+        assert nj.wait(job_id, timeout=30)["result"] == 3
+        assert (project.root / "logs" / "worker.log").read_text().count("started") == 1
+    finally:
+        assert nj.stop_worker() is True
+    assert nj.worker_status()["running"] is False
+    assert nj.stop_worker() is False
+
+
+def test_detached_worker_outlives_the_process_that_started_it(project):
+    code = "import notebookjobs as nj; print(nj.start_worker())"
+    out = subprocess.run([sys.executable, "-c", code], cwd=project.root, env=project.env(),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    pid = int(out.stdout)
+    try:
+        assert nj.worker_status()["pid"] == pid
+        assert nj.wait(nj.dispatch("jobs.testing.ok", 9), timeout=30)["result"] == 9
+    finally:
+        nj.stop_worker()
+
+
+def test_cli_worker_commands(project):
+    assert project.cli("worker", "status").returncode == 1
+    started = project.cli("worker", "start", "--concurrency", "1")
+    assert started.returncode == 0 and "worker running (pid" in started.stdout
+    try:
+        status = project.cli("worker", "status")
+        assert "concurrency 1" in status.stdout
+    finally:
+        assert project.cli("worker", "stop").stdout.strip() == "worker stopped"
+
+
+def test_autostart_on_dispatch(project):
+    project.write_whitelist(project.root.joinpath("whitelist.yaml").read_text()
+                            .replace("autostart: false", "autostart: true"))
+    try:
+        job_id = nj.dispatch("jobs.testing.ok", 2)
+        assert nj.worker_status()["running"]
+        assert nj.wait(job_id, timeout=30)["result"] == 2
+    finally:
+        nj.stop_worker()
