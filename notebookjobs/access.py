@@ -22,11 +22,14 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from . import store, wire
 from .config import Settings
 from .errors import StoreBusyError, WorkerError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +42,7 @@ REPLY_TIMEOUT_S = 300.0  # the longest a single request may take (a large histor
 #: store operations a client may ask the worker for (the worker refuses any other name)
 REMOTE_OPERATIONS = frozenset({
     "enqueue", "enqueue_many", "enqueue_running", "restart", "finish", "get", "cancel", "page",
-    "all_jobs", "counts", "record_progress",
+    "all_jobs", "counts", "record_progress", "prune", "query",
 })
 
 
@@ -131,6 +134,25 @@ def call(settings: Settings, operation: str, *args: Any) -> Any:
             pause = min(pause * 2, _MAX_BACKOFF_S)
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def table(settings: Settings, query: str, *args: Any) -> "pa.Table":
+    """The Arrow table of a named store query (history, stats, sql), by either path.
+
+    Through the worker, the table comes back as an Arrow IPC file in the worker's private
+    temp folder (JSON would cost seconds for a million rows); it is read and deleted here.
+    """
+    import pyarrow as pa
+
+    result = call(settings, "query", query, *args)
+    if isinstance(result, pa.Table):
+        return result
+    path = Path(result["arrow_file"])
+    try:
+        with pa.memory_map(os.fspath(path)) as source:
+            return pa.ipc.open_file(source).read_all()
+    finally:
+        path.unlink(missing_ok=True)
 
 
 @contextmanager

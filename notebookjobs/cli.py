@@ -139,12 +139,26 @@ def _param(p: dict[str, Any]) -> str:
 
 
 def cmd_history(ns: argparse.Namespace) -> int:
-    frame = client.history()
+    frame = client.history(since=ns.since, until=ns.until, target=ns.target, status=ns.status)
     if ns.csv:
         frame.to_csv(ns.csv, index=False)
         print(f"{len(frame)} jobs written to {ns.csv}")
+    elif ns.parquet:
+        frame.to_parquet(ns.parquet, index=False)
+        print(f"{len(frame)} jobs written to {ns.parquet}")
     else:
-        print(_table(frame[["id", "target", "status", "attempts", "created_at", "finished_at"]]))
+        shown = frame[["id", "target", "status", "attempts", "wait_s", "duration_s", "created_at"]]
+        print(_table(shown.tail(ns.tail)) if len(shown) else "no jobs")
+    return EXIT_OK
+
+
+def cmd_stats(ns: argparse.Namespace) -> int:
+    print(_table(client.stats(by=ns.by).round(3)))
+    return EXIT_OK
+
+
+def cmd_prune(ns: argparse.Namespace) -> int:
+    print(f"{client.prune(ns.older_than)} finished jobs older than {ns.older_than} deleted")
     return EXIT_OK
 
 
@@ -207,9 +221,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="children in the pool (start only; default from whitelist.yaml)")
     p.set_defaults(func=cmd_worker)
 
-    p = sub.add_parser("history", help="every job; --csv FILE exports it")
-    p.add_argument("--csv", metavar="FILE")
+    p = sub.add_parser("history", help="every job with wait and duration; export with --csv or --parquet")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--csv", metavar="FILE", help="write every column to a CSV file")
+    out.add_argument("--parquet", metavar="FILE", help="write every column to a Parquet file")
+    p.add_argument("--since", help="created at or after this time (UTC), e.g. 2026-11-28")
+    p.add_argument("--until", help="created before this time (UTC)")
+    p.add_argument("--target")
+    p.add_argument("--status", choices=STATUS_NAMES)
+    p.add_argument("--tail", type=int, default=20, help="rows shown without an export (default 20)")
     p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("stats", help="counts, success rate, durations and waits per group")
+    p.add_argument("--by", choices=("target", "status", "hour"), default="target")
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("prune", help="delete finished jobs older than a duration")
+    p.add_argument("--older-than", required=True, metavar="DURATION", help="e.g. 30d, 12h, 90m")
+    p.set_defaults(func=cmd_prune)
     return parser
 
 

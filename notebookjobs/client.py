@@ -16,11 +16,13 @@ from typing import Any
 import pandas as pd
 
 from . import access, daemon, joblog, registry, runner
+from . import analysis
 from .arguments import bind
 from .config import Settings, load_settings
 from .errors import InvalidArgumentsError, JobStateError
 from .models import FINAL_STATUSES, STATUS_NAMES, Job, JobSpec, JobStatus, OutcomeKind, utcnow
 from .backoff import retry_delay_s
+from .store import STATS_GROUPS
 from .progress import set_reporter
 
 WAIT_FIRST_POLL_S = 0.01  # wait() polls quickly at first, then backs off
@@ -179,9 +181,7 @@ def jobs(page: int = 1, per_page: int = 5, status: str | None = None) -> pd.Data
     """One page of the queue, newest first; ``df.attrs`` holds total, page, pages, per_page, status."""
     _check_int("page", page, 1)
     _check_int("per_page", per_page, 1)
-    if status is not None and status not in STATUS_NAMES:
-        raise InvalidArgumentsError(
-            f"status={status!r} is not a job status; use one of {', '.join(STATUS_NAMES)}")
+    _check_status(status)
     rows, total = access.call(settings(), "page", page, per_page, status)
     frame = _frame(rows)
     frame.attrs.update(total=total, page=page, per_page=per_page, status=status,
@@ -189,9 +189,59 @@ def jobs(page: int = 1, per_page: int = 5, status: str | None = None) -> pd.Data
     return frame
 
 
-def history() -> pd.DataFrame:
-    """Every job, oldest first, with the columns of ``status()``."""
-    return _frame(access.call(settings(), "all_jobs"))
+def history(since: Any = None, until: Any = None, target: str | None = None,
+            status: str | None = None) -> pd.DataFrame:
+    """Every job, oldest first: the columns of ``status()`` plus ``wait_s`` and ``duration_s``.
+
+    ``since``/``until`` filter on created_at (datetimes or strings; naive means UTC), ``target``
+    and ``status`` on equality. Timestamps are tz-aware UTC; status and target are categoricals;
+    args, kwargs and result stay JSON text (parse with ``json.loads`` or query them in
+    ``nj.sql`` with DuckDB's JSON functions), which keeps a million rows within seconds.
+    ``wait_s`` is started_at - run_at and ``duration_s`` finished_at - started_at, both for the
+    last attempt (a retry moves run_at to when it became due).
+    """
+    _check_status(status)
+    query = (analysis.parse_time("since", since), analysis.parse_time("until", until), target, status)
+    return analysis.to_frame(access.table(settings(), "history", *query))
+
+
+def stats(by: str = "target") -> pd.DataFrame:
+    """Per group (``by``: target, status or hour): jobs by status, success rate, duration
+    mean/p50/p95/max and wait p50/p95 in seconds, mean attempts and retries; computed in DuckDB.
+
+    success_rate is completed / (completed + failed): cancelled and unfinished jobs don't count.
+    Durations are of completed and failed jobs' last attempts.
+    """
+    if by not in STATS_GROUPS:
+        raise InvalidArgumentsError(f"by={by!r} is not allowed; use one of {', '.join(STATS_GROUPS)}")
+    return analysis.to_frame(access.table(settings(), "stats", by))
+
+
+def sql(query: str) -> pd.DataFrame:
+    """A read-only SQL query; the view ``jobs`` has one row per job with the columns of status().
+
+    Works with or without a running worker. Statements other than one SELECT are refused.
+    """
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidArgumentsError("nj.sql takes a SELECT statement as a string, e.g. "
+                                    "\"SELECT status, count(*) FROM jobs GROUP BY status\"")
+    return analysis.to_frame(access.table(settings(), "sql", query))
+
+
+def prune(older_than: Any = "30d") -> int:
+    """Delete completed, failed and cancelled jobs that finished more than ``older_than`` ago.
+
+    ``older_than``: '30d', '12h', '90m', '45s', '2w', seconds, or a timedelta. Pending and
+    running jobs are never deleted. Returns how many jobs were deleted.
+    """
+    before = utcnow() - analysis.parse_duration(older_than)
+    return access.call(settings(), "prune", before)
+
+
+def _check_status(status: str | None) -> None:
+    if status is not None and status not in STATUS_NAMES:
+        raise InvalidArgumentsError(
+            f"status={status!r} is not a job status; use one of {', '.join(STATUS_NAMES)}")
 
 
 def counts() -> dict[str, int]:

@@ -16,11 +16,14 @@ import logging
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import duckdb
 
-from .errors import JobNotFoundError, JobStateError, StorageError
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+from .errors import InvalidArgumentsError, JobNotFoundError, JobStateError, StorageError
 from .models import Job, JobSpec, JobStatus, Outcome, OutcomeKind
 
 logger = logging.getLogger(__name__)
@@ -70,6 +73,93 @@ CREATE OR REPLACE VIEW jobs AS
            run_at, started_at, finished_at, error, result, output, progress, progress_message
     FROM queue;
 """
+
+_STATUS_ENUM = "ENUM('pending', 'running', 'completed', 'failed', 'cancelled')"
+
+# One row per job, the columns of nj.status() plus wait_s and duration_s (SPEC §10). Timestamps
+# are UTC; status is an ENUM so pandas gets an ordered categorical without a Python pass.
+_HISTORY = f"""
+SELECT id, target, args, kwargs, status::{_STATUS_ENUM} AS status, priority, attempts,
+       max_attempts, created_at, run_at, started_at, finished_at, error, result, output,
+       progress, progress_message,
+       epoch(started_at) - epoch(run_at) AS wait_s,
+       epoch(finished_at) - epoch(started_at) AS duration_s
+FROM queue
+"""
+
+_STATS = f"""
+WITH h AS (
+    SELECT {{group}} AS grp, status, attempts,
+           epoch(started_at) - epoch(run_at) AS wait_s,
+           CASE WHEN status IN ('completed', 'failed')
+                THEN epoch(finished_at) - epoch(started_at) END AS duration_s
+    FROM queue
+)
+SELECT grp AS {{name}},
+       count(*) AS jobs,
+       count(*) FILTER (WHERE status = 'pending') AS pending,
+       count(*) FILTER (WHERE status = 'running') AS running,
+       count(*) FILTER (WHERE status = 'completed') AS completed,
+       count(*) FILTER (WHERE status = 'failed') AS failed,
+       count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
+       count(*) FILTER (WHERE status = 'completed')
+           / nullif(count(*) FILTER (WHERE status IN ('completed', 'failed')), 0) AS success_rate,
+       avg(duration_s) AS duration_mean,
+       quantile_cont(duration_s, 0.5) AS duration_p50,
+       quantile_cont(duration_s, 0.95) AS duration_p95,
+       max(duration_s) AS duration_max,
+       quantile_cont(wait_s, 0.5) AS wait_p50,
+       quantile_cont(wait_s, 0.95) AS wait_p95,
+       avg(attempts) FILTER (WHERE attempts > 0) AS attempts_mean,
+       sum(greatest(attempts - 1, 0))::BIGINT AS retries
+FROM h GROUP BY grp ORDER BY grp
+"""
+
+#: stats(by=...) -> the SQL expression that groups
+STATS_GROUPS = {
+    "target": "target",
+    "status": f"status::{_STATUS_ENUM}",
+    "hour": "date_trunc('hour', created_at)",
+}
+
+
+def history_query(since: datetime | None, until: datetime | None, target: str | None,
+                  status: str | None) -> tuple[str, list[Any]]:
+    """SQL and parameters for ``nj.history`` with its filters (on created_at, target, status)."""
+    conditions, params = [], []
+    for column_test, value in (("created_at >= ?", since), ("created_at < ?", until),
+                               ("target = ?", target), ("status = ?", status)):
+        if value is not None:
+            conditions.append(column_test)
+            params.append(_naive(value) if isinstance(value, datetime) else value)
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    return f"{_HISTORY} {where} ORDER BY id", params
+
+
+def stats_query(by: str) -> tuple[str, list[Any]]:
+    """SQL for ``nj.stats(by)``; ``by`` must be a key of STATS_GROUPS (checked by the caller)."""
+    return _STATS.format(group=STATS_GROUPS[by], name=by), []
+
+
+def select_query(query: str) -> tuple[str, list[Any]]:
+    """A user's query for ``nj.sql``, accepted only when it is one SELECT statement."""
+    try:
+        statements = duckdb.connect(":memory:").extract_statements(query)
+    except duckdb.Error as exc:
+        raise InvalidArgumentsError(f"nj.sql: the query does not parse: {exc}") from exc
+    if len(statements) != 1:
+        raise InvalidArgumentsError(
+            f"nj.sql takes one statement, got {len(statements)}; run them one by one")
+    kind = statements[0].type
+    if kind != duckdb.StatementType.SELECT:
+        raise InvalidArgumentsError(
+            f"nj.sql is read-only: {kind.name} statements are refused; use SELECT over the "
+            "jobs view (to delete old jobs, use nj.prune)")
+    return query, []
+
+
+#: the named queries a caller may ask for a table of (through the worker too)
+QUERIES = {"history": history_query, "stats": stats_query, "sql": select_query}
 
 #: version -> script that brings a database from version-1 to version
 _MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
@@ -284,6 +374,22 @@ class JobStore:
         return self.conn.execute(
             "SELECT (SELECT count(*) FROM pending) + "
             "(SELECT count(*) FROM queue WHERE status = 'running')").fetchone()[0]
+
+    def prune(self, before: datetime) -> int:
+        """Delete completed, failed and cancelled jobs that finished before ``before``; the count."""
+        return self.conn.execute(
+            "DELETE FROM queue WHERE status IN ('completed', 'failed', 'cancelled') "
+            "AND finished_at < ?", [_naive(before)]).fetchone()[0]
+
+    def query(self, name: str, *args: Any) -> "pa.Table":
+        """The Arrow table of one of the named QUERIES (history, stats, sql)."""
+        sql, params = QUERIES[name](*args)
+        try:
+            return self.conn.sql(sql, params=params or None).to_arrow_table()
+        except duckdb.Error as exc:
+            if name == "sql":
+                raise InvalidArgumentsError(f"nj.sql: {exc}") from exc
+            raise
 
     def record_progress(self, job_id: int, fraction: float, message: str | None) -> None:
         """Store the progress a running job reported; ignored once it is no longer running."""

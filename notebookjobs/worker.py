@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from datetime import datetime, timedelta
@@ -55,6 +57,8 @@ class Worker:
         self._signalled = False
         self._config_problem: str | None = None
         self._has_free_slot = True
+        # Frames for clients go through files only this user can read (mkdtemp makes it 0700).
+        self._frames_dir = tempfile.mkdtemp(prefix="notebookjobs-frames-")
 
     # --- requests from clients (server threads) --------------------------------------------
 
@@ -67,11 +71,21 @@ class Worker:
         if operation not in access.REMOTE_OPERATIONS:
             raise WorkerError(f"unknown operation {operation!r}")
         result = self._store(operation, *args)
+        if operation == "query":
+            return {"arrow_file": self._write_arrow(result)}
         if operation == "cancel" and result == JobStatus.RUNNING:
             self._cancels.add(args[0])
         if operation in ("enqueue", "enqueue_many", "cancel"):
             self.wake()
         return result
+
+    def _write_arrow(self, table: Any) -> str:
+        import pyarrow as pa  # only when a client asks for a frame: keeps an idle worker small
+
+        fd, path = tempfile.mkstemp(suffix=".arrow", dir=self._frames_dir)
+        with os.fdopen(fd, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        return path
 
     def status(self) -> dict[str, Any]:
         return {"running": True, "pid": os.getpid(), "concurrency": self.concurrency,
@@ -113,6 +127,7 @@ class Worker:
                 self.db.close()
         finally:
             os.close(lock_fd)
+            shutil.rmtree(self._frames_dir, ignore_errors=True)
 
     def _run_with_db(self) -> int:
         self._recover()
