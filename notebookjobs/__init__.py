@@ -29,7 +29,7 @@ _LAZY = {
     "dispatch": "client", "dispatch_many": "client", "status": "client", "wait": "client", "cancel": "client",
     "retry": "client", "jobs": "client", "history": "client", "counts": "client",
     "available_jobs": "client", "start_worker": "client", "stop_worker": "client",
-    "worker_status": "client", "stats": "client", "sql": "client", "prune": "client", "dashboard": "dashboard",
+    "worker_status": "client", "stats": "client", "sql": "client", "prune": "client", "dashboard": "ui",
 }
 
 __all__ = [

@@ -1,0 +1,479 @@
+"""The dashboard widget without a browser: click its buttons, fill its forms, read its widgets,
+against a real queue in tmp_path (SPEC §9)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import ipywidgets as widgets
+import pandas as pd
+import pytest
+
+import notebookjobs as nj
+from notebookjobs import client
+from notebookjobs.ui import Dashboard
+from notebookjobs.errors import WorkerError
+
+from conftest import TEST_WHITELIST, wait_until
+
+PROCESS = "jobs.sample.SampleJobClass.process"
+
+
+def find_all(root: widgets.Widget, css: str) -> list[widgets.Widget]:
+    """Widgets under ``root`` (through ``children``) that carry the CSS class ``css``."""
+    found = []
+    stack = [root]
+    while stack:
+        widget = stack.pop()
+        if css in getattr(widget, "_dom_classes", ()):
+            found.append(widget)
+        stack.extend(getattr(widget, "children", ()))
+    return found
+
+
+def find(root: widgets.Widget, css: str) -> widgets.Widget:
+    """The one widget with class ``css`` reachable from ``root``."""
+    found = find_all(root, css)
+    assert len(found) == 1, f"{len(found)} widgets with class {css!r}"
+    return found[0]
+
+
+def row_ids(dash: Dashboard) -> list[int]:
+    """Job ids of the rows shown beside the table, top to bottom."""
+    return [child.job_id for child in find(dash, "nj-queue-actions").children[1:]]
+
+
+@pytest.fixture
+def make_dashboard(project):
+    """Build dashboards (no refresh thread unless asked); close them all after the test."""
+    made: list[Dashboard] = []
+
+    def make(**options) -> Dashboard:
+        options.setdefault("autorefresh", False)
+        dash = Dashboard(**options)
+        made.append(dash)
+        return dash
+
+    yield make
+    for dash in made:
+        dash.close()
+
+
+def test_nj_dashboard_returns_a_displayable_dashboard(make_dashboard):
+    # Given the package was imported (which binds nj.dashboard to the subpackage)
+    import notebookjobs.ui  # noqa: F401
+
+    # When nj.dashboard() is called, then it is a Dashboard a notebook can display
+    dash = nj.dashboard(autorefresh=False)
+    try:
+        assert isinstance(dash, Dashboard)
+        assert "application/vnd.jupyter.widget-view+json" in dash._repr_mimebundle_()
+        assert dash.error.value == ""
+    finally:
+        dash.close()
+
+
+def test_jobs_section_groups_targets_and_greys_out_those_not_allowed(project, make_dashboard):
+    # Given a whitelist that does not name jobs.testing.noisy
+    project.write_whitelist(TEST_WHITELIST.replace("    noisy: {}\n", ""))
+    dash = make_dashboard()
+
+    # Then every discovered target is listed, grouped under its owner
+    section = find(dash, "nj-jobs")
+    process = find(section, "nj-target-jobs-sample-SampleJobClass-process")
+    text = " ".join(w.value for w in process.children if isinstance(w, widgets.HTML))
+    assert "param1: str" in text and "param2: str" in text and "Combine two parameters" in text
+    owners = [w.value for w in section.children if isinstance(w, widgets.HTML)]
+    assert any("jobs.sample.SampleJobClass" in v and "(class)" in v for v in owners)
+    assert any("jobs.testing</b>" in v and "(module)" in v for v in owners)
+    ok_text = find(section, "nj-target-jobs-testing-ok").children[1].value
+    assert "value: int = 1" in ok_text
+    # And the allowed one can be dispatched, the other is disabled with the line to add
+    assert not find(dash, f"nj-dispatch-{PROCESS.replace('.', '-')}").disabled
+    noisy = find(dash, "nj-dispatch-jobs-testing-noisy")
+    assert noisy.disabled
+    row = find(dash, "nj-target-jobs-testing-noisy")
+    assert "nj-not-allowed" in row._dom_classes
+    hint = row.children[1].value
+    assert "not allowed" in hint
+    assert "add under allowed_jobs &gt; jobs.testing in whitelist.yaml:\n    noisy: {}" in hint
+
+    # When the disabled button is clicked, then no form opens (as in a browser)
+    noisy.click()
+    assert dash.form is None and find(dash, "nj-form-area").children == ()
+
+    # When the line is added and the jobs are reloaded, then noisy can be dispatched
+    project.write_whitelist(TEST_WHITELIST)
+    find(dash, "nj-reload-jobs").click()
+    assert not find(dash, "nj-dispatch-jobs-testing-noisy").disabled
+    assert "nj-not-allowed" not in find(dash, "nj-target-jobs-testing-noisy")._dom_classes
+
+
+@pytest.mark.parametrize("text, hint", [
+    ("allowed_jobs:\n  a.b: [x, y]\n", "change the a.b line under allowed_jobs in whitelist.yaml "
+     "to:\n  a.b: [x, y, new]"),
+    ("allowed_jobs:\n    a.b:\n      - x\n", "add under allowed_jobs > a.b in whitelist.yaml:\n"
+     "      - new"),
+    ("allowed_jobs:\n  a.b: {x: {timeout: 3}}\n", "to:\n  a.b: {x: {timeout: 3}, new: {}}"),
+    ("allowed_jobs:\n  c.d: [x]\n", "add under allowed_jobs in whitelist.yaml:\n  a.b: [new]"),
+])
+def test_allow_hint_matches_the_style_of_the_file(tmp_path, text, hint):
+    from notebookjobs.ui.hints import allow_hint
+
+    path = tmp_path / "whitelist.yaml"
+    path.write_text(text)
+    assert hint in allow_hint("a.b.new", path)
+
+
+def test_dispatch_form_queues_the_job_with_priority_and_delay(make_dashboard):
+    dash = make_dashboard()
+
+    # When Dispatch is clicked for SampleJobClass.process and the form is filled and submitted
+    find(dash, "nj-dispatch-jobs-sample-SampleJobClass-process").click()
+    form = find(dash, "nj-form")
+    first, second = find(form, "nj-input-param1"), find(form, "nj-input-param2")
+    assert isinstance(first, widgets.Text) and first.description == "param1"
+    first.value, second.value = "a", "b"
+    find(form, "nj-form-priority").value = 3
+    find(form, "nj-form-delay").value = 60
+    find(form, "nj-form-submit").click()
+
+    # Then the form reports the id, and the queue holds the job pending, priority 3, 60 s later
+    assert "dispatched job 1" in find(form, "nj-form-message").value
+    info = client.status(1)
+    assert info["target"] == PROCESS
+    assert (info["status"], info["priority"]) == ("pending", 3)
+    assert info["args"] == [] and info["kwargs"] == {"param1": "a", "param2": "b"}
+    assert abs((info["run_at"] - info["created_at"]) - timedelta(seconds=60)) < timedelta(seconds=1)
+    # And the table shows it (the form refreshed the queue at once)
+    table = find(dash, "nj-queue-table").value
+    assert ">1</td>" in table and PROCESS in table
+    assert re.search(r">in 5\d s<", table)  # the wait column counts down to run_at
+    assert find(dash, "nj-status-1").value == "pending"
+    assert find(dash, "nj-page-label").value == "page 1 of 1 (1 job)"
+
+
+def test_form_inputs_are_typed_by_annotation(make_dashboard):
+    dash = make_dashboard()
+    find(dash, "nj-dispatch-jobs-testing-typed").click()
+    form = dash.form
+    kinds = {name: type(w) for name, w in form.inputs.items()}
+    assert kinds == {"n": widgets.IntText, "x": widgets.FloatText, "flag": widgets.Checkbox,
+                     "name": widgets.Text, "items": widgets.Text, "options": widgets.Text}
+    assert all(w.description == name for name, w in form.inputs.items())
+
+    form.inputs["n"].value = 5
+    form.inputs["x"].value = 2.5
+    form.inputs["flag"].value = True
+    form.inputs["name"].value = "x"
+    form.inputs["items"].value = "[1, 2]"
+    form.inputs["options"].value = '{"a": 1}'
+    find(form, "nj-form-submit").click()
+
+    assert client.status(1)["kwargs"] == {"n": 5, "x": 2.5, "flag": True, "name": "x",
+                                          "items": [1, 2], "options": {"a": 1}}
+
+
+def test_form_fills_in_defaults_and_leaves_untouched_ones_to_the_function(make_dashboard):
+    dash = make_dashboard()
+    find(dash, "nj-dispatch-jobs-testing-ok").click()
+    assert dash.form.inputs["value"].value == 1
+    find(dash, "nj-dispatch-jobs-testing-fail").click()  # replaces the open form
+    assert dash.form.inputs["message"].value == "boom"
+    assert len(find_all(dash, "nj-form")) == 1
+
+    find(dash, "nj-form-submit").click()
+    assert client.status(1)["kwargs"] == {}  # unchanged: the function's default applies
+    find(dash, "nj-input-message").value = "bang"
+    find(dash, "nj-form-submit").click()
+    assert client.status(2)["kwargs"] == {"message": "bang"}
+
+    find(dash, "nj-form-close").click()
+    assert dash.form is None and find_all(dash, "nj-form") == []
+
+
+def test_form_takes_json_for_star_args_and_star_star_kwargs(make_dashboard):
+    dash = make_dashboard()
+    find(dash, "nj-dispatch-jobs-testing-echo").click()
+    find(dash, "nj-input-args").value = '[1, "a"]'
+    find(dash, "nj-input-kwargs").value = '{"k": [2]}'
+    find(dash, "nj-form-submit").click()
+    info = client.status(1)
+    assert (info["args"], info["kwargs"]) == ([1, "a"], {"k": [2]})
+
+
+@pytest.mark.parametrize("target, values, expected", [
+    ("jobs.testing.typed", {"nj-input-items": "[1,", "nj-input-options": "{}",
+                            "nj-input-name": "n"}, "items: '[1,'"),
+    ("jobs.extra.maybe", {"nj-input-n": "abc"}, "n: 'abc' is not accepted; expected int"),
+    (PROCESS, {"nj-input-param1": "", "nj-input-param2": "b"}, "param1 is required"),
+    ("jobs.testing.ok", {"nj-form-delay": -5}, "delay=-5.0 is not allowed"),
+])
+def test_bad_input_shows_an_error_in_the_form_and_stores_nothing(project, make_dashboard,
+                                                                 target, values, expected):
+    # Given a target whose int parameter is optional (so the form gives it a Text input)
+    (project.root / "jobs" / "extra.py").write_text(
+        'def maybe(n: int | None = None) -> int | None:\n    """Optional int."""\n    return n\n')
+    project.write_whitelist(TEST_WHITELIST + "  jobs.extra: [maybe]\n")
+    dash = make_dashboard()
+    find(dash, f"nj-dispatch-{target.replace('.', '-')}").click()
+    for css, value in values.items():
+        find(dash, css).value = value
+
+    # When the form is submitted, then it shows the error (not a traceback) and stores nothing
+    find(dash, "nj-form-submit").click()
+    message = find(dash, "nj-form-message").value
+    assert "InvalidArgumentsError" in message and expected in message
+    assert "Traceback" not in message
+    assert client.jobs().attrs["total"] == 0
+
+
+def test_paging_through_twelve_jobs(make_dashboard):
+    for i in range(12):
+        client.dispatch("jobs.testing.ok", i)
+    dash = make_dashboard()
+    label = find(dash, "nj-page-label")
+    assert label.value == "page 1 of 3 (12 jobs)"
+    assert row_ids(dash) == [12, 11, 10, 9, 8]
+    assert find(dash, "nj-prev-page").disabled and find(dash, "nj-first-page").disabled
+
+    find(dash, "nj-next-page").click()
+    assert label.value == "page 2 of 3 (12 jobs)"
+    assert row_ids(dash) == [7, 6, 5, 4, 3]
+    table = find(dash, "nj-queue-table").value
+    assert ">7</td>" in table and ">3</td>" in table and ">8</td>" not in table
+
+    find(dash, "nj-last-page").click()
+    assert label.value == "page 3 of 3 (12 jobs)" and row_ids(dash) == [2, 1]
+    assert find(dash, "nj-next-page").disabled and find(dash, "nj-last-page").disabled
+    find(dash, "nj-prev-page").click()
+    assert row_ids(dash) == [7, 6, 5, 4, 3]
+    find(dash, "nj-first-page").click()
+    assert label.value == "page 1 of 3 (12 jobs)" and row_ids(dash) == [12, 11, 10, 9, 8]
+
+    # When the page size changes, then paging starts again at page 1
+    find(dash, "nj-next-page").click()
+    find(dash, "nj-page-size").value = 10
+    assert label.value == "page 1 of 2 (12 jobs)" and row_ids(dash)[0] == 12
+    assert len(row_ids(dash)) == 10
+
+
+def test_status_filter(make_dashboard):
+    for i in range(3):
+        client.dispatch("jobs.testing.ok", i)
+    client.cancel(2)
+    dash = make_dashboard()
+    status_filter = find(dash, "nj-status-filter")
+    assert list(status_filter.options) == ["all", "pending", "running", "completed", "failed",
+                                           "cancelled"]
+
+    status_filter.value = "cancelled"
+    assert row_ids(dash) == [2]
+    assert find(dash, "nj-page-label").value == "page 1 of 1 (1 job)"
+    status_filter.value = "pending"
+    assert row_ids(dash) == [3, 1]
+    status_filter.value = "all"
+    assert row_ids(dash) == [3, 2, 1]
+
+
+def test_cancel_then_retry_from_the_rows(make_dashboard):
+    job_id = client.dispatch("jobs.testing.ok", 7)
+    dash = make_dashboard()
+    row = find(dash, f"nj-row-{job_id}")
+    assert find_all(row, f"nj-retry-{job_id}") == []
+
+    # When Cancel is clicked on the pending row, then the job is cancelled and the row says so
+    find(row, f"nj-cancel-{job_id}").click()
+    assert client.status(job_id)["status"] == "cancelled"
+    assert find(dash, f"nj-status-{job_id}").value == "cancelled"
+    assert "job 1 cancelled" in find(dash, "nj-queue-message").value
+    assert find_all(row, f"nj-cancel-{job_id}") == []
+
+    # When Retry is clicked on the cancelled row, then a new pending job has the same arguments
+    find(row, f"nj-retry-{job_id}").click()
+    assert "job 1 dispatched again as job 2" in find(dash, "nj-queue-message").value
+    new = client.status(2)
+    assert new["status"] == "pending" and new["args"] == [7]
+    assert row_ids(dash) == [2, 1]
+    assert find(dash, "nj-status-2").value == "pending"
+
+
+def test_details_show_the_error_of_a_failed_job(project, make_dashboard):
+    # Given a job that failed (run in the foreground by the CLI, recorded in the queue)
+    done = project.cli("run", "jobs.testing", "fail")
+    assert done.returncode == 1, done.stderr
+    dash = make_dashboard()
+    assert find(dash, "nj-status-1").value == "failed"
+    detail = find(dash, "nj-detail")
+    assert detail.layout.display == "none"
+
+    # When Details is clicked
+    find(dash, "nj-details-1").click()
+
+    # Then the detail view shows the traceback, and Close hides it again
+    assert detail.layout.display is None
+    body = find(dash, "nj-detail-body").value
+    assert "job 1" in body and "failed" in body and "jobs.testing.fail" in body
+    assert "nj-detail-error" in body and "ValueError: boom" in body
+    assert "3/3" in body
+    find(dash, "nj-detail-close").click()
+    assert detail.layout.display == "none"
+
+
+def test_details_show_output_and_result(project, make_dashboard):
+    done = project.cli("run", "jobs.sample.SampleJobClass", "process", "x,y")
+    assert done.returncode == 0, done.stderr
+    dash = make_dashboard()
+    find(dash, "nj-details-1").click()
+    body = find(dash, "nj-detail-body").value
+    assert "processing x and y" in body
+    assert "nj-detail-result" in body and "x-y" in body
+
+
+def test_a_refresh_error_is_shown_not_raised(project, make_dashboard):
+    dash = make_dashboard()
+    assert dash.error.value == ""
+
+    # When whitelist.yaml becomes invalid, then refresh() shows the error and does not raise
+    project.write_whitelist("allowed_jobs: [\n")
+    assert dash.refresh() is False
+    assert "ConfigError" in dash.error.value and "not valid YAML" in dash.error.value
+
+    # And when it is fixed, the error goes away
+    project.write_whitelist(TEST_WHITELIST)
+    assert dash.refresh() is True
+    assert dash.error.value == ""
+
+
+def test_worker_section_shows_state_counts_and_worker_errors(make_dashboard, monkeypatch):
+    client.dispatch("jobs.testing.ok", 1)
+    client.dispatch("jobs.testing.ok", 2)
+    client.cancel(1)
+
+    def refuse(concurrency=None):
+        raise WorkerError("cannot start the worker; see logs/worker.log")
+
+    monkeypatch.setattr(client, "worker_status", lambda: {
+        "running": False, "pid": None, "concurrency": None, "started_at": None, "jobs": []})
+    monkeypatch.setattr(client, "start_worker", refuse)
+    dash = make_dashboard()
+    assert find(dash, "nj-worker-state").value == "worker: not running"
+    counts = find(dash, "nj-counts").value
+    assert "<b>1</b> pending" in counts and "<b>1</b> cancelled" in counts
+    assert find(dash, "nj-worker-stop").disabled
+
+    # When Start fails, then the WorkerError shows in the section
+    find(dash, "nj-worker-start").click()
+    assert "WorkerError: cannot start the worker" in find(dash, "nj-worker-message").value
+
+    # When a worker runs, then its pid and concurrency show and Stop is enabled
+    monkeypatch.setattr(client, "worker_status", lambda: {
+        "running": True, "pid": 4242, "concurrency": 2, "started_at": None, "jobs": [5]})
+    monkeypatch.setattr(client, "stop_worker", lambda: True)
+    dash.refresh()
+    state = find(dash, "nj-worker-state").value
+    assert "running" in state and "pid 4242" in state and "concurrency 2" in state
+    assert find(dash, "nj-worker-start").disabled and not find(dash, "nj-worker-stop").disabled
+    find(dash, "nj-worker-stop").click()
+    assert "worker stopped" in find(dash, "nj-worker-message").value
+
+
+def test_live_refresh_while_shown_and_close_stops_it(make_dashboard):
+    dash = make_dashboard(autorefresh=True, refresh_interval=0.05)
+    assert dash.refreshing
+    dash._view_count = 1  # what the frontend reports when the widget is on the page
+
+    # When a job is dispatched elsewhere, then the table shows it without any call from us
+    job_id = client.dispatch("jobs.testing.ok", 1)
+    wait_until(lambda: dash.queue.rows.get(job_id) is not None, timeout=10, what="live refresh")
+    assert find(dash, f"nj-status-{job_id}").value == "pending"
+
+    # When the dashboard is closed, then the thread stops and the widgets are closed
+    table = find(dash, "nj-queue-table")
+    dash.close()
+    assert not dash.refreshing
+    assert dash.comm is None and table.comm is None
+
+
+def test_table_shows_progress_attempts_wait_and_duration():
+    # Given a hand-built page: a running job with progress, a pending one due in 30 s
+    from notebookjobs.ui.table import queue_html
+
+    now = pd.Timestamp("2026-01-01 12:00:00", tz="UTC")
+    base = {"target": "jobs.testing.sleep", "args": [5], "kwargs": {"key": "<k>"}, "priority": 1,
+            "max_attempts": 3, "created_at": now - pd.Timedelta(seconds=100), "finished_at": None,
+            "error": None, "result": None, "output": None}
+    seconds = pd.Timedelta(seconds=1)
+    page = pd.DataFrame([
+        {**base, "id": 2, "status": "pending", "attempts": 0, "run_at": now + 30 * seconds,
+         "started_at": None, "progress": None, "progress_message": None},
+        {**base, "id": 1, "status": "running", "attempts": 2, "run_at": now - 90 * seconds,
+         "started_at": now - 75 * seconds, "progress": 0.42, "progress_message": "step 4"},
+    ])
+
+    html = queue_html(page, now.to_pydatetime(), "njtest")
+
+    # Then the running row has a bar at 42 %, attempts a/max, its wait and its duration so far
+    assert 'class="nj-table"' in html and "T_njtest" in html
+    assert "nj-bar" in html and "width:42%" in html and "42%" in html and "step 4" in html
+    assert ">2/3<" in html and ">0/3<" in html
+    assert ">15 s<" in html and ">1 min 15 s<" in html  # waited 15 s, running for 75 s
+    assert ">in 30 s<" in html  # the pending job may start in 30 s
+    assert "&lt;k&gt;" in html and "<k>" not in html  # job data is escaped
+    assert "#fff8c5" in html and "#ddf4ff" in html  # rows tinted by status
+
+
+GATED_JOB = '''\
+import pathlib, time
+import notebookjobs as nj
+
+def work(path: str) -> int:
+    """Report half way, then wait for the gate file."""
+    nj.progress(0.5, "half way")
+    while not pathlib.Path(path).exists():
+        time.sleep(0.01)
+    return 1
+'''
+
+
+def test_rows_follow_a_real_worker(project, start_worker, make_dashboard):
+    # Given a worker with one child, a job that stops half way, and a short job queued behind it
+    (project.root / "jobs" / "gated.py").write_text(GATED_JOB)
+    project.write_whitelist(TEST_WHITELIST + "  jobs.gated: [work]\n")
+    worker = start_worker("--concurrency", "1")
+    dash = make_dashboard()
+    state = find(dash, "nj-worker-state").value
+    assert "worker: running" in state and f"pid {worker.proc.pid}" in state
+    assert find(dash, "nj-worker-start").disabled and not find(dash, "nj-worker-stop").disabled
+    gated = client.dispatch("jobs.gated.work", str(project.root / "gate"))
+    short = client.dispatch("jobs.testing.sleep", 0.1, key="short")
+
+    # Then the running row shows its progress bar and can be cancelled
+    wait_until(lambda: dash.refresh() and "width:50%" in find(dash, "nj-queue-table").value,
+               what="the progress bar")
+    assert find(dash, f"nj-status-{gated}").value == "running"
+    assert "half way" in find(dash, "nj-queue-table").value
+    find(dash, f"nj-cancel-{gated}").click()
+    assert client.status(gated)["status"] == "cancelled"
+
+    # And the next job runs to completion; its details show the result
+    wait_until(lambda: dash.refresh() and find(dash, f"nj-status-{short}").value == "completed",
+               what="the short job to complete")
+    find(dash, f"nj-details-{short}").click()
+    assert "nj-detail-result" in find(dash, "nj-detail-body").value
+    assert "<b>1</b> completed" in find(dash, "nj-counts").value
+
+
+def test_start_and_stop_the_worker_from_the_dashboard(make_dashboard):
+    dash = make_dashboard()
+    assert find(dash, "nj-worker-state").value == "worker: not running"
+    find(dash, "nj-worker-start").click()
+    try:
+        assert "worker running (pid" in find(dash, "nj-worker-message").value
+        assert find(dash, "nj-worker-state").value.startswith("worker: running")
+        find(dash, "nj-worker-stop").click()
+        assert "worker stopped" in find(dash, "nj-worker-message").value
+        assert find(dash, "nj-worker-state").value == "worker: not running"
+    finally:
+        client.stop_worker()  # returns False at once when the test stopped it already
