@@ -1,6 +1,6 @@
 """The detached worker: start it in its own session, find it, stop it.
 
-A detached worker is ``python -m notebookjobs.worker`` started with ``start_new_session``, stdin
+A detached worker is ``python -m notebookjobs.worker`` spawned in a session of its own, stdin
 closed and its output appended to ``logs/worker.log``, so it outlives the kernel or shell that
 started it. There is at most one per queue: the queue lock decides, and a second start reports
 the running one.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from typing import Any
@@ -23,9 +22,6 @@ START_TIMEOUT_S = 30.0  # spawning the pool's children can take a few seconds on
 STOP_MARGIN_S = 10.0  # beyond the grace period, for the worker to record and exit
 _POLL_S = 0.02
 
-# Popen objects of workers this process started. Kept so Python does not warn that a child is
-# still running when the object is collected; the worker is in its own session and outlives us.
-_started: list[subprocess.Popen] = []
 
 
 def worker_log(settings: Settings):
@@ -50,17 +46,24 @@ def start(settings: Settings, concurrency: int | None = None) -> int:
     if concurrency is not None:
         command += ["--concurrency", str(concurrency)]
     env = dict(os.environ, **{ENV_ROOT: str(settings.root)})
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(command, cwd=settings.root, env=env, stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    _started.append(proc)
+    # posix_spawn rather than Popen: no Popen object to warn "still running" when collected,
+    # since the worker is meant to outlive us, in a session of its own.
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        pid = os.posix_spawn(sys.executable, command, env, setsid=True, file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, log_fd, 1),
+            (os.POSIX_SPAWN_DUP2, log_fd, 2),
+        ])
+    finally:
+        os.close(log_fd)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         info = access.worker_info(settings)
         if info is not None:
             # Either ours, or one that another process started at the same moment: both fine.
             return info["pid"]
-        code = proc.poll()
+        code = _exit_code(pid)
         if code is not None:
             info = access.worker_info(settings)
             if info is not None:
@@ -91,6 +94,15 @@ def stop(settings: Settings, timeout: float | None = None) -> bool:
         time.sleep(_POLL_S)
     raise WorkerError(f"the worker (pid {pid}) did not stop within {limit:g} s; "
                       f"see {worker_log(settings)}, or kill it")
+
+
+def _exit_code(pid: int) -> int | None:
+    """The exit code of a worker we spawned once it has exited (reaping it), else None."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None
+    return os.waitstatus_to_exitcode(status) if done else None
 
 
 def _alive(pid: int) -> bool:

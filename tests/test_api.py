@@ -210,7 +210,7 @@ def test_history_has_every_job(project):
     ids = [nj.dispatch("jobs.testing.ok", i) for i in range(3)]
     frame = nj.history()
     assert list(frame["id"]) == ids
-    assert list(frame.columns) == list(Job.STATUS_KEYS)
+    assert list(frame.columns) == [*Job.STATUS_KEYS, "wait_s", "duration_s"]
 
 
 def test_a_notebook_in_a_subfolder_imports_jobs(project, monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -30,4 +31,4 @@ def test_four_processes_dispatching_100_jobs_each_store_400(project, tmp_path):
         assert proc.returncode == 0, err
     frame = nj.history()
     assert len(frame) == 400 and frame["id"].is_unique
-    assert sorted(tuple(a) for a in frame["args"]) == sorted((f"p{n}", i) for n in range(4) for i in range(100))
+    assert sorted(tuple(json.loads(a)) for a in frame["args"]) == sorted((f"p{n}", i) for n in range(4) for i in range(100))
