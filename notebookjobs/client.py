@@ -89,6 +89,10 @@ def dispatch_many(target: str, calls: list[Any], *, priority: int = 0,
     cfg = settings()
     now = utcnow()
     resolved = registry.resolve(target, cfg)
+    # Checked once for the batch: the per-item work is the binding alone.
+    priority = _check_int("priority", priority)
+    run_at = now + timedelta(seconds=_delay_s(delay))
+    policy = cfg.policy_for(resolved.name)
     specs = []
     for i, item in enumerate(calls):
         if isinstance(item, dict):
@@ -99,9 +103,11 @@ def dispatch_many(target: str, calls: list[Any], *, priority: int = 0,
             raise InvalidArgumentsError(f"calls[{i}]={item!r}: expected a list of positional "
                                         "arguments or a dict of keyword arguments")
         try:
-            specs.append(_spec(cfg, resolved, args, kwargs, priority, delay, now))
+            bound_args, bound_kwargs = bind(resolved, args, kwargs)
         except InvalidArgumentsError as exc:
             raise InvalidArgumentsError(f"calls[{i}]: {exc}") from exc
+        specs.append(JobSpec(target=resolved.name, args=bound_args, kwargs=bound_kwargs,
+                             priority=priority, run_at=run_at, policy=policy))
     ids = access.call(cfg, "enqueue_many", specs, now)
     _autostart(cfg)
     return ids

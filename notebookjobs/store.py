@@ -250,22 +250,45 @@ class JobStore:
         """Store pending jobs in order; returns their ids."""
         if not specs:
             return []
-        first = self.conn.execute(
-            "SELECT nextval('job_ids') FROM range(?)", [len(specs)]).fetchall()
-        ids = [row[0] for row in first]
+        ids = [row[0] for row in self.conn.execute(
+            "SELECT nextval('job_ids') FROM range(?)", [len(specs)]).fetchall()]
         created = _naive(now)
-        rows = [
-            (id_, s.target, json.dumps(s.args), json.dumps(s.kwargs), JobStatus.PENDING.value,
-             s.priority, 0, s.policy.max_attempts, s.policy.retry_delay, s.policy.retry_backoff,
-             s.policy.timeout, created, _naive(s.run_at))
-            for id_, s in zip(ids, specs)
-        ]
-        self.conn.executemany(
-            "INSERT INTO queue (id, target, args, kwargs, status, priority, attempts, "
-            "max_attempts, retry_delay, retry_backoff, timeout, created_at, run_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        self.conn.executemany(
-            "INSERT INTO pending VALUES (?, ?, ?)", [(r[0], r[5], r[12]) for r in rows])
+        if len(specs) == 1:
+            s = specs[0]
+            self.conn.execute(
+                "INSERT INTO queue (id, target, args, kwargs, status, priority, attempts, "
+                "max_attempts, retry_delay, retry_backoff, timeout, created_at, run_at) "
+                "VALUES (?, ?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?, ?, ?)",
+                [ids[0], s.target, json.dumps(s.args), json.dumps(s.kwargs), s.priority,
+                 s.policy.max_attempts, s.policy.retry_delay, s.policy.retry_backoff,
+                 s.policy.timeout, created, _naive(s.run_at)])
+            self.conn.execute("INSERT INTO pending VALUES (?, ?, ?)", [ids[0], s.priority, _naive(s.run_at)])
+            return ids
+        # Many rows: one columnar insert (executemany would run a statement per row).
+        import pyarrow as pa
+
+        batch = pa.table({
+            "id": pa.array(ids, pa.int64()),
+            "target": [s.target for s in specs],
+            "args": [json.dumps(s.args) for s in specs],
+            "kwargs": [json.dumps(s.kwargs) for s in specs],
+            "priority": pa.array([s.priority for s in specs], pa.int32()),
+            "max_attempts": pa.array([s.policy.max_attempts for s in specs], pa.int32()),
+            "retry_delay": pa.array([s.policy.retry_delay for s in specs], pa.float64()),
+            "retry_backoff": pa.array([s.policy.retry_backoff for s in specs], pa.float64()),
+            "timeout": pa.array([s.policy.timeout for s in specs], pa.float64()),
+            "run_at": pa.array([_naive(s.run_at) for s in specs], pa.timestamp("us")),
+        })
+        self.conn.register("nj_batch", batch)
+        try:
+            self.conn.execute(
+                "INSERT INTO queue (id, target, args, kwargs, status, priority, attempts, "
+                "max_attempts, retry_delay, retry_backoff, timeout, created_at, run_at) "
+                "SELECT id, target, args, kwargs, 'pending', priority, 0, max_attempts, "
+                "retry_delay, retry_backoff, timeout, ?, run_at FROM nj_batch", [created])
+            self.conn.execute("INSERT INTO pending SELECT id, priority, run_at FROM nj_batch")
+        finally:
+            self.conn.unregister("nj_batch")
         return ids
 
     def claim_next(self, worker: str, now: datetime) -> Job | None:

@@ -99,3 +99,37 @@ class Greeter:
 
     def _secret(self) -> str:
         return "never"
+
+
+def report_progress(steps: int = 1) -> str:
+    """Report progress `steps` times as fast as it can, then 1.0, through the public API."""
+    import notebookjobs as nj
+
+    for step in range(steps):
+        nj.progress(step / steps / 2, f"step {step}")
+    nj.progress(1.0, "done")
+    return "reported"
+
+
+def segfault() -> None:
+    """Die of SIGSEGV, as a crash in C code would (without writing a core file)."""
+    import resource
+    import signal
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def imported(name: str) -> bool:
+    """Whether module `name` is loaded in the process running the job."""
+    return name in sys.modules
+
+
+def start_process() -> int:
+    """Start a process of its own and return its exit code."""
+    import multiprocessing
+
+    process = multiprocessing.get_context("spawn").Process(target=os.getpid)
+    process.start()
+    process.join()
+    return process.exitcode

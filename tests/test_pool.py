@@ -1,0 +1,377 @@
+"""The pool (SPEC §12): real child processes, real kills, no mocks."""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import multiprocessing.spawn
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from multiprocessing import resource_tracker
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import TEST_WHITELIST, Project, wait_until
+
+import notebookjobs as nj
+from notebookjobs.errors import InvalidArgumentsError, WorkerError
+from notebookjobs.models import Outcome, OutcomeKind
+from notebookjobs.pool import Pool
+from notebookjobs.progress import set_reporter
+
+#: Functions appended to jobs_for_tests.py for these tests; the shared whitelist lacks them.
+EXTRA_JOBS = ("report_progress", "segfault", "imported", "start_process")
+
+
+def whitelist(add: tuple[str, ...] = EXTRA_JOBS, remove: tuple[str, ...] = ()) -> str:
+    data = yaml.safe_load(TEST_WHITELIST)
+    members = data["allowed_jobs"]["jobs.testing"]
+    members.update({name: {} for name in add})
+    for name in remove:
+        del members[name]
+    return yaml.safe_dump(data)
+
+
+@pytest.fixture
+def make_pool(project: Project) -> Iterator[Callable[[int], Pool]]:
+    """Start pools on the test project; every one is closed after the test."""
+    project.write_whitelist(whitelist())
+    pools: list[Pool] = []
+
+    def make(size: int = 1) -> Pool:
+        pool = Pool(project.root, size)
+        pools.append(pool)
+        pool.start()
+        return pool
+
+    yield make
+    for pool in pools:
+        pool.close()
+
+
+Progress = list[tuple[int, float, str | None]]
+
+
+def finish(pool: Pool, *job_ids: int) -> tuple[dict[int, Outcome], Progress]:
+    """Run pool.wait() until the jobs have ended; their outcomes and the progress seen."""
+    outcomes: dict[int, Outcome] = {}
+    progress: Progress = []
+
+    def ended() -> bool:
+        events = pool.wait(0.5)
+        outcomes.update(events.finished)
+        progress.extend(events.progress)
+        return set(job_ids) <= outcomes.keys()
+
+    wait_until(ended, 60, what=f"jobs {job_ids} to end")
+    return outcomes, progress
+
+
+def wait_ready(pool: Pool, free: int) -> None:
+    """Run pool.wait() until ``free`` children are idle (replacements included)."""
+    def enough() -> bool:
+        assert not pool.wait(0.5).finished
+        return pool.free_slots() == free
+
+    wait_until(enough, 60, what=f"{free} idle children")
+
+
+def run_one(pool: Pool, target: str, *args: object, timeout: float | None = None) -> Outcome:
+    pool.submit(1, target, list(args), {}, timeout)
+    return finish(pool, 1)[0][1]
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie nobody has reaped yet counts as dead."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def test_an_ok_job_returns_its_result_and_output(make_pool):
+    # Given a pool of one
+    pool = make_pool(1)
+    assert pool.free_slots() == 1
+    # When a job that prints runs
+    pool.submit(7, "jobs.testing.noisy", [2], {}, None)
+    assert list(pool.running()) == [7] and pool.free_slots() == 0
+    outcomes, _ = finish(pool, 7)
+    # Then its result and both streams come back, and the child is free again
+    assert outcomes[7].kind is OutcomeKind.SUCCEEDED and outcomes[7].result == "done"
+    for line in ("out 0", "err 0", "out 1", "err 1"):
+        assert line in outcomes[7].output
+    assert pool.running() == {} and pool.free_slots() == 1
+
+
+def test_a_child_runs_one_attempt_after_another(make_pool, project):
+    pool = make_pool(1)
+    for _ in range(3):
+        assert run_one(pool, "jobs.testing.count", "runs").succeeded
+    assert len(set(project.effect_lines("runs"))) == 1  # one pid: the same child each time
+
+
+def test_a_failing_job_gives_failed_with_the_traceback(make_pool):
+    pool = make_pool(1)
+    outcome = run_one(pool, "jobs.testing.fail", "kaput")
+    assert outcome.kind is OutcomeKind.FAILED
+    assert "Traceback" in outcome.error and "ValueError: kaput" in outcome.error
+    assert run_one(pool, "jobs.testing.ok", 2).result == 2  # the child lives on
+
+
+def test_an_attempt_past_its_timeout_is_killed_and_the_child_replaced(make_pool, project):
+    # Given a pool of one running a 30 s job with a 0.5 s timeout
+    pool = make_pool(1)
+    outcome = run_one(pool, "jobs.testing.sleep", 30, timeout=0.5)
+    # Then it times out, never reaching its end
+    assert outcome.kind is OutcomeKind.TIMED_OUT
+    assert outcome.error == "timed out after 0.5 s"
+    assert "end" not in project.effect_lines("sleep")
+    # And a new child runs the next job
+    wait_ready(pool, 1)
+    assert run_one(pool, "jobs.testing.ok", 5).result == 5
+
+
+def test_a_child_that_exits_gives_crashed_with_the_exit_code(make_pool, project):
+    pool = make_pool(1)
+    outcome = run_one(pool, "jobs.testing.crash", 3)
+    assert outcome.kind is OutcomeKind.CRASHED
+    assert outcome.error == "the process running the job died: exit code 3"
+    assert project.effect_lines("crash") == ["3"]
+    wait_ready(pool, 1)
+    assert run_one(pool, "jobs.testing.ok").succeeded
+
+
+def test_a_child_killed_by_a_signal_gives_crashed_naming_it(make_pool):
+    pool = make_pool(1)
+    outcome = run_one(pool, "jobs.testing.segfault")
+    assert outcome.kind is OutcomeKind.CRASHED
+    assert outcome.error == "the process running the job died: killed by signal SIGSEGV"
+
+
+def test_stop_job_kills_the_attempt_before_it_goes_on(make_pool, project):
+    # Given a pool of one running a long job
+    pool = make_pool(1)
+    pool.submit(4, "jobs.testing.sleep", [30], {}, None)
+    wait_until(lambda: project.effect_lines("sleep") == ["start"], what="the job to start")
+    # When it is stopped
+    assert pool.stop_job(4, OutcomeKind.CANCELLED, "cancelled by the user") is True
+    assert pool.stop_job(4, OutcomeKind.CANCELLED, "again") is False
+    assert pool.stop_job(99, OutcomeKind.CANCELLED, "never ran") is False
+    # Then the next wait() reports it with the reason given
+    outcomes, _ = finish(pool, 4)
+    assert outcomes[4].kind is OutcomeKind.CANCELLED
+    assert outcomes[4].error == "cancelled by the user"
+    # And after a replacement has started and run a job, the stopped job still has not gone on
+    wait_ready(pool, 1)
+    assert run_one(pool, "jobs.testing.ok").succeeded
+    assert project.effect_lines("sleep") == ["start"]
+
+
+def test_two_children_run_two_jobs_at_once_and_close_kills_them(make_pool, project):
+    # Given a pool of two
+    pool = make_pool(2)
+    assert pool.free_slots() == 2
+    # When two long jobs are submitted
+    pool.submit(1, "jobs.testing.sleep", [30, "a"], {}, None)
+    pool.submit(2, "jobs.testing.sleep", [30, "b"], {}, None)
+    # Then both run at the same time and no slot is left
+    wait_until(lambda: project.effect_lines("a") == project.effect_lines("b") == ["start"],
+               what="both jobs to start")
+    assert set(pool.running()) == {1, 2} and pool.free_slots() == 0
+    with pytest.raises(RuntimeError, match="free_slots"):
+        pool.submit(3, "jobs.testing.ok", [], {}, None)
+    # And close() kills and reaps the children; a second close() is harmless
+    pids = [p.pid for p in multiprocessing.active_children() if p.name == "notebookjobs-child"]
+    assert len(pids) == 2
+    pool.close()
+    pool.close()
+    assert not any(alive(pid) for pid in pids)
+
+
+def test_progress_reports_arrive_with_the_job_id(make_pool):
+    pool = make_pool(1)
+    pool.submit(3, "jobs.testing.report_progress", [1], {}, None)
+    outcomes, progress = finish(pool, 3)
+    assert outcomes[3].result == "reported"
+    assert progress == [(3, 0.0, "step 0"), (3, 1.0, "done")]
+
+
+def test_a_flood_of_progress_reports_is_thinned_but_the_first_and_done_arrive(make_pool):
+    # Given a job that reports progress 1,000 times in a tight loop, then 1.0
+    pool = make_pool(1)
+    pool.submit(3, "jobs.testing.report_progress", [1000], {}, None)
+    outcomes, progress = finish(pool, 3)
+    # Then only a few reports reach the parent (at most one per PROGRESS_INTERVAL_S)
+    assert outcomes[3].succeeded
+    assert progress[0] == (3, 0.0, "step 0") and progress[-1] == (3, 1.0, "done")
+    assert len(progress) < 100
+
+
+def test_a_target_removed_from_the_whitelist_is_refused_and_nothing_runs(make_pool, project):
+    # Given a running pool, then whitelist.yaml loses jobs.testing.ok
+    pool = make_pool(1)
+    project.write_whitelist(whitelist(remove=("ok",)))
+    # When the job is submitted anyway (as a row written by other means would be)
+    outcome = run_one(pool, "jobs.testing.ok", 1)
+    # Then it fails as refused and did not run
+    assert outcome.kind is OutcomeKind.FAILED
+    assert outcome.error.startswith("refused:") and "not allowed" in outcome.error
+    assert project.effect_lines("ok") == []
+
+
+def test_children_do_not_import_pandas_or_duckdb(make_pool):
+    import pandas  # noqa: F401  (loaded here, so the check shows children do not inherit it)
+
+    pool = make_pool(1)
+    assert run_one(pool, "jobs.testing.imported", "pandas").result is False
+    assert run_one(pool, "jobs.testing.imported", "duckdb").result is False
+    assert run_one(pool, "jobs.testing.imported", "notebookjobs.runner").result is True
+
+
+def test_a_job_may_start_processes_of_its_own(make_pool):
+    pool = make_pool(1)
+    outcome = run_one(pool, "jobs.testing.start_process")
+    assert outcome.succeeded, outcome.error
+    assert outcome.result == 0
+
+
+def test_wait_reports_extra_objects_that_are_ready(make_pool):
+    pool = make_pool(1)
+    read_fd, write_fd = os.pipe()
+    try:
+        assert pool.wait(0, extra=[read_fd]).ready == []
+        os.write(write_fd, b"x")
+        events = pool.wait(30, extra=[read_fd])
+        assert events.ready == [read_fd] and events.finished == []
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+
+
+PARENT_SCRIPT = """\
+import multiprocessing, sys
+from pathlib import Path
+from notebookjobs.pool import Pool
+
+if __name__ == "__main__":
+    pool = Pool(Path(sys.argv[1]), 2)
+    pool.start()
+    pool.submit(1, "jobs.testing.sleep", [60], {}, None)
+    print(*[p.pid for p in multiprocessing.active_children()], flush=True)
+    sys.stdin.read()  # until the test kills this process
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_children_die_when_their_parent_is_killed(project, tmp_path):
+    # Given a process whose pool runs a long job in one child and has one idle child
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT_SCRIPT)
+    parent = subprocess.Popen([sys.executable, str(script), str(project.root)], cwd=project.root,
+                              env=project.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    pids: list[int] = []
+    try:
+        pids = [int(pid) for pid in parent.stdout.readline().split()]
+        assert len(pids) == 2, parent.communicate()[1]
+        wait_until(lambda: project.effect_lines("sleep") == ["start"], what="the job to start")
+        # When that process is killed with SIGKILL (no chance to clean up)
+        parent.kill()
+        parent.wait()
+        # Then both children die too
+        wait_until(lambda: not any(alive(pid) for pid in pids), what="the children to die")
+    finally:
+        for pid in filter(alive, pids):
+            os.kill(pid, 9)
+        parent.kill()
+        parent.communicate()
+
+
+@pytest.fixture
+def broken_python(tmp_path: Path) -> Iterator[None]:
+    """New children start with a "python" that exits with code 7 at once."""
+    # The resource tracker is launched with the same executable on first use: start the real one
+    # now, or it dies, and multiprocessing warns about it in a later test.
+    resource_tracker.ensure_running()
+    fake = tmp_path / "broken-python"
+    fake.write_text("#!/bin/sh\nexit 7\n")
+    fake.chmod(0o755)
+    real = multiprocessing.spawn.get_executable()
+    multiprocessing.set_executable(str(fake))
+    try:
+        yield
+    finally:
+        multiprocessing.set_executable(real)
+
+
+def test_start_raises_worker_error_when_children_cannot_start(project, broken_python):
+    pool = Pool(project.root, 2)
+    with pytest.raises(WorkerError, match="exited before it was ready: exit code 7"):
+        pool.start()
+    assert pool.free_slots() == 0 and pool.running() == {}
+
+
+def test_start_gives_up_on_children_that_hang(project, tmp_path, monkeypatch):
+    # Given children that never get ready, and a short start timeout
+    resource_tracker.ensure_running()
+    fake = tmp_path / "hanging-python"
+    fake.write_text("#!/bin/sh\necho $$ >> " + str(tmp_path / "pids") + "\nexec sleep 60\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr("notebookjobs.pool.START_TIMEOUT_S", 0.5)
+    real = multiprocessing.spawn.get_executable()
+    multiprocessing.set_executable(str(fake))
+    try:
+        # Then start() kills them and says why
+        with pytest.raises(WorkerError, match="not ready within 0.5 s"):
+            Pool(project.root, 1).start()
+    finally:
+        multiprocessing.set_executable(real)
+    pids = [int(pid) for pid in (tmp_path / "pids").read_text().split()]
+    assert pids and not any(alive(pid) for pid in pids)
+
+
+def test_wait_gives_up_when_replacements_keep_dying(make_pool, request):
+    # Given a running pool whose next children will fail to start
+    pool = make_pool(1)
+    request.getfixturevalue("broken_python")
+    # When its child dies and every replacement dies before it is ready
+    assert run_one(pool, "jobs.testing.crash", 3).kind is OutcomeKind.CRASHED
+
+    def keep_waiting() -> bool:
+        pool.wait(0.5)
+        return False
+
+    # Then wait() raises instead of spawning forever
+    with pytest.raises(WorkerError, match="3 new children in a row died before they were ready"):
+        wait_until(keep_waiting, 60, what="wait() to give up")
+
+
+def test_progress_validates_and_goes_to_the_reporter():
+    # Importing the submodule (every child does) must not shadow the function nj.progress.
+    import notebookjobs.progress  # noqa: F401
+
+    assert nj.progress is sys.modules["notebookjobs.progress"].progress
+    nj.progress(0.5)  # no reporter: nothing happens
+    seen: list[tuple[float, str | None]] = []
+    set_reporter(lambda fraction, message: seen.append((fraction, message)))
+    try:
+        nj.progress(0)
+        nj.progress(1, "all done")
+        for fraction in (-0.1, 1.5, math.nan, True, "0.5", None):
+            with pytest.raises(InvalidArgumentsError, match="from 0 .* to 1"):
+                nj.progress(fraction)  # type: ignore[arg-type]
+        with pytest.raises(InvalidArgumentsError, match="not a string"):
+            nj.progress(0.5, 3)  # type: ignore[arg-type]
+    finally:
+        set_reporter(None)
+    assert seen == [(0.0, None), (1.0, "all done")]
+
+
+def test_a_pool_needs_a_child():
+    with pytest.raises(ValueError, match="at least 1"):
+        Pool(Path("."), 0)
