@@ -29,7 +29,7 @@ from .pool import Pool
 from .server import SocketServer
 from .store import Database
 
-logger = logging.getLogger("notebookjobs.worker")  # not __main__ under python -m
+logger = logging.getLogger("notebookjobs.worker")
 
 MAX_SLEEP_S = 30.0  # re-check the clock at least this often, in case it jumps
 CONFIG_RETRY_S = 1.0  # how soon an invalid whitelist.yaml is read again
@@ -304,6 +304,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"notebookjobs worker: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())
