@@ -60,7 +60,8 @@ class Settings:
     def logs_dir(self) -> Path:
         """``<root>/logs``, created on first use."""
         path = self.root / "logs"
-        path.mkdir(parents=True, exist_ok=True)
+        if not path.is_dir():
+            path.mkdir(parents=True, exist_ok=True)
         return path
 
     @property
@@ -120,7 +121,9 @@ def load_settings(root: Path | None = None) -> Settings:
     The result is cached until the file changes, so edits apply to the next call (hot reload)
     while repeated dispatches do not re-parse it.
     """
-    root = (root or find_root()).resolve()
+    # An absolute root is taken as given: the worker and its children pass one for every
+    # attempt, and resolving it would cost a system call per path component each time.
+    root = root if root is not None and root.is_absolute() else (root or find_root()).resolve()
     path = root / WHITELIST_NAME
     try:
         stat = path.stat()

@@ -7,6 +7,7 @@ a file opened with O_APPEND, so lines from different processes do not interleave
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from .models import Job, utcnow
@@ -15,12 +16,22 @@ COMPLETED_LOG = "background_jobs.log"
 ERRORS_LOG = "background_jobs_errors.log"
 
 
+REOPEN_AFTER_S = 1.0  # a log file moved or deleted by the user is recreated within this
+
+# path -> (descriptor, when it was opened): the worker logs thousands of jobs a second, and
+# opening the file for each line would cost more than the line.
+_open: dict[Path, tuple[int, float]] = {}
+
+
 def _append(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, text.encode("utf-8", "replace"))
-    finally:
-        os.close(fd)
+    fd, opened = _open.get(path, (-1, 0.0))
+    now = time.monotonic()
+    if fd < 0 or now - opened > REOPEN_AFTER_S:
+        if fd >= 0:
+            os.close(fd)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        _open[path] = (fd, now)
+    os.write(fd, text.encode("utf-8", "replace"))
 
 
 def _stamp() -> str:

@@ -76,20 +76,25 @@ def _source_mtime(module: ModuleType) -> float | None:
         return None
 
 
+_class_owners: set[str] = set()  # owners known to be module.Class: skip the failing import
+
+
 def _import_owner(owner: str) -> Any:
     """The module or class named ``owner``; ImportError/AttributeError when it does not exist."""
-    try:
-        return import_fresh(owner)
-    except ModuleNotFoundError as exc:
-        # Not a module: maybe module.Class. Only fall back when the missing module is this name.
-        if exc.name != owner:
-            raise
+    if owner not in _class_owners:
+        try:
+            return import_fresh(owner)
+        except ModuleNotFoundError as exc:
+            # Not a module: maybe module.Class. Only fall back when the missing module is this name.
+            if exc.name != owner:
+                raise
     modname, _, clsname = owner.rpartition(".")
     if not modname:
         raise ModuleNotFoundError(f"No module named {owner!r}", name=owner)
     module = import_fresh(modname)
     if not hasattr(module, clsname):
         raise AttributeError(f"module {modname!r} has no attribute {clsname!r}")
+    _class_owners.add(owner)
     return getattr(module, clsname)
 
 
@@ -152,10 +157,19 @@ def resolve(target: str, settings: Settings) -> Target:
     if not callable(getattr(owner, member)):
         raise ConfigError(f"{where} > {member}: {owner_name}.{member} is not callable; "
                           "list only functions and methods")
+    raw = getattr(owner, member)
+    cached = _resolved.get(target)
+    if cached is not None and cached[0] is settings and cached[1] is raw:
+        return cached[2]  # same whitelist, same code: the signature need not be read again
     kind = _member_kind(owner, member)
-    return Target(name=target, owner=owner, member=member, kind=kind,
-                  signature=_signature(owner, member, kind),
-                  doc=first_doc_line(getattr(owner, member)))
+    resolved = Target(name=target, owner=owner, member=member, kind=kind,
+                      signature=_signature(owner, member, kind), doc=first_doc_line(raw))
+    _resolved[target] = (settings, raw, resolved)
+    return resolved
+
+
+#: target -> (settings, member object, Target): reused while neither changed
+_resolved: dict[str, tuple[Settings, Any, Target]] = {}
 
 
 def _not_allowed_message(target: Any, settings: Settings) -> str:

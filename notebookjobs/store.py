@@ -380,6 +380,61 @@ class JobStore:
         priority = self.conn.execute("SELECT priority FROM queue WHERE id = ?", [job_id]).fetchone()[0]
         self.conn.execute("INSERT INTO pending VALUES (?, ?, ?)", [job_id, priority, _naive(now)])
 
+    def active_jobs(self) -> list[tuple[Job, str | None, bool]]:
+        """Every pending and running job, with the worker that claimed it and whether a cancel
+        was asked; the worker keeps these in memory while it runs."""
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS}, worker, cancel_requested FROM queue "
+            "WHERE status IN ('pending', 'running') ORDER BY id").fetchall()
+        return [(_job_from_row(r[:-2]), r[-2], r[-1]) for r in rows]
+
+    #: the columns ``write_states`` sets, in the order of its tuples
+    STATE_COLUMNS = ("id", "status", "attempts", "run_at", "started_at", "finished_at", "error",
+                     "result", "output", "progress", "progress_message", "worker", "priority")
+
+    def write_states(self, rows: list[tuple]) -> None:
+        """Set the mutable columns of many jobs at once (the worker's group commit).
+
+        Each row is a tuple in the order of STATE_COLUMNS: the job's whole state after any
+        number of transitions, so one batch needs three statements however it was reached.
+        ``result`` is JSON text. The pending table follows the new statuses.
+        """
+        if not rows:
+            return
+        import pyarrow as pa
+
+        columns = list(zip(*rows))
+        ts = pa.timestamp("us")
+        batch = pa.table({
+            "id": pa.array(columns[0], pa.int64()),
+            "status": pa.array(columns[1], pa.string()),
+            "attempts": pa.array(columns[2], pa.int32()),
+            "run_at": pa.array([_naive(t) for t in columns[3]], ts),
+            "started_at": pa.array([t and _naive(t) for t in columns[4]], ts),
+            "finished_at": pa.array([t and _naive(t) for t in columns[5]], ts),
+            "error": pa.array(columns[6], pa.string()),
+            "result": pa.array(columns[7], pa.string()),
+            "output": pa.array(columns[8], pa.string()),
+            "progress": pa.array(columns[9], pa.float64()),
+            "progress_message": pa.array(columns[10], pa.string()),
+            "worker": pa.array(columns[11], pa.string()),
+            "priority": pa.array(columns[12], pa.int32()),
+        })
+        self.conn.register("nj_states", batch)
+        try:
+            self.conn.execute(
+                "UPDATE queue SET status = b.status, attempts = b.attempts, run_at = b.run_at, "
+                "started_at = b.started_at, finished_at = b.finished_at, error = b.error, "
+                "result = b.result, output = b.output, progress = b.progress, "
+                "progress_message = b.progress_message, worker = b.worker "
+                "FROM nj_states AS b WHERE queue.id = b.id")
+            self.conn.execute("DELETE FROM pending WHERE id IN (SELECT id FROM nj_states)")
+            if JobStatus.PENDING.value in columns[1]:
+                self.conn.execute("INSERT INTO pending SELECT id, priority, run_at FROM nj_states "
+                                  "WHERE status = 'pending'")
+        finally:
+            self.conn.unregister("nj_states")
+
     def running_jobs(self) -> list[tuple[Job, str | None, bool]]:
         """Every running job with the worker that claimed it and whether a cancel was asked."""
         rows = self.conn.execute(

@@ -1,9 +1,18 @@
 """The worker: owns the queue file, serves clients over its socket, runs jobs in a pool of children.
 
-``python -m notebookjobs.worker [--concurrency N] [--burst]`` runs it in the foreground. The loop:
-recover jobs a dead worker left running, then claim due jobs while children are free, sleep
-until something happens (an attempt ends, a client dispatches or cancels, the next run_at comes,
-a signal), record outcomes under the retry policy, repeat. SIGTERM/SIGINT stop it gracefully.
+``python -m notebookjobs.worker [--concurrency N] [--burst]`` runs it in the foreground.
+
+Three kinds of threads share one ``QueueState`` (under ``_state_lock``) and one DuckDB
+connection (under ``_db_lock``; always taken before the state lock, never inside it):
+
+- the main loop: claims due jobs off the in-memory heap while children are free, sleeps until
+  something happens (an attempt ends, a client dispatches or cancels, the next run_at comes, a
+  signal), settles outcomes under the retry policy. It never waits for the database.
+- the writer: commits the changed jobs in batches (group commit), as fast as the file allows.
+- the server's threads: one per client request. Dispatches are committed before they are
+  acknowledged; reads first flush the pending changes, so clients see what the loop knows.
+
+SIGTERM/SIGINT stop it gracefully.
 """
 
 from __future__ import annotations
@@ -18,13 +27,14 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Sequence
 
 from . import access, backoff, joblog
 from .config import Settings, load_settings
+from .engine import Active, QueueState
 from .errors import ConfigError, NotebookJobsError, WorkerError
-from .models import Job, JobStatus, Outcome, OutcomeKind, utcnow
+from .models import JobStatus, Outcome, OutcomeKind, utcnow
 from .pool import Pool
 from .server import SocketServer
 from .store import Database
@@ -33,7 +43,13 @@ logger = logging.getLogger("notebookjobs.worker")
 
 MAX_SLEEP_S = 30.0  # re-check the clock at least this often, in case it jumps
 CONFIG_RETRY_S = 1.0  # how soon an invalid whitelist.yaml is read again
+# The writer commits at most this often: a commit costs about the same for 1 job as for 100,
+# so waiting a little makes batches larger. Clients never see the lag: reads flush first.
+GROUP_COMMIT_INTERVAL_S = 0.05
 INTERRUPTED = "the worker stopped before the attempt finished; it will run again"
+#: operations that change what the worker keeps in memory; every other one is a plain read
+#: or concerns a job the worker does not run (a foreground ``notebookjobs run``)
+_ENQUEUES = ("enqueue", "enqueue_many")
 
 
 class Worker:
@@ -45,18 +61,21 @@ class Worker:
         self.burst = burst
         self.name = f"worker:{socket.gethostname()}:{os.getpid()}"
         self.started_at = utcnow()
-        self._db_lock = threading.Lock()  # one connection, shared by the loop and server threads
+        self.state = QueueState()
+        self._state_lock = threading.RLock()
+        self._db_lock = threading.Lock()
+        self._changes = threading.Event()  # set when the state has changes to commit
+        self._writer_done = False
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
+        self._running: dict[int, Active] = {}  # handed to a child
         self._cancels: set[int] = set()
+        self._interrupted: set[int] = set()
         self._stopping = False
         self._stop_deadline: float | None = None
-        self._interrupted: set[int] = set()
-        self._running: dict[int, Job] = {}
         self._signalled = False
         self._config_problem: str | None = None
-        self._has_free_slot = True
         # Frames for clients go through files only this user can read (mkdtemp makes it 0700).
         self._frames_dir = tempfile.mkdtemp(prefix="notebookjobs-frames-")
 
@@ -70,14 +89,39 @@ class Worker:
             return True
         if operation not in access.REMOTE_OPERATIONS:
             raise WorkerError(f"unknown operation {operation!r}")
+        if operation in _ENQUEUES:
+            return self._enqueue(operation, args)
+        if operation == "cancel":
+            return self._cancel(*args)
+        self.flush()
         result = self._store(operation, *args)
         if operation == "query":
             return {"arrow_file": self._write_arrow(result)}
-        if operation == "cancel" and result == JobStatus.RUNNING:
-            self._cancels.add(args[0])
-        if operation in ("enqueue", "enqueue_many", "cancel"):
-            self.wake()
         return result
+
+    def _enqueue(self, operation: str, args: list[Any]) -> Any:
+        result = self._store(operation, *args)  # durable before the client gets its id
+        specs, now = (([args[0]], args[1]) if operation == "enqueue" else (args[0], args[1]))
+        ids = [result] if operation == "enqueue" else result
+        with self._state_lock:
+            for job_id, spec in zip(ids, specs):
+                self.state.add(Active.enqueued(job_id, spec, now))
+        self.wake()
+        return result
+
+    def _cancel(self, job_id: int, now: datetime) -> str:
+        with self._state_lock:
+            record = self.state.active.get(job_id)
+            if record is not None and record.status == JobStatus.PENDING:
+                self.state.finish(record, JobStatus.CANCELLED, now)
+            elif record is not None:
+                self._cancels.add(job_id)
+                self.wake()
+            before = None if record is None else record.status
+        if before is None:  # finished, unknown, or run by a foreground `notebookjobs run`
+            return self._store("cancel", job_id, now)
+        self.flush()
+        return before
 
     def _write_arrow(self, table: Any) -> str:
         import pyarrow as pa  # only when a client asks for a frame: keeps an idle worker small
@@ -89,7 +133,7 @@ class Worker:
 
     def status(self) -> dict[str, Any]:
         return {"running": True, "pid": os.getpid(), "concurrency": self.concurrency,
-                "started_at": self.started_at, "jobs": sorted(self._running),
+                "started_at": self.started_at, "jobs": sorted(list(self._running)),
                 "stopping": self._stopping, "db": str(self.settings.db_path)}
 
     def wake(self) -> None:
@@ -111,11 +155,44 @@ class Worker:
         self._signalled = True
         self.wake()
 
-    # --- the loop ----------------------------------------------------------------------------
+    # --- the database ------------------------------------------------------------------------
 
     def _store(self, operation: str, *args: Any) -> Any:
         with self._db_lock, self.db.transaction() as job_store:
             return getattr(job_store, operation)(*args)
+
+    def flush(self) -> None:
+        """Commit every change the loop made so far (one transaction, a few statements)."""
+        with self._db_lock:
+            with self._state_lock:
+                records, rows = self.state.take_dirty()
+            if not rows:
+                return
+            try:
+                with self.db.transaction() as job_store:
+                    job_store.write_states(rows)
+            except BaseException:
+                with self._state_lock:
+                    self.state.mark_dirty(records)
+                raise
+
+    def _writer(self) -> None:
+        """Group commit: whatever changed while the last batch was being written goes next."""
+        while True:
+            self._changes.wait()
+            if not self._writer_done:
+                time.sleep(GROUP_COMMIT_INTERVAL_S)
+            self._changes.clear()
+            try:
+                self.flush()
+            except Exception:  # the worker's top level: log, keep the changes, try again
+                logger.exception("could not write job states; retrying")
+                time.sleep(0.5)
+                self._changes.set()
+            if self._writer_done and not self._changes.is_set():
+                return
+
+    # --- the loop ----------------------------------------------------------------------------
 
     def run(self) -> int:
         lock_fd = access.acquire_for_worker(self.settings)
@@ -130,9 +207,11 @@ class Worker:
             shutil.rmtree(self._frames_dir, ignore_errors=True)
 
     def _run_with_db(self) -> int:
-        self._recover()
+        self._load()
         pool = Pool(self.settings.root, self.concurrency)
         pool.start()
+        writer = threading.Thread(target=self._writer, name="notebookjobs-writer", daemon=True)
+        writer.start()
         server = SocketServer(access.socket_path(self.settings), self)
         server.start()
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -143,6 +222,10 @@ class Worker:
         finally:
             server.close()
             pool.close()
+            self._writer_done = True
+            self._changes.set()
+            writer.join()
+            self.flush()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         logger.info("worker %s stopped", os.getpid())
@@ -154,18 +237,22 @@ class Worker:
                 self.request_stop()
             if not self._stopping:
                 self._claim(pool)
+                self._changes.set()
             if self._stopping and not self._running:
                 return
-            if self.burst and not self._running and self._store("active_count") == 0:
-                return
-            self._has_free_slot = pool.free_slots() > 0
-            events = pool.wait(self._sleep_s(), extra=[self._wake_r])
+            if self.burst and not self._running:
+                with self._state_lock:
+                    if len(self.state) == 0:
+                        return
+            events = pool.wait(self._sleep_s(pool), extra=[self._wake_r])
             if self._wake_r in events.ready:
                 self._drain_wake()
-            for job_id, fraction, message in events.progress:
-                self._store("record_progress", job_id, fraction, message)
-            for job_id, outcome in events.finished:
-                self._record(job_id, outcome)
+            with self._state_lock:
+                for job_id, fraction, message in events.progress:
+                    self.state.progress(job_id, fraction, message)
+                for job_id, outcome in events.finished:
+                    self._record(job_id, outcome)
+            self._changes.set()
             self._apply_cancels(pool)
             if self._stopping and self._stop_deadline is not None and time.monotonic() >= self._stop_deadline:
                 for job_id in list(self._running):
@@ -188,29 +275,34 @@ class Worker:
     def _claim(self, pool: Pool) -> None:
         if pool.free_slots() == 0 or not self._reload_settings():
             return
-        while pool.free_slots() > 0:
-            job = self._store("claim_next", self.name, utcnow())
-            if job is None:
-                return
-            if self.settings.split_target(job.target) is None:
-                # Defence in depth: a row naming anything the whitelist does not allow (written
-                # into the file by other means) fails at once and runs nothing, not even a retry.
-                reason = f"refused: {job.target!r} is not allowed by {self.settings.whitelist_path}"
-                logger.warning("job %d %s", job.id, reason)
-                joblog.attempt_failed(self.settings.logs_dir, job, reason, final=True)
-                self._store("finish", job.id, Outcome(kind=OutcomeKind.FAILED, error=reason), utcnow())
-                continue
-            self._running[job.id] = job
-            pool.submit(job.id, job.target, job.args, job.kwargs, job.timeout)
+        now = utcnow()
+        with self._state_lock:
+            while pool.free_slots() > 0:
+                record = self.state.pop_due(now)
+                if record is None:
+                    return
+                self.state.start(record, self.name, now)
+                job = record.job
+                if self.settings.split_target(job.target) is None:
+                    # Defence in depth: a row naming anything the whitelist does not allow
+                    # (written into the file by other means) fails at once and runs nothing.
+                    reason = f"refused: {job.target!r} is not allowed by {self.settings.whitelist_path}"
+                    logger.warning("job %d %s", job.id, reason)
+                    joblog.attempt_failed(self.settings.logs_dir, record.snapshot(), reason, final=True)
+                    self.state.finish(record, JobStatus.FAILED, now, error=reason)
+                    continue
+                self._running[job.id] = record
+                pool.submit(job.id, job.target, job.args, job.kwargs, job.timeout)
 
-    def _sleep_s(self) -> float | None:
+    def _sleep_s(self, pool: Pool) -> float | None:
         if self._stopping:
             return 0.05 if self._stop_deadline is None else max(0.0, min(0.5, self._stop_deadline - time.monotonic()))
         if self._config_problem is not None:
             return CONFIG_RETRY_S
-        if not self._has_free_slot:
+        if pool.free_slots() == 0:
             return MAX_SLEEP_S  # an attempt ending wakes us; due jobs wait for a free child
-        next_at = self._store("next_run_at")
+        with self._state_lock:
+            next_at = self.state.next_run_at()
         if next_at is None:
             return MAX_SLEEP_S
         return max(0.0, min(MAX_SLEEP_S, (next_at - utcnow()).total_seconds()))
@@ -228,48 +320,58 @@ class Worker:
             if job_id in self._running:
                 pool.stop_job(job_id, OutcomeKind.CANCELLED, "cancelled while running")
 
-    # --- outcomes ----------------------------------------------------------------------------
+    # --- outcomes (called with the state lock held) -----------------------------------------
 
     def _record(self, job_id: int, outcome: Outcome) -> None:
-        job = self._running.pop(job_id)
-        now = utcnow()
+        record = self._running.pop(job_id)
         interrupted = job_id in self._interrupted
         self._interrupted.discard(job_id)
         if interrupted and outcome.kind is OutcomeKind.CANCELLED:
-            self._store("requeue", job_id, now)
+            self.state.requeue(record, utcnow())
             logger.info("job %d interrupted by the stop: back to pending", job_id)
             return
-        self._settle(job, outcome, now)
+        self._settle(record, outcome, utcnow())
 
-    def _settle(self, job: Job, outcome: Outcome, now: datetime) -> None:
+    def _settle(self, record: Active, outcome: Outcome, now: datetime) -> None:
         """Carry out the retry decision for an attempt that ended (also for recovered jobs)."""
         logs = self.settings.logs_dir
-        if outcome.succeeded or outcome.kind is OutcomeKind.CANCELLED:
-            self._store("finish", job.id, outcome, now)
-            if outcome.succeeded:
-                joblog.job_completed(logs, job, outcome.duration_s)
+        if outcome.succeeded:
+            self.state.finish(record, JobStatus.COMPLETED, now, result=outcome.result, output=outcome.output)
+            joblog.job_completed(logs, record.snapshot(), outcome.duration_s)
             return
-        run_at = backoff.next_run_at(job.policy, job.attempts, now)
-        joblog.attempt_failed(logs, job, outcome.error or "", final=run_at is None)
+        if outcome.kind is OutcomeKind.CANCELLED:
+            self.state.finish(record, JobStatus.CANCELLED, now, error=outcome.error, output=outcome.output)
+            return
+        run_at = backoff.next_run_at(record.job.policy, record.attempts, now)
+        joblog.attempt_failed(logs, record.snapshot(), outcome.error or "", final=run_at is None)
         if run_at is None:
-            self._store("finish", job.id, outcome, now)
+            self.state.finish(record, JobStatus.FAILED, now, error=outcome.error, output=outcome.output)
         else:
-            self._store("schedule_retry", job.id, run_at, outcome, now)
+            self.state.retry(record, run_at, now, error=outcome.error, output=outcome.output)
 
-    def _recover(self) -> None:
-        """Jobs left running by a worker that died become a failed attempt (never lost, never twice)."""
+    def _load(self) -> None:
+        """Take over the file's pending jobs, and settle the ones a dead worker left running as
+        a failed attempt: never lost, never run twice at once."""
         now = utcnow()
-        for job, owner, cancel_requested in self._store("running_jobs"):
-            if owner and owner.startswith("run:") and _foreground_alive(owner):
-                continue  # a `notebookjobs run` in the foreground still works on it
-            if cancel_requested:
-                outcome = Outcome(kind=OutcomeKind.CANCELLED, error="cancelled while its worker was down")
-            else:
-                outcome = Outcome(kind=OutcomeKind.CRASHED,
-                                  error=f"the process running this job ({owner}) stopped before "
-                                        "the attempt finished (killed or crashed)")
-            logger.warning("recovering job %d left running by %s", job.id, owner)
-            self._settle(job, outcome, now)
+        rows = self._store("active_jobs")
+        with self._state_lock:
+            for job, owner, cancel_requested in rows:
+                if job.status == JobStatus.PENDING:
+                    self.state.add(Active.from_job(job))
+                    continue
+                if owner and owner.startswith("run:") and _foreground_alive(owner):
+                    continue  # a `notebookjobs run` in the foreground still works on it
+                record = Active.from_job(job, owner)
+                self.state.active[job.id] = record
+                if cancel_requested:
+                    outcome = Outcome(kind=OutcomeKind.CANCELLED, error="cancelled while its worker was down")
+                else:
+                    outcome = Outcome(kind=OutcomeKind.CRASHED,
+                                      error=f"the process running this job ({owner}) stopped before "
+                                            "the attempt finished (killed or crashed)")
+                logger.warning("recovering job %d left running by %s", job.id, owner)
+                self._settle(record, outcome, now)
+        self.flush()
 
 
 def _foreground_alive(owner: str) -> bool:

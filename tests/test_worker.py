@@ -160,6 +160,7 @@ def test_kill_9_mid_job_then_restart_completes_it_once(project, start_worker):
     job_id = nj.dispatch("jobs.gated.run", str(gate))
     wait_until(lambda: project.effect_lines("gated"), what="the job to start")
     child_pid = int(project.effect_lines("gated")[0].split()[1])
+    wait_until(lambda: nj.status(job_id)["status"] == "running", what="the start to be recorded")
     # When the worker is killed with SIGKILL mid-job
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait_exit()

@@ -1,0 +1,166 @@
+"""The worker's in-memory queue: pending and running jobs, the order they run in, and what has
+changed since the last group commit. No I/O and no locking: the worker does both.
+
+While a worker runs it owns the database, so it can keep the queue's hot part in memory: the
+next job comes off a heap (priority, then run_at, then id) instead of a query, and state changes
+reach the file in batches (``take_dirty`` -> ``JobStore.write_states``), a few statements for
+any number of jobs. A crash loses at most the last batch: those jobs are pending or running in
+the file and run again, which is the at-least-once promise of SPEC §12.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from .models import Job, JobSpec, JobStatus
+
+
+@dataclass(eq=False)
+class Active:
+    """A pending or running job: its fixed parts, and its state as the worker last set it."""
+
+    job: Job  #: as loaded or enqueued; its mutable fields are stale, use the attributes below
+    status: str
+    attempts: int
+    run_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+    result: str | None = None  #: JSON text
+    output: str | None = None
+    progress: float | None = None
+    progress_message: str | None = None
+    worker: str | None = None
+
+    @classmethod
+    def enqueued(cls, job_id: int, spec: JobSpec, now: datetime) -> "Active":
+        """A job the worker has just stored from a client's dispatch."""
+        job = Job(id=job_id, target=spec.target, args=spec.args, kwargs=spec.kwargs,
+                  status=JobStatus.PENDING.value, priority=spec.priority, attempts=0,
+                  max_attempts=spec.policy.max_attempts, created_at=now, run_at=spec.run_at,
+                  retry_delay=spec.policy.retry_delay, retry_backoff=spec.policy.retry_backoff,
+                  timeout=spec.policy.timeout)
+        return cls.from_job(job)
+
+    @classmethod
+    def from_job(cls, job: Job, worker: str | None = None) -> "Active":
+        return cls(job=job, status=job.status, attempts=job.attempts, run_at=job.run_at,
+                   started_at=job.started_at, finished_at=job.finished_at, error=job.error,
+                   result=None if job.result is None else json.dumps(job.result),
+                   output=job.output, progress=job.progress,
+                   progress_message=job.progress_message, worker=worker)
+
+    @property
+    def id(self) -> int:
+        return self.job.id
+
+    def row(self) -> tuple:
+        """The state in the order of ``JobStore.STATE_COLUMNS``."""
+        return (self.job.id, self.status, self.attempts, self.run_at, self.started_at,
+                self.finished_at, self.error, self.result, self.output, self.progress,
+                self.progress_message, self.worker, self.job.priority)
+
+    def snapshot(self) -> Job:
+        """The job as ``nj.status`` would show it now (for logs and the retry policy)."""
+        return replace(self.job, status=self.status, attempts=self.attempts, run_at=self.run_at,
+                       started_at=self.started_at, finished_at=self.finished_at, error=self.error,
+                       output=self.output)
+
+
+class QueueState:
+    """Pending and running jobs by id, a heap of the pending ones, and the changed ones."""
+
+    def __init__(self) -> None:
+        self.active: dict[int, Active] = {}
+        self._heap: list[tuple[int, datetime, int]] = []  #: (-priority, run_at, id): run order
+        self._times: list[tuple[datetime, int]] = []  #: (run_at, id): when to wake up
+        self._dirty: dict[int, Active] = {}
+
+    def __len__(self) -> int:
+        return len(self.active)
+
+    def add(self, record: Active) -> None:
+        """Track a job that is pending or running in the file (loaded or just enqueued)."""
+        self.active[record.id] = record
+        if record.status == JobStatus.PENDING:
+            self._push(record)
+
+    def _push(self, record: Active) -> None:
+        heapq.heappush(self._heap, (-record.job.priority, record.run_at, record.id))
+        heapq.heappush(self._times, (record.run_at, record.id))
+
+    def _is_current(self, job_id: int, run_at: datetime) -> bool:
+        record = self.active.get(job_id)
+        return record is not None and record.status == JobStatus.PENDING and record.run_at == run_at
+
+    def _drop_stale(self) -> None:
+        # Entries of jobs that were claimed, cancelled or rescheduled stay until they surface.
+        while self._heap and not self._is_current(self._heap[0][2], self._heap[0][1]):
+            heapq.heappop(self._heap)
+
+    def pop_due(self, now: datetime) -> Active | None:
+        """The next pending job whose run_at has come, removed from the heap; None if none."""
+        self._drop_stale()
+        if self._heap and self._heap[0][1] <= now:
+            return self.active[heapq.heappop(self._heap)[2]]
+        return None
+
+    def next_run_at(self) -> datetime | None:
+        """When the earliest pending job is due (it may already be), None when none is pending."""
+        while self._times and not self._is_current(self._times[0][1], self._times[0][0]):
+            heapq.heappop(self._times)
+        return self._times[0][0] if self._times else None
+
+    # --- transitions (each marks the job changed) -------------------------------------------
+
+    def start(self, record: Active, worker: str, now: datetime) -> None:
+        record.status, record.attempts = JobStatus.RUNNING.value, record.attempts + 1
+        record.started_at, record.finished_at, record.worker = now, None, worker
+        record.progress = record.progress_message = None
+        self._dirty[record.id] = record
+
+    def finish(self, record: Active, status: JobStatus, now: datetime, *, error: str | None = None,
+               result: Any = None, output: str | None = None) -> None:
+        record.status, record.finished_at, record.worker = status.value, now, None
+        record.error, record.output = error, output
+        record.result = json.dumps(result) if status is JobStatus.COMPLETED else None
+        self.active.pop(record.id, None)
+        self._dirty[record.id] = record
+
+    def retry(self, record: Active, run_at: datetime, now: datetime, *, error: str | None,
+              output: str | None) -> None:
+        record.status, record.run_at, record.finished_at, record.worker = JobStatus.PENDING.value, run_at, now, None
+        record.error, record.output = error, output
+        self._dirty[record.id] = record
+        self._push(record)
+
+    def requeue(self, record: Active, now: datetime) -> None:
+        """Back to pending without counting the attempt (a graceful stop interrupted it)."""
+        record.status, record.attempts, record.run_at = JobStatus.PENDING.value, record.attempts - 1, now
+        record.started_at = record.worker = record.progress = record.progress_message = None
+        self._dirty[record.id] = record
+        self._push(record)
+
+    def progress(self, job_id: int, fraction: float, message: str | None) -> None:
+        record = self.active.get(job_id)
+        if record is not None and record.status == JobStatus.RUNNING:
+            record.progress, record.progress_message = fraction, message
+            self._dirty[job_id] = record
+
+    def take_dirty(self) -> tuple[list[Active], list[tuple]]:
+        """The jobs changed since the last call and their rows, for one group commit."""
+        records = list(self._dirty.values())
+        self._dirty.clear()
+        return records, [record.row() for record in records]
+
+    def mark_dirty(self, records: list[Active]) -> None:
+        """Changes whose commit failed: write them with the next batch."""
+        for record in records:
+            self._dirty.setdefault(record.id, record)
+
+    def running_ids(self) -> list[int]:
+        return sorted(i for i, r in self.active.items() if r.status == JobStatus.RUNNING)
