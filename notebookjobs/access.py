@@ -17,8 +17,10 @@ import fcntl
 import hashlib
 import logging
 import os
+import select
 import socket
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,26 +61,71 @@ class _NoWorker(Exception):
     """Nobody listens on the socket (no file, or a stale one left by a killed worker)."""
 
 
+class _Link:
+    """A connection to the worker, kept for the next request of this thread.
+
+    Connecting and the worker's new handler thread cost about a third of a dispatch, so a
+    client keeps its connection. The worker drops idle ones; a link whose peer has closed is
+    readable (EOF) before we send, so we reconnect then, never after sending: a request is
+    sent at most once.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.pid = os.getpid()
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(CONNECT_TIMEOUT_S)
+        try:
+            self.sock.connect(os.fspath(path))
+        except OSError as exc:
+            self.sock.close()
+            if exc.errno in (errno.ENOENT, errno.ECONNREFUSED, errno.ENOTSOCK):
+                raise _NoWorker() from exc
+            raise
+        self.reader = self.sock.makefile("rb")
+
+    def usable(self) -> bool:
+        if self.pid != os.getpid():
+            return False  # inherited through fork: the parent owns it
+        readable, _, _ = select.select([self.sock], [], [], 0)
+        return not readable  # nothing is due from the worker between requests, but an EOF
+
+    def close(self) -> None:
+        self.reader.close()
+        self.sock.close()
+
+
+_links = threading.local()
+
+
+def _link(path: Path) -> _Link:
+    link = getattr(_links, "link", None)
+    if link is not None and (link.path != path or not link.usable()):
+        _links.link = None
+        link.close()
+        link = None
+    if link is None:
+        link = _Link(path)  # raises _NoWorker when nobody listens
+        _links.link = link
+    return link
+
+
 def request(settings: Settings, operation: str, *args: Any, timeout: float = REPLY_TIMEOUT_S) -> Any:
     """Send one request to the running worker; ``_NoWorker`` when none answers."""
     path = socket_path(settings)
+    link = _link(path)
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(CONNECT_TIMEOUT_S)
-            try:
-                sock.connect(os.fspath(path))
-            except OSError as exc:
-                if exc.errno in (errno.ENOENT, errno.ECONNREFUSED, errno.ENOTSOCK):
-                    raise _NoWorker() from exc
-                raise
-            sock.settimeout(timeout)
-            sock.sendall(wire.dumps({"op": operation, "args": list(args)}))
-            with sock.makefile("rb") as reader:
-                line = reader.readline()
-    except (socket.timeout, ConnectionError) as exc:
+        link.sock.settimeout(timeout)
+        link.sock.sendall(wire.dumps({"op": operation, "args": list(args)}))
+        line = link.reader.readline()
+    except (socket.timeout, ConnectionError, OSError) as exc:
+        _links.link = None
+        link.close()
         raise WorkerError(f"the worker at {path} did not answer {operation!r} ({exc}); "
                           "see logs/worker.log") from exc
     if not line:
+        _links.link = None
+        link.close()
         raise WorkerError(f"the worker at {path} closed the connection during {operation!r}; "
                           "see logs/worker.log")
     reply = wire.loads(line)

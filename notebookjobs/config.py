@@ -86,6 +86,9 @@ class Settings:
         return sorted(f"{o}.{m}" for o, members in self.allowed.items() for m in members)
 
 
+_roots: dict[Path, Path] = {}  # folder -> root found above it (a dispatch should not walk up)
+
+
 def find_root(start: Path | None = None) -> Path:
     """The project root: ``$NOTEBOOKJOBS_ROOT``, else the nearest folder upwards with whitelist.yaml."""
     env = os.environ.get(ENV_ROOT)
@@ -97,8 +100,12 @@ def find_root(start: Path | None = None) -> Path:
             )
         return root
     here = (start or Path.cwd()).resolve()
+    cached = _roots.get(here)
+    if cached is not None and (cached / WHITELIST_NAME).is_file():
+        return cached
     for folder in (here, *here.parents):
         if (folder / WHITELIST_NAME).is_file():
+            _roots[here] = folder
             return folder
     raise ConfigError(
         f"no {WHITELIST_NAME} in {here} or any folder above it; create one in your project "

@@ -35,6 +35,7 @@ class Active:
     progress: float | None = None
     progress_message: str | None = None
     worker: str | None = None
+    new: bool = False  #: still in the inbox table: the next group commit inserts it into the queue
 
     @classmethod
     def enqueued(cls, job_id: int, spec: JobSpec, now: datetime) -> "Active":
@@ -64,6 +65,12 @@ class Active:
                 self.finished_at, self.error, self.result, self.output, self.progress,
                 self.progress_message, self.worker, self.job.priority)
 
+    def new_row(self) -> tuple:
+        """The fixed columns, in the order of ``JobStore.NEW_COLUMNS``."""
+        job = self.job
+        return (job.id, job.target, json.dumps(job.args), json.dumps(job.kwargs),
+                job.max_attempts, job.retry_delay, job.retry_backoff, job.timeout, job.created_at)
+
     def snapshot(self) -> Job:
         """The job as ``nj.status`` would show it now (for logs and the retry policy)."""
         return replace(self.job, status=self.status, attempts=self.attempts, run_at=self.run_at,
@@ -83,11 +90,14 @@ class QueueState:
     def __len__(self) -> int:
         return len(self.active)
 
-    def add(self, record: Active) -> None:
-        """Track a job that is pending or running in the file (loaded or just enqueued)."""
+    def add(self, record: Active, *, changed: bool = False) -> None:
+        """Track a job that is pending or running in the file (loaded or just enqueued);
+        ``changed`` marks it for the next group commit."""
         self.active[record.id] = record
         if record.status == JobStatus.PENDING:
             self._push(record)
+        if changed:
+            self._dirty[record.id] = record
 
     def _push(self, record: Active) -> None:
         heapq.heappush(self._heap, (-record.job.priority, record.run_at, record.id))
@@ -151,15 +161,20 @@ class QueueState:
             record.progress, record.progress_message = fraction, message
             self._dirty[job_id] = record
 
-    def take_dirty(self) -> tuple[list[Active], list[tuple]]:
-        """The jobs changed since the last call and their rows, for one group commit."""
+    def take_dirty(self) -> tuple[list[Active], list[tuple], list[tuple]]:
+        """The jobs changed since the last call, their state rows and the fixed rows of those
+        still in the inbox, for one group commit."""
         records = list(self._dirty.values())
         self._dirty.clear()
-        return records, [record.row() for record in records]
+        new = [record.new_row() for record in records if record.new]
+        for record in records:
+            record.new = False
+        return records, [record.row() for record in records], new
 
-    def mark_dirty(self, records: list[Active]) -> None:
+    def mark_dirty(self, records: list[Active], new_ids: set[int]) -> None:
         """Changes whose commit failed: write them with the next batch."""
         for record in records:
+            record.new = record.new or record.id in new_ids
             self._dirty.setdefault(record.id, record)
 
     def running_ids(self) -> list[int]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import socketserver
 import threading
 from pathlib import Path
@@ -30,6 +31,16 @@ class Handler(Protocol):
 class _Connection(socketserver.StreamRequestHandler):
     server: "_Server"
     timeout = IDLE_CLIENT_TIMEOUT_S
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.lock:
+            self.server.connections.add(self.request)
+
+    def finish(self) -> None:
+        with self.server.lock:
+            self.server.connections.discard(self.request)
+        super().finish()
 
     def handle(self) -> None:
         # A client may send several requests on one connection; each line is one request.
@@ -62,6 +73,8 @@ class _Server(socketserver.ThreadingUnixStreamServer):
     daemon_threads = False
     block_on_close = True
     handler: Handler
+    lock: threading.Lock
+    connections: set
 
 
 class SocketServer:
@@ -78,6 +91,8 @@ class SocketServer:
             os.umask(old_umask)
         os.chmod(path, 0o600)
         self._server.handler = handler
+        self._server.lock = threading.Lock()
+        self._server.connections = set()
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.5},
                                         name="notebookjobs-server", daemon=True)
 
@@ -92,4 +107,12 @@ class SocketServer:
         except FileNotFoundError:
             pass
         self._server.shutdown()
+        # Clients keep their connections open between requests: end the reading side, so each
+        # handler finishes the request it may be serving and then sees the end of its input.
+        with self._server.lock:
+            for conn in list(self._server.connections):
+                try:
+                    conn.shutdown(socket.SHUT_RD)
+                except OSError:
+                    pass
         self._server.server_close()

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from datetime import datetime
 from typing import Any, Sequence
 
@@ -46,6 +47,7 @@ CONFIG_RETRY_S = 1.0  # how soon an invalid whitelist.yaml is read again
 # The writer commits at most this often: a commit costs about the same for 1 job as for 100,
 # so waiting a little makes batches larger. Clients never see the lag: reads flush first.
 GROUP_COMMIT_INTERVAL_S = 0.05
+ID_BLOCK = 1000  # job ids reserved at a time (unused ones are skipped when the worker stops)
 INTERRUPTED = "the worker stopped before the attempt finished; it will run again"
 #: operations that change what the worker keeps in memory; every other one is a plain read
 #: or concerns a job the worker does not run (a foreground ``notebookjobs run``)
@@ -70,6 +72,7 @@ class Worker:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._running: dict[int, Active] = {}  # handed to a child
+        self._ids: deque[int] = deque()  # ids reserved from the sequence for dispatches
         self._cancels: set[int] = set()
         self._interrupted: set[int] = set()
         self._stopping = False
@@ -100,24 +103,37 @@ class Worker:
         return result
 
     def _enqueue(self, operation: str, args: list[Any]) -> Any:
-        result = self._store(operation, *args)  # durable before the client gets its id
+        # Durable before we answer. One dispatch goes to the narrow inbox table (the fastest
+        # durable write); the group commit moves it into the queue. A batch goes straight in.
         specs, now = (([args[0]], args[1]) if operation == "enqueue" else (args[0], args[1]))
-        ids = [result] if operation == "enqueue" else result
+        with self._db_lock:
+            if operation == "enqueue":
+                if not self._ids:
+                    with self.db.transaction() as job_store:
+                        self._ids.extend(job_store.reserve_ids(ID_BLOCK))
+                ids = [self._ids.popleft()]
+                with self.db.single_statement() as job_store:
+                    job_store.put_in_inbox(ids[0], specs[0], now)
+            else:
+                with self.db.transaction() as job_store:
+                    ids = job_store.enqueue_many(specs, now, index=False)
         with self._state_lock:
             for job_id, spec in zip(ids, specs):
-                self.state.add(Active.enqueued(job_id, spec, now))
+                record = Active.enqueued(job_id, spec, now)
+                record.new = operation == "enqueue"
+                self.state.add(record, changed=True)
         self.wake()
-        return result
+        return ids[0] if operation == "enqueue" else ids
 
     def _cancel(self, job_id: int, now: datetime) -> str:
         with self._state_lock:
             record = self.state.active.get(job_id)
-            if record is not None and record.status == JobStatus.PENDING:
+            before = None if record is None else record.status
+            if before == JobStatus.PENDING:
                 self.state.finish(record, JobStatus.CANCELLED, now)
-            elif record is not None:
+            elif before is not None:
                 self._cancels.add(job_id)
                 self.wake()
-            before = None if record is None else record.status
         if before is None:  # finished, unknown, or run by a foreground `notebookjobs run`
             return self._store("cancel", job_id, now)
         self.flush()
@@ -165,15 +181,15 @@ class Worker:
         """Commit every change the loop made so far (one transaction, a few statements)."""
         with self._db_lock:
             with self._state_lock:
-                records, rows = self.state.take_dirty()
+                records, rows, new = self.state.take_dirty()
             if not rows:
                 return
             try:
                 with self.db.transaction() as job_store:
-                    job_store.write_states(rows)
+                    job_store.write_states(rows, new)
             except BaseException:
                 with self._state_lock:
-                    self.state.mark_dirty(records)
+                    self.state.mark_dirty(records, {row[0] for row in new})
                 raise
 
     def _writer(self) -> None:
@@ -353,6 +369,7 @@ class Worker:
         """Take over the file's pending jobs, and settle the ones a dead worker left running as
         a failed attempt: never lost, never run twice at once."""
         now = utcnow()
+        self._store("reindex_pending")  # dispatches the last worker had not indexed yet
         rows = self._store("active_jobs")
         with self._state_lock:
             for job, owner, cancel_requested in rows:

@@ -325,3 +325,33 @@ def test_autostart_on_dispatch(project):
         assert nj.wait(job_id, timeout=30)["result"] == 2
     finally:
         nj.stop_worker()
+
+
+def test_a_dispatch_acknowledged_just_before_a_crash_is_not_lost(project, start_worker):
+    # Given a worker, and a job it acknowledged but may not have moved out of its inbox yet
+    worker = start_worker("--concurrency", "1")
+    job_id = nj.dispatch("jobs.testing.ok", 11, delay=3600)
+    # When the worker is killed at once
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait_exit()
+    # Then the job is in the queue for every reader, without a worker...
+    assert nj.status(job_id)["status"] == "pending"
+    assert job_id in set(nj.jobs(per_page=50)["id"])
+    # ...and a new worker takes it over
+    start_worker("--concurrency", "1")
+    assert nj.status(job_id)["run_at"] > nj.status(job_id)["created_at"]
+    assert nj.cancel(job_id) is True and nj.status(job_id)["status"] == "cancelled"
+
+
+def test_a_client_reconnects_to_a_restarted_worker(project, start_worker):
+    first = start_worker("--concurrency", "1")
+    assert nj.wait(nj.dispatch("jobs.testing.ok", 1), timeout=30)["result"] == 1
+    first.proc.send_signal(signal.SIGTERM)
+    assert first.wait_exit() == 0
+    # without a worker the same process falls back to the file
+    pending = nj.dispatch("jobs.testing.ok", 2)
+    assert nj.status(pending)["status"] == "pending"
+    second = start_worker("--concurrency", "1")
+    assert nj.wait(pending, timeout=30)["result"] == 2
+    assert nj.worker_status()["pid"] == second.pid
+    assert nj.wait(nj.dispatch("jobs.testing.ok", 3), timeout=30)["result"] == 3

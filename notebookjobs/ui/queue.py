@@ -81,7 +81,9 @@ class QueueSection(widgets.VBox):
         controls = widgets.HBox([self.status_filter, self.page_size, self.first_button,
                                  self.prev_button, self.page_label, self.next_button,
                                  self.last_button], layout={"align_items": "center"})
-        body = widgets.HBox([self.table, self.actions],
+        # The status and buttons come first: in a narrow notebook the table's last columns
+        # scroll out of sight, never the job's status and its Cancel/Retry.
+        body = widgets.HBox([self.actions, self.table],
                             layout={"align_items": "flex-start", "overflow": "auto"})
         super().__init__([controls, body, self.message, self.detail])
         self.add_class("nj-queue")
