@@ -91,15 +91,15 @@ SELECT id, target, args, kwargs, status::{_STATUS_ENUM} AS status, priority, att
 FROM queue
 """
 
-_STATS = f"""
+_STATS = """
 WITH h AS (
-    SELECT {{group}} AS grp, status, attempts,
+    SELECT {group} AS grp, status, attempts,
            epoch(started_at) - epoch(run_at) AS wait_s,
            CASE WHEN status IN ('completed', 'failed')
                 THEN epoch(finished_at) - epoch(started_at) END AS duration_s
     FROM queue
 )
-SELECT grp AS {{name}},
+SELECT grp AS {name},
        count(*) AS jobs,
        count(*) FILTER (WHERE status = 'pending') AS pending,
        count(*) FILTER (WHERE status = 'running') AS running,

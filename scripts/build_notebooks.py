@@ -7,6 +7,7 @@ The notebooks run against a throw-away queue (NOTEBOOKJOBS_DB in a temp dir), as
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -107,7 +108,45 @@ nj.stats()[["target", "duration_p50", "duration_p95", "wait_p50", "wait_p95"]].r
     ("code", """nj.stop_worker()"""),
 ]
 
-CELLS = {"quickstart": QUICKSTART, "history": HISTORY}
+DASHBOARD = [
+    ("md", """# The notebookjobs dashboard
+
+The queue monitor lives in the notebook: the jobs you may run, a Dispatch form for each (its
+parameters, a priority and a delay), the queue five jobs a page with each job's status, Cancel
+and Retry, the details of a job, and the worker with its Start and Stop buttons.
+
+Run all cells (*Run ▸ Run All Cells*). The last one shows the dashboard; it refreshes itself
+every second while it is shown, so leave it there and watch the jobs move."""),
+    ("code", """import uuid
+import notebookjobs as nj"""),
+    ("code", """# NBVAL_IGNORE_OUTPUT
+nj.start_worker()  # the detached worker: its pid"""),
+    ("md", """## Some jobs to look at
+
+Quick ones, one that fails twice before it succeeds, one that always fails, and two slow ones:
+the first runs for five minutes (cancel it from its row), the second waits two minutes before
+it starts."""),
+    ("code", """ids = nj.dispatch_many("jobs.sample.SampleJobClass.process", [[f"a{i}", f"b{i}"] for i in range(8)])
+ids.append(nj.dispatch("jobs.sample.flaky", key=f"dashboard-{uuid.uuid4().hex}", priority=2))
+ids.append(nj.dispatch("jobs.sample.always_fails", "fails on purpose", priority=1))
+ids.append(nj.dispatch("jobs.sample.slow", seconds=300, steps=300))
+ids.append(nj.dispatch("jobs.sample.slow", seconds=30, delay=120))
+quick = [nj.wait(job, timeout=60)["status"] for job in ids[:8]]
+len(ids), sorted(set(quick))"""),
+    ("md", """## The dashboard
+
+*Dispatch* opens a form under the list of jobs; the queue is newest first. Use the status
+filter and the arrows to move through it, and *Details* to see a job's output, result or
+error."""),
+    ("code", """# NBVAL_IGNORE_OUTPUT
+dash = nj.dashboard()
+dash"""),
+    ("md", """The worker keeps running when the notebook closes. When you are done, close the dashboard
+and stop the worker (also `notebookjobs worker stop` in a terminal):"""),
+    ("code", """# dash.close(); nj.stop_worker()"""),
+]
+
+CELLS = {"quickstart": QUICKSTART, "history": HISTORY, "dashboard": DASHBOARD}
 
 
 def build(name: str, cells: list[tuple[str, str]]) -> Path:
@@ -119,10 +158,16 @@ def build(name: str, cells: list[tuple[str, str]]) -> Path:
                         else nbformat.v4.new_code_cell(source))
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["NOTEBOOKJOBS_DB"] = str(Path(tmp) / "queue.duckdb")
-        NotebookClient(nb, timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+        try:
+            NotebookClient(nb, timeout=300, kernel_name="python3",
+                           resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+        finally:  # a notebook may leave its worker running (dashboard does): stop it, as make test does
+            subprocess.run([sys.executable, "-m", "notebookjobs", "worker", "stop"], cwd=NOTEBOOKS,
+                           capture_output=True, check=False)
     for i, cell in enumerate(nb.cells):
         cell.id = f"{name}-{i}"  # stable files: random ids would change on every build
+    # Widget state (the dashboard's, ~200 KB): JupyterLab does not restore it, nbval ignores it.
+    nb.metadata.pop("widgets", None)
     path = NOTEBOOKS / f"{name}.ipynb"
     nbformat.write(nb, path)
     return path

@@ -15,7 +15,7 @@ from notebookjobs import client
 from notebookjobs.ui import Dashboard
 from notebookjobs.errors import WorkerError
 
-from conftest import TEST_WHITELIST, wait_until
+from support import TEST_WHITELIST, wait_until
 
 PROCESS = "jobs.sample.SampleJobClass.process"
 
@@ -61,7 +61,7 @@ def make_dashboard(project):
 
 
 def test_nj_dashboard_returns_a_displayable_dashboard(make_dashboard):
-    # Given the package was imported (which binds nj.dashboard to the subpackage)
+    # Given the dashboard package was imported (its name must not shadow nj.dashboard)
     import notebookjobs.ui  # noqa: F401
 
     # When nj.dashboard() is called, then it is a Dashboard a notebook can display

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TEST_WHITELIST, Project, wait_until
+from support import TEST_WHITELIST, Project, wait_until
 
 import notebookjobs as nj
 from notebookjobs.errors import InvalidArgumentsError, WorkerError

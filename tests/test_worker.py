@@ -10,7 +10,7 @@ import sys
 
 import duckdb
 import pytest
-from conftest import wait_until
+from support import wait_until
 
 import notebookjobs as nj
 from notebookjobs import access, config
@@ -29,7 +29,7 @@ def burst(project, *args: str) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_burst_drains_1000_jobs_each_run_exactly_once(project):
     # Given 1,000 queued jobs that each leave one side effect
-    ids = nj.dispatch_many("jobs.testing.count", [[f"k"] for _ in range(1000)])
+    ids = nj.dispatch_many("jobs.testing.count", [["k"] for _ in range(1000)])
     assert len(set(ids)) == 1000
     # When a burst worker with two children drains the queue
     out = burst(project, "--concurrency", "2")

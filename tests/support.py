@@ -1,0 +1,151 @@
+"""Test support: a real project folder, a real worker process, waits on conditions.
+
+Imported by conftest.py (the fixtures) and by tests (``from support import wait_until``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+TEST_WHITELIST = """\
+retry_attempts: 2
+retry_delay: 0
+worker:
+  concurrency: 2
+  autostart: false
+allowed_jobs:
+  jobs.sample.SampleJobClass: [process, handle]
+  jobs.sample: [flaky, always_fails, slow]
+  jobs.testing:
+    ok: {}
+    count: {}
+    fail: {}
+    fail_times: {}
+    sleep: {}
+    crash: {}
+    echo: {}
+    typed: {}
+    noisy: {}
+  jobs.testing.Greeter: [hello, shout, kind]
+"""
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 20.0, what: str = "condition"):
+    """Poll ``predicate`` until it is truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    pause = 0.005
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
+def purge_job_modules() -> None:
+    for name in [n for n in sys.modules if n == "jobs" or n.startswith("jobs.")]:
+        del sys.modules[name]
+
+
+def stop_leftover_worker() -> None:
+    """A worker a test started and did not stop must not outlive it."""
+    from notebookjobs import access, config
+    try:
+        info = access.worker_info(config.load_settings())
+    except Exception:
+        return
+    if info:
+        os.kill(info["pid"], 9)
+
+
+class Project:
+    """A project root on disk; helpers to edit it and to run the CLI in it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.effects = root / "effects"
+
+    @property
+    def db(self) -> Path:
+        return self.root / ".notebookjobs" / "queue.duckdb"
+
+    def write_whitelist(self, text: str, *, raw: bool = False) -> None:
+        """Replace whitelist.yaml. Without a ``worker:`` section, autostart is turned off, so
+        a test starts a worker only when it means to."""
+        if not raw and "worker:" not in text and text.strip() and not text.lstrip().startswith("-"):
+            text += "worker: {autostart: false}\n"
+        path = self.root / "whitelist.yaml"
+        path.write_text(text)
+        # Make sure the change is seen even within one mtime tick.
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+
+    def effect_lines(self, name: str) -> list[str]:
+        path = self.effects / f"{name}.log"
+        return path.read_text().splitlines() if path.exists() else []
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["NOTEBOOKJOBS_ROOT"] = str(self.root)
+        env["NJ_TEST_EFFECTS"] = str(self.effects)
+        env.pop("NOTEBOOKJOBS_DB", None)
+        return env
+
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """``python -m notebookjobs ARGS`` in the project, for real."""
+        return subprocess.run([sys.executable, "-m", "notebookjobs", *args], cwd=self.root,
+                              env=self.env(), capture_output=True, text=True, timeout=timeout)
+
+
+class WorkerProcess:
+    """``python -m notebookjobs.worker`` in the foreground of a subprocess, for real."""
+
+    def __init__(self, project: Project, *args: str) -> None:
+        self.project = project
+        self.log = project.root / f"worker-{time.monotonic_ns()}.log"
+        self._log_file = open(self.log, "wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "notebookjobs.worker", *args],
+                                     cwd=project.root, env=project.env(), stdout=self._log_file,
+                                     stderr=subprocess.STDOUT)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_ready(self) -> "WorkerProcess":
+        from notebookjobs import access, config
+        settings = config.load_settings()
+        wait_until(lambda: self.proc.poll() is not None or access.worker_info(settings),
+                   timeout=60, what="the worker to answer on its socket")
+        assert self.proc.poll() is None, self.output()
+        return self
+
+    def wait_exit(self, timeout: float = 120) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self._log_file.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log_file.close()
