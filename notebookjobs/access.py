@@ -43,7 +43,7 @@ REPLY_TIMEOUT_S = 300.0  # the longest a single request may take (a large histor
 
 #: store operations a client may ask the worker for (the worker refuses any other name)
 REMOTE_OPERATIONS = frozenset({
-    "enqueue", "enqueue_many", "enqueue_running", "restart", "finish", "get", "cancel", "page",
+    "enqueue", "enqueue_batch", "enqueue_running", "restart", "finish", "get", "cancel", "page",
     "all_jobs", "counts", "record_progress", "prune", "query",
 })
 

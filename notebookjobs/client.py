@@ -6,6 +6,7 @@ input, and does one store operation through ``access``.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import socket
@@ -20,7 +21,8 @@ from . import analysis
 from .arguments import bind
 from .config import Settings, load_settings
 from .errors import InvalidArgumentsError, JobStateError
-from .models import FINAL_STATUSES, STATUS_NAMES, Job, JobSpec, JobStatus, OutcomeKind, utcnow
+from .models import (FINAL_STATUSES, STATUS_NAMES, Job, JobBatch, JobSpec, JobStatus, OutcomeKind,
+                     utcnow)
 from .backoff import retry_delay_s
 from .store import STATS_GROUPS
 from .progress import set_reporter
@@ -92,8 +94,7 @@ def dispatch_many(target: str, calls: list[Any], *, priority: int = 0,
     # Checked once for the batch: the per-item work is the binding alone.
     priority = _check_int("priority", priority)
     run_at = now + timedelta(seconds=_delay_s(delay))
-    policy = cfg.policy_for(resolved.name)
-    specs = []
+    all_args, all_kwargs = [], []
     for i, item in enumerate(calls):
         if isinstance(item, dict):
             args, kwargs = [], item
@@ -106,9 +107,11 @@ def dispatch_many(target: str, calls: list[Any], *, priority: int = 0,
             bound_args, bound_kwargs = bind(resolved, args, kwargs)
         except InvalidArgumentsError as exc:
             raise InvalidArgumentsError(f"calls[{i}]: {exc}") from exc
-        specs.append(JobSpec(target=resolved.name, args=bound_args, kwargs=bound_kwargs,
-                             priority=priority, run_at=run_at, policy=policy))
-    ids = access.call(cfg, "enqueue_many", specs, now)
+        all_args.append(json.dumps(bound_args))
+        all_kwargs.append(json.dumps(bound_kwargs))
+    batch = JobBatch(target=resolved.name, args=all_args, kwargs=all_kwargs, priority=priority,
+                     run_at=run_at, policy=cfg.policy_for(resolved.name))
+    ids = access.call(cfg, "enqueue_batch", batch, now)
     _autostart(cfg)
     return ids
 

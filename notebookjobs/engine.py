@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import heapq
 import json
-from dataclasses import dataclass, replace
+from dataclasses import MISSING, dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
-from .models import Job, JobSpec, JobStatus
+from .models import Job, JobBatch, JobSpec, JobStatus, RetryPolicy
+
+
+#: the fields of a new pending Job that do not come from its dispatch
+_JOB_DEFAULTS = {f.name: f.default for f in fields(Job) if f.default is not MISSING}
+_JOB_DEFAULTS.update(status=JobStatus.PENDING.value, attempts=0)
 
 
 @dataclass(eq=False)
@@ -38,14 +43,29 @@ class Active:
     new: bool = False  #: still in the inbox table: the next group commit inserts it into the queue
 
     @classmethod
-    def enqueued(cls, job_id: int, spec: JobSpec, now: datetime) -> "Active":
+    def enqueued(cls, job_id: int, spec: JobSpec, now: datetime, *, new: bool = False) -> "Active":
         """A job the worker has just stored from a client's dispatch."""
-        job = Job(id=job_id, target=spec.target, args=spec.args, kwargs=spec.kwargs,
-                  status=JobStatus.PENDING.value, priority=spec.priority, attempts=0,
-                  max_attempts=spec.policy.max_attempts, created_at=now, run_at=spec.run_at,
-                  retry_delay=spec.policy.retry_delay, retry_backoff=spec.policy.retry_backoff,
-                  timeout=spec.policy.timeout)
-        return cls.from_job(job)
+        return cls._pending(job_id, spec.target, spec.args, spec.kwargs, spec.priority,
+                            spec.run_at, spec.policy, now, new)
+
+    @classmethod
+    def from_batch(cls, job_id: int, batch: JobBatch, index: int, now: datetime) -> "Active":
+        """Job ``index`` of a batch the worker has just stored."""
+        return cls._pending(job_id, batch.target, json.loads(batch.args[index]),
+                            json.loads(batch.kwargs[index]), batch.priority, batch.run_at,
+                            batch.policy, now, False)
+
+    @classmethod
+    def _pending(cls, job_id: int, target: str, args: list, kwargs: dict, priority: int,
+                 run_at: datetime, policy: RetryPolicy, now: datetime, new: bool) -> "Active":
+        # Job.__init__ of a frozen dataclass sets its 20 fields one object.__setattr__ at a time;
+        # filling __dict__ at once is 4x faster, which counts for a batch of 100,000 jobs.
+        job = Job.__new__(Job)
+        job.__dict__.update(_JOB_DEFAULTS, id=job_id, target=target, args=args, kwargs=kwargs,
+                            priority=priority, max_attempts=policy.max_attempts, created_at=now,
+                            run_at=run_at, retry_delay=policy.retry_delay,
+                            retry_backoff=policy.retry_backoff, timeout=policy.timeout)
+        return cls(job=job, status=JobStatus.PENDING.value, attempts=0, run_at=run_at, new=new)
 
     @classmethod
     def from_job(cls, job: Job, worker: str | None = None) -> "Active":

@@ -59,6 +59,22 @@ class JobSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class JobBatch:
+    """Validated dispatches of one target sharing priority, run time and policy.
+
+    Arguments are kept as JSON text, one list entry per job: a hundred thousand of them
+    cross the worker's socket and reach DuckDB without being walked value by value.
+    """
+
+    target: str
+    args: list[str]  #: JSON list per job
+    kwargs: list[str]  #: JSON object per job
+    priority: int
+    run_at: datetime
+    policy: RetryPolicy
+
+
+@dataclass(frozen=True, kw_only=True)
 class Job:
     """One row of the queue, as ``nj.status()`` returns it."""
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 from .errors import InvalidArgumentsError, JobNotFoundError, JobStateError, StorageError
-from .models import Job, JobSpec, JobStatus, Outcome, OutcomeKind
+from .models import Job, JobBatch, JobSpec, JobStatus, Outcome, OutcomeKind
 
 logger = logging.getLogger(__name__)
 
@@ -251,56 +251,45 @@ class JobStore:
 
     def enqueue(self, spec: JobSpec, now: datetime) -> int:
         """Store a pending job; returns its new id."""
-        return self.enqueue_many([spec], now)[0]
+        job_id = self.conn.execute(
+            "INSERT INTO queue (id, target, args, kwargs, status, priority, attempts, "
+            "max_attempts, retry_delay, retry_backoff, timeout, created_at, run_at) "
+            "VALUES (nextval('job_ids'), ?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?, ?, ?) RETURNING id",
+            [spec.target, json.dumps(spec.args), json.dumps(spec.kwargs), spec.priority,
+             spec.policy.max_attempts, spec.policy.retry_delay, spec.policy.retry_backoff,
+             spec.policy.timeout, _naive(now), _naive(spec.run_at)]).fetchone()[0]
+        self.conn.execute("INSERT INTO pending VALUES (?, ?, ?)",
+                          [job_id, spec.priority, _naive(spec.run_at)])
+        return job_id
 
-    def enqueue_many(self, specs: list[JobSpec], now: datetime, *, index: bool = True) -> list[int]:
-        """Store pending jobs in order; returns their ids.
+    def enqueue_batch(self, batch: JobBatch, now: datetime, *, index: bool = True) -> list[int]:
+        """Store the batch's jobs as pending, in order, with one columnar insert; their ids.
 
-        ``index=False`` leaves the ``pending`` table alone: the running worker keeps pending
-        jobs in memory and brings that table up to date in its next group commit (and at
-        start), which saves a statement on the path every dispatch waits for.
+        ``index=False`` leaves the ``pending`` table alone (for a caller that brings it up to
+        date later).
         """
-        if not specs:
+        count = len(batch.args)
+        if not count:
             return []
-        created = _naive(now)
-        if len(specs) == 1:
-            s = specs[0]
-            job_id = self.conn.execute(
-                "INSERT INTO queue (id, target, args, kwargs, status, priority, attempts, "
-                "max_attempts, retry_delay, retry_backoff, timeout, created_at, run_at) "
-                "VALUES (nextval('job_ids'), ?, ?, ?, 'pending', ?, 0, ?, ?, ?, ?, ?, ?) RETURNING id",
-                [s.target, json.dumps(s.args), json.dumps(s.kwargs), s.priority,
-                 s.policy.max_attempts, s.policy.retry_delay, s.policy.retry_backoff,
-                 s.policy.timeout, created, _naive(s.run_at)]).fetchone()[0]
-            if index:
-                self.conn.execute("INSERT INTO pending VALUES (?, ?, ?)", [job_id, s.priority, _naive(s.run_at)])
-            return [job_id]
-        ids = [row[0] for row in self.conn.execute(
-            "SELECT nextval('job_ids') FROM range(?)", [len(specs)]).fetchall()]
-        # Many rows: one columnar insert (executemany would run a statement per row).
         import pyarrow as pa
 
-        batch = pa.table({
-            "id": pa.array(ids, pa.int64()),
-            "target": [s.target for s in specs],
-            "args": [json.dumps(s.args) for s in specs],
-            "kwargs": [json.dumps(s.kwargs) for s in specs],
-            "priority": pa.array([s.priority for s in specs], pa.int32()),
-            "max_attempts": pa.array([s.policy.max_attempts for s in specs], pa.int32()),
-            "retry_delay": pa.array([s.policy.retry_delay for s in specs], pa.float64()),
-            "retry_backoff": pa.array([s.policy.retry_backoff for s in specs], pa.float64()),
-            "timeout": pa.array([s.policy.timeout for s in specs], pa.float64()),
-            "run_at": pa.array([_naive(s.run_at) for s in specs], pa.timestamp("us")),
-        })
-        self.conn.register("nj_batch", batch)
+        ids = [row[0] for row in self.conn.execute(
+            "SELECT nextval('job_ids') FROM range(?)", [count]).fetchall()]
+        table = pa.table({"id": pa.array(ids, pa.int64()),
+                          "args": pa.array(batch.args, pa.string()),
+                          "kwargs": pa.array(batch.kwargs, pa.string())})
+        p = batch.policy
+        self.conn.register("nj_batch", table)
         try:
             self.conn.execute(
                 "INSERT INTO queue (id, target, args, kwargs, status, priority, attempts, "
                 "max_attempts, retry_delay, retry_backoff, timeout, created_at, run_at) "
-                "SELECT id, target, args, kwargs, 'pending', priority, 0, max_attempts, "
-                "retry_delay, retry_backoff, timeout, ?, run_at FROM nj_batch", [created])
+                "SELECT id, ?, args, kwargs, 'pending', ?, 0, ?, ?, ?, ?, ?, ? FROM nj_batch",
+                [batch.target, batch.priority, p.max_attempts, p.retry_delay, p.retry_backoff,
+                 p.timeout, _naive(now), _naive(batch.run_at)])
             if index:
-                self.conn.execute("INSERT INTO pending SELECT id, priority, run_at FROM nj_batch")
+                self.conn.execute("INSERT INTO pending SELECT id, ?, ? FROM nj_batch",
+                                  [batch.priority, _naive(batch.run_at)])
         finally:
             self.conn.unregister("nj_batch")
         return ids

@@ -51,7 +51,7 @@ ID_BLOCK = 1000  # job ids reserved at a time (unused ones are skipped when the 
 INTERRUPTED = "the worker stopped before the attempt finished; it will run again"
 #: operations that change what the worker keeps in memory; every other one is a plain read
 #: or concerns a job the worker does not run (a foreground ``notebookjobs run``)
-_ENQUEUES = ("enqueue", "enqueue_many")
+_ENQUEUES = ("enqueue", "enqueue_batch")
 
 
 class Worker:
@@ -105,25 +105,28 @@ class Worker:
     def _enqueue(self, operation: str, args: list[Any]) -> Any:
         # Durable before we answer. One dispatch goes to the narrow inbox table (the fastest
         # durable write); the group commit moves it into the queue. A batch goes straight in.
-        specs, now = (([args[0]], args[1]) if operation == "enqueue" else (args[0], args[1]))
-        with self._db_lock:
-            if operation == "enqueue":
+        records: list[Active]
+        if operation == "enqueue":
+            spec, now = args
+            with self._db_lock:
                 if not self._ids:
                     with self.db.transaction() as job_store:
                         self._ids.extend(job_store.reserve_ids(ID_BLOCK))
-                ids = [self._ids.popleft()]
+                job_id = self._ids.popleft()
                 with self.db.single_statement() as job_store:
-                    job_store.put_in_inbox(ids[0], specs[0], now)
-            else:
-                with self.db.transaction() as job_store:
-                    ids = job_store.enqueue_many(specs, now, index=False)
+                    job_store.put_in_inbox(job_id, spec, now)
+            records = [Active.enqueued(job_id, spec, now, new=True)]
+            result: Any = job_id
+        else:
+            batch, now = args
+            with self._db_lock, self.db.transaction() as job_store:
+                result = job_store.enqueue_batch(batch, now)  # indexed too: nothing left to commit
+            records = [Active.from_batch(job_id, batch, i, now) for i, job_id in enumerate(result)]
         with self._state_lock:
-            for job_id, spec in zip(ids, specs):
-                record = Active.enqueued(job_id, spec, now)
-                record.new = operation == "enqueue"
-                self.state.add(record, changed=True)
+            for record in records:
+                self.state.add(record, changed=record.new)
         self.wake()
-        return ids[0] if operation == "enqueue" else ids
+        return result
 
     def _cancel(self, job_id: int, now: datetime) -> str:
         with self._state_lock:

@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from . import errors
-from .models import Job, JobSpec, Outcome, OutcomeKind, RetryPolicy
+from .models import Job, JobBatch, JobSpec, Outcome, OutcomeKind, RetryPolicy
 
-_RECORDS: dict[str, type] = {cls.__name__: cls for cls in (Job, JobSpec, Outcome, RetryPolicy)}
+_RECORDS: dict[str, type] = {cls.__name__: cls for cls in (Job, JobBatch, JobSpec, Outcome,
+                                                               RetryPolicy)}
 _ENUMS: dict[str, type[enum.Enum]] = {OutcomeKind.__name__: OutcomeKind}
 
 
