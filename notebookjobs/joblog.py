@@ -29,6 +29,7 @@ def _append(path: Path, text: str) -> None:
     if fd < 0 or now - opened > REOPEN_AFTER_S:
         if fd >= 0:
             os.close(fd)
+        path.parent.mkdir(parents=True, exist_ok=True)  # logs/ may have been deleted meanwhile
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         _open[path] = (fd, now)
     os.write(fd, text.encode("utf-8", "replace"))
@@ -38,11 +39,13 @@ def _stamp() -> str:
     return utcnow().isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def job_completed(logs_dir: Path, job: Job, duration_s: float) -> None:
-    """A line in background_jobs.log for a job that completed."""
+def job_completed(logs_dir: Path, job: Job, duration_s: float, *, attempts: int | None = None) -> None:
+    """A line in background_jobs.log for a job that completed (``attempts`` overrides the
+    job's own count, for a caller whose Job record is older than its state)."""
     _append(logs_dir / COMPLETED_LOG,
             f"{_stamp()} COMPLETED job={job.id} target={job.target} "
-            f"attempts={job.attempts}/{job.max_attempts} duration={duration_s:.3f}s\n")
+            f"attempts={job.attempts if attempts is None else attempts}/{job.max_attempts} "
+            f"duration={duration_s:.3f}s\n")
 
 
 def attempt_failed(logs_dir: Path, job: Job, error: str, final: bool) -> None:

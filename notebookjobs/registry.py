@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
+import os
 import sys
 import traceback
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ def ensure_on_path(root: Path) -> None:
         sys.path.insert(0, entry)
 
 
-_mtimes: dict[str, float] = {}
+_mtimes: dict[str, int] = {}
 
 
 def import_fresh(modname: str) -> ModuleType:
@@ -60,18 +61,19 @@ def import_fresh(modname: str) -> ModuleType:
         module = importlib.import_module(modname)
     else:
         mtime = _source_mtime(module)
-        if mtime is not None and mtime != _mtimes.get(modname):
-            module = importlib.reload(module)
+        if mtime is None or mtime == _mtimes.get(modname):
+            return module
+        module = importlib.reload(module)
     mtime = _source_mtime(module)
     if mtime is not None:
         _mtimes[modname] = mtime
     return module
 
 
-def _source_mtime(module: ModuleType) -> float | None:
+def _source_mtime(module: ModuleType) -> int | None:
     path = getattr(module, "__file__", None)
     try:
-        return Path(path).stat().st_mtime_ns if path else None
+        return os.stat(path).st_mtime_ns if path else None
     except OSError:
         return None
 

@@ -21,6 +21,9 @@ logger = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024  # a bulk dispatch can be large; anything beyond is refused
 IDLE_CLIENT_TIMEOUT_S = 30.0  # a client that sends nothing for this long is dropped
+# How often the accept loop checks for shutdown: it bounds how long a stopping worker waits
+# for it (a burst worker's exit), at ten cheap wake-ups a second when idle.
+SHUTDOWN_POLL_S = 0.1
 
 
 class Handler(Protocol):
@@ -93,7 +96,7 @@ class SocketServer:
         self._server.handler = handler
         self._server.lock = threading.Lock()
         self._server.connections = set()
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.5},
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_S},
                                         name="notebookjobs-server", daemon=True)
 
     def start(self) -> None:

@@ -226,9 +226,15 @@ class Worker:
             shutil.rmtree(self._frames_dir, ignore_errors=True)
 
     def _run_with_db(self) -> int:
-        self._load()
+        self._logs_dir = self.settings.logs_dir  # created once; joblog recreates it if deleted
+        # Children take a while to spawn: load the queue meanwhile. The pool is started from this
+        # thread because its children die with the thread that spawned them (PDEATHSIG).
+        loader = _Thread(self._load)
         pool = Pool(self.settings.root, self.concurrency)
-        pool.start()
+        try:
+            pool.start()
+        finally:
+            loader.result()
         writer = threading.Thread(target=self._writer, name="notebookjobs-writer", daemon=True)
         writer.start()
         server = SocketServer(access.socket_path(self.settings), self)
@@ -307,7 +313,7 @@ class Worker:
                     # (written into the file by other means) fails at once and runs nothing.
                     reason = f"refused: {job.target!r} is not allowed by {self.settings.whitelist_path}"
                     logger.warning("job %d %s", job.id, reason)
-                    joblog.attempt_failed(self.settings.logs_dir, record.snapshot(), reason, final=True)
+                    joblog.attempt_failed(self._logs_dir, record.snapshot(), reason, final=True)
                     self.state.finish(record, JobStatus.FAILED, now, error=reason)
                     continue
                 self._running[job.id] = record
@@ -353,10 +359,10 @@ class Worker:
 
     def _settle(self, record: Active, outcome: Outcome, now: datetime) -> None:
         """Carry out the retry decision for an attempt that ended (also for recovered jobs)."""
-        logs = self.settings.logs_dir
+        logs = self._logs_dir
         if outcome.succeeded:
             self.state.finish(record, JobStatus.COMPLETED, now, result=outcome.result, output=outcome.output)
-            joblog.job_completed(logs, record.snapshot(), outcome.duration_s)
+            joblog.job_completed(logs, record.job, outcome.duration_s, attempts=record.attempts)
             return
         if outcome.kind is OutcomeKind.CANCELLED:
             self.state.finish(record, JobStatus.CANCELLED, now, error=outcome.error, output=outcome.output)
@@ -392,6 +398,26 @@ class Worker:
                 logger.warning("recovering job %d left running by %s", job.id, owner)
                 self._settle(record, outcome, now)
         self.flush()
+
+
+class _Thread(threading.Thread):
+    """Run ``target`` in a thread now; ``result()`` joins it and re-raises its exception."""
+
+    def __init__(self, target: Any) -> None:
+        super().__init__(name="notebookjobs-loader", daemon=True)
+        self._target_fn, self._error = target, None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self._target_fn()
+        except BaseException as exc:  # handed to the thread that waits for it
+            self._error = exc
+
+    def result(self) -> None:
+        self.join()
+        if self._error is not None:
+            raise self._error
 
 
 def _foreground_alive(owner: str) -> bool:
