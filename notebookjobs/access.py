@@ -163,15 +163,18 @@ def _busy(settings: Settings) -> StoreBusyError:
 
 def call(settings: Settings, operation: str, *args: Any) -> Any:
     """Run one ``JobStore`` operation, through the worker if one runs, else on the locked file."""
+    try:
+        result = request(settings, operation, *args)
+        _links.remote = True
+        return result
+    except _NoWorker:
+        pass
+    _links.remote = False
     deadline = time.monotonic() + settings.lock_timeout
     pause = _FIRST_BACKOFF_S
     fd = _open_lock(settings.lock_path)
     try:
         while True:
-            try:
-                return request(settings, operation, *args)
-            except _NoWorker:
-                pass
             if _try_lock(fd):
                 with store.transaction(settings.db_path) as job_store:
                     return getattr(job_store, operation)(*args)
@@ -179,8 +182,19 @@ def call(settings: Settings, operation: str, *args: Any) -> Any:
                 raise _busy(settings)
             time.sleep(pause)
             pause = min(pause * 2, _MAX_BACKOFF_S)
+            try:  # a worker that has just started holds the lock and answers here
+                result = request(settings, operation, *args)
+                _links.remote = True
+                return result
+            except _NoWorker:
+                pass
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def last_call_reached_worker() -> bool:
+    """Whether this thread's last ``call`` was answered by a running worker."""
+    return getattr(_links, "remote", False)
 
 
 def table(settings: Settings, query: str, *args: Any) -> "pa.Table":

@@ -118,8 +118,8 @@ def dispatch_many(target: str, calls: list[Any], *, priority: int = 0,
 
 def _autostart(cfg: Settings) -> None:
     """The seed's "background runner is triggered on dispatch": start a worker if none runs."""
-    if cfg.worker.autostart and access.worker_info(cfg) is None:
-        daemon.start(cfg)
+    if cfg.worker.autostart and not access.last_call_reached_worker():
+        daemon.start(cfg)  # finds a worker that started meanwhile, or starts one
 
 
 def status(job_id: int) -> dict[str, Any]:

@@ -122,6 +122,9 @@ def db_path_for(root: Path) -> Path:
 _cache: dict[Path, tuple[tuple[int, int, str | None, str | None], Settings]] = {}
 
 
+_whitelists: dict[Path, tuple[Path, str]] = {}  # root -> its whitelist.yaml, as Path and str
+
+
 def load_settings(root: Path | None = None) -> Settings:
     """Read and validate whitelist.yaml of ``root`` (default: ``find_root()``).
 
@@ -131,9 +134,10 @@ def load_settings(root: Path | None = None) -> Settings:
     # An absolute root is taken as given: the worker and its children pass one for every
     # attempt, and resolving it would cost a system call per path component each time.
     root = root if root is not None and root.is_absolute() else (root or find_root()).resolve()
-    path = root / WHITELIST_NAME
+    path, name = _whitelists.get(root) or _whitelists.setdefault(
+        root, (root / WHITELIST_NAME, str(root / WHITELIST_NAME)))
     try:
-        stat = path.stat()
+        stat = os.stat(name)  # per attempt in every child: plain os.stat, no pathlib
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read it ({exc.strerror}); create the file") from exc
     key = (stat.st_mtime_ns, stat.st_size, os.environ.get(ENV_DB), os.environ.get(ENV_LOCK_TIMEOUT))
