@@ -1,0 +1,276 @@
+"""Shared helpers of the benchmark suite: progress output, child-process bookkeeping and cleanup,
+CPU/RSS of a process tree, simple statistics, versions and machine facts.
+
+Every process the suite starts is started in its own session (``start_new_session=True``) and
+recorded here, so ``cleanup()`` can kill its whole process group even after a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+_T0 = time.monotonic()
+
+
+def log(message: str) -> None:
+    """One progress line with the wall time since the suite started."""
+    print(f"[{time.monotonic() - _T0:7.1f}s] {message}", flush=True)
+
+
+# --- processes -------------------------------------------------------------------------------
+
+_groups: dict[int, str] = {}  # pgid -> what it is (for messages)
+
+
+def track(pid: int, what: str) -> None:
+    """Remember a process started in its own session: cleanup() kills its group."""
+    _groups[pid] = what
+
+
+def untrack(pid: int) -> None:
+    _groups.pop(pid, None)
+
+
+def kill_group(pid: int, grace_s: float = 3.0) -> None:
+    """SIGTERM the process group ``pid``, then SIGKILL whatever is left after ``grace_s``."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        untrack(pid)
+        return
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if not _group_alive(pid):
+            break
+        _reap(pid)
+        time.sleep(0.02)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        os.waitpid(pid, 0)  # our child: reaped now, so its CPU time counts as ours
+    except ChildProcessError:
+        pass
+    untrack(pid)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def cleanup() -> None:
+    """Kill every process group the suite started and has not stopped yet."""
+    # Workers nj.start_worker() spawned but did not report yet (interrupted during start).
+    daemon = sys.modules.get("notebookjobs.daemon")
+    for proc in list(getattr(daemon, "_started", []) or []):
+        if isinstance(proc, subprocess.Popen) and proc.poll() is None and proc.pid not in _groups:
+            track(proc.pid, "notebookjobs detached worker")
+    for pid, what in list(_groups.items()):
+        if _group_alive(pid):
+            log(f"cleanup: killing {what} (process group {pid})")
+        kill_group(pid, grace_s=1.0)
+
+
+def popen(command: list[str], *, what: str, cwd: Path, env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """Start ``command`` in its own session with output to ``log_path``; tracked for cleanup."""
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    track(proc.pid, what)
+    return proc
+
+
+STOPPING = False  #: set by a signal: the suite stops after cleaning up
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM/SIGHUP behave like Ctrl-C, so the try/finally blocks clean up. The flag tells the
+    suite to stop even when the interrupt surfaced as another exception (DuckDB turns it into
+    ``RuntimeError: Query interrupted``)."""
+    def interrupt(signum: int, frame: Any) -> None:
+        global STOPPING
+        STOPPING = True
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGINT, interrupt)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
+
+
+# --- cost of a process tree ------------------------------------------------------------------
+
+def tree(pid: int) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def _cpu_s(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def idle_cost(pid: int, seconds: float) -> dict[str, float]:
+    """CPU % of one core used by the tree of ``pid`` over ``seconds`` (``cpu``); its RSS in MB
+    summed over the tree (``rss``) and of ``pid`` alone (``rss_root``); ``procs`` in the tree."""
+    before = {p.pid: (p, _cpu_s(p)) for p in tree(pid)}
+    started = time.monotonic()
+    time.sleep(seconds)
+    elapsed = time.monotonic() - started
+    used = 0.0
+    rss = root_rss = 0
+    procs = tree(pid)
+    for p in procs:
+        try:
+            now = _cpu_s(p)
+            mem = p.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+        rss += mem
+        if p.pid == pid:
+            root_rss = mem
+        used += now - before[p.pid][1] if p.pid in before else now
+    return {"cpu": 100.0 * used / elapsed, "rss": rss / 1e6, "rss_root": root_rss / 1e6, "procs": len(procs)}
+
+
+# --- statistics ------------------------------------------------------------------------------
+
+def median(values: Iterable[float]) -> float:
+    return statistics.median(list(values))
+
+
+def percentile(values: Iterable[float], q: float) -> float:
+    """The q-th percentile (0..100), linear between closest ranks."""
+    data = sorted(values)
+    if not data:
+        return float("nan")
+    k = (len(data) - 1) * q / 100.0
+    lo, hi = int(k), min(int(k) + 1, len(data) - 1)
+    return data[lo] + (data[hi] - data[lo]) * (k - lo)
+
+
+# --- facts for RESULTS.md --------------------------------------------------------------------
+
+def _run(command: list[str]) -> str:
+    try:
+        return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def source_fingerprint() -> str:
+    """A hash of notebookjobs' source files: tells whether the package changed during a run."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted((REPO / "notebookjobs").rglob("*.py")):
+        try:
+            digest.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes())
+        except OSError:
+            continue
+    return digest.hexdigest()[:12]
+
+
+def versions() -> dict[str, str]:
+    import duckdb
+    import pandas
+
+    try:
+        import huey
+        huey_version = huey.__version__
+    except ImportError:
+        huey_version = "not installed"
+    commit = _run(["git", "rev-parse", "--short=12", "HEAD"]) or "unknown"
+    dirty = _run(["git", "status", "--porcelain", "--untracked-files=no", "--", "notebookjobs"])
+    untracked = _run(["git", "status", "--porcelain", "--", "notebookjobs"])
+    if dirty or untracked:
+        commit += " + uncommitted changes in notebookjobs/"
+    return {
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "pandas": pandas.__version__,
+        "huey": huey_version,
+        "psutil": psutil.__version__,
+        "notebookjobs": commit,
+    }
+
+
+def machine() -> dict[str, str]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": str(len(os.sched_getaffinity(0))),
+        "cpu": model,
+        "memory": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
+        "kernel": platform.release(),
+        "python executable": sys.executable,
+    }
+
+
+# --- other processes on the machine ----------------------------------------------------------
+
+def _busy_s() -> float:
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0) - getattr(t, "steal", 0.0) - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
+
+
+def _own_s() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+class OtherLoad:
+    """CPU used by processes that are not ours (this process and the children it reaped) while
+    a figure is measured, as % of the whole machine: other sessions' tests skew the figures."""
+
+    def __enter__(self) -> "OtherLoad":
+        self._busy, self._own, self._t = _busy_s(), _own_s(), time.monotonic()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        wall = max(1e-6, time.monotonic() - self._t)
+        others = max(0.0, (_busy_s() - self._busy) - (_own_s() - self._own))
+        self.percent = 100.0 * others / wall / (os.cpu_count() or 1)
+
+
+def wait_until_quiet(max_wait_s: float, threshold: float = 25.0) -> float:
+    """Wait (up to ``max_wait_s``) until the machine is less than ``threshold`` % busy over one
+    second (nothing of ours runs between figures); returns the last busy % seen."""
+    deadline = time.monotonic() + max_wait_s
+    busy = psutil.cpu_percent(interval=1.0 if max_wait_s > 0 else 0.2)
+    announced = False
+    while busy > threshold and time.monotonic() < deadline:
+        if not announced:
+            log(f"  the machine is {busy:.0f} % busy with other processes; waiting up to "
+                f"{max_wait_s:.0f}s for it to calm down")
+            announced = True
+        busy = psutil.cpu_percent(interval=2.0)
+    return busy
