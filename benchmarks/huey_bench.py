@@ -18,7 +18,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import bench_bodies
 from bench_common import idle_cost, kill_group, log, median, percentile, popen, untrack

@@ -28,7 +28,7 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_common as common  # noqa: E402
-from bench_common import REPO, log  # noqa: E402
+from bench_common import log  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
