@@ -28,7 +28,7 @@ from .models import Job, JobBatch, JobSpec, JobStatus, Outcome, OutcomeKind
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _COLUMNS = (
     "id, target, args, kwargs, status, priority, attempts, max_attempts, created_at, run_at, "
@@ -62,10 +62,6 @@ CREATE TABLE IF NOT EXISTS queue (
     progress_message VARCHAR,
     worker           VARCHAR,               -- who runs it while running
     cancel_requested BOOLEAN NOT NULL DEFAULT false
-);
-CREATE TABLE IF NOT EXISTS inbox (       -- dispatches a running worker acknowledged and
-    id  BIGINT NOT NULL,                    -- has not moved into queue yet: one narrow row
-    job VARCHAR NOT NULL                    -- each, no index: the cheapest durable write
 );
 CREATE TABLE IF NOT EXISTS pending (
     id       BIGINT PRIMARY KEY,
@@ -165,8 +161,14 @@ def select_query(query: str) -> tuple[str, list[Any]]:
 #: the named queries a caller may ask for a table of (through the worker too)
 QUERIES = {"history": history_query, "stats": stats_query, "sql": select_query}
 
+# Version 2: dispatches a running worker has acknowledged and not yet moved into the queue, one
+# narrow row each with no index: the cheapest durable write DuckDB has.
+_SCHEMA_V2 = """
+CREATE TABLE IF NOT EXISTS inbox (id BIGINT NOT NULL, job VARCHAR NOT NULL);
+"""
+
 #: version -> script that brings a database from version-1 to version
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 
 
 def _naive(ts: datetime) -> datetime:

@@ -117,3 +117,21 @@ def test_a_client_waits_for_the_lock_then_gives_up_clearly(project):
     finally:
         holder.communicate("\n", timeout=30)
     assert project.cli("list").returncode == 0
+
+
+def test_a_version_1_file_gets_the_inbox_of_version_2(project):
+    # Given a queue file as version 1 made it (no inbox table), with a job in it
+    job_id = nj.dispatch("jobs.testing.ok", 7)
+    conn = duckdb.connect(str(project.db))
+    conn.execute("DROP TABLE inbox")
+    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.close()
+    # When this package opens it, then it is migrated and works as before
+    assert nj.status(job_id)["args"] == [7]
+    assert nj.dispatch("jobs.testing.ok", 8) > job_id
+    conn = duckdb.connect(str(project.db))
+    try:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+        assert conn.execute("SELECT count(*) FROM inbox").fetchone()[0] == 0
+    finally:
+        conn.close()
