@@ -47,7 +47,7 @@ CONFIG_RETRY_S = 1.0  # how soon an invalid whitelist.yaml is read again
 # The writer commits at most this often: a commit costs about the same for 1 job as for 100,
 # so waiting a little makes batches larger. Clients never see the lag: reads flush first.
 GROUP_COMMIT_INTERVAL_S = 0.05
-ID_BLOCK = 1000  # job ids reserved at a time (unused ones are skipped when the worker stops)
+ID_BLOCK = 50  # job ids reserved at a time (unused ones are skipped when the worker stops)
 INTERRUPTED = "the worker stopped before the attempt finished; it will run again"
 #: operations that change what the worker keeps in memory; every other one is a plain read
 #: or concerns a job the worker does not run (a foreground ``notebookjobs run``)

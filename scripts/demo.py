@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pandas as pd
 
@@ -37,7 +38,11 @@ def main() -> None:
         print(f"  refused: {exc}")
 
     nj.wait(ids["slow, delayed 1 s"], timeout=60)
-    print(f"\nCancelling job {ids['slow, to be cancelled']}:", nj.cancel(ids["slow, to be cancelled"]))
+    victim = ids["slow, to be cancelled"]
+    deadline = time.monotonic() + 60
+    while nj.status(victim)["status"] != "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    print(f"\nCancelling job {victim} while it runs:", nj.cancel(victim))
     for name, job_id in ids.items():
         info = nj.wait(job_id, timeout=60)
         print(f"  job {job_id} {info['status']:<9} after {info['attempts']} attempt(s): {name}")
