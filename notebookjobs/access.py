@@ -24,7 +24,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from . import store, wire
 from .config import Settings
@@ -161,35 +161,53 @@ def _busy(settings: Settings) -> StoreBusyError:
         f"{settings.lock_timeout:g} s; wait for it to finish, or raise NOTEBOOKJOBS_LOCK_TIMEOUT")
 
 
+_LOCKED = object()  # _wait_for_lock's answer when it got the lock
+_NOTHING = object()  # a `meanwhile` that found nothing to end the wait
+
+
+def _wait_for_lock(fd: int, timeout: float, busy: Callable[[], Exception],
+                   meanwhile: Callable[[], Any] = lambda: _NOTHING) -> Any:
+    """Take the flock on ``fd``, retrying with a growing pause; ``busy()`` is raised after
+    ``timeout`` seconds. Between tries ``meanwhile()`` may end the wait with a result (or
+    raise); it returns _NOTHING to go on. Returns _LOCKED once the lock is held."""
+    deadline = time.monotonic() + timeout
+    pause = _FIRST_BACKOFF_S
+    while not _try_lock(fd):
+        if time.monotonic() >= deadline:
+            raise busy()
+        time.sleep(pause)
+        pause = min(pause * 2, _MAX_BACKOFF_S)
+        outcome = meanwhile()
+        if outcome is not _NOTHING:
+            return outcome
+    return _LOCKED
+
+
+def _ask_worker(settings: Settings, operation: str, args: tuple) -> Any:
+    """The running worker's answer, or _NOTHING when none listens."""
+    try:
+        return request(settings, operation, *args)
+    except _NoWorker:
+        return _NOTHING
+
+
 def call(settings: Settings, operation: str, *args: Any) -> Any:
     """Run one ``JobStore`` operation, through the worker if one runs, else on the locked file."""
-    try:
-        result = request(settings, operation, *args)
-        _links.remote = True
-        return result
-    except _NoWorker:
-        pass
-    _links.remote = False
-    deadline = time.monotonic() + settings.lock_timeout
-    pause = _FIRST_BACKOFF_S
-    fd = _open_lock(settings.lock_path)
-    try:
-        while True:
-            if _try_lock(fd):
+    result = _ask_worker(settings, operation, args)
+    if result is _NOTHING:
+        fd = _open_lock(settings.lock_path)
+        try:
+            # A worker that has just started holds the lock: it answers on its socket instead.
+            result = _wait_for_lock(fd, settings.lock_timeout, lambda: _busy(settings),
+                                    lambda: _ask_worker(settings, operation, args))
+            if result is _LOCKED:
+                _links.remote = False
                 with store.transaction(settings.db_path) as job_store:
                     return getattr(job_store, operation)(*args)
-            if time.monotonic() >= deadline:
-                raise _busy(settings)
-            time.sleep(pause)
-            pause = min(pause * 2, _MAX_BACKOFF_S)
-            try:  # a worker that has just started holds the lock and answers here
-                result = request(settings, operation, *args)
-                _links.remote = True
-                return result
-            except _NoWorker:
-                pass
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+    _links.remote = True
+    return result
 
 
 def last_call_reached_worker() -> bool:
@@ -221,15 +239,9 @@ def file_lock(path: Path, timeout: float) -> Iterator[None]:
     """Hold an exclusive flock on ``path``, waiting up to ``timeout`` seconds for it."""
     fd = _open_lock(path)
     try:
-        deadline = time.monotonic() + timeout
-        pause = _FIRST_BACKOFF_S
-        while not _try_lock(fd):
-            if time.monotonic() >= deadline:
-                raise StoreBusyError(
-                    f"{path} stayed locked by another process for {timeout:g} s; wait for it "
-                    "to finish, or raise NOTEBOOKJOBS_LOCK_TIMEOUT")
-            time.sleep(pause)
-            pause = min(pause * 2, _MAX_BACKOFF_S)
+        _wait_for_lock(fd, timeout, lambda: StoreBusyError(
+            f"{path} stayed locked by another process for {timeout:g} s; wait for it "
+            "to finish, or raise NOTEBOOKJOBS_LOCK_TIMEOUT"))
         yield
     finally:
         os.close(fd)
@@ -240,18 +252,17 @@ def acquire_for_worker(settings: Settings) -> int:
 
     Raises ``WorkerError`` naming the running worker when another one owns the queue.
     """
-    fd = _open_lock(settings.lock_path)
-    deadline = time.monotonic() + settings.lock_timeout
-    pause = _FIRST_BACKOFF_S
-    while not _try_lock(fd):
+    def refuse_if_a_worker_answers() -> Any:
         info = worker_info(settings)
         if info is not None:
-            os.close(fd)
             raise WorkerError(f"a worker is already running for {settings.db_path} "
                               f"(pid {info['pid']}); stop it first with `notebookjobs worker stop`")
-        if time.monotonic() >= deadline:
-            os.close(fd)
-            raise _busy(settings)
-        time.sleep(pause)
-        pause = min(pause * 2, _MAX_BACKOFF_S)
+        return _NOTHING
+
+    fd = _open_lock(settings.lock_path)
+    try:
+        _wait_for_lock(fd, settings.lock_timeout, lambda: _busy(settings), refuse_if_a_worker_answers)
+    except BaseException:
+        os.close(fd)
+        raise
     return fd
