@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import psutil
 
@@ -156,6 +156,23 @@ def idle_cost(pid: int, seconds: float) -> dict[str, float]:
 
 
 # --- statistics ------------------------------------------------------------------------------
+
+def wait_file(path: Path, timeout_s: float = 30.0,
+              on_timeout: Callable[[], None] | None = None) -> float:
+    """The float a job body wrote into ``path`` (its start time), once it is there.
+
+    ``on_timeout`` runs before the TimeoutError, to report a consumer that died instead."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return float(path.read_text())
+        except (FileNotFoundError, ValueError):
+            if time.monotonic() > deadline:
+                if on_timeout is not None:
+                    on_timeout()
+                raise TimeoutError(f"{path} did not appear within {timeout_s:g} s")
+            time.sleep(0.0005)
+
 
 def median(values: Iterable[float]) -> float:
     return statistics.median(list(values))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import bench_bodies
-from bench_common import idle_cost, kill_group, log, median, percentile, popen, untrack
+from bench_common import idle_cost, kill_group, log, median, percentile, popen, untrack, wait_file
 
 TASKS_MODULE = "hbench_tasks"
 
@@ -184,15 +184,7 @@ class HueyBench:
         self._wait_file(path, proc, timeout_s)
 
     def _wait_file(self, path: Path, proc: subprocess.Popen, timeout_s: float = 30.0) -> float:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                return float(path.read_text())
-            except (FileNotFoundError, ValueError):
-                if time.monotonic() > deadline:
-                    self._check(proc)
-                    raise TimeoutError(f"{path} did not appear within {timeout_s:g} s")
-                time.sleep(0.0005)
+        return wait_file(path, timeout_s, on_timeout=lambda: self._check(proc))
 
 
 # --- figures ---------------------------------------------------------------------------------

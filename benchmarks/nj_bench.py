@@ -21,7 +21,7 @@ from typing import Any
 
 import bench_bodies
 from bench_common import (REPO, idle_cost, kill_group, log, median, percentile, popen, source_fingerprint,
-                          track, untrack)
+                          track, untrack, wait_file)
 
 WHITELIST = """\
 retry_attempts: 0
@@ -297,17 +297,6 @@ def bulk_figures(project: Project, n: int, budget_s: float) -> dict[str, float]:
     return out
 
 
-def _wait_file(path: Path, timeout_s: float = 30.0) -> float:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            return float(path.read_text())
-        except (FileNotFoundError, ValueError):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{path} did not appear within {timeout_s:g} s")
-            time.sleep(0.0005)
-
-
 def latency_figures(project: Project, samples: int, seed: int) -> dict[str, float]:
     """Dispatch-to-start with an idle detached worker: the job body writes time.time() as it
     starts; the sample is that minus time.time() just before nj.dispatch()."""
@@ -323,7 +312,7 @@ def latency_figures(project: Project, samples: int, seed: int) -> dict[str, floa
             path = project.effects / f"lat-{i}"
             t0 = time.time()
             job_id = nj.dispatch(STAMP, str(path))
-            started = _wait_file(path)
+            started = wait_file(path)
             if i >= 0:
                 lat.append(started - t0)
                 ids.append(job_id)
@@ -356,7 +345,7 @@ def idle_figures(project: Project, seconds: float, settle_s: float) -> dict[str,
         path = project.effects / "after-idle"
         t0 = time.time()
         nj.dispatch(STAMP, str(path))
-        after_idle = _wait_file(path) - t0
+        after_idle = wait_file(path) - t0
     finally:
         project.stop_detached(pid)
     log(f"  idle CPU {cost['cpu']:.2f} %, RSS {cost['rss']:.0f} MB ({cost['rss_root']:.0f} MB the worker alone, "
