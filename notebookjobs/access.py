@@ -26,9 +26,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from . import store, wire
+from . import files, store, wire
 from .config import Settings
-from .errors import StoreBusyError, WorkerError
+from .errors import StorageError, StoreBusyError, WorkerError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -151,8 +151,21 @@ def _try_lock(fd: int) -> bool:
 
 
 def _open_lock(path: Path) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        files.private_dir(path.parent)
+        return files.open_private(path, os.O_RDWR)
+    except OSError as exc:
+        raise StorageError(f"cannot use the queue's folder {path.parent}: {exc.strerror}; set "
+                           "NOTEBOOKJOBS_DB to a file in a folder you can write") from exc
+
+
+def lock_is_free(settings: Settings) -> bool:
+    """Whether no process holds the queue's lock right now (a running worker always does)."""
+    fd = _open_lock(settings.lock_path)
+    try:
+        return _try_lock(fd)
+    finally:
+        os.close(fd)  # releases the lock if we got it
 
 
 def _busy(settings: Settings) -> StoreBusyError:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from . import validate
 from .errors import InvalidArgumentsError
 from .models import STATUS_NAMES
 
@@ -52,7 +53,7 @@ def parse_duration(value: Any) -> timedelta:
             "or '2w', or pass seconds or a timedelta")
     if seconds < 0:
         raise InvalidArgumentsError(f"older_than={value!r} is negative; pass a duration >= 0")
-    return timedelta(seconds=seconds)
+    return timedelta(seconds=validate.seconds("older_than", seconds))
 
 
 def parse_time(name: str, value: Any) -> datetime | None:

@@ -8,24 +8,25 @@ parameter's annotation.
 from __future__ import annotations
 
 import inspect
-import json
 import math
 import types
 import typing
 from typing import Any
 
+from . import validate
 from .errors import InvalidArgumentsError
 from .registry import Target
 
 _TRUE = {"true", "yes", "y", "1", "on"}
 _FALSE = {"false", "no", "n", "0", "off"}
-_JSON_HINT = "use numbers, strings, booleans, null, lists and dicts with string keys"
 
 
 def bind(target: Target, args: list[Any] | tuple[Any, ...], kwargs: dict[str, Any]
          ) -> tuple[list[Any], dict[str, Any]]:
     """Coerced, JSON-checked ``(args, kwargs)`` that fit the target's signature."""
     sig = target.signature
+    args = [validate.plain_number(a) for a in args]
+    kwargs = {k: validate.plain_number(v) for k, v in kwargs.items()}
     try:
         sig.bind(*args, **kwargs)
     except TypeError as exc:
@@ -59,12 +60,7 @@ def _plain_signature(sig: inspect.Signature) -> str:
 
 def to_json_value(name: str, value: Any) -> Any:
     """The value as it will come back from the queue (tuples become lists); refuses non-JSON."""
-    try:
-        return json.loads(json.dumps(value, allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgumentsError(
-            f"{name}: {value!r} ({type(value).__name__}) is not a JSON value; {_JSON_HINT}"
-        ) from exc
+    return validate.json_value(name, value)
 
 
 def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
@@ -128,8 +124,11 @@ def _from_string(name: str, text: str, base: type) -> Any:
             raise _mismatch(name, text, "a finite float")
         return value
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
+        value = validate.strict_loads(raw)
+    except RecursionError:
+        raise _mismatch(name, f"{raw[:40]}...", f"{base.__name__} nested at most "
+                        f"{validate.MAX_JSON_DEPTH} levels deep") from None
+    except ValueError:
         raise _mismatch(name, text, f"{base.__name__} written as JSON, e.g. "
                         + ("[1, 2]" if base is list else '{"key": 1}')) from None
     if not isinstance(value, base):

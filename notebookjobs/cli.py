@@ -255,3 +255,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TimeoutError as exc:
         print(f"notebookjobs: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except OSError as exc:  # a file the command was asked to write or read (e.g. --csv)
+        print(f"notebookjobs: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED

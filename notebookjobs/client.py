@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import access, daemon, joblog, registry, runner
+from . import access, daemon, joblog, registry, runner, validate
 from . import analysis
 from .arguments import bind
 from .config import Settings, load_settings
@@ -33,25 +33,19 @@ CANCEL_WAIT_S = 5.0  # how long cancel() waits for the worker to stop a running 
 
 
 def settings() -> Settings:
-    """The current project's settings (root, paths, whitelist)."""
+    """The current project's settings (root, paths, whitelist); ``ConfigError`` while
+    whitelist.yaml is invalid."""
     return load_settings()
 
 
+def _paths() -> Settings:
+    """The project's settings for reads and worker control, which work while whitelist.yaml
+    is broken (SPEC §12): its locations are all they need."""
+    return load_settings(strict=False)
+
+
 def _check_int(name: str, value: Any, lowest: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or (lowest is not None and value < lowest):
-        bound = f" >= {lowest}" if lowest is not None else ""
-        raise InvalidArgumentsError(f"{name}={value!r} is not allowed; expected a whole number{bound}")
-    return value
-
-
-def _delay_s(delay: Any) -> float:
-    if isinstance(delay, timedelta):
-        delay = delay.total_seconds()
-    ok = isinstance(delay, (int, float)) and not isinstance(delay, bool) and math.isfinite(delay)
-    if not ok or delay < 0:
-        raise InvalidArgumentsError(
-            f"delay={delay!r} is not allowed; expected seconds >= 0 (a number or a timedelta)")
-    return float(delay)
+    return validate.integer(name, value, lowest, validate.INT32_MAX)
 
 
 def _spec(cfg: Settings, target: str | registry.Target, args: Any, kwargs: dict[str, Any],
@@ -60,8 +54,8 @@ def _spec(cfg: Settings, target: str | registry.Target, args: Any, kwargs: dict[
     target = resolved.name
     bound_args, bound_kwargs = bind(resolved, list(args), kwargs)
     return JobSpec(target=target, args=bound_args, kwargs=bound_kwargs,
-                   priority=_check_int("priority", priority),
-                   run_at=now + timedelta(seconds=_delay_s(delay)),
+                   priority=validate.priority(priority),
+                   run_at=validate.later(now, validate.seconds("delay", delay)),
                    policy=cfg.policy_for(target))
 
 
@@ -92,8 +86,8 @@ def dispatch_many(target: str, calls: list[Any], *, priority: int = 0,
     now = utcnow()
     resolved = registry.resolve(target, cfg)
     # Checked once for the batch: the per-item work is the binding alone.
-    priority = _check_int("priority", priority)
-    run_at = now + timedelta(seconds=_delay_s(delay))
+    priority = validate.priority(priority)
+    run_at = validate.later(now, validate.seconds("delay", delay))
     all_args, all_kwargs = [], []
     for i, item in enumerate(calls):
         if isinstance(item, dict):
@@ -128,7 +122,7 @@ def status(job_id: int) -> dict[str, Any]:
 
 
 def _get(job_id: int) -> Job:
-    return access.call(settings(), "get", _check_int("job_id", job_id))
+    return access.call(_paths(), "get", validate.job_id(job_id))
 
 
 def wait(job_id: int, timeout: float | None = None) -> dict[str, Any]:
@@ -151,8 +145,9 @@ def cancel(job_id: int) -> bool:
 
     Returns False when the job had already finished (completed, failed or cancelled).
     """
-    before = access.call(settings(), "cancel", _check_int("job_id", job_id), utcnow())
-    if before == JobStatus.RUNNING and access.worker_info(settings()) is not None:
+    cfg = _paths()
+    before = access.call(cfg, "cancel", validate.job_id(job_id), utcnow())
+    if before == JobStatus.RUNNING and access.worker_info(cfg) is not None:
         # The worker stops the child at once; return once the job shows it.
         try:
             wait(job_id, timeout=CANCEL_WAIT_S)
@@ -191,7 +186,7 @@ def jobs(page: int = 1, per_page: int = 5, status: str | None = None) -> pd.Data
     _check_int("page", page, 1)
     _check_int("per_page", per_page, 1)
     _check_status(status)
-    rows, total = access.call(settings(), "page", page, per_page, status)
+    rows, total = access.call(_paths(), "page", page, per_page, status)
     frame = _frame(rows)
     frame.attrs.update(total=total, page=page, per_page=per_page, status=status,
                        pages=max(1, math.ceil(total / per_page)))
@@ -211,7 +206,7 @@ def history(since: Any = None, until: Any = None, target: str | None = None,
     """
     _check_status(status)
     query = (analysis.parse_time("since", since), analysis.parse_time("until", until), target, status)
-    return analysis.to_frame(access.table(settings(), "history", *query))
+    return analysis.to_frame(access.table(_paths(), "history", *query))
 
 
 def stats(by: str = "target") -> pd.DataFrame:
@@ -223,7 +218,7 @@ def stats(by: str = "target") -> pd.DataFrame:
     """
     if by not in STATS_GROUPS:
         raise InvalidArgumentsError(f"by={by!r} is not allowed; use one of {', '.join(STATS_GROUPS)}")
-    return analysis.to_frame(access.table(settings(), "stats", by))
+    return analysis.to_frame(access.table(_paths(), "stats", by))
 
 
 def sql(query: str) -> pd.DataFrame:
@@ -234,7 +229,7 @@ def sql(query: str) -> pd.DataFrame:
     if not isinstance(query, str) or not query.strip():
         raise InvalidArgumentsError("nj.sql takes a SELECT statement as a string, e.g. "
                                     "\"SELECT status, count(*) FROM jobs GROUP BY status\"")
-    return analysis.to_frame(access.table(settings(), "sql", query))
+    return analysis.to_frame(access.table(_paths(), "sql", query))
 
 
 def prune(older_than: Any = "30d") -> int:
@@ -244,7 +239,7 @@ def prune(older_than: Any = "30d") -> int:
     running jobs are never deleted. Returns how many jobs were deleted.
     """
     before = utcnow() - analysis.parse_duration(older_than)
-    return access.call(settings(), "prune", before)
+    return access.call(_paths(), "prune", before)
 
 
 def _check_status(status: str | None) -> None:
@@ -255,7 +250,7 @@ def _check_status(status: str | None) -> None:
 
 def counts() -> dict[str, int]:
     """How many jobs are in each status."""
-    return access.call(settings(), "counts")
+    return access.call(_paths(), "counts")
 
 
 def available_jobs() -> pd.DataFrame:
@@ -315,9 +310,9 @@ def start_worker(concurrency: int | None = None) -> int:
 
 def stop_worker() -> bool:
     """Stop the detached worker gracefully and wait for it; False when none was running."""
-    return daemon.stop(settings())
+    return daemon.stop(_paths())
 
 
 def worker_status() -> dict[str, Any]:
     """running, pid, concurrency, started_at and jobs (the ids it runs now)."""
-    return daemon.status(settings())
+    return daemon.status(_paths())

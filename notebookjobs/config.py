@@ -7,16 +7,20 @@ job code; both raise ``ConfigError`` naming the file and the key path.
 
 from __future__ import annotations
 
+import importlib.machinery
 import logging
 import math
 import os
 import re
-from dataclasses import dataclass, field
+import sys
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from . import validate
 from .errors import ConfigError
 from .models import RetryPolicy
 
@@ -30,7 +34,11 @@ DEFAULT_LOCK_TIMEOUT_S = 60.0  # seconds a client waits for the queue file befor
 
 POLICY_KEYS = ("retry_attempts", "retry_delay", "retry_backoff", "timeout")
 WORKER_KEYS = ("concurrency", "autostart", "grace_period")
-TOP_KEYS = (*POLICY_KEYS, "worker", "allowed_jobs")
+TOP_KEYS = (*POLICY_KEYS, "worker", "allowed_jobs", "external_packages")
+MAX_CONCURRENCY = 1024  #: children in one worker's pool at most
+#: seconds after an edit during which a whitelist that refuses a job may still be half-written
+#: (an editor or a script rewriting it in place): the worker waits instead of failing the job
+SETTLE_S = 1.0
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -55,14 +63,27 @@ class Settings:
     #: owner -> member -> effective policy (global settings with the member's overrides)
     allowed: dict[str, dict[str, RetryPolicy]] = field(default_factory=dict)
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S
+    #: top-level packages outside the project whose members may be allowed
+    external_packages: tuple[str, ...] = ()
+    #: why whitelist.yaml could not be used (then only reads and worker control work), or None
+    problem: str | None = None
+    #: st_mtime_ns of whitelist.yaml when it was read
+    mtime_ns: int = 0
+
+    def check(self) -> "Settings":
+        """These settings, or the ``ConfigError`` that made the whitelist unusable."""
+        if self.problem is not None:
+            raise ConfigError(self.problem)
+        return self
+
+    def settling(self) -> bool:
+        """Whether whitelist.yaml changed so recently that it may be half-written."""
+        return time.time_ns() - self.mtime_ns < SETTLE_S * 1e9
 
     @property
     def logs_dir(self) -> Path:
-        """``<root>/logs``, created on first use."""
-        path = self.root / "logs"
-        if not path.is_dir():
-            path.mkdir(parents=True, exist_ok=True)
-        return path
+        """``<root>/logs`` (created, 0700, by whoever writes a log there first)."""
+        return self.root / "logs"
 
     @property
     def lock_path(self) -> Path:
@@ -125,12 +146,26 @@ _cache: dict[Path, tuple[tuple[int, int, str | None, str | None], Settings]] = {
 _whitelists: dict[Path, tuple[Path, str]] = {}  # root -> its whitelist.yaml, as Path and str
 
 
-def load_settings(root: Path | None = None) -> Settings:
+def load_settings(root: Path | None = None, *, strict: bool = True) -> Settings:
     """Read and validate whitelist.yaml of ``root`` (default: ``find_root()``).
 
     The result is cached until the file changes, so edits apply to the next call (hot reload)
-    while repeated dispatches do not re-parse it.
+    while repeated dispatches do not re-parse it. With ``strict=False`` a whitelist that is
+    missing, unreadable or invalid gives default settings with ``problem`` set instead of a
+    ``ConfigError``: reads and worker control must work while the file is being fixed (SPEC §12).
     """
+    try:
+        return _load_settings(root)
+    except ConfigError as exc:
+        if strict:
+            raise
+        found = root if root is not None and root.is_absolute() else (root or find_root()).resolve()
+        return Settings(root=found, whitelist_path=found / WHITELIST_NAME,
+                        db_path=db_path_for(found), lock_timeout=_lock_timeout(),
+                        problem=str(exc))
+
+
+def _load_settings(root: Path | None) -> Settings:
     # An absolute root is taken as given: the worker and its children pass one for every
     # attempt, and resolving it would cost a system call per path component each time.
     root = root if root is not None and root.is_absolute() else (root or find_root()).resolve()
@@ -144,7 +179,15 @@ def load_settings(root: Path | None = None) -> Settings:
     cached = _cache.get(path)
     if cached and cached[0] == key:
         return cached[1]
-    settings = parse_whitelist(path, path.read_text(encoding="utf-8"), root=root)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
+    settings = replace(parse_whitelist(path, text, root=root), mtime_ns=stat.st_mtime_ns)
     _cache[path] = (key, settings)
     return settings
 
@@ -152,7 +195,11 @@ def load_settings(root: Path | None = None) -> Settings:
 def parse_whitelist(path: Path, text: str, *, root: Path) -> Settings:
     """Validate the text of a whitelist file; every mistake is a one-line ``ConfigError``."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{path}: nested too deeply to read; fix the structure") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -166,11 +213,60 @@ def parse_whitelist(path: Path, text: str, *, root: Path) -> Settings:
     v.known_keys([], data, TOP_KEYS)
     policy = v.policy([], data, RetryPolicy())
     worker = v.worker(data.get("worker"))
+    external = v.external_packages(data.get("external_packages"))
     allowed = v.allowed_jobs(data.get("allowed_jobs"), policy)
+    for owner in allowed:
+        top = owner.split(".")[0]
+        if top not in external and not _in_project(root, top):
+            v.fail(["allowed_jobs", owner], owner,
+                   f"a module or class of the project (no module {top!r} in {root}); to allow "
+                   f"an installed package, name it under external_packages: [{top}]")
     return Settings(
         root=root, whitelist_path=path, db_path=db_path_for(root), policy=policy,
         worker=worker, allowed=allowed, lock_timeout=_lock_timeout(),
+        external_packages=external,
     )
+
+
+class _DuplicateKey(Exception):
+    """A mapping in whitelist.yaml names a key twice."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice instead of keeping the last one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:
+                continue  # an unhashable key: construct_mapping below reports it
+            if first != key_node.start_mark.line + 1:
+                raise _DuplicateKey(
+                    f"the key {key!r} is given twice (lines {first} and "
+                    f"{key_node.start_mark.line + 1}); keep one of them")
+        return super().construct_mapping(node, deep=deep)
+
+
+def _in_project(root: Path, top: str) -> bool:
+    """Whether the top-level module or package ``top`` is a file of the project under ``root``.
+
+    Built-in and frozen modules (``builtins``, ``sys``, ``os``) never are; nor is a module
+    imported from elsewhere already. Nothing is imported here.
+    """
+    if top in sys.builtin_module_names or importlib.machinery.FrozenImporter.find_spec(top):
+        return False
+    loaded = sys.modules.get(top)
+    if loaded is not None:
+        where = getattr(loaded, "__file__", None) or next(iter(getattr(loaded, "__path__", [])), None)
+        return where is not None and Path(where).resolve().is_relative_to(root.resolve())
+    try:
+        spec = importlib.machinery.PathFinder.find_spec(top, [str(root)])
+    except (ImportError, ValueError):
+        return False
+    return spec is not None
 
 
 def _lock_timeout() -> float:
@@ -204,14 +300,16 @@ class _Validator:
     def policy(self, keys: list[str], data: dict, base: RetryPolicy) -> RetryPolicy:
         values: dict[str, Any] = {}
         if "retry_attempts" in data:
-            values["retry_attempts"] = self.integer([*keys, "retry_attempts"], data["retry_attempts"], 0)
+            values["retry_attempts"] = self.integer([*keys, "retry_attempts"], data["retry_attempts"],
+                                                    0, validate.MAX_ATTEMPTS - 1)
         for name, lowest, expected in (
             ("retry_delay", 0.0, "a number of seconds >= 0"),
             ("retry_backoff", 0.0, "a number > 0 (1.0 keeps the delay constant)"),
         ):
             if name in data:
-                values[name] = self.number([*keys, name], data[name], lowest, expected,
-                                           strict=name == "retry_backoff")
+                values[name] = self.number(
+                    [*keys, name], data[name], lowest, expected, strict=name == "retry_backoff",
+                    highest=validate.MAX_BACKOFF if name == "retry_backoff" else validate.MAX_DURATION_S)
         if "timeout" in data and data["timeout"] is not None:
             values["timeout"] = self.number([*keys, "timeout"], data["timeout"], 0.0,
                                             "null or a number of seconds > 0", strict=True)
@@ -219,15 +317,20 @@ class _Validator:
             values["timeout"] = None
         return RetryPolicy(**{**base.__dict__, **values})
 
-    def integer(self, keys: list[str], value: Any, lowest: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
-            self.fail(keys, value, f"a whole number >= {lowest}")
+    def integer(self, keys: list[str], value: Any, lowest: int, highest: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= highest:
+            self.fail(keys, value, f"a whole number >= {lowest} and <= {highest}")
         return value
 
-    def number(self, keys: list[str], value: Any, lowest: float, expected: str, *, strict: bool) -> float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if not ok or value < lowest or (strict and value == lowest):
-            self.fail(keys, value, expected)
+    def number(self, keys: list[str], value: Any, lowest: float, expected: str, *, strict: bool,
+               highest: float = validate.MAX_DURATION_S) -> float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        try:
+            ok = ok and math.isfinite(value)
+        except OverflowError:  # an int too large for a float
+            ok = False
+        if not ok or value < lowest or (strict and value == lowest) or value > highest:
+            self.fail(keys, value, f"{expected}, at most {highest:.4g}")
         return float(value)
 
     def worker(self, data: Any) -> WorkerSettings:
@@ -238,7 +341,8 @@ class _Validator:
         self.known_keys(["worker"], data, WORKER_KEYS)
         values: dict[str, Any] = {}
         if "concurrency" in data:
-            values["concurrency"] = self.integer(["worker", "concurrency"], data["concurrency"], 1)
+            values["concurrency"] = self.integer(["worker", "concurrency"], data["concurrency"], 1,
+                                                 MAX_CONCURRENCY)
         if "autostart" in data:
             if not isinstance(data["autostart"], bool):
                 self.fail(["worker", "autostart"], data["autostart"], "true or false")
@@ -247,6 +351,14 @@ class _Validator:
             values["grace_period"] = self.number(["worker", "grace_period"], data["grace_period"],
                                                  0.0, "a number of seconds >= 0", strict=False)
         return WorkerSettings(**values)
+
+    def external_packages(self, data: Any) -> tuple[str, ...]:
+        if data is None:
+            return ()
+        if not isinstance(data, list) or not all(isinstance(n, str) and _NAME.match(n) for n in data):
+            self.fail(["external_packages"], data, "a list of top-level package names, e.g. "
+                      "[mylib], whose members allowed_jobs may then name")
+        return tuple(data)
 
     def allowed_jobs(self, data: Any, base: RetryPolicy) -> dict[str, dict[str, RetryPolicy]]:
         expected = "a mapping of owners (module or module.Class) to a list or mapping of members"

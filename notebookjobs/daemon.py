@@ -8,15 +8,18 @@ the running one.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
 import time
 from typing import Any
 
-from . import access
+from . import access, files
 from .config import ENV_ROOT, Settings
 from .errors import WorkerError
+
+logger = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 30.0  # spawning the pool's children can take a few seconds on a busy machine
 STOP_MARGIN_S = 10.0  # beyond the grace period, for the worker to record and exit
@@ -48,7 +51,14 @@ def start(settings: Settings, concurrency: int | None = None) -> int:
     env = dict(os.environ, **{ENV_ROOT: str(settings.root)})
     # posix_spawn rather than Popen: no Popen object to warn "still running" when collected,
     # since the worker is meant to outlive us, in a session of its own.
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        files.private_dir(log_path.parent)
+        log_fd = files.open_private(log_path, os.O_WRONLY | os.O_APPEND)
+    except OSError as exc:
+        # A worker without its log still runs the queue (and reports the log problem in
+        # worker_status); refusing to start would leave dispatched jobs waiting.
+        logger.warning("cannot write %s (%s); the worker's output is dropped", log_path, exc)
+        log_fd = os.open(os.devnull, os.O_WRONLY)
     try:
         pid = os.posix_spawn(sys.executable, command, env, setsid=True, file_actions=[
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
@@ -89,7 +99,10 @@ def stop(settings: Settings, timeout: float | None = None) -> bool:
     limit = timeout if timeout is not None else settings.worker.grace_period + STOP_MARGIN_S
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        if access.worker_info(settings) is None and not _alive(pid):
+        # Gone means: it no longer answers and no longer holds the queue's lock. Not its pid:
+        # a worker started by a process that does not reap it stays a zombie, whose pid lives.
+        if access.worker_info(settings) is None and access.lock_is_free(settings):
+            _exit_code(pid)  # reap it if it is our child
             return True
         time.sleep(_POLL_S)
     raise WorkerError(f"the worker (pid {pid}) did not stop within {limit:g} s; "
@@ -105,16 +118,4 @@ def _exit_code(pid: int) -> int | None:
     return os.waitstatus_to_exitcode(status) if done else None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours (started by this process) counts as gone once reaped.
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return True
+

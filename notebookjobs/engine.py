@@ -99,12 +99,18 @@ class Active:
 
 
 class QueueState:
-    """Pending and running jobs by id, a heap of the pending ones, and the changed ones."""
+    """Pending and running jobs by id, the pending ones in run order, and the changed ones.
+
+    Two heaps find the next job without a scan (SPEC §5: the highest priority *among the jobs
+    whose run_at has come*): ``_waiting`` holds pending jobs by run_at; ``pop_due`` moves those
+    that have come due into ``_ready``, ordered by priority, then run_at, then id. A delayed
+    high-priority job therefore waits in ``_waiting`` and never hides due jobs behind it.
+    """
 
     def __init__(self) -> None:
         self.active: dict[int, Active] = {}
-        self._heap: list[tuple[int, datetime, int]] = []  #: (-priority, run_at, id): run order
-        self._times: list[tuple[datetime, int]] = []  #: (run_at, id): when to wake up
+        self._waiting: list[tuple[datetime, int]] = []  #: (run_at, id): not due yet
+        self._ready: list[tuple[int, datetime, int]] = []  #: (-priority, run_at, id): due
         self._dirty: dict[int, Active] = {}
 
     def __len__(self) -> int:
@@ -120,30 +126,36 @@ class QueueState:
             self._dirty[record.id] = record
 
     def _push(self, record: Active) -> None:
-        heapq.heappush(self._heap, (-record.job.priority, record.run_at, record.id))
-        heapq.heappush(self._times, (record.run_at, record.id))
+        heapq.heappush(self._waiting, (record.run_at, record.id))
 
     def _is_current(self, job_id: int, run_at: datetime) -> bool:
+        # Entries of jobs that were claimed, cancelled or rescheduled stay until they surface.
         record = self.active.get(job_id)
         return record is not None and record.status == JobStatus.PENDING and record.run_at == run_at
 
-    def _drop_stale(self) -> None:
-        # Entries of jobs that were claimed, cancelled or rescheduled stay until they surface.
-        while self._heap and not self._is_current(self._heap[0][2], self._heap[0][1]):
-            heapq.heappop(self._heap)
-
     def pop_due(self, now: datetime) -> Active | None:
-        """The next pending job whose run_at has come, removed from the heap; None if none."""
-        self._drop_stale()
-        if self._heap and self._heap[0][1] <= now:
-            return self.active[heapq.heappop(self._heap)[2]]
+        """The pending job to run next among those whose run_at has come, removed from the
+        heaps; None if none is due."""
+        waiting, ready = self._waiting, self._ready
+        while waiting and waiting[0][0] <= now:
+            run_at, job_id = heapq.heappop(waiting)
+            if self._is_current(job_id, run_at):
+                heapq.heappush(ready, (-self.active[job_id].job.priority, run_at, job_id))
+        while ready:
+            _, run_at, job_id = heapq.heappop(ready)
+            if self._is_current(job_id, run_at):
+                return self.active[job_id]
         return None
 
     def next_run_at(self) -> datetime | None:
-        """When the earliest pending job is due (it may already be), None when none is pending."""
-        while self._times and not self._is_current(self._times[0][1], self._times[0][0]):
-            heapq.heappop(self._times)
-        return self._times[0][0] if self._times else None
+        """When the next pending job is due (it may already be), None when none is pending."""
+        while self._ready and not self._is_current(self._ready[0][2], self._ready[0][1]):
+            heapq.heappop(self._ready)
+        if self._ready:
+            return self._ready[0][1]
+        while self._waiting and not self._is_current(self._waiting[0][1], self._waiting[0][0]):
+            heapq.heappop(self._waiting)
+        return self._waiting[0][0] if self._waiting else None
 
     # --- transitions (each marks the job changed) -------------------------------------------
 
@@ -168,9 +180,10 @@ class QueueState:
         self._dirty[record.id] = record
         self._push(record)
 
-    def requeue(self, record: Active, now: datetime) -> None:
-        """Back to pending without counting the attempt (a graceful stop interrupted it)."""
-        record.status, record.attempts, record.run_at = JobStatus.PENDING.value, record.attempts - 1, now
+    def requeue(self, record: Active, run_at: datetime) -> None:
+        """Back to pending, to run at ``run_at``, without counting the attempt (a graceful stop
+        interrupted it, or it could not start)."""
+        record.status, record.attempts, record.run_at = JobStatus.PENDING.value, record.attempts - 1, run_at
         record.started_at = record.worker = record.progress = record.progress_message = None
         self._dirty[record.id] = record
         self._push(record)

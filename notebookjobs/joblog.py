@@ -10,6 +10,7 @@ import os
 import time
 from pathlib import Path
 
+from . import files
 from .models import Job, utcnow
 
 COMPLETED_LOG = "background_jobs.log"
@@ -28,9 +29,10 @@ def _append(path: Path, text: str) -> None:
     now = time.monotonic()
     if fd < 0 or now - opened > REOPEN_AFTER_S:
         if fd >= 0:
+            _open.pop(path, None)
             os.close(fd)
-        path.parent.mkdir(parents=True, exist_ok=True)  # logs/ may have been deleted meanwhile
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        files.private_dir(path.parent)  # logs/ may have been deleted meanwhile
+        fd = files.open_private(path, os.O_WRONLY | os.O_APPEND)
         _open[path] = (fd, now)
     os.write(fd, text.encode("utf-8", "replace"))
 

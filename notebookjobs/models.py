@@ -128,6 +128,9 @@ class OutcomeKind(str, enum.Enum):
     TIMED_OUT = "timed_out"
     CRASHED = "crashed"  #: the process running it died
     CANCELLED = "cancelled"
+    #: the attempt did not start: whitelist.yaml was unreadable, empty or being rewritten when
+    #: the child read it; the worker puts the job back without counting the attempt
+    DEFERRED = "deferred"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -381,6 +381,11 @@ def _reporter(send: Callable[[tuple[Any, ...]], None], job_id: int) -> Reporter:
 def _child_main(conn: Connection, root: str, parent_pid: int) -> None:
     """A child's life: run the attempts the parent sends until the pipe closes."""
     _die_with_parent(parent_pid)
+    # The worker runs with umask 077 so its own files are private; job code gets back the
+    # umask the worker was started with, so the files a job writes are as the user expects.
+    job_umask = os.environ.pop("NOTEBOOKJOBS_JOB_UMASK", None)
+    if job_umask is not None and job_umask.isdigit():
+        os.umask(int(job_umask))
     # Ctrl-C in a terminal reaches the whole process group; the worker decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # multiprocessing refuses to start processes from a daemonic one. Jobs may want to
@@ -401,8 +406,9 @@ def _child_main(conn: Connection, root: str, parent_pid: int) -> None:
         set_reporter(_reporter(send, job_id))
         try:
             outcome = execute(load_settings(Path(root)), target, args, kwargs)
-        except NotebookJobsError as exc:  # whitelist.yaml unreadable or invalid right now
-            outcome = Outcome(kind=OutcomeKind.FAILED, error=f"refused: {exc}")
+        except NotebookJobsError as exc:  # whitelist.yaml unreadable or invalid right now:
+            # not the job's fault; the worker waits for a valid file and runs it then
+            outcome = Outcome(kind=OutcomeKind.DEFERRED, error=f"not started: {exc}")
         finally:
             set_reporter(None)
         send(("done", job_id, {"kind": outcome.kind.value, "result": outcome.result,

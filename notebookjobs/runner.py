@@ -17,7 +17,7 @@ import traceback
 from typing import Any, TextIO
 
 from .config import Settings
-from .errors import NotebookJobsError
+from .errors import ConfigError, NotebookJobsError
 from .models import Outcome, OutcomeKind
 from .registry import resolve
 
@@ -111,8 +111,14 @@ def execute(settings: Settings, target_name: str, args: list[Any], kwargs: dict[
     buffer = BoundedOutput(echo=sys.stdout if echo else None)
     started = time.perf_counter()
     try:
+        if not settings.allowed:
+            raise ConfigError(f"{settings.whitelist_path} allows no jobs right now")
         target = resolve(target_name, settings)
     except NotebookJobsError as exc:
+        if settings.settling() or not settings.allowed:
+            # Maybe a whitelist caught half-written (an editor saving it in place): the worker
+            # puts the job back and asks again once the file has settled.
+            return Outcome(kind=OutcomeKind.DEFERRED, error=f"not started: {exc}")
         return Outcome(kind=OutcomeKind.FAILED, error=f"refused: {exc}", duration_s=0.0)
     kind, result, error = OutcomeKind.SUCCEEDED, None, None
     with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):

@@ -23,8 +23,9 @@ import duckdb
 if TYPE_CHECKING:
     import pyarrow as pa
 
+from . import files, validate
 from .errors import InvalidArgumentsError, JobNotFoundError, JobStateError, StorageError
-from .models import Job, JobBatch, JobSpec, JobStatus, Outcome, OutcomeKind
+from .models import Job, JobBatch, JobSpec, JobStatus, Outcome, OutcomeKind, RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +184,14 @@ def _aware(ts: datetime | None) -> datetime | None:
 
 
 def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    """JSON text as its value; text that is not JSON (a row written by other means) as itself,
+    so one bad row never makes a read fail (the worker refuses to run it: see ``active_jobs``)."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return text
 
 
 def _job_from_row(row: tuple) -> Job:
@@ -191,7 +199,7 @@ def _job_from_row(row: tuple) -> Job:
      started_at, finished_at, error, result, output, progress, progress_message,
      retry_delay, retry_backoff, timeout) = row
     return Job(
-        id=id_, target=target, args=json.loads(args), kwargs=json.loads(kwargs), status=status,
+        id=id_, target=target, args=_loads(args), kwargs=_loads(kwargs), status=status,
         priority=priority, attempts=attempts, max_attempts=max_attempts,
         created_at=_aware(created_at), run_at=_aware(run_at), started_at=_aware(started_at),
         finished_at=_aware(finished_at), error=error, result=_loads(result), output=output,
@@ -200,13 +208,51 @@ def _job_from_row(row: tuple) -> Job:
     )
 
 
+#: an inbox row's fields, in the order ``_inbox_job`` returns them, with their SQL types
+_INBOX_FIELDS = (("id", "BIGINT"), ("target", "VARCHAR"), ("args", "VARCHAR"),
+                 ("kwargs", "VARCHAR"), ("priority", "INTEGER"), ("max_attempts", "INTEGER"),
+                 ("retry_delay", "DOUBLE"), ("retry_backoff", "DOUBLE"), ("timeout", "DOUBLE"),
+                 ("created_at", "TIMESTAMP"), ("run_at", "TIMESTAMP"))
+
+
+def _inbox_job(job_id: int, text: str) -> tuple[Any, ...]:
+    """An inbox row's values, checked as a dispatch is (``_INBOX_FIELDS`` order)."""
+    job = validate.strict_loads(text)
+    policy = validate.retry_policy("policy", RetryPolicy(
+        retry_attempts=job["max_attempts"] - 1 if isinstance(job["max_attempts"], int) else None,
+        retry_delay=job["retry_delay"], retry_backoff=job["retry_backoff"],
+        timeout=job["timeout"]))
+    if not isinstance(job["args"], list) or not isinstance(job["kwargs"], dict):
+        raise InvalidArgumentsError("args must be a list and kwargs an object")
+    return (job_id, validate.target_name("target", job["target"]),
+            json.dumps(validate.json_value("args", job["args"])),
+            json.dumps(validate.json_value("kwargs", job["kwargs"])),
+            validate.priority(job["priority"]), policy.max_attempts, policy.retry_delay,
+            policy.retry_backoff, policy.timeout,
+            _naive(validate.timestamp("created_at", _utc(job["created_at"]))),
+            _naive(validate.timestamp("run_at", _utc(job["run_at"]))))
+
+
+def _utc(text: Any) -> datetime:
+    """A stored naive-UTC ISO time as an aware datetime."""
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+
+
 def connect(path: Path) -> duckdb.DuckDBPyConnection:
-    """Open (creating if needed) the database file and bring its schema up to date."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Open (creating if needed) the database file and bring its schema up to date.
+
+    The file is created 0600 in a 0700 folder (SPEC §14), whatever the process's umask.
+    """
     try:
-        conn = duckdb.connect(str(path))
+        files.private_dir(path.parent)
+        with files.private_umask():
+            conn = duckdb.connect(str(path))
     except duckdb.Error as exc:
         raise StorageError(f"cannot open the queue database {path}: {exc}") from exc
+    except OSError as exc:
+        raise StorageError(f"cannot open the queue database {path}: {exc.strerror}; set "
+                           "NOTEBOOKJOBS_DB to a file in a folder you can write") from exc
+    files.narrow(path, files.FILE_MODE)  # a file an older version created with wider rights
     try:
         _migrate(conn, path)
         if conn.execute("SELECT count(*) FROM inbox").fetchone()[0]:
@@ -384,11 +430,26 @@ class JobStore:
 
     def active_jobs(self) -> list[tuple[Job, str | None, bool]]:
         """Every pending and running job, with the worker that claimed it and whether a cancel
-        was asked; the worker keeps these in memory while it runs."""
+        was asked; the worker keeps these in memory while it runs. A row whose arguments are
+        not a JSON list and object (written by other means) is failed here instead, with the
+        reason, and left out: it fails alone (SPEC §14)."""
         rows = self.conn.execute(
             f"SELECT {_COLUMNS}, worker, cancel_requested FROM queue "
             "WHERE status IN ('pending', 'running') ORDER BY id").fetchall()
-        return [(_job_from_row(r[:-2]), r[-2], r[-1]) for r in rows]
+        loaded = []
+        for row in rows:
+            job = _job_from_row(row[:-2])
+            if isinstance(job.args, list) and isinstance(job.kwargs, dict):
+                loaded.append((job, row[-2], row[-1]))
+                continue
+            logger.warning("job %d cannot be loaded: its arguments are not JSON", job.id)
+            self.conn.execute("DELETE FROM pending WHERE id = ?", [job.id])
+            self.conn.execute(
+                "UPDATE queue SET status = 'failed', finished_at = ?, worker = NULL, error = ? "
+                "WHERE id = ?", [_naive(datetime.now(timezone.utc)),
+                                 "the job's stored arguments are not a JSON list and object; "
+                                 "nothing ran; dispatch it again", job.id])
+        return loaded
 
     #: the columns ``write_states`` sets, in the order of its tuples
     STATE_COLUMNS = ("id", "status", "attempts", "run_at", "started_at", "finished_at", "error",
@@ -462,21 +523,52 @@ class JobStore:
 
     def drain_inbox(self) -> int:
         """Move every inbox row into the queue as a pending job (after a worker stopped or
-        died before its group commit did); returns how many."""
-        count = self.conn.execute("SELECT count(*) FROM inbox").fetchone()[0]
-        if count:
+        died before its group commit did); returns how many.
+
+        Each row is checked as a client's dispatch would be: a row that cannot be read (written
+        by other means, or by a version with a bug) becomes a failed job with the reason, so it
+        fails alone and the queue still opens (SPEC §14).
+        """
+        rows = self.conn.execute("SELECT id, job FROM inbox ORDER BY id").fetchall()
+        good: list[tuple[Any, ...]] = []
+        for job_id, text in rows:
+            try:
+                good.append(_inbox_job(job_id, text))
+            except (InvalidArgumentsError, ValueError, TypeError, KeyError, RecursionError) as exc:
+                logger.warning("inbox row of job %s cannot be read: %s", job_id, exc)
+                self._insert_unreadable(job_id, text, f"{type(exc).__name__}: {exc}")
+        if good:
+            columns = [list(c) for c in zip(*good, strict=True)]
+            fields = ", ".join(f"unnest(?::{t}[]) AS {name}" for name, t in _INBOX_FIELDS)
             self.conn.execute(
                 "INSERT INTO queue (id, target, args, kwargs, status, priority, attempts, "
                 "max_attempts, retry_delay, retry_backoff, timeout, created_at, run_at) "
-                "SELECT id, job->>'target', json_extract(job, '$.args')::VARCHAR, "
-                "json_extract(job, '$.kwargs')::VARCHAR, 'pending', (job->>'priority')::INTEGER, "
-                "0, (job->>'max_attempts')::INTEGER, (job->>'retry_delay')::DOUBLE, "
-                "(job->>'retry_backoff')::DOUBLE, (job->>'timeout')::DOUBLE, "
-                "(job->>'created_at')::TIMESTAMP, (job->>'run_at')::TIMESTAMP FROM inbox")
-            self.conn.execute("INSERT INTO pending SELECT i.id, q.priority, q.run_at FROM inbox i "
-                              "JOIN queue q USING (id)")
-            self.conn.execute("DELETE FROM inbox")
-        return count
+                "SELECT id, target, args, kwargs, 'pending', priority, 0, max_attempts, "
+                f"retry_delay, retry_backoff, timeout, created_at, run_at FROM (SELECT {fields})",
+                columns)
+            self.conn.execute("INSERT INTO pending SELECT unnest(?::BIGINT[]), "
+                              "unnest(?::INTEGER[]), unnest(?::TIMESTAMP[])",
+                              [columns[0], columns[4], columns[-1]])
+        self.conn.execute("DELETE FROM inbox")
+        return len(rows)
+
+    def _insert_unreadable(self, job_id: int, text: Any, reason: str) -> None:
+        """A failed job standing for an inbox row that could not be read, with the reason."""
+        now = _naive(datetime.now(timezone.utc))
+        target = "(unreadable)"
+        try:
+            found = json.loads(text).get("target")
+            if isinstance(found, str) and found:
+                target = validate.text(found)[:1000]
+        except (ValueError, TypeError, AttributeError, RecursionError):
+            pass
+        self.conn.execute(
+            "INSERT OR REPLACE INTO queue (id, target, args, kwargs, status, priority, attempts, "
+            "max_attempts, retry_delay, retry_backoff, timeout, created_at, run_at, finished_at, "
+            "error) VALUES (?, ?, '[]', '{}', 'failed', 0, 0, 1, 0, 1, NULL, ?, ?, ?, ?)",
+            [job_id, target, now, now, now,
+             validate.text(f"the stored dispatch of this job could not be read ({reason}); "
+                           "nothing ran; dispatch it again")])
 
     def prune(self, before: datetime) -> int:
         """Delete completed, failed and cancelled jobs that finished before ``before``; the count."""
@@ -587,11 +679,12 @@ def transaction(path: Path) -> Iterator[JobStore]:
     The caller must hold the file lock (see ``access``): DuckDB lets one process at a time
     open a database file.
     """
-    conn = connect(path)
-    try:
-        with _atomic(conn):
-            yield JobStore(conn)
-    except duckdb.Error as exc:
-        raise StorageError(f"queue database {path}: {exc}") from exc
-    finally:
-        conn.close()
+    with files.private_umask():  # the WAL is created by the first write, with the umask's mode
+        conn = connect(path)
+        try:
+            with _atomic(conn):
+                yield JobStore(conn)
+        except duckdb.Error as exc:
+            raise StorageError(f"queue database {path}: {exc}") from exc
+        finally:
+            conn.close()

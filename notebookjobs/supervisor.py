@@ -31,7 +31,7 @@ from collections import deque
 from datetime import datetime
 from typing import Any, Sequence
 
-from . import access, backoff, joblog
+from . import access, backoff, files, joblog, validate
 from .config import Settings, load_settings
 from .engine import Active, QueueState
 from .errors import ConfigError, NotebookJobsError, WorkerError
@@ -42,8 +42,14 @@ from .store import Database
 
 logger = logging.getLogger("notebookjobs.worker")
 
-MAX_SLEEP_S = 30.0  # re-check the clock at least this often, in case it jumps
-CONFIG_RETRY_S = 1.0  # how soon an invalid whitelist.yaml is read again
+# The loop wakes at least this often, idle or not: to notice a clock jump, and to check that the
+# queue file is still the one it opened (SPEC §14: a deleted or replaced file is reported
+# within seconds). One wake-up every few seconds costs nothing measurable.
+MAX_SLEEP_S = 2.0
+CONFIG_RETRY_S = 1.0  # how soon an invalid whitelist.yaml is read again, and a deferred job
+#: the umask the worker was started with, for its children to give back to job code
+JOB_UMASK_ENV = "NOTEBOOKJOBS_JOB_UMASK"
+SHUTDOWN_COMMIT_TRIES = 5  # commits tried at a stop before the last changes are given up
 # The writer commits at most this often: a commit costs about the same for 1 job as for 100,
 # so waiting a little makes batches larger. Clients never see the lag: reads flush first.
 GROUP_COMMIT_INTERVAL_S = 0.05
@@ -79,12 +85,20 @@ class Worker:
         self._stop_deadline: float | None = None
         self._signalled = False
         self._config_problem: str | None = None
-        # Frames for clients go through files only this user can read (mkdtemp makes it 0700).
-        self._frames_dir = tempfile.mkdtemp(prefix="notebookjobs-frames-")
+        #: what is wrong and the worker cannot fix, by kind (logs, database, whitelist): shown
+        #: by worker_status() and logged once (SPEC §14: faults are reported, jobs go on)
+        self.problems: dict[str, str] = {}
+        self._db_identity: tuple[int, int] | None = None
+        # Frames for clients go through files in a 0700 folder beside the queue (SPEC §14);
+        # the folder is emptied at each start, so a killed worker leaves nothing for long.
+        self._frames_dir = settings.db_path.with_name(settings.db_path.name + ".frames")
 
     # --- requests from clients (server threads) --------------------------------------------
 
     def handle(self, operation: str, args: list[Any]) -> Any:
+        # Every field is checked before anything is stored or run: nothing a client sends can
+        # wedge the commits or the next start (SPEC §14).
+        args = validate.request(operation, args)
         if operation == "worker_status":
             return self.status()
         if operation == "stop":
@@ -153,7 +167,45 @@ class Worker:
     def status(self) -> dict[str, Any]:
         return {"running": True, "pid": os.getpid(), "concurrency": self.concurrency,
                 "started_at": self.started_at, "jobs": sorted(list(self._running)),
-                "stopping": self._stopping, "db": str(self.settings.db_path)}
+                "stopping": self._stopping, "db": str(self.settings.db_path),
+                "problems": [self.problems[k] for k in sorted(self.problems)]}
+
+    def _problem(self, kind: str, message: str | None) -> None:
+        """Report (or with None, clear) a problem of one kind; each new one is logged once."""
+        if message is None:
+            if self.problems.pop(kind, None) is not None:
+                logger.info("resolved: %s", kind)
+            return
+        if self.problems.get(kind) != message:
+            logger.error("%s", message)
+        self.problems[kind] = message
+
+    def _log_job(self, write: Any, *args: Any) -> None:
+        """Write a job log line; an unwritable log is a reported problem, never a stop."""
+        try:
+            write(self._logs_dir, *args)
+        except OSError as exc:
+            self._problem("logs", f"cannot write the job logs in {self._logs_dir}: {exc}; "
+                          "jobs go on, their records are in the queue")
+        else:
+            if "logs" in self.problems:
+                self._problem("logs", None)
+
+    def _check_database(self) -> None:
+        """Notice a queue file deleted or replaced under the running worker (SPEC §14)."""
+        try:
+            info = os.stat(self.settings.db_path)
+            identity: tuple[int, int] | None = (info.st_dev, info.st_ino)
+        except OSError:
+            identity = None
+        if identity == self._db_identity:
+            if "database" in self.problems:
+                self._problem("database", None)
+            return
+        what = "deleted" if identity is None else "replaced by another file"
+        self._problem("database", f"the queue file {self.settings.db_path} was {what} while the "
+                      "worker runs: what it holds now is lost when the worker stops; stop the "
+                      "worker and restore the file")
 
     def wake(self) -> None:
         try:
@@ -190,10 +242,43 @@ class Worker:
             try:
                 with self.db.transaction() as job_store:
                     job_store.write_states(rows, new)
+            except NotebookJobsError:
+                if len(rows) > 1 and self._write_one_by_one(records, rows, new):
+                    return
+                with self._state_lock:
+                    self.state.mark_dirty(records, {row[0] for row in new})
+                raise
             except BaseException:
                 with self._state_lock:
                     self.state.mark_dirty(records, {row[0] for row in new})
                 raise
+
+    def _write_one_by_one(self, records: list[Active], rows: list[tuple],
+                          new: list[tuple]) -> bool:
+        """After a batch failed: write each job alone, so one job whose state cannot be stored
+        fails alone (its state is replaced by a failure that can be) instead of wedging every
+        commit after it. False when no job could be written (the disk, not a job): then the
+        whole batch is tried again later."""
+        fresh = {row[0]: row for row in new}
+        failed: list[Active] = []
+        for record, row in zip(records, rows, strict=True):
+            try:
+                with self.db.transaction() as job_store:
+                    job_store.write_states([row], [fresh[row[0]]] if row[0] in fresh else [])
+            except NotebookJobsError as exc:
+                failed.append(record)
+                last = exc
+        if len(failed) == len(records):
+            return False
+        for record in failed:
+            logger.error("job %d: its state cannot be stored (%s); failing it", record.id, last)
+            record.status, record.worker = JobStatus.FAILED.value, None
+            record.result = record.output = record.progress_message = None
+            record.error = f"the worker could not store this job's state ({last})"[:2000]
+            with self._state_lock:
+                self.state.active.pop(record.id, None)
+                self.state.mark_dirty([record], {record.id} if record.id in fresh else set())
+        return True
 
     def _writer(self) -> None:
         """Group commit: whatever changed while the last batch was being written goes next.
@@ -202,6 +287,7 @@ class Worker:
         file within a few ms); under load, batches are at least GROUP_COMMIT_INTERVAL_S apart.
         """
         last = 0.0
+        failures = 0
         while True:
             self._changes.wait()
             pause = GROUP_COMMIT_INTERVAL_S - (time.monotonic() - last)
@@ -211,10 +297,20 @@ class Worker:
             self._changes.clear()
             try:
                 self.flush()
-            except Exception:  # the worker's top level: log, keep the changes, try again
-                logger.exception("could not write job states; retrying")
+            except Exception as exc:  # the worker's top level: log, keep the changes, try again
+                failures += 1
+                self._problem("commits", f"could not write job states to {self.settings.db_path} "
+                              f"({exc}); retrying")
+                if self._writer_done and failures >= SHUTDOWN_COMMIT_TRIES:
+                    logger.error("stopping without the last job states: those jobs are still "
+                                 "pending or running in the file and run again at the next start")
+                    return
                 time.sleep(0.5)
                 self._changes.set()
+            else:
+                failures = 0
+                if "commits" in self.problems:
+                    self._problem("commits", None)
             if self._writer_done and not self._changes.is_set():
                 return
 
@@ -223,7 +319,13 @@ class Worker:
     def run(self) -> int:
         lock_fd = access.acquire_for_worker(self.settings)
         try:
+            # We hold the queue's lock: whatever a killed worker left in the frames folder is
+            # nobody's now.
+            shutil.rmtree(self._frames_dir, ignore_errors=True)
+            files.private_dir(self._frames_dir)
             self.db = Database(self.settings.db_path)
+            info = os.stat(self.settings.db_path)
+            self._db_identity = (info.st_dev, info.st_ino)
             try:
                 return self._run_with_db()
             finally:
@@ -257,13 +359,18 @@ class Worker:
             self._writer_done = True
             self._changes.set()
             writer.join()
-            self.flush()
+            try:
+                self.flush()
+            except NotebookJobsError as exc:
+                logger.error("could not write the last job states (%s); those jobs run again "
+                             "at the next start", exc)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         logger.info("worker %s stopped", os.getpid())
         return 0
 
     def _loop(self, pool: Pool) -> None:
+        next_check = time.monotonic() + MAX_SLEEP_S
         while True:
             if self._signalled:
                 self.request_stop()
@@ -279,9 +386,12 @@ class Worker:
             events = pool.wait(self._sleep_s(pool), extra=[self._wake_r])
             if self._wake_r in events.ready:
                 self._drain_wake()
+            if time.monotonic() >= next_check:
+                self._check_database()
+                next_check = time.monotonic() + MAX_SLEEP_S
             with self._state_lock:
                 for job_id, fraction, message in events.progress:
-                    self.state.progress(job_id, fraction, message)
+                    self.state.progress(job_id, fraction, validate.optional_text(message))
                 for job_id, outcome in events.finished:
                     self._record(job_id, outcome)
             self._changes.set()
@@ -293,15 +403,20 @@ class Worker:
                         pool.stop_job(job_id, OutcomeKind.CANCELLED, INTERRUPTED)
 
     def _reload_settings(self) -> bool:
-        """Pick up whitelist edits (hot reload); False while the file is invalid."""
+        """Pick up whitelist edits (hot reload); False while the file is invalid or allows
+        nothing (maybe caught half-written): pending jobs then wait, none fails for it."""
         try:
-            self.settings = load_settings(self.settings.root)
+            settings = load_settings(self.settings.root)
+            if not settings.allowed:
+                raise ConfigError(f"{settings.whitelist_path} allows no jobs (allowed_jobs is "
+                                  "empty)")
         except ConfigError as exc:
-            if str(exc) != self._config_problem:
-                logger.error("not starting jobs until whitelist.yaml is fixed: %s", exc)
             self._config_problem = str(exc)
+            self._problem("whitelist", f"not starting jobs until whitelist.yaml is fixed: {exc}")
             return False
+        self.settings = settings
         self._config_problem = None
+        self._problem("whitelist", None)
         return True
 
     def _claim(self, pool: Pool) -> None:
@@ -314,17 +429,30 @@ class Worker:
                 if record is None:
                     return
                 self.state.start(record, self.name, now)
-                job = record.job
-                if self.settings.split_target(job.target) is None:
-                    # Defence in depth: a row naming anything the whitelist does not allow
-                    # (written into the file by other means) fails at once and runs nothing.
-                    reason = f"refused: {job.target!r} is not allowed by {self.settings.whitelist_path}"
-                    logger.warning("job %d %s", job.id, reason)
-                    joblog.attempt_failed(self._logs_dir, record.snapshot(), reason, final=True)
-                    self.state.finish(record, JobStatus.FAILED, now, error=reason)
-                    continue
-                self._running[job.id] = record
-                pool.submit(job.id, job.target, job.args, job.kwargs, job.timeout)
+                try:
+                    self._submit(pool, record, now)
+                except Exception as exc:  # the loop's top level: a job that cannot start fails alone
+                    logger.exception("job %d could not be started", record.id)
+                    self._running.pop(record.id, None)
+                    reason = f"the worker could not start this job: {type(exc).__name__}: {exc}"
+                    self.state.finish(record, JobStatus.FAILED, now, error=validate.text(reason))
+
+    def _submit(self, pool: Pool, record: Active, now: datetime) -> None:
+        job = record.job
+        if self.settings.split_target(job.target) is None:
+            if self.settings.settling():
+                # Maybe a whitelist caught half-written: ask again once it has settled.
+                self.state.requeue(record, validate.later(now, CONFIG_RETRY_S))
+                return
+            # Defence in depth: a row naming anything the whitelist does not allow (written
+            # into the file by other means) fails at once and runs nothing.
+            reason = f"refused: {job.target!r} is not allowed by {self.settings.whitelist_path}"
+            logger.warning("job %d %s", job.id, reason)
+            self._log_job(joblog.attempt_failed, record.snapshot(), reason, True)
+            self.state.finish(record, JobStatus.FAILED, now, error=reason)
+            return
+        self._running[job.id] = record
+        pool.submit(job.id, job.target, job.args, job.kwargs, job.timeout)
 
     def _sleep_s(self, pool: Pool) -> float | None:
         if self._stopping:
@@ -358,24 +486,30 @@ class Worker:
         record = self._running.pop(job_id)
         interrupted = job_id in self._interrupted
         self._interrupted.discard(job_id)
+        now = utcnow()
         if interrupted and outcome.kind is OutcomeKind.CANCELLED:
-            self.state.requeue(record, utcnow())
+            self.state.requeue(record, now)
             logger.info("job %d interrupted by the stop: back to pending", job_id)
             return
-        self._settle(record, outcome, utcnow())
+        if outcome.kind is OutcomeKind.DEFERRED:
+            self.state.requeue(record, validate.later(now, CONFIG_RETRY_S))
+            logger.info("job %d not started (%s): back to pending", job_id, outcome.error)
+            return
+        # What a job prints, returns and raises enters the queue here: text made valid UTF-8,
+        # the result a JSON value (SPEC §14).
+        self._settle(record, validate.outcome(outcome), now)
 
     def _settle(self, record: Active, outcome: Outcome, now: datetime) -> None:
         """Carry out the retry decision for an attempt that ended (also for recovered jobs)."""
-        logs = self._logs_dir
         if outcome.succeeded:
             self.state.finish(record, JobStatus.COMPLETED, now, result=outcome.result, output=outcome.output)
-            joblog.job_completed(logs, record.job, outcome.duration_s, attempts=record.attempts)
+            self._log_job(joblog.job_completed, record.snapshot(), outcome.duration_s)
             return
         if outcome.kind is OutcomeKind.CANCELLED:
             self.state.finish(record, JobStatus.CANCELLED, now, error=outcome.error, output=outcome.output)
             return
         run_at = backoff.next_run_at(record.job.policy, record.attempts, now)
-        joblog.attempt_failed(logs, record.snapshot(), outcome.error or "", final=run_at is None)
+        self._log_job(joblog.attempt_failed, record.snapshot(), outcome.error or "", run_at is None)
         if run_at is None:
             self.state.finish(record, JobStatus.FAILED, now, error=outcome.error, output=outcome.output)
         else:
@@ -448,6 +582,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--burst", action="store_true",
                         help="exit when nothing is pending or running")
     ns = parser.parse_args(argv)
+    # Everything the worker creates (the DB and its WAL, logs, frames, the socket) is private
+    # to its owner (SPEC §14); the jobs get the umask we were started with back (see pool).
+    job_umask = os.umask(files.PRIVATE_UMASK)
+    os.environ[JOB_UMASK_ENV] = str(job_umask)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if ns.concurrency is not None and ns.concurrency < 1:

@@ -46,7 +46,10 @@ def _decode(value: Any) -> Any:
     if "$enum" in value and value["$enum"] in _ENUMS:
         return _ENUMS[value["$enum"]](value["value"])
     if "$rec" in value and value["$rec"] in _RECORDS:
-        return _RECORDS[value["$rec"]](**{k: _decode(v) for k, v in value["fields"].items()})
+        fields = value["fields"]
+        if not isinstance(fields, dict):
+            raise TypeError(f"the fields of a {value['$rec']} must be an object")
+        return _RECORDS[value["$rec"]](**{k: _decode(v) for k, v in fields.items()})
     return {k: _decode(v) for k, v in value.items()}
 
 
@@ -56,8 +59,13 @@ def dumps(message: Any) -> bytes:
 
 
 def loads(line: bytes) -> Any:
-    """One JSON line back to values and records."""
-    return _decode(json.loads(line))
+    """One JSON line back to values and records; ``InvalidArgumentsError`` for a line that is
+    not JSON, nests too deep, or holds a record with missing, extra or ill-typed fields."""
+    try:
+        return _decode(json.loads(line))
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
+        raise errors.InvalidArgumentsError(
+            f"malformed message: {type(exc).__name__}: {str(exc)[:200]}") from exc
 
 
 def error_reply(exc: Exception) -> dict[str, Any]:

@@ -80,16 +80,19 @@ class Project:
     def db(self) -> Path:
         return self.root / ".notebookjobs" / "queue.duckdb"
 
-    def write_whitelist(self, text: str, *, raw: bool = False) -> None:
+    def write_whitelist(self, text: str, *, raw: bool = False, age: float = 0.0) -> None:
         """Replace whitelist.yaml. Without a ``worker:`` section, autostart is turned off, so
-        a test starts a worker only when it means to."""
+        a test starts a worker only when it means to. ``age``: seconds to date the edit back
+        (a worker waits for a whitelist edited within the last second to settle before it
+        refuses a job for it)."""
         if not raw and "worker:" not in text and text.strip() and not text.lstrip().startswith("-"):
             text += "worker: {autostart: false}\n"
         path = self.root / "whitelist.yaml"
         path.write_text(text)
         # Make sure the change is seen even within one mtime tick.
         stat = path.stat()
-        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+        mtime = stat.st_mtime_ns + 1_000_000 - int(age * 1e9)
+        os.utime(path, ns=(stat.st_atime_ns, mtime))
 
     def effect_lines(self, name: str) -> list[str]:
         path = self.effects / f"{name}.log"

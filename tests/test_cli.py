@@ -86,11 +86,14 @@ def test_run_refuses_input_exit_2_one_line(project):
 
 def test_config_error_exit_2_one_line(project):
     project.write_whitelist("retry_attempts: -3\n")
-    for args in (("list",), ("dispatch", "jobs.testing.ok"), ("run", "jobs.testing", "ok")):
+    for args in (("dispatch", "jobs.testing.ok"), ("run", "jobs.testing", "ok")):
         out = project.cli(*args)
         assert out.returncode == 2
         assert "retry_attempts: -3 is not allowed" in out.stderr
         assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    # Reads work while the file is broken (SPEC §12): the user can still see the queue.
+    out = project.cli("list")
+    assert out.returncode == 0 and "page 1 of 1" in out.stdout, out.stderr
 
 
 def test_dispatch_status_list_cancel_retry(project):

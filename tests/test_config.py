@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 
-from notebookjobs import config
+from notebookjobs import client, config
 from notebookjobs.errors import ConfigError
 from notebookjobs.models import RetryPolicy
 from notebookjobs.registry import resolve, validate_all
@@ -125,7 +128,14 @@ def test_root_search_and_env(project, monkeypatch, tmp_path):
         config.find_root()
 
 
-def test_logs_dir_is_created_on_demand(project):
+def test_logs_dir_is_created_on_demand_and_private(project):
     settings = config.load_settings()
-    assert not (project.root / "logs").exists()
-    assert settings.logs_dir.is_dir()
+    assert settings.logs_dir == project.root / "logs"
+    assert not settings.logs_dir.exists()  # reading the settings creates nothing
+    old_umask = os.umask(0)
+    try:
+        client.run_now("jobs.testing.ok", [], {}, echo=False)
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(settings.logs_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((settings.logs_dir / "background_jobs.log").stat().st_mode) == 0o600

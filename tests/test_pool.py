@@ -215,12 +215,26 @@ def test_a_flood_of_progress_reports_is_thinned_but_the_first_and_done_arrive(ma
 def test_a_target_removed_from_the_whitelist_is_refused_and_nothing_runs(make_pool, project):
     # Given a running pool, then whitelist.yaml loses jobs.testing.ok
     pool = make_pool(1)
-    project.write_whitelist(whitelist(remove=("ok",)))
+    project.write_whitelist(whitelist(remove=("ok",)), age=60)  # an edit that has settled
     # When the job is submitted anyway (as a row written by other means would be)
     outcome = run_one(pool, "jobs.testing.ok", 1)
     # Then it fails as refused and did not run
     assert outcome.kind is OutcomeKind.FAILED
     assert outcome.error.startswith("refused:") and "not allowed" in outcome.error
+    assert project.effect_lines("ok") == []
+
+
+def test_a_whitelist_just_rewritten_or_broken_defers_the_attempt(make_pool, project):
+    # Given a running pool, and whitelist.yaml just rewritten without jobs.testing.ok (maybe
+    # caught half-written by an editor saving in place)
+    pool = make_pool(1)
+    project.write_whitelist(whitelist(remove=("ok",)))
+    # When the job is submitted, it does not start, and is not failed either
+    outcome = run_one(pool, "jobs.testing.ok", 1)
+    assert outcome.kind is OutcomeKind.DEFERRED and "not allowed" in outcome.error
+    # Nor while the file is not YAML at all, however old the edit
+    project.write_whitelist("allowed_jobs: [\n", raw=True, age=60)
+    assert run_one(pool, "jobs.testing.ok", 2).kind is OutcomeKind.DEFERRED
     assert project.effect_lines("ok") == []
 
 
