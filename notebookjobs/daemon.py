@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-from . import access, files
+from . import access, files, procgroup
 from .config import ENV_ROOT, Settings
 from .errors import WorkerError
 
@@ -49,6 +49,9 @@ def start(settings: Settings, concurrency: int | None = None) -> int:
     if concurrency is not None:
         command += ["--concurrency", str(concurrency)]
     env = dict(os.environ, **{ENV_ROOT: str(settings.root)})
+    # Started from a job, the worker would carry that job's marker: a cancel of the job would
+    # then kill a worker that is meant to outlive whoever started it.
+    env.pop(procgroup.MARKER_VAR, None)
     # posix_spawn rather than Popen: no Popen object to warn "still running" when collected,
     # since the worker is meant to outlive us, in a session of its own.
     try:

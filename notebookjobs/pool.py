@@ -3,7 +3,8 @@
 Not ``concurrent.futures.ProcessPoolExecutor``: it cannot stop a running call, and killing one of
 its processes breaks the whole pool. Here the parent SIGKILLs a child to cancel or time out an
 attempt, notices one that died (``os._exit``, a segfault), turns either into an ``Outcome`` and
-starts a replacement.
+starts a replacement. Each child leads a process group of its own: what its attempts started
+dies with it, and with the worker (``procgroup``).
 
 Children start with ``spawn``: the worker is threaded, and a forked child can inherit a lock held
 by another thread (https://github.com/python/cpython/issues/84559). With spawn, the child's parent
@@ -22,31 +23,30 @@ import logging
 import math
 import multiprocessing
 import os
+import secrets
 import selectors
 import signal
-import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+from . import procgroup
 from .config import load_settings
 from .errors import NotebookJobsError, WorkerError
 from .models import Outcome, OutcomeKind
-from .progress import Reporter, set_reporter
+from .progress import set_reporter, throttled
 from .runner import execute
 
 logger = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 60.0  #: seconds start() waits for "ready" (a cold disk makes imports slow)
 REAP_TIMEOUT_S = 5.0  #: seconds to wait for a killed or exiting child to be reaped
-PROGRESS_INTERVAL_S = 0.1  #: an attempt sends at most one progress report per this many seconds
 MAX_START_FAILURES = 3  #: replacements in a row that die before "ready": then wait() gives up
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 @dataclass(frozen=True)
@@ -91,11 +91,13 @@ class Pool:
     spawned in ``start()`` and ``wait()`` only.
     """
 
-    def __init__(self, root: Path, size: int) -> None:
+    def __init__(self, root: Path, size: int, *, queue_token: str | None = None) -> None:
         if size < 1:
             raise ValueError(f"a pool needs at least 1 child; got size={size}")
         self.root = Path(root)  #: the project root; children read its whitelist.yaml per attempt
         self.size = size
+        #: the queue's name in the children's environment marker; by default this pool's own
+        self.queue_token = queue_token or secrets.token_hex(procgroup.TOKEN_CHARS // 2)
         self._ctx = multiprocessing.get_context("spawn")
         self._children: list[_Child] = []
         # Each child's pipe and sentinel stay registered here for its life: building a fresh
@@ -170,9 +172,9 @@ class Pool:
         return events
 
     def stop_job(self, job_id: int, kind: OutcomeKind, reason: str) -> bool:
-        """SIGKILL the child running ``job_id``; ``Outcome(kind, error=reason)`` comes out of the
-        next ``wait()``. False if it is not running, e.g. because it just ended: that real
-        outcome then comes out of the next ``wait()`` instead.
+        """SIGKILL the child running ``job_id`` and all it started; ``Outcome(kind, error=reason)``
+        comes out of the next ``wait()``. False if it is not running, e.g. because it just ended:
+        that real outcome then comes out of the next ``wait()`` instead.
         """
         child = self._running(job_id)
         if child is None:
@@ -184,12 +186,16 @@ class Pool:
         return True
 
     def close(self) -> None:
-        """Kill every child and reap it; running attempts are dropped. Safe to call twice."""
+        """Kill every child and all it started, and reap it; attempts are dropped. Safe twice."""
         self._closed = True
         for child in self._children:
             child.process.kill()  # all at once first: reaping one by one then costs no waiting
+            procgroup.kill_group(child.pid)
         for child in self._children:
             self._reap(child)
+        if self._children:  # one sweep for all: every marker that names this worker
+            procgroup.kill_leftovers(self.queue_token, worker_pid=os.getpid(),
+                                     except_groups={child.pid for child in self._children})
         self._children = []
         self._selector.close()
 
@@ -197,8 +203,9 @@ class Pool:
 
     def _spawn(self) -> None:
         parent_conn, child_conn = self._ctx.Pipe(duplex=True)
+        args = (child_conn, str(self.root), os.getpid(), self.queue_token)
         process = self._ctx.Process(target=_child_main, name="notebookjobs-child", daemon=True,
-                                    args=(child_conn, str(self.root), os.getpid()))
+                                    args=args)
         try:
             process.start()
         except OSError as exc:
@@ -306,11 +313,15 @@ class Pool:
         logger.error("%s", self._start_error)
 
     def _remove(self, child: _Child, *, kill: bool) -> str:
-        """Take a child out of the pool, SIGKILLed first if ``kill``; how it ended, as text."""
+        """Take a child out (SIGKILLed first if ``kill``) with all it started; how it ended."""
         self._children.remove(child)
         if kill:
-            child.process.kill()
-        return _exit_text(self._reap(child))
+            child.process.kill()  # first: it may not have formed its group yet
+        procgroup.kill_group(child.pid)  # before _reap, while child.pid cannot name another
+        how = _exit_text(self._reap(child))
+        procgroup.kill_leftovers(self.queue_token, worker_pid=os.getpid(), child_pid=child.pid,
+                                 except_groups={child.pid})
+        return how
 
     def _reap(self, child: _Child) -> int | None:
         """Wait for an exiting (or killed) child; its exit code, None if it would not go."""
@@ -347,47 +358,14 @@ def _exit_text(code: int | None) -> str:
 
 # --- the child side -------------------------------------------------------------------------
 
-def _die_with_parent(parent_pid: int) -> None:
-    """Have Linux SIGKILL this process when the worker dies, even by ``kill -9``.
-
-    Otherwise an orphan could go on running a job that crash recovery re-queues. Elsewhere the
-    only sign is EOF on the pipe, which a child sees between attempts.
-    """
-    if sys.platform.startswith("linux"):
-        import ctypes  # here, not at the top: only the child needs it
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
-            logger.warning("prctl(PR_SET_PDEATHSIG) failed: errno %s", ctypes.get_errno())
-    if os.getppid() != parent_pid:
-        os._exit(1)  # the worker died before prctl took effect: no work will ever come
-
-
-def _reporter(send: Callable[[tuple[Any, ...]], None], job_id: int) -> Reporter:
-    """The ``nj.progress()`` hook of one attempt: at most one report per PROGRESS_INTERVAL_S
-    goes to the parent, so a tight loop cannot flood the pipe; 1.0 (done) always goes."""
-    last = -math.inf
-
-    def report(fraction: float, message: str | None) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if fraction >= 1.0 or now - last >= PROGRESS_INTERVAL_S:
-            last = now
-            send(("progress", job_id, fraction, message))
-
-    return report
-
-
-def _child_main(conn: Connection, root: str, parent_pid: int) -> None:
+def _child_main(conn: Connection, root: str, parent_pid: int, queue_token: str) -> None:
     """A child's life: run the attempts the parent sends until the pipe closes."""
-    _die_with_parent(parent_pid)
+    procgroup.enter_child(queue_token, parent_pid)  # before "ready": jobs start in its group
     # The worker runs with umask 077 so its own files are private; job code gets back the
     # umask the worker was started with, so the files a job writes are as the user expects.
     job_umask = os.environ.pop("NOTEBOOKJOBS_JOB_UMASK", None)
     if job_umask is not None and job_umask.isdigit():
         os.umask(int(job_umask))
-    # Ctrl-C in a terminal reaches the whole process group; the worker decides what stops.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # multiprocessing refuses to start processes from a daemonic one. Jobs may want to
     # (multiprocessing.Pool for data work), and the parent kills us anyway.
     multiprocessing.current_process().daemon = False
@@ -401,9 +379,12 @@ def _child_main(conn: Connection, root: str, parent_pid: int) -> None:
     while True:
         try:
             job_id, target, args, kwargs = conn.recv()
-        except EOFError:
-            return  # the worker closed the pipe or died
-        set_reporter(_reporter(send, job_id))
+        except EOFError:  # the worker died (close() kills us before it closes the pipe)
+            procgroup.kill_own_group(queue_token, parent_pid)
+        # At most one report per PROGRESS_INTERVAL_S, so a tight loop cannot flood the pipe;
+        # job_id is bound now, as a thread of the job may report after the attempt.
+        set_reporter(throttled(lambda fraction, message, job_id=job_id:
+                               send(("progress", job_id, fraction, message))))
         try:
             outcome = execute(load_settings(Path(root)), target, args, kwargs)
         except NotebookJobsError as exc:  # whitelist.yaml unreadable or invalid right now:

@@ -8,12 +8,14 @@ cell) the call does nothing, so job code can call it unconditionally.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 
 from .errors import InvalidArgumentsError
 
 #: Receives (fraction, message) for every valid report; None: reports are dropped.
 Reporter = Callable[[float, str | None], None]
+PROGRESS_INTERVAL_S = 0.1  #: seconds: a throttled reporter passes on one report per interval
 
 _reporter: Reporter | None = None
 
@@ -22,6 +24,20 @@ def set_reporter(reporter: Reporter | None) -> None:
     """Install the hook that receives reports in this process (None removes it)."""
     global _reporter
     _reporter = reporter
+
+
+def throttled(reporter: Reporter, interval_s: float = PROGRESS_INTERVAL_S) -> Reporter:
+    """``reporter``, passing on at most one report per ``interval_s``; 1.0 (done) always."""
+    last = -math.inf
+
+    def report(fraction: float, message: str | None) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if fraction >= 1.0 or now - last >= interval_s:
+            last = now
+            reporter(fraction, message)
+
+    return report
 
 
 def progress(fraction: float, message: str | None = None) -> None:

@@ -28,10 +28,11 @@ import tempfile
 import threading
 import time
 from collections import deque
+from multiprocessing import resource_tracker
 from datetime import datetime
 from typing import Any, Sequence
 
-from . import access, backoff, files, joblog, validate
+from . import access, backoff, files, joblog, procgroup, validate
 from .config import Settings, load_settings
 from .engine import Active, QueueState
 from .errors import ConfigError, NotebookJobsError, WorkerError
@@ -68,6 +69,7 @@ class Worker:
         self.concurrency = concurrency or settings.worker.concurrency
         self.burst = burst
         self.name = f"worker:{socket.gethostname()}:{os.getpid()}"
+        self.queue_token = procgroup.queue_token(settings.db_path)  #: marks what its jobs start
         self.started_at = utcnow()
         self.state = QueueState()
         self._state_lock = threading.RLock()
@@ -319,8 +321,9 @@ class Worker:
     def run(self) -> int:
         lock_fd = access.acquire_for_worker(self.settings)
         try:
-            # We hold the queue's lock: whatever a killed worker left in the frames folder is
+            # We hold the queue's lock: whatever a killed worker left (processes, frames) is
             # nobody's now.
+            self._take_over_processes()
             shutil.rmtree(self._frames_dir, ignore_errors=True)
             files.private_dir(self._frames_dir)
             self.db = Database(self.settings.db_path)
@@ -334,12 +337,34 @@ class Worker:
             os.close(lock_fd)
             shutil.rmtree(self._frames_dir, ignore_errors=True)
 
+    def _take_over_processes(self) -> None:
+        """Kill what a dead worker of this queue left running, then mark this worker's own.
+
+        Children kill their process groups when their worker dies, but a job that left its
+        group, or a child that could not run its signal handler, outlives it. Each carries this
+        queue's marker in its environment; we hold the queue's lock, so every process with a
+        marker that names another worker is a leftover, which must not run on while the jobs it
+        ran are recovered and run again. Called before any thread starts: setenv is not safe
+        while another thread may read the environment.
+        """
+        killed = procgroup.kill_leftovers(self.queue_token, except_worker_pid=os.getpid(),
+                                          quiet=True)  # says it better below
+        if killed:
+            logger.warning("killed %d process(es) left running by a previous worker of this "
+                           "queue: pids %s", len(killed), killed)
+        # multiprocessing's resource tracker is started with the first child otherwise: it must
+        # not inherit the marker, as it outlives the children on purpose, to clean up what they
+        # leaked (shared memory, semaphores), and a sweep would kill it.
+        resource_tracker.ensure_running()
+        # Inherited by the children at exec, so a sweep finds them too, and anything they fork.
+        procgroup.mark_environment(self.queue_token, os.getpid())
+
     def _run_with_db(self) -> int:
         self._logs_dir = self.settings.logs_dir  # created once; joblog recreates it if deleted
         # Children take a while to spawn: load the queue meanwhile. The pool is started from this
         # thread because its children die with the thread that spawned them (PDEATHSIG).
         loader = _Thread(self._load)
-        pool = Pool(self.settings.root, self.concurrency)
+        pool = Pool(self.settings.root, self.concurrency, queue_token=self.queue_token)
         try:
             pool.start()
         finally:

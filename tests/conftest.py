@@ -3,14 +3,16 @@ file, and real workers in it. The helpers themselves live in support.py."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
 import pytest
 
-from support import (REPO, TEST_WHITELIST, Project, WorkerProcess, purge_job_modules,
-                     stop_leftover_worker)
+from support import (REPO, TEST_WHITELIST, Project, WorkerProcess, alive, purge_job_modules,
+                     stop_leftover_worker, wait_until)
 
 
 @pytest.fixture
@@ -47,3 +49,23 @@ def start_worker(project):
     yield start
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture
+def loop_pids(project):
+    """``loop_pids(key)``: the pids a ``jobs.testing.*_loop`` job records under ``key``, once it
+    has; any of them still alive when the test ends is SIGKILLed, so no loop outlives a test."""
+    seen: list[int] = []
+
+    def read(key: str) -> list[int]:
+        lines = wait_until(lambda: project.effect_lines(key), what=f"the {key} job's loops")
+        pids = [int(pid) for pid in lines[0].split()]
+        seen.extend(pids)
+        return pids
+
+    yield read
+    for pid in filter(alive, seen):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # it ended since we looked

@@ -7,6 +7,7 @@ count how often a job really ran, whichever process ran it.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -133,3 +134,35 @@ def start_process() -> int:
     process.start()
     process.join()
     return process.exitcode
+
+
+LOOP = "while true; do sleep 0.05; done"  #: a shell loop that runs until it is killed
+
+
+def _start_loop(new_session: bool) -> subprocess.Popen:
+    return subprocess.Popen(["bash", "-c", LOOP], start_new_session=new_session)
+
+
+def spawn_loop(key: str = "loop") -> None:
+    """Start a shell loop in this process's group, record '<own pid> <loop pid>', wait forever."""
+    loop = _start_loop(new_session=False)
+    _effect(key, f"{os.getpid()} {loop.pid}")
+    loop.wait()
+
+
+def escape_loop(key: str = "loop") -> None:
+    """spawn_loop, but the loop escapes the process group: it runs in a session of its own."""
+    loop = _start_loop(new_session=True)
+    _effect(key, f"{os.getpid()} {loop.pid}")
+    loop.wait()
+
+
+def stubborn_loop(key: str = "loop") -> None:
+    """Start a loop in this group and one in a session of its own, then block every signal, so
+    that no signal handler of this process can run; record '<own pid> <loop pid> <loop pid>'."""
+    import signal
+
+    inside, outside = _start_loop(new_session=False), _start_loop(new_session=True)
+    signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    _effect(key, f"{os.getpid()} {inside.pid} {outside.pid}")
+    inside.wait()

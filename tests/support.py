@@ -35,6 +35,9 @@ allowed_jobs:
     echo: {}
     typed: {}
     noisy: {}
+    spawn_loop: {}
+    escape_loop: {}
+    stubborn_loop: {}
   jobs.testing.Greeter: [hello, shout, kind]
 """
 
@@ -51,6 +54,29 @@ def wait_until(predicate: Callable[[], object], timeout: float = 20.0, what: str
             pytest.fail(f"timed out after {timeout} s waiting for {what}")
         time.sleep(pause)
         pause = min(pause * 2, 0.1)
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs; a zombie (dead, not reaped yet) counts as dead."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live processes of process group ``pgid``, zombies left out (Linux: reads /proc)."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                fields = Path(entry.path, "stat").read_text().rpartition(")")[2].split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # it ended while we looked
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.append(int(entry.name))
+    return members
 
 
 def purge_job_modules() -> None:

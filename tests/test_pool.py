@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import TEST_WHITELIST, Project, wait_until
+from support import TEST_WHITELIST, Project, group_members, wait_until
 
 import notebookjobs as nj
 from notebookjobs.errors import InvalidArgumentsError, WorkerError
@@ -206,7 +206,7 @@ def test_a_flood_of_progress_reports_is_thinned_but_the_first_and_done_arrive(ma
     pool = make_pool(1)
     pool.submit(3, "jobs.testing.report_progress", [1000], {}, None)
     outcomes, progress = finish(pool, 3)
-    # Then only a few reports reach the parent (at most one per PROGRESS_INTERVAL_S)
+    # Then only a few reports reach the parent (at most one per progress.PROGRESS_INTERVAL_S)
     assert outcomes[3].succeeded
     assert progress[0] == (3, 0.0, "step 0") and progress[-1] == (3, 1.0, "done")
     assert len(progress) < 100
@@ -389,3 +389,35 @@ def test_progress_validates_and_goes_to_the_reporter():
 def test_a_pool_needs_a_child():
     with pytest.raises(ValueError, match="at least 1"):
         Pool(Path("."), 0)
+
+
+# --- stopping a child stops all it started (SPEC §14) ----------------------------------------
+
+def test_stop_job_leaves_no_process_of_the_attempt(make_pool, loop_pids):
+    # Given two attempts: one whose loop runs in its process group, one whose loop left it
+    pool = make_pool(2)
+    pool.submit(1, "jobs.testing.spawn_loop", ["inside"], {}, None)
+    pool.submit(2, "jobs.testing.escape_loop", ["outside"], {}, None)
+    (child_1, loop_1), (child_2, loop_2) = loop_pids("inside"), loop_pids("outside")
+    assert os.getpgid(loop_1) == child_1 and os.getsid(loop_2) == loop_2
+    # When both are stopped
+    assert pool.stop_job(1, OutcomeKind.CANCELLED, "stop")
+    assert pool.stop_job(2, OutcomeKind.CANCELLED, "stop")
+    # Then their children, their groups and the escaped loop are all gone
+    wait_until(lambda: not any(map(alive, (child_1, loop_1, child_2, loop_2))), what="all to die")
+    wait_until(lambda: not group_members(child_1) + group_members(child_2), what="empty groups")
+    outcomes, _ = finish(pool, 1, 2)
+    assert {o.kind for o in outcomes.values()} == {OutcomeKind.CANCELLED}
+
+
+def test_close_leaves_no_process_of_any_attempt(make_pool, loop_pids):
+    # Given a pool of two running a loop in the group and one outside it
+    pool = make_pool(2)
+    pool.submit(1, "jobs.testing.spawn_loop", ["inside"], {}, None)
+    pool.submit(2, "jobs.testing.escape_loop", ["outside"], {}, None)
+    pids = loop_pids("inside") + loop_pids("outside")
+    # When the pool is closed
+    pool.close()
+    # Then nothing of either attempt runs
+    wait_until(lambda: not any(map(alive, pids)), what="the children and their loops to die")
+    wait_until(lambda: not group_members(pids[0]) + group_members(pids[2]), what="empty groups")

@@ -10,7 +10,7 @@ import sys
 
 import duckdb
 import pytest
-from support import wait_until
+from support import alive, group_members, wait_until
 
 import notebookjobs as nj
 from notebookjobs import access, config
@@ -355,3 +355,90 @@ def test_a_client_reconnects_to_a_restarted_worker(project, start_worker):
     assert nj.wait(pending, timeout=30)["result"] == 2
     assert nj.worker_status()["pid"] == second.pid
     assert nj.wait(nj.dispatch("jobs.testing.ok", 3), timeout=30)["result"] == 3
+
+
+# --- stopping a job stops all of it (SPEC §14): what the job started dies with its attempt -----
+
+def _pending_signals(pid: int) -> int:
+    """Nonzero while a signal sent to ``pid`` (its thread or its process) waits to be handled."""
+    with open(f"/proc/{pid}/status") as fh:
+        return sum(int(line.split()[1], 16) for line in fh
+                   if line.startswith(("SigPnd:", "ShdPnd:")))
+
+
+def test_cancel_kills_the_processes_the_job_started(project, start_worker, loop_pids):
+    # Given a running job whose own subprocess loops until it is killed
+    start_worker()
+    job_id = nj.dispatch("jobs.testing.spawn_loop", "cancelled")
+    child, loop = loop_pids("cancelled")
+    # When the job is cancelled
+    assert nj.cancel(job_id) is True
+    # Then the loop dies with it, and nothing is left of the attempt's process group
+    wait_until(lambda: not alive(loop), what="the job's loop to die")
+    wait_until(lambda: not group_members(child), what="the attempt's process group to be empty")
+    assert nj.status(job_id)["status"] == "cancelled"
+
+
+def test_a_timeout_kills_the_processes_the_job_started(project, start_worker, loop_pids):
+    # Given a job with a 0.5 s timeout whose subprocess loops until it is killed
+    project.write_whitelist("retry_attempts: 0\n"
+                            "allowed_jobs: {jobs.testing: {spawn_loop: {timeout: 0.5}}}\n")
+    start_worker()
+    job_id = nj.dispatch("jobs.testing.spawn_loop", "timed")
+    child, loop = loop_pids("timed")
+    # When it times out (the worker keeps running)
+    info = nj.wait(job_id, timeout=30)
+    assert info["status"] == "failed" and "timed out after 0.5 s" in info["error"]
+    # Then its loop is gone too, with the rest of the attempt's group
+    wait_until(lambda: not alive(loop), what="the job's loop to die")
+    wait_until(lambda: not group_members(child), what="the attempt's process group to be empty")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal")
+def test_kill_9_of_the_worker_kills_what_its_jobs_started(project, start_worker, loop_pids):
+    # Given a worker whose job runs a subprocess loop in its group, and one that left it
+    worker = start_worker("--concurrency", "2")
+    nj.dispatch("jobs.testing.spawn_loop", "inside")
+    nj.dispatch("jobs.testing.escape_loop", "outside")
+    pids = loop_pids("inside") + loop_pids("outside")
+    # When the worker is killed with SIGKILL, and no new worker starts
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait_exit()
+    # Then the children die, and so does everything their jobs started
+    wait_until(lambda: not any(map(alive, pids)), what="the children and their loops to die")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sweep reads /proc")
+def test_cancel_kills_a_process_that_left_the_jobs_group(project, start_worker, loop_pids):
+    # Given a running job whose subprocess runs in a session of its own (out of reach of killpg)
+    start_worker()
+    job_id = nj.dispatch("jobs.testing.escape_loop", "escaped")
+    child, loop = loop_pids("escaped")
+    assert os.getsid(loop) == loop != os.getsid(child)
+    # When the job is cancelled
+    assert nj.cancel(job_id) is True
+    # Then the sweep for the attempt's environment marker kills it all the same
+    wait_until(lambda: not alive(loop), what="the escaped loop to die")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and the parent-death signal")
+def test_the_next_worker_kills_what_a_killed_worker_left_running(project, start_worker, loop_pids):
+    # Given a job that started a loop in its group and one in a session of its own, then
+    # blocked every signal, so its child cannot run the handler for the parent-death signal
+    project.write_whitelist("retry_attempts: 0\nallowed_jobs: {jobs.testing: [stubborn_loop]}\n")
+    worker = start_worker("--concurrency", "1")
+    job_id = nj.dispatch("jobs.testing.stubborn_loop", "stubborn")
+    pids = loop_pids("stubborn")
+    child = pids[0]
+    wait_until(lambda: nj.status(job_id)["status"] == "running", what="the start to be recorded")
+    # When the worker is killed with SIGKILL: the child gets the signal but cannot act on it
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait_exit()
+    wait_until(lambda: not alive(child) or _pending_signals(child), what="the parent-death signal")
+    assert all(map(alive, pids)), "the child and its loops were to outlive the worker"
+    # Then the next worker kills them all as it starts
+    successor = start_worker()
+    wait_until(lambda: not any(map(alive, pids)), what="the leftovers to be killed")
+    assert "left running by a previous worker of this queue" in successor.output()
+    info = nj.wait(job_id, timeout=30)
+    assert info["status"] == "failed" and "stopped before the attempt finished" in info["error"]
