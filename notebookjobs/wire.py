@@ -2,7 +2,10 @@
 
 Only the types listed in ``_RECORDS`` and ``_ENUMS`` can be decoded; anything else stays plain
 JSON. A request is ``{"op": name, "args": [...]}``; a reply is ``{"ok": value}`` or
-``{"error": {"type": name, "message": text}}``.
+``{"error": {"type": name, "message": text}}``. The worker answers each request line with
+exactly one reply line, in order. Instead of a reply, a client may get ``CLOSING_LINE``: the worker
+closed the connection without reading a request from it (it is stopping, or the client stayed
+idle too long), so that request was not carried out and may be sent again elsewhere.
 """
 
 from __future__ import annotations
@@ -15,6 +18,12 @@ from typing import Any
 
 from . import errors
 from .models import Job, JobBatch, JobSpec, Outcome, OutcomeKind, RetryPolicy
+
+#: bytes in one request line, its newline included. A bulk dispatch can be large; a longer
+#: request is refused by the client before it is sent, and by the worker if one comes anyway.
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+#: the worker's last line on a connection it closes without reading a request from it
+CLOSING_LINE = b'{"closing":true}\n'
 
 _RECORDS: dict[str, type] = {cls.__name__: cls for cls in (Job, JobBatch, JobSpec, Outcome,
                                                                RetryPolicy)}
@@ -53,6 +62,26 @@ def _decode(value: Any) -> Any:
 def dumps(message: Any) -> bytes:
     """One message as a JSON line."""
     return json.dumps(_encode(message), separators=(",", ":")).encode() + b"\n"
+
+
+def request_line(operation: str, args: Any) -> bytes:
+    """One request as its JSON line; ``InvalidArgumentsError`` when it is over MAX_REQUEST_BYTES."""
+    line = dumps({"op": operation, "args": list(args)})
+    if len(line) > MAX_REQUEST_BYTES:
+        raise errors.InvalidArgumentsError(too_large(len(line)))
+    return line
+
+
+def too_large(size: int | None = None) -> str:
+    """The refusal of a request over MAX_REQUEST_BYTES (``size``: its length, when known)."""
+    what = f"{size:,} bytes, " if size is not None else ""
+    return (f"the request is {what}over the limit of {MAX_REQUEST_BYTES:,} bytes per message; "
+            "split it into smaller batches (several dispatch_many calls)")
+
+
+def is_closing(message: Any) -> bool:
+    """Whether a line read instead of a reply is the worker's ``CLOSING_LINE``."""
+    return isinstance(message, dict) and message.get("closing") is True and len(message) == 1
 
 
 def loads(line: bytes) -> Any:
