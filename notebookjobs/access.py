@@ -8,6 +8,16 @@
   answers there.
 
 Either way the caller names one ``JobStore`` operation and gets the same result.
+
+When the socket fails (SPEC §14, "Stops and crowds"), what happened to the request decides:
+
+- not taken (no socket; the worker's ``wire.CLOSING_LINE``; EPIPE or ECONNRESET while sending,
+  so its final newline never arrived): sent again by the normal path, the socket and then the
+  file once a stopping worker has released it. Never lost, never stored twice.
+- taken, and the connection ended before a reply (the worker was killed): a read is sent again;
+  a write raises ``WorkerError`` saying it may or may not have been carried out.
+- any other failure (a timeout, a reply that is not one, an error reply): the connection is
+  closed, so the next call cannot read a reply meant for this one.
 """
 
 from __future__ import annotations
@@ -16,19 +26,22 @@ import errno
 import fcntl
 import hashlib
 import logging
+import math
 import os
 import select
 import socket
+import stat
 import tempfile
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from . import files, store, wire
 from .config import Settings
-from .errors import StorageError, StoreBusyError, WorkerError
+from .errors import ConfigError, InvalidArgumentsError, StorageError, StoreBusyError, WorkerError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -39,106 +52,292 @@ _FIRST_BACKOFF_S = 0.001  # lock polling starts fast: most transactions last a f
 _MAX_BACKOFF_S = 0.02
 SOCKET_PATH_MAX = 100  # bytes; sun_path holds 108 with its NUL, keep a margin
 CONNECT_TIMEOUT_S = 5.0  # a worker that accepts but does not answer within this is stuck
+#: how long a client waits for room in the worker's queue of connections (full when hundreds
+#: of clients connect at the same moment) before it gives up
+CONNECT_WAIT_S = 30.0
 REPLY_TIMEOUT_S = 300.0  # the longest a single request may take (a large history frame)
+_RECV_BYTES = 256 * 1024
+ENV_RUNTIME_DIR = "XDG_RUNTIME_DIR"
 
 #: store operations a client may ask the worker for (the worker refuses any other name)
 REMOTE_OPERATIONS = frozenset({
     "enqueue", "enqueue_batch", "enqueue_running", "restart", "finish", "get", "cancel", "page",
     "all_jobs", "counts", "record_progress", "prune", "query",
 })
+#: operations that change nothing: safe to send again when the worker went away before answering
+_READS = frozenset({"get", "page", "all_jobs", "counts", "query", "worker_status"})
 
 
 def socket_path(settings: Settings) -> Path:
-    """The worker's socket: next to the DB, or in the temp dir when that path is too long."""
+    """The worker's socket: next to the DB or, when that path is too long for a socket, in a
+    private directory of this user (SPEC §14): never at a predictable name in a shared folder.
+
+    The worker binds here and clients connect here, so a client never connects to a socket in
+    a directory it has not checked. Raises ``ConfigError`` when that directory is not safe.
+    """
     beside = settings.db_path.with_name(settings.db_path.name + ".sock")
     if len(os.fsencode(beside)) <= SOCKET_PATH_MAX:
         return beside
     digest = hashlib.sha256(os.fsencode(settings.db_path)).hexdigest()[:20]
-    return Path(tempfile.gettempdir()) / f"notebookjobs-{digest}.sock"
+    path = _private_socket_dir() / f"{digest}.sock"
+    if len(os.fsencode(path)) > SOCKET_PATH_MAX:
+        raise ConfigError(
+            f"the queue {settings.db_path} needs a socket, and neither {beside} nor {path} is "
+            f"short enough ({SOCKET_PATH_MAX} bytes at most); set NOTEBOOKJOBS_DB to a shorter "
+            f"path, or {ENV_RUNTIME_DIR} or TMPDIR to a short private folder")
+    return path
 
 
-class _NoWorker(Exception):
-    """Nobody listens on the socket (no file, or a stale one left by a killed worker)."""
+def _private_socket_dir() -> Path:
+    """``$XDG_RUNTIME_DIR/notebookjobs`` when that variable names a folder of ours, else
+    ``notebookjobs-<uid>`` in the temp dir; created 0700, then checked: ours, 0700, not a link."""
+    runtime = os.environ.get(ENV_RUNTIME_DIR)
+    folder = None
+    if runtime and os.path.isabs(runtime):
+        try:
+            info = os.stat(runtime)
+        except OSError:
+            info = None
+        # Under sudo or su the variable may still name the first user's folder: not ours.
+        if info is not None and stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
+            folder = Path(runtime) / "notebookjobs"
+    if folder is None:
+        folder = Path(tempfile.gettempdir()) / f"notebookjobs-{os.getuid()}"
+    try:
+        # The umask can only narrow 0700, so the folder never has wider rights, not even for a
+        # moment; chmod undoes a umask that took our own rights away.
+        os.mkdir(folder, 0o700)
+        os.chmod(folder, 0o700)
+    except FileExistsError:
+        pass  # made before, by us or by someone else: the check below decides
+    except OSError as exc:
+        raise ConfigError(f"cannot create {folder} for the worker's socket ({exc.strerror}); "
+                          f"set {ENV_RUNTIME_DIR} or TMPDIR to a folder of yours") from exc
+    info = os.lstat(folder)
+    if stat.S_ISLNK(info.st_mode):
+        problem = "is a symbolic link"
+    elif not stat.S_ISDIR(info.st_mode):
+        problem = "is not a directory"
+    elif info.st_uid != os.getuid():
+        problem = f"belongs to another user (uid {info.st_uid}; you are uid {os.getuid()})"
+    elif stat.S_IMODE(info.st_mode) != 0o700:
+        problem = f"has mode {stat.S_IMODE(info.st_mode):04o}, not 0700"
+    else:
+        return folder
+    raise ConfigError(
+        f"{folder} {problem}, so another user could read or replace the worker's socket in it; "
+        f"notebookjobs will not use it. Remove it (if another user made it, ask them or an "
+        f"administrator), or point {ENV_RUNTIME_DIR} or TMPDIR to a private folder of yours")
+
+
+class _NotServed(Exception):
+    """The worker did not take the request, so it may be sent again by any path: nobody listens
+    on the socket (no file, or a stale one left by a killed worker), or the worker closed the
+    connection before reading the whole request (it is stopping, or dropped an idle client)."""
+
+
+class _NoReply(Exception):
+    """The connection ended after the whole request was sent and before a reply came: the
+    worker may or may not have carried it out (it may have been killed meanwhile)."""
+
+
+def _readable(sock: socket.socket, timeout: float = 0.0) -> bool:
+    # poll, not select: a notebook's process can hold descriptors beyond select's 1024
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(max(0, math.ceil(timeout * 1000))))
+
+
+def _connect(path: Path) -> socket.socket:
+    """A socket connected to the worker at ``path``; ``_NotServed`` when nobody listens.
+
+    When the worker's queue of waiting connections is full (hundreds of clients at the same
+    moment), a Unix socket refuses at once with EAGAIN: wait and try again, up to
+    CONNECT_WAIT_S."""
+    deadline = time.monotonic() + CONNECT_WAIT_S
+    pause = _FIRST_BACKOFF_S
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(CONNECT_TIMEOUT_S)
+        try:
+            sock.connect(os.fspath(path))
+            return sock
+        except OSError as exc:
+            sock.close()
+            if exc.errno in (errno.ENOENT, errno.ECONNREFUSED, errno.ENOTSOCK):
+                raise _NotServed() from exc
+            if exc.errno != errno.EAGAIN:
+                raise WorkerError(f"cannot connect to the worker's socket {path} ({exc}); "
+                                  "see logs/worker.log") from exc
+            if time.monotonic() >= deadline:
+                raise WorkerError(
+                    f"the worker at {path} accepted no connection within {CONNECT_WAIT_S:g} s: "
+                    "too many clients were waiting for it; try again, and see "
+                    "logs/worker.log if it persists") from exc
+        time.sleep(pause)
+        pause = min(pause * 2, _MAX_BACKOFF_S)
 
 
 class _Link:
     """A connection to the worker, kept for the next request of this thread.
 
     Connecting and the worker's new handler thread cost about a third of a dispatch, so a
-    client keeps its connection. The worker drops idle ones; a link whose peer has closed is
-    readable (EOF) before we send, so we reconnect then, never after sending: a request is
-    sent at most once.
+    client keeps its connection after a call that succeeded, and closes it after any failure.
+    Between requests nothing is due from the worker but its CLOSING_LINE or an EOF, so a link
+    with anything to read is replaced before we send: a request is sent at most once on it.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.pid = os.getpid()
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(CONNECT_TIMEOUT_S)
-        try:
-            self.sock.connect(os.fspath(path))
-        except OSError as exc:
-            self.sock.close()
-            if exc.errno in (errno.ENOENT, errno.ECONNREFUSED, errno.ENOTSOCK):
-                raise _NoWorker() from exc
-            raise
-        self.reader = self.sock.makefile("rb")
+        self.sock = _connect(path)  # raises _NotServed when nobody listens
+        self.buffer = bytearray()
+        # Links live in a threading.local: when their thread ends, close them then rather than
+        # leave them to the garbage collector (and its ResourceWarning).
+        self._finalizer = weakref.finalize(self, self.sock.close)
 
     def usable(self) -> bool:
         if self.pid != os.getpid():
             return False  # inherited through fork: the parent owns it
-        readable, _, _ = select.select([self.sock], [], [], 0)
-        return not readable  # nothing is due from the worker between requests, but an EOF
+        return not self.buffer and not _readable(self.sock)
 
     def close(self) -> None:
-        self.reader.close()
-        self.sock.close()
+        self._finalizer()
+
+    def exchange(self, line: bytes, operation: str, timeout: float) -> dict[str, Any]:
+        """Send one request line; its reply, decoded. Raises ``_NotServed`` when the worker
+        certainly did not carry the request out, ``_NoReply`` when it may have, and
+        ``WorkerError`` for a worker that does not answer in time or answers nonsense."""
+        self.sock.settimeout(timeout)
+        try:
+            self.sock.sendall(line)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            # The request ends with its newline, which the worker never got: not carried out.
+            raise _NotServed() from exc
+        except OSError as exc:  # a timeout: the worker reads nothing
+            raise WorkerError(f"could not send {operation!r} to the worker at {self.path} "
+                              f"({exc}); it was not carried out; see logs/worker.log") from exc
+        try:
+            data = self._read_line()
+        except TimeoutError as exc:
+            raise WorkerError(f"the worker at {self.path} did not answer {operation!r} within "
+                              f"{timeout:g} s; it may still carry it out; see logs/worker.log") from exc
+        except OSError as exc:  # ECONNRESET: the worker went away
+            raise _NoReply(f"closed the connection ({exc.strerror})") from exc
+        if data is None:
+            raise _NoReply("closed the connection")
+        try:
+            reply = wire.loads(data)
+        except (ValueError, RecursionError, InvalidArgumentsError) as exc:
+            raise WorkerError(f"the worker at {self.path} answered {operation!r} with a line that "
+                              f"is not a valid reply ({exc}); see logs/worker.log") from exc
+        if wire.is_closing(reply):
+            raise _NotServed()
+        if not isinstance(reply, dict) or not ("ok" in reply or "error" in reply):
+            raise WorkerError(f"the worker at {self.path} answered {operation!r} with "
+                              f"{str(reply)[:200]!r}, not a reply; see logs/worker.log")
+        return reply
+
+    def _read_line(self) -> bytes | None:
+        """The next line from the worker; None at the end of the connection."""
+        scanned = 0
+        while True:
+            end = self.buffer.find(b"\n", scanned)
+            if end >= 0:
+                line = bytes(self.buffer[:end + 1])
+                del self.buffer[:end + 1]
+                return line
+            scanned = len(self.buffer)
+            chunk = self.sock.recv(_RECV_BYTES)
+            if not chunk:
+                return None
+            self.buffer += chunk
+
+
+class _Request:
+    """One request for the worker, encoded when first sent: not at all when no worker runs,
+    since the file path has no use for the JSON line (and a large batch takes a while)."""
+
+    def __init__(self, operation: str, args: tuple) -> None:
+        self.operation = operation
+        self.args = args
+        self._line: bytes | None = None
+
+    def line(self) -> bytes:
+        """The JSON line; ``InvalidArgumentsError`` when it is over the size limit."""
+        if self._line is None:
+            self._line = wire.request_line(self.operation, self.args)
+        return self._line
 
 
 _links = threading.local()
 
 
-def _link(path: Path) -> _Link:
+def _link(path: Path) -> tuple[_Link, bool]:
+    """This thread's link to the worker at ``path``, and whether it was made just now."""
     link = getattr(_links, "link", None)
     if link is not None and (link.path != path or not link.usable()):
-        _links.link = None
-        link.close()
+        _drop(link)
         link = None
-    if link is None:
-        link = _Link(path)  # raises _NoWorker when nobody listens
-        _links.link = link
-    return link
+    if link is not None:
+        return link, False
+    link = _Link(path)  # raises _NotServed when nobody listens
+    _links.link = link
+    return link, True
+
+
+def _drop(link: _Link) -> None:
+    if getattr(_links, "link", None) is link:
+        _links.link = None
+    link.close()
+
+
+def _exchange(path: Path, req: _Request, timeout: float) -> Any:
+    """The worker's answer to one request, re-raising an error reply as its exception.
+
+    ``_NotServed`` when the worker did not take it; after ``_NoReply``, a read is
+    ``_NotServed`` too (safe to send again), a write a ``WorkerError`` that says what to check.
+    """
+    operation = req.operation
+    while True:
+        link, fresh = _link(path)
+        line = req.line()  # once connected: a request to nobody is never encoded
+        try:
+            reply = link.exchange(line, operation, timeout)
+        except _NotServed:
+            _drop(link)
+            if fresh:
+                raise
+            continue  # a kept connection the worker closed just now: once more, on a new one
+        except _NoReply as exc:
+            _drop(link)
+            if operation in _READS:
+                raise _NotServed() from exc
+            raise WorkerError(
+                f"the worker at {path} {exc} after it got {operation!r} and before it answered "
+                "(it may have been stopped or killed): the request may or may not have been "
+                "carried out. Check before sending it again: `notebookjobs list` (or nj.jobs()) "
+                "shows the stored jobs; see logs/worker.log") from exc
+        except BaseException:
+            _drop(link)
+            raise
+        if "error" in reply:
+            _drop(link)
+            wire.raise_error(reply["error"])
+        return reply["ok"]
 
 
 def request(settings: Settings, operation: str, *args: Any, timeout: float = REPLY_TIMEOUT_S) -> Any:
-    """Send one request to the running worker; ``_NoWorker`` when none answers."""
-    path = socket_path(settings)
-    link = _link(path)
-    try:
-        link.sock.settimeout(timeout)
-        link.sock.sendall(wire.dumps({"op": operation, "args": list(args)}))
-        line = link.reader.readline()
-    except (socket.timeout, ConnectionError, OSError) as exc:
-        _links.link = None
-        link.close()
-        raise WorkerError(f"the worker at {path} did not answer {operation!r} ({exc}); "
-                          "see logs/worker.log") from exc
-    if not line:
-        _links.link = None
-        link.close()
-        raise WorkerError(f"the worker at {path} closed the connection during {operation!r}; "
-                          "see logs/worker.log")
-    reply = wire.loads(line)
-    if "error" in reply:
-        wire.raise_error(reply["error"])
-    return reply["ok"]
+    """Send one request to the running worker; ``_NotServed`` when it did not take it (none
+    runs, or it is stopping), ``InvalidArgumentsError`` when it is over the size limit."""
+    return _exchange(socket_path(settings), _Request(operation, args), timeout)
 
 
 def worker_info(settings: Settings) -> dict[str, Any] | None:
     """The running worker's status dict, or None when no worker answers."""
     try:
         return request(settings, "worker_status", timeout=CONNECT_TIMEOUT_S)
-    except (_NoWorker, WorkerError):
+    except (_NotServed, WorkerError):
         return None  # absent, or closing its socket as it stops
 
 
@@ -196,23 +395,30 @@ def _wait_for_lock(fd: int, timeout: float, busy: Callable[[], Exception],
     return _LOCKED
 
 
-def _ask_worker(settings: Settings, operation: str, args: tuple) -> Any:
-    """The running worker's answer, or _NOTHING when none listens."""
+def _ask_worker(settings: Settings, req: _Request) -> Any:
+    """The running worker's answer, or _NOTHING when it did not take the request."""
     try:
-        return request(settings, operation, *args)
-    except _NoWorker:
+        return _exchange(socket_path(settings), req, REPLY_TIMEOUT_S)
+    except _NotServed:
         return _NOTHING
 
 
 def call(settings: Settings, operation: str, *args: Any) -> Any:
-    """Run one ``JobStore`` operation, through the worker if one runs, else on the locked file."""
-    result = _ask_worker(settings, operation, args)
+    """Run one ``JobStore`` operation, through the worker if one runs, else on the locked file.
+
+    A request the worker did not take (it is stopping, say) goes to the file once the worker
+    has released it. A running worker's path refuses a request over ``wire.MAX_REQUEST_BYTES``
+    with ``InvalidArgumentsError`` before sending it.
+    """
+    req = _Request(operation, args)
+    result = _ask_worker(settings, req)
     if result is _NOTHING:
         fd = _open_lock(settings.lock_path)
         try:
-            # A worker that has just started holds the lock: it answers on its socket instead.
+            # A worker that has just started holds the lock: it answers on its socket instead;
+            # a stopping one holds it until it has closed the file.
             result = _wait_for_lock(fd, settings.lock_timeout, lambda: _busy(settings),
-                                    lambda: _ask_worker(settings, operation, args))
+                                    lambda: _ask_worker(settings, req))
             if result is _LOCKED:
                 _links.remote = False
                 with store.transaction(settings.db_path) as job_store:

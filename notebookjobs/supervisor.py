@@ -319,6 +319,8 @@ class Worker:
     # --- the loop ----------------------------------------------------------------------------
 
     def run(self) -> int:
+        # First, so that an unsafe socket folder (SPEC §14) stops us before anything starts.
+        self._socket_path = access.socket_path(self.settings)
         lock_fd = access.acquire_for_worker(self.settings)
         try:
             # We hold the queue's lock: whatever a killed worker left (processes, frames) is
@@ -371,7 +373,7 @@ class Worker:
             loader.result()
         writer = threading.Thread(target=self._writer, name="notebookjobs-writer", daemon=True)
         writer.start()
-        server = SocketServer(access.socket_path(self.settings), self)
+        server = SocketServer(self._socket_path, self)
         server.start()
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         logger.info("worker %s started: concurrency %d, queue %s, socket %s", os.getpid(),

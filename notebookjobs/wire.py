@@ -2,7 +2,10 @@
 
 Only the types listed in ``_RECORDS`` and ``_ENUMS`` can be decoded; anything else stays plain
 JSON. A request is ``{"op": name, "args": [...]}``; a reply is ``{"ok": value}`` or
-``{"error": {"type": name, "message": text}}``.
+``{"error": {"type": name, "message": text}}``. The worker answers each request line with
+exactly one reply line, in order. Instead of a reply, a client may get ``CLOSING_LINE``: the worker
+closed the connection without reading a request from it (it is stopping, or the client stayed
+idle too long), so that request was not carried out and may be sent again elsewhere.
 """
 
 from __future__ import annotations
@@ -15,6 +18,12 @@ from typing import Any
 
 from . import errors
 from .models import Job, JobBatch, JobSpec, Outcome, OutcomeKind, RetryPolicy
+
+#: bytes in one request line, its newline included. A bulk dispatch can be large; a longer
+#: request is refused by the client before it is sent, and by the worker if one comes anyway.
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+#: the worker's last line on a connection it closes without reading a request from it
+CLOSING_LINE = b'{"closing":true}\n'
 
 _RECORDS: dict[str, type] = {cls.__name__: cls for cls in (Job, JobBatch, JobSpec, Outcome,
                                                                RetryPolicy)}
@@ -58,14 +67,46 @@ def dumps(message: Any) -> bytes:
     return json.dumps(_encode(message), separators=(",", ":")).encode() + b"\n"
 
 
-def loads(line: bytes) -> Any:
-    """One JSON line back to values and records; ``InvalidArgumentsError`` for a line that is
-    not JSON, nests too deep, or holds a record with missing, extra or ill-typed fields."""
+def request_line(operation: str, args: Any) -> bytes:
+    """One request as its JSON line; ``InvalidArgumentsError`` when it is over MAX_REQUEST_BYTES."""
+    line = dumps({"op": operation, "args": list(args)})
+    if len(line) > MAX_REQUEST_BYTES:
+        raise errors.InvalidArgumentsError(too_large(len(line)))
+    return line
+
+
+def too_large(size: int | None = None) -> str:
+    """The refusal of a request over MAX_REQUEST_BYTES (``size``: its length, when known)."""
+    what = f"{size:,} bytes, " if size is not None else ""
+    return (f"the request is {what}over the limit of {MAX_REQUEST_BYTES:,} bytes per message; "
+            "split it into smaller batches (several dispatch_many calls)")
+
+
+def is_closing(message: Any) -> bool:
+    """Whether a line read instead of a reply is the worker's ``CLOSING_LINE``."""
+    return isinstance(message, dict) and message.get("closing") is True and len(message) == 1
+
+
+def parse(line: bytes) -> Any:
+    """One JSON line as plain JSON values; ``ValueError`` (or ``RecursionError``) when it is not
+    JSON: a framing error, after which nothing more on the connection can be trusted."""
+    return json.loads(line)
+
+
+def decode(message: Any) -> Any:
+    """Plain JSON values back to values and records; ``InvalidArgumentsError`` for a record with
+    missing, extra or ill-typed fields (the message was framed well: the connection goes on)."""
     try:
-        return _decode(json.loads(line))
+        return _decode(message)
     except (ValueError, TypeError, KeyError, RecursionError) as exc:
         raise errors.InvalidArgumentsError(
             f"malformed message: {type(exc).__name__}: {str(exc)[:200]}") from exc
+
+
+def loads(line: bytes) -> Any:
+    """``decode(parse(line))``: ``ValueError`` when the line is not JSON, ``InvalidArgumentsError``
+    when its records do not fit their types."""
+    return decode(parse(line))
 
 
 def error_reply(exc: Exception) -> dict[str, Any]:

@@ -41,8 +41,8 @@ def start_worker(project):
     """Start foreground workers in the project; all are stopped at the end of the test."""
     started: list[WorkerProcess] = []
 
-    def start(*args: str, ready: bool = True) -> WorkerProcess:
-        worker = WorkerProcess(project, *args)
+    def start(*args: str, ready: bool = True, env: dict[str, str] | None = None) -> WorkerProcess:
+        worker = WorkerProcess(project, *args, env=env)
         started.append(worker)
         return worker.wait_ready() if ready else worker
 

@@ -140,13 +140,13 @@ class Project:
 class WorkerProcess:
     """``python -m notebookjobs.worker`` in the foreground of a subprocess, for real."""
 
-    def __init__(self, project: Project, *args: str) -> None:
+    def __init__(self, project: Project, *args: str, env: dict[str, str] | None = None) -> None:
         self.project = project
         self.log = project.root / f"worker-{time.monotonic_ns()}.log"
         self._log_file = open(self.log, "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "notebookjobs.worker", *args],
-                                     cwd=project.root, env=project.env(), stdout=self._log_file,
-                                     stderr=subprocess.STDOUT)
+                                     cwd=project.root, env={**project.env(), **(env or {})},
+                                     stdout=self._log_file, stderr=subprocess.STDOUT)
 
     @property
     def pid(self) -> int:
