@@ -11,6 +11,7 @@ import inspect
 import logging
 import os
 import sys
+import threading
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,10 +52,19 @@ def ensure_on_path(root: Path) -> None:
 
 
 _mtimes: dict[str, int] = {}
+# Threads of one process (a notebook's, the dashboard's refresh) may resolve targets at once:
+# a module half-way through its first import is in sys.modules already, and another thread
+# would see it without its functions.
+_import_lock = threading.RLock()
 
 
 def import_fresh(modname: str) -> ModuleType:
     """Import a module, reloading it when its source changed since it was loaded (hot reload)."""
+    with _import_lock:
+        return _import_fresh(modname)
+
+
+def _import_fresh(modname: str) -> ModuleType:
     module = sys.modules.get(modname)
     if module is None:
         importlib.invalidate_caches()

@@ -95,12 +95,13 @@ class Dashboard(widgets.VBox):
             try:
                 now = datetime.now(timezone.utc)
                 due = time.monotonic() - self._catalog_at >= CATALOG_REFRESH_S
+                self.queue.refresh(now)  # first: the queue shows while whitelist.yaml is broken
+                self.worker.refresh()
+                settings = client.settings()  # a broken whitelist.yaml is shown, in red
                 if catalog or (catalog is None and due):
                     frame = client.available_jobs()
-                    self.catalog.update(frame, client.settings().whitelist_path)
+                    self.catalog.update(frame, settings.whitelist_path)
                     self._catalog_at = time.monotonic()
-                self.queue.refresh(now)
-                self.worker.refresh()
             except NotebookJobsError as exc:
                 self._show_error(f"refresh failed: {error_text(exc)}")
                 return False
