@@ -35,6 +35,8 @@ allowed_jobs:
     echo: {}
     typed: {}
     noisy: {}
+    bad_text: {}
+    stamp: {}
   jobs.testing.Greeter: [hello, shout, kind]
 """
 
