@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_DB := .notebookjobs/demo.duckdb
 
-.PHONY: demo test setup clean lab
+.PHONY: demo test setup clean lab soak
 
 setup: $(VENV)/.installed
 
@@ -31,6 +31,19 @@ test: setup
 
 clean:
 	rm -rf $(VENV) .notebookjobs logs
+
+# make soak: the fault suite of SPEC §14 at length (a few minutes on 2 cores): the property tests
+# with more examples and the tests marked soak, then tests/faults/soak.py (kill -9 x 30 rounds with
+# thousands of jobs, >= 100 malformed messages), whose table of figures comes last.
+# SOAK_ARGS=--rounds 50, SOAK_EXAMPLES=500 to go further.
+SOAK_EXAMPLES ?= 300
+SOAK_TESTS := tests/faults/test_property_dispatch.py tests/faults/test_property_whitelist.py \
+	tests/faults/test_property_socket.py tests/faults/test_forged_messages.py
+soak: setup
+	@status=0; \
+	NJ_SOAK=1 NJ_FAULT_EXAMPLES=$(SOAK_EXAMPLES) $(PY) -m pytest -q $(SOAK_TESTS) || status=1; \
+	$(PY) tests/faults/soak.py $(SOAK_ARGS) || status=1; \
+	exit $$status
 
 # make lab: JupyterLab on the project, on 127.0.0.1; the http://127.0.0.1:8888/lab/tree/...?token=
 # address it prints opens notebooks/dashboard.ipynb.

@@ -166,3 +166,33 @@ def stubborn_loop(key: str = "loop") -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
     _effect(key, f"{os.getpid()} {inside.pid} {outside.pid}")
     inside.wait()
+
+
+#: text that is not valid UTF-8: what a surrogateescape decoding makes of the byte 0xff
+NOT_UTF8 = b"caf\xff".decode("utf-8", "surrogateescape")
+
+
+def bad_text(where: str = "output") -> str:
+    """Put a lone surrogate in the attempt's output, error, progress message or result."""
+    if where == "output":
+        print(NOT_UTF8)
+        print(NOT_UTF8, file=sys.stderr)
+    elif where == "error":
+        raise ValueError(NOT_UTF8)
+    elif where == "progress":
+        import notebookjobs as nj
+
+        nj.progress(0.5, NOT_UTF8)
+    elif where == "result":
+        return NOT_UTF8
+    return "done"
+
+
+def stamp(token: str, pause_ms: int = 0) -> str:
+    """Record the start and the end of this run (pid, system-wide monotonic ns) under
+    `token`, for the fault soak's check that no job runs twice at the same time."""
+    _effect("stamps", f"start {token} {os.getpid()} {time.monotonic_ns()}")
+    if pause_ms:
+        time.sleep(pause_ms / 1000)
+    _effect("stamps", f"end {token} {os.getpid()} {time.monotonic_ns()}")
+    return token

@@ -38,6 +38,8 @@ allowed_jobs:
     spawn_loop: {}
     escape_loop: {}
     stubborn_loop: {}
+    bad_text: {}
+    stamp: {}
   jobs.testing.Greeter: [hello, shout, kind]
 """
 
