@@ -235,6 +235,8 @@ class SocketServer:
             self.path.unlink()
         except FileNotFoundError:
             pass
+        except OSError as exc:  # a read-only folder: clients will find nobody listening anyway
+            logger.warning("could not remove the socket %s (%s); it is left, unused", self.path, exc)
         self._server.shutdown()
         os.write(self._stop_w, b"x")  # never read: it stays readable for every connection
         self._server.server_close()

@@ -589,14 +589,19 @@ class _Thread(threading.Thread):
 
 
 def _foreground_alive(owner: str) -> bool:
-    _, host, pid = owner.split(":", 2)
+    """Whether the foreground ``notebookjobs run`` named ``run:host:pid`` still runs (a name of
+    any other shape is no live process: its job is recovered)."""
+    parts = owner.split(":")
+    if len(parts) != 3 or not parts[2].isdigit():
+        return False
+    _, host, pid = parts
     if host != socket.gethostname():
         return True  # another machine: not ours to judge
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, ValueError):
+    except (PermissionError, OverflowError):
         return True
     return True
 

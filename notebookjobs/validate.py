@@ -84,11 +84,11 @@ def integer(name: str, value: Any, lowest: int | None = None, highest: int | Non
     """A whole number in ``[lowest, highest]``; any integer type (numpy's too), never a bool."""
     value = plain_number(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidArgumentsError(f"{name}={value!r} is not allowed; expected a whole number"
-                                    + _range_text(lowest, highest))
+        raise InvalidArgumentsError(f"{name}={_short_repr(value)} is not allowed; expected a "
+                                    "whole number" + _range_text(lowest, highest))
     if (lowest is not None and value < lowest) or (highest is not None and value > highest):
-        raise InvalidArgumentsError(f"{name}={value!r} is out of range; expected a whole number"
-                                    + _range_text(lowest, highest))
+        raise InvalidArgumentsError(f"{name}={_short_repr(value)} is out of range; expected a "
+                                    "whole number" + _range_text(lowest, highest))
     return int(value)
 
 
@@ -126,10 +126,10 @@ def seconds(name: str, value: Any, *, allow_zero: bool = True) -> float:
     if not ok:
         bound = ">= 0" if allow_zero else "> 0"
         raise InvalidArgumentsError(
-            f"{name}={value!r} is not allowed; expected seconds {bound} (a number or a timedelta)")
+            f"{name}={_short_repr(value)} is not allowed; expected seconds {bound} (a number or a timedelta)")
     if number > MAX_DURATION_S:
         raise InvalidArgumentsError(
-            f"{name}={value!r} is too long; at most {MAX_DURATION_S:.4g} seconds (100 years)")
+            f"{name}={_short_repr(value)} is too long; at most {MAX_DURATION_S:.4g} seconds (100 years)")
     return number
 
 
@@ -137,7 +137,7 @@ def timestamp(name: str, value: Any) -> datetime:
     """A timezone-aware datetime between 1970 and the year 9000, as UTC."""
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise InvalidArgumentsError(
-            f"{name}={value!r} is not allowed; expected a timezone-aware datetime")
+            f"{name}={_short_repr(value)} is not allowed; expected a timezone-aware datetime")
     try:
         value = value.astimezone(timezone.utc)
     except (OverflowError, ValueError) as exc:
@@ -219,8 +219,8 @@ def json_value(name: str, value: Any) -> Any:
 def _short_repr(value: Any, limit: int = 80) -> str:
     try:
         shown = repr(value)
-    except Exception:  # a broken __repr__ of user data must not hide the real message
-        shown = f"<{type(value).__name__} object>"
+    except Exception:  # a broken __repr__, or an int of more than 4300 digits, must not hide
+        shown = f"<{type(value).__name__} object>"  # the real message
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
@@ -271,7 +271,7 @@ def backoff_factor(name: str, value: Any) -> float:
             ok = False
     if not ok or not math.isfinite(value) or value <= 0 or value > MAX_BACKOFF:
         raise InvalidArgumentsError(
-            f"{name}={value!r} is not allowed; expected a number > 0 and <= {MAX_BACKOFF:g} "
+            f"{name}={_short_repr(value)} is not allowed; expected a number > 0 and <= {MAX_BACKOFF:g} "
             "(1.0 keeps the delay constant)")
     return value
 
@@ -355,7 +355,7 @@ def progress_fraction(value: Any) -> float:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not ok or not math.isfinite(value) or not 0 <= value <= 1:
         raise InvalidArgumentsError(
-            f"progress fraction {value!r} is not allowed; pass a number from 0 (nothing done) "
+            f"progress fraction {_short_repr(value)} is not allowed; pass a number from 0 (nothing done) "
             "to 1 (all done), e.g. nj.progress(i / total)")
     return float(value)
 
@@ -376,6 +376,16 @@ def _str(name: str, value: Any) -> str:
     return text(value)
 
 
+_RUNNER = re.compile(r"^run:[^:\s]{1,255}:[0-9]{1,10}$")
+
+
+def _runner_name(name: str, value: Any) -> str:
+    """The owner of a foreground run: ``run:<host>:<pid>``."""
+    if not isinstance(value, str) or not _RUNNER.match(value):
+        raise InvalidArgumentsError(f"{name}: {_short_repr(value)} is not run:<host>:<pid>")
+    return value
+
+
 def _status(name: str, value: Any) -> str:
     if value not in STATUS_NAMES:
         raise InvalidArgumentsError(f"{name}={_short_repr(value)} is not a job status; use one "
@@ -387,7 +397,8 @@ def _status(name: str, value: Any) -> str:
 _REQUESTS: dict[str, tuple[tuple[str, Callable[[str, Any], Any]], ...]] = {
     "enqueue": (("spec", lambda n, v: job_spec(v)), ("now", timestamp)),
     "enqueue_batch": (("batch", lambda n, v: job_batch(v)), ("now", timestamp)),
-    "enqueue_running": (("spec", lambda n, v: job_spec(v)), ("worker", _str), ("now", timestamp)),
+    "enqueue_running": (("spec", lambda n, v: job_spec(v)), ("worker", _runner_name),
+                        ("now", timestamp)),
     "restart": (("job_id", lambda n, v: job_id(v)), ("outcome", lambda n, v: outcome(v)),
                 ("now", timestamp)),
     "finish": (("job_id", lambda n, v: job_id(v)), ("outcome", lambda n, v: outcome(v)),

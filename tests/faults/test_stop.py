@@ -29,6 +29,5 @@ def test_worker_stop_of_a_worker_that_became_a_zombie(project):
         with open(f"/proc/{pid}/stat") as fh:
             assert fh.read().rsplit(")", 1)[1].split()[0] == "Z"  # what the test set out to make
     finally:
-        starter.stdin.close()
-        starter.wait(timeout=60)
+        starter.communicate(timeout=60)  # closes its pipes, and lets it reap nothing and exit
     wait_until(lambda: not nj.worker_status()["running"], what="no worker")

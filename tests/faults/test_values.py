@@ -52,12 +52,13 @@ def still_runs(door) -> None:
 
 def test_priority_beyond_32_bits_is_refused_and_the_queue_goes_on(project, door):
     for priority in (2**40, 2**31, -2**31 - 1, 10**5000):
-        shown = f"{priority:.3e}"
+        shown = "10**5000" if priority > 2**64 else str(priority)  # too many digits to print
+        before = stored()  # still_runs below stores one job with a worker
         with pytest.raises(nj.InvalidArgumentsError, match="priority"):
             nj.dispatch("jobs.sample.flaky", priority=priority)
         with pytest.raises(nj.InvalidArgumentsError, match="priority"):
             nj.dispatch_many("jobs.testing.ok", [[1], [2]], priority=priority)
-        assert stored() == 0, f"stored with priority {shown}"
+        assert stored() == before, f"stored with priority {shown}"
         still_runs(door)
 
 
