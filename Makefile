@@ -4,7 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_DB := .notebookjobs/demo.duckdb
 
-.PHONY: demo test setup clean lab soak
+.PHONY: demo test setup clean lab soak lint
+
+# make lint: ruff and mypy alone (make test runs them first)
+lint: setup
+	$(PY) -m ruff check notebookjobs tests
+	$(PY) -m mypy
 
 setup: $(VENV)/.installed
 
@@ -27,6 +32,8 @@ test: setup
 	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	        -o DPkg::Lock::Timeout=300 chromium; fi
+	$(PY) -m ruff check notebookjobs tests
+	$(PY) -m mypy
 	$(PY) -m pytest -q tests $(NOTEBOOKS) --nbval --nbval-sanitize-with notebooks/sanitize.cfg
 
 clean:

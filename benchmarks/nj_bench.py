@@ -3,7 +3,8 @@
 This process talks to notebookjobs only through its public API (``nj.dispatch``, ...), except
 where the brief says otherwise: the drain is timed on ``python -m notebookjobs.worker --burst``
 and read back from the DB file afterwards, and the scale figures write their million-job history
-with bulk SQL and time ``JobStore.claim_next`` on a ``Database`` directly.
+with bulk SQL and time a claim as the worker makes it (in memory, then its commit) on a
+``Database`` directly.
 """
 
 from __future__ import annotations
@@ -89,7 +90,10 @@ class Project:
         """A fresh, empty queue (no worker may run)."""
         folder = self.db.parent
         for path in folder.glob(self.db.name + "*"):
-            path.unlink()
+            if path.is_dir():  # the worker's frames folder
+                shutil.rmtree(path)
+            else:
+                path.unlink()
         for path in self.effects.iterdir():
             path.unlink()
 
@@ -98,7 +102,7 @@ class Project:
         folder = self.templates / name
         folder.mkdir()
         for path in self.db.parent.glob(self.db.name + "*"):
-            if path.name.endswith((".lock", ".sock")):
+            if path.name.endswith((".lock", ".sock")) or path.is_dir():
                 continue
             shutil.copy2(path, folder / path.name)
 
@@ -358,7 +362,7 @@ def idle_figures(project: Project, seconds: float, settle_s: float) -> dict[str,
 
 #: how the generated history fills each column of ``queue`` (i = 0..n-1)
 _FILL = {
-    "id": "nextval('job_ids')",
+    "id": "i + 1",
     "target": "'jobs.bench.noop'",
     "args": "'[]'",
     "kwargs": "'{}'",
@@ -413,31 +417,43 @@ def make_history(path: Path, n: int) -> None:
 
 
 def claim_cost(path: Path, rounds: int) -> dict[str, float]:
-    """Median µs of ``JobStore.claim_next`` (and of its whole transaction) on a ``Database``
-    opened on ``path``; each round first inserts one pending job, and finishes it afterwards."""
+    """Median µs of a claim as the worker makes it, on a ``Database`` opened on ``path``: the
+    next due job taken from the in-memory queue and started (``QueueState.pop_due`` +
+    ``transitions.start``), alone, and with the commit of its new state (``JobStore.save_all``,
+    what the writer does). Each round first stores one pending job, and settles it afterwards."""
+    from notebookjobs import transitions
     from notebookjobs.models import JobSpec, Outcome, OutcomeKind, RetryPolicy, utcnow
+    from notebookjobs.queue import StoreQueue
     from notebookjobs.store import Database
+    from notebookjobs.worker.state import QueueState
 
     db = Database(path)
+    state = QueueState()
     only, whole = [], []
     try:
         spec = JobSpec(target=NOOP, args=[], kwargs={}, priority=0, run_at=utcnow(), policy=RetryPolicy())
         for i in range(rounds + 20):
             with db.transaction() as store:
-                store.enqueue(spec, utcnow())
+                job_id = StoreQueue(store).enqueue(spec, utcnow())
+                state.add(store.get(job_id))
             now = utcnow()
             t0 = time.perf_counter()
-            with db.transaction() as store:
-                ta = time.perf_counter()
-                job = store.claim_next("bench", now)
-                tb = time.perf_counter()
-            t1 = time.perf_counter()
+            job = state.pop_due(now)
             if job is None:
-                raise RuntimeError("claim_next found no job after an enqueue")
+                raise RuntimeError("no job was due after an enqueue")
+            started = transitions.start(job, "bench", now)
+            state.update(started)
+            ta = time.perf_counter()
             with db.transaction() as store:
-                store.finish(job.id, Outcome(kind=OutcomeKind.SUCCEEDED, result=1.0), utcnow())
+                store.save_all([started])
+            t1 = time.perf_counter()
+            done = transitions.settle(started, Outcome(kind=OutcomeKind.SUCCEEDED, result=1.0), utcnow())
+            state.update(done)
+            with db.transaction() as store:
+                store.save_all([done])
+            state.take_changes()
             if i >= 20:  # the first rounds warm caches up
-                only.append(tb - ta)
+                only.append(ta - t0)
                 whole.append(t1 - t0)
     finally:
         db.close()
@@ -532,12 +548,12 @@ def scale_figures(project: Project, folder: Path, small: int, large: int, rounds
             make_history(paths[key], n)
     out: dict[str, Any] = {}
     for key in ("small", "large"):
-        log(f"  claim_next x {rounds} with {small if key == 'small' else large:,} jobs in the history")
+        log(f"  claim x {rounds} with {small if key == 'small' else large:,} jobs in the history")
         c = claim_cost(paths[key], rounds)
         out[f"claim_{key}_us"], out[f"claim_tx_{key}_us"] = c["claim_us"], c["claim_tx_us"]
     out["claim_ratio"] = out["claim_large_us"] / out["claim_small_us"]
     out["claim_tx_ratio"] = out["claim_tx_large_us"] / out["claim_tx_small_us"]
-    log(f"  claim_next {out['claim_small_us']:.0f} us vs {out['claim_large_us']:.0f} us: "
+    log(f"  claim {out['claim_small_us']:.0f} us vs {out['claim_large_us']:.0f} us: "
         f"ratio {out['claim_ratio']:.2f} (whole transaction {out['claim_tx_ratio']:.2f})")
     try:
         for key, n in (("small", small), ("large", large)):

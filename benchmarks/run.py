@@ -111,11 +111,11 @@ def nj_figures(s: Sizes) -> list[Figure]:
         f("rss", "idle worker RSS, children included", "MB", "lower", "{:.0f}", ("<=", 150, "≤ 150 MB"), "rss"),
         f("rss_root", "idle worker RSS, the worker process alone", "MB", "lower", "{:.0f}", None, "rss_root"),
         f("procs", "processes in the idle worker's tree", "", "lower", "{:.0f}", None, "procs"),
-        f("claim_small_us", f"claim_next with {s.small:,} finished jobs", "µs", "lower", "{:.0f}"),
-        f("claim_large_us", f"claim_next with {s.large:,} finished jobs", "µs", "lower", "{:.0f}"),
+        f("claim_small_us", f"claim (in memory) with {s.small:,} finished jobs", "µs", "lower", "{:.0f}"),
+        f("claim_large_us", f"claim (in memory) with {s.large:,} finished jobs", "µs", "lower", "{:.0f}"),
         f("claim_ratio", f"claim cost ratio {s.large:,} / {s.small:,}", "×", "lower", "{:.2f}",
           ("<=", 1.3, "≤ 1.3")),
-        f("claim_tx_ratio", "same, whole claim transaction (BEGIN … COMMIT)", "×", "lower", "{:.2f}"),
+        f("claim_tx_ratio", "same, with the commit of the claim (save_all)", "×", "lower", "{:.2f}"),
         f("hdrain_small_rate_db", f"drain {s.history_drain:,} no-op jobs beside {s.small:,} finished ones "
           "(first → last finished_at)", "jobs/s", "higher", "{:,.0f}"),
         f("hdrain_large_rate_db", f"drain {s.history_drain:,} no-op jobs beside {s.large:,} finished ones "
@@ -489,11 +489,11 @@ def render(results: Results, meta: dict[str, Any]) -> str:
           f"(user + system, children included) of its process tree over {s.idle_s:g} s, as % of one "
           "core, and the sum of RSS over the tree. Then one dispatch → start sample.",
           f"- **scale**: fresh queue files with {s.small:,} and {s.large:,} finished jobs written by one "
-          "`INSERT … SELECT … FROM range(n)` (columns as `notebookjobs.store` creates them, `pending` "
-          f"empty). Claim: {s.claim_rounds} rounds (after 20 warm-up ones) of one `enqueue` transaction, "
-          "then `JobStore.claim_next` timed alone (inside its transaction) and with its transaction, "
-          "then `finish`, on a `notebookjobs.store.Database` (the worker itself may claim another way, "
-          "e.g. from an in-memory queue: so also a drain of "
+          "`INSERT … SELECT … FROM range(n)` (columns as `notebookjobs.store` creates them). "
+          f"Claim: {s.claim_rounds} rounds (after 20 warm-up ones) of one `enqueue` transaction, "
+          "then the claim as the worker makes it (`QueueState.pop_due` + `transitions.start`) timed "
+          "alone and with the commit of the started job (`JobStore.save_all`), on a "
+          "`notebookjobs.store.Database`; and a drain of "
           f"{s.history_drain:,} no-op jobs dispatched into a copy of each file, by a burst worker; the "
           "ratio of their first → last finished_at rates is the per-job cost ratio as the worker runs). "
           "API calls run in a fresh subprocess "

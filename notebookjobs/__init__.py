@@ -15,27 +15,50 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .errors import (ConfigError, InvalidArgumentsError, JobNotFoundError, JobStateError,
-                     NotAllowedError, NotebookJobsError, StorageError, StoreBusyError, WorkerError)
+# Eager, not in _LAZY: importing the submodules notebookjobs.progress (every pool child does)
+# and notebookjobs.dashboard would otherwise bind the *module* as nj.progress / nj.dashboard;
+# these imports bind the functions over them (both modules import nothing heavy).
+from .dashboard import dashboard
+from .errors import (
+    ConfigError,
+    InvalidArgumentsError,
+    JobNotFoundError,
+    JobStateError,
+    NotAllowedError,
+    NotebookJobsError,
+    StorageError,
+    StoreBusyError,
+    WorkerError,
+)
 from .models import JobStatus
-# Eager, not in _LAZY: importing the submodule notebookjobs.progress (every pool child does)
-# would otherwise bind the *module* as nj.progress; this import binds the function over it.
 from .progress import progress
 
 __version__ = "0.1.0"
 
 #: public name -> module that defines it
 _LAZY = {
-    "dispatch": "client", "dispatch_many": "client", "status": "client", "wait": "client", "cancel": "client",
-    "retry": "client", "jobs": "client", "history": "client", "counts": "client",
-    "available_jobs": "client", "start_worker": "client", "stop_worker": "client",
-    "worker_status": "client", "stats": "client", "sql": "client", "prune": "client", "dashboard": "ui",
+    "dispatch": "client",
+    "dispatch_many": "client",
+    "status": "client",
+    "wait": "client",
+    "cancel": "client",
+    "retry": "client",
+    "jobs": "client",
+    "history": "client",
+    "counts": "client",
+    "available_jobs": "client",
+    "start_worker": "client",
+    "stop_worker": "client",
+    "worker_status": "client",
+    "stats": "client",
+    "sql": "client",
+    "prune": "client",
 }
 
 __all__ = [
     *_LAZY, "ConfigError", "InvalidArgumentsError", "JobNotFoundError", "JobStateError",
     "NotAllowedError", "NotebookJobsError", "StorageError", "StoreBusyError", "WorkerError",
-    "JobStatus", "progress", "__version__",
+    "JobStatus", "dashboard", "progress", "__version__",
 ]
 
 

@@ -41,21 +41,30 @@ def bind(target: Target, args: list[Any] | tuple[Any, ...], kwargs: dict[str, An
     var_keyword = next((p for p in params if p.kind is inspect.Parameter.VAR_KEYWORD), None)
     out_args = []
     for i, value in enumerate(args):
+        # sig.bind above guarantees a parameter for each value: a named one, or *args / **kwargs
         param = positional[i] if i < len(positional) else var_positional
+        assert param is not None
         name = param.name if i < len(positional) else f"argument {i + 1}"
         out_args.append(to_json_value(name, _coerce(name, value, param.annotation)))
     out_kwargs = {}
     for name, value in kwargs.items():
-        param = sig.parameters.get(name)
-        if param is None or param.kind is inspect.Parameter.VAR_POSITIONAL:
-            param = var_keyword
+        found = sig.parameters.get(name)
+        named = found is not None and found.kind is not inspect.Parameter.VAR_POSITIONAL
+        param = found if named else var_keyword
+        assert param is not None
         out_kwargs[name] = to_json_value(name, _coerce(name, value, param.annotation))
     return out_args, out_kwargs
 
 
 def _plain_signature(sig: inspect.Signature) -> str:
-    return "(" + ", ".join(p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}"
-                           for p in sig.parameters.values()) + ")"
+    return (
+        "("
+        + ", ".join(
+            p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}"
+            for p in sig.parameters.values()
+        )
+        + ")"
+    )
 
 
 def to_json_value(name: str, value: Any) -> Any:

@@ -9,13 +9,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
-import pandas as pd
-
-from . import client
-from .errors import (ConfigError, InvalidArgumentsError, JobNotFoundError, JobStateError,
-                     NotAllowedError, NotebookJobsError)
+from . import client, commands
+from .errors import (
+    ConfigError,
+    InvalidArgumentsError,
+    JobNotFoundError,
+    JobStateError,
+    NotAllowedError,
+    NotebookJobsError,
+)
 from .models import STATUS_NAMES, JobStatus
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
@@ -24,27 +29,8 @@ REFUSALS = (ConfigError, NotAllowedError, InvalidArgumentsError, JobNotFoundErro
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse exits 2 too, but with the usage block
+    def error(self, message: str) -> NoReturn:  # argparse exits 2 too, but with the usage block
         self.exit(EXIT_REFUSED, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def split_arguments(values: Sequence[str], target: str) -> tuple[list[str], dict[str, str]]:
-    """``name=value`` binds keyword ``name`` when it is a parameter of the target; else positional."""
-    names: set[str] = set()
-    try:
-        from . import registry
-        names = set(registry.resolve(target, client.settings()).signature.parameters)
-    except NotebookJobsError:
-        pass  # dispatch reports the real problem with the target
-    args: list[str] = []
-    kwargs: dict[str, str] = {}
-    for value in values:
-        name, sep, rest = value.partition("=")
-        if sep and name in names:
-            kwargs[name] = rest
-        else:
-            args.append(value)
-    return args, kwargs
 
 
 def _target_from_seed(owner: str, member: str) -> str:
@@ -52,27 +38,10 @@ def _target_from_seed(owner: str, member: str) -> str:
     return owner.replace("\\", ".").strip(".") + "." + member
 
 
-def _print_job(info: dict[str, Any]) -> None:
-    for key, value in info.items():
-        if isinstance(value, (list, dict)):
-            value = json.dumps(value)
-        if isinstance(value, str) and "\n" in value:
-            print(f"{key}:")
-            print("  " + value.rstrip().replace("\n", "\n  "))
-        else:
-            print(f"{key}: {'' if value is None else value}")
-
-
-def _table(frame: pd.DataFrame) -> str:
-    with pd.option_context("display.width", 200, "display.max_colwidth", 60,
-                           "display.max_columns", 20):
-        return frame.to_string(index=False)
-
-
 def cmd_run(ns: argparse.Namespace) -> int:
     target = _target_from_seed(ns.owner, ns.member)
     raw = [p for p in (ns.params or "").split(",") if p != ""] if ns.params else []
-    args, kwargs = split_arguments(raw, target)
+    args, kwargs = commands.split_arguments(raw, target)
     info = client.run_now(target, args, kwargs, echo=True)
     line = (f"job {info['id']} {info['status']} after {info['attempts']} "
             f"attempt{'s' if info['attempts'] != 1 else ''}")
@@ -85,39 +54,33 @@ def cmd_run(ns: argparse.Namespace) -> int:
 
 
 def cmd_dispatch(ns: argparse.Namespace) -> int:
-    args, kwargs = split_arguments(ns.args, ns.target)
-    print(client.dispatch(ns.target, *args, priority=ns.priority, delay=ns.delay, **kwargs))
+    print(commands.run_dispatch(ns))
     return EXIT_OK
 
 
 def cmd_status(ns: argparse.Namespace) -> int:
-    _print_job(client.status(ns.id))
+    commands.run_status(ns)
     return EXIT_OK
 
 
 def cmd_list(ns: argparse.Namespace) -> int:
-    frame = client.jobs(page=ns.page, per_page=ns.per_page, status=ns.status)
-    a = frame.attrs
-    print(f"page {a['page']} of {a['pages']} ({a['total']} job{'s' if a['total'] != 1 else ''}"
-          f"{', ' + ns.status if ns.status else ''})")
+    frame = commands.run_list(ns)
     if len(frame):
-        shown = frame[["id", "target", "status", "priority", "attempts", "created_at", "run_at"]].copy()
+        shown = frame[
+            ["id", "target", "status", "priority", "attempts", "created_at", "run_at"]
+        ].copy()
         for column in ("created_at", "run_at"):
             shown[column] = shown[column].dt.strftime("%Y-%m-%d %H:%M:%S")
-        print(_table(shown))
+        print(commands.table_text(shown))
     return EXIT_OK
 
 
 def cmd_cancel(ns: argparse.Namespace) -> int:
-    if client.cancel(ns.id):
-        print(f"job {ns.id} cancelled")
-        return EXIT_OK
-    print(f"job {ns.id} is {client.status(ns.id)['status']}: nothing to cancel", file=sys.stderr)
-    return EXIT_FAILED
+    return EXIT_OK if commands.run_cancel(ns) else EXIT_FAILED
 
 
 def cmd_retry(ns: argparse.Namespace) -> int:
-    print(client.retry(ns.id))
+    print(commands.run_retry(ns))
     return EXIT_OK
 
 
@@ -129,7 +92,7 @@ def cmd_jobs(ns: argparse.Namespace) -> int:
     shown = frame.copy()
     shown["parameters"] = [", ".join(_param(p) for p in ps) for ps in shown["parameters"]]
     shown["allowed"] = shown["allowed"].map({True: "yes", False: "no"})
-    print(_table(shown[["target", "kind", "parameters", "allowed", "doc"]]))
+    print(commands.table_text(shown[["target", "kind", "parameters", "allowed", "doc"]]))
     return EXIT_OK
 
 
@@ -148,12 +111,12 @@ def cmd_history(ns: argparse.Namespace) -> int:
         print(f"{len(frame)} jobs written to {ns.parquet}")
     else:
         shown = frame[["id", "target", "status", "attempts", "wait_s", "duration_s", "created_at"]]
-        print(_table(shown.tail(ns.tail)) if len(shown) else "no jobs")
+        print(commands.table_text(shown.tail(ns.tail)) if len(shown) else "no jobs")
     return EXIT_OK
 
 
 def cmd_stats(ns: argparse.Namespace) -> int:
-    print(_table(client.stats(by=ns.by).round(3)))
+    print(commands.table_text(client.stats(by=ns.by).round(3)))
     return EXIT_OK
 
 
@@ -163,27 +126,17 @@ def cmd_prune(ns: argparse.Namespace) -> int:
 
 
 def cmd_worker(ns: argparse.Namespace) -> int:
-    if ns.action == "start":
-        pid = client.start_worker(ns.concurrency)
-        print(f"worker running (pid {pid}); its log is logs/worker.log")
-    elif ns.action == "stop":
-        print("worker stopped" if client.stop_worker() else "no worker was running")
-    else:
-        info = client.worker_status()
-        if not info["running"]:
-            print("worker: not running")
-            return EXIT_FAILED
-        print(f"worker: running (pid {info['pid']}, concurrency {info['concurrency']}, "
-              f"started {info['started_at']:%Y-%m-%d %H:%M:%S} UTC)")
-        print(f"running jobs: {', '.join(map(str, info['jobs'])) or 'none'}")
-    return EXIT_OK
+    return EXIT_OK if commands.run_worker(ns) else EXIT_FAILED
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="notebookjobs", description="Background jobs for Jupyter: dispatch "
-                     "whitelisted functions and methods, run them, inspect the queue. The project "
-                     "root is $NOTEBOOKJOBS_ROOT or the nearest folder upwards holding "
-                     "whitelist.yaml; the queue is $NOTEBOOKJOBS_DB or <root>/.notebookjobs/queue.duckdb.")
+    parser = _Parser(
+        prog="notebookjobs",
+        description="Background jobs for Jupyter: dispatch "
+        "whitelisted functions and methods, run them, inspect the queue. The project "
+        "root is $NOTEBOOKJOBS_ROOT or the nearest folder upwards holding "
+        "whitelist.yaml; the queue is $NOTEBOOKJOBS_DB or <root>/.notebookjobs/queue.duckdb.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("run", help="run a target now in the foreground, with retries")
@@ -192,36 +145,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("params", metavar="P1,P2,...", nargs="?", help="comma-separated arguments")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("dispatch", help="queue a target; prints the job id")
-    p.add_argument("target", help="dotted name, e.g. jobs.sample.SampleJobClass.process")
-    p.add_argument("args", nargs="*", metavar="ARG", help="positional values, or name=value")
-    p.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
-    p.add_argument("--delay", type=float, default=0.0, help="seconds before it may start")
-    p.set_defaults(func=cmd_dispatch)
-
-    for name, func, text in (("status", cmd_status, "show one job"),
-                             ("cancel", cmd_cancel, "cancel a pending or running job"),
-                             ("retry", cmd_retry, "dispatch a failed or cancelled job again")):
+    handlers = {"dispatch": cmd_dispatch, "list": cmd_list, "status": cmd_status,
+                "cancel": cmd_cancel, "retry": cmd_retry, "worker": cmd_worker}
+    for name, (text, add_arguments) in commands.COMMANDS.items():
         p = sub.add_parser(name, help=text)
-        p.add_argument("id", type=int, help="job id")
-        p.set_defaults(func=func)
-
-    p = sub.add_parser("list", help="one page of the queue, newest first")
-    p.add_argument("--status", choices=STATUS_NAMES)
-    p.add_argument("--page", type=int, default=1)
-    p.add_argument("--per-page", type=int, default=20)
-    p.set_defaults(func=cmd_list)
+        add_arguments(p)
+        p.set_defaults(func=handlers[name])
 
     p = sub.add_parser("jobs", help="discovered and allowed targets")
     p.set_defaults(func=cmd_jobs)
 
-    p = sub.add_parser("worker", help="start, stop or show the detached worker")
-    p.add_argument("action", choices=("start", "stop", "status"))
-    p.add_argument("--concurrency", type=int, default=None,
-                   help="children in the pool (start only; default from whitelist.yaml)")
-    p.set_defaults(func=cmd_worker)
-
-    p = sub.add_parser("history", help="every job with wait and duration; export with --csv or --parquet")
+    p = sub.add_parser(
+        "history", help="every job with wait and duration; export with --csv or --parquet"
+    )
     out = p.add_mutually_exclusive_group()
     out.add_argument("--csv", metavar="FILE", help="write every column to a CSV file")
     out.add_argument("--parquet", metavar="FILE", help="write every column to a Parquet file")

@@ -1,7 +1,8 @@
 """The service API of SPEC §6. The CLI, the magic and the dashboard call these and nothing below.
 
 Each call reads the current settings (whitelist.yaml is re-read when it changes), validates its
-input, and does one store operation through ``access``.
+input, and makes one typed call of ``queue.Queue``, through the running worker or on the file
+(``queue.QueueClient`` decides).
 """
 
 from __future__ import annotations
@@ -11,21 +12,23 @@ import math
 import os
 import socket
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
-from . import access, daemon, joblog, registry, runner, validate
-from . import analysis
+from . import discovery, frames, registry, retries, validate
 from .arguments import bind
 from .config import Settings, load_settings
-from .errors import InvalidArgumentsError, JobStateError
-from .models import (FINAL_STATUSES, STATUS_NAMES, Job, JobBatch, JobSpec, JobStatus, OutcomeKind,
-                     utcnow)
-from .backoff import retry_delay_s
-from .store import STATS_GROUPS
+from .errors import InvalidArgumentsError, JobStateError, NotebookJobsError
+from .joblog import JobLog
+from .models import FINAL_STATUSES, STATUS_NAMES, Job, JobBatch, JobSpec, JobStatus, utcnow
 from .progress import set_reporter
+from .queue import QueueClient
+from .remote import worker_info
+from .store import STATS_GROUPS
+from .worker import daemon, runner
 
 WAIT_FIRST_POLL_S = 0.01  # wait() polls quickly at first, then backs off
 WAIT_MAX_POLL_S = 0.25
@@ -46,6 +49,15 @@ def _paths() -> Settings:
 
 def _check_int(name: str, value: Any, lowest: int | None = None) -> int:
     return validate.integer(name, value, lowest, validate.INT32_MAX)
+
+
+def parameter_names(target: str) -> list[str]:
+    """The names of the target's parameters; none when it is not allowed (dispatching it then
+    says why)."""
+    try:
+        return list(registry.resolve(target, settings()).signature.parameters)
+    except NotebookJobsError:
+        return []
 
 
 def _spec(cfg: Settings, target: str | registry.Target, args: Any, kwargs: dict[str, Any],
@@ -70,8 +82,9 @@ def dispatch(target: str, *args: Any, priority: int = 0, delay: float | timedelt
     cfg = settings()
     now = utcnow()
     spec = _spec(cfg, target, args, kwargs, priority, delay, now)
-    job_id = access.call(cfg, "enqueue", spec, now)
-    _autostart(cfg)
+    queue = QueueClient(cfg)
+    job_id = queue.enqueue(spec, now)
+    _autostart(cfg, queue)
     return job_id
 
 
@@ -105,14 +118,15 @@ def dispatch_many(target: str, calls: list[Any], *, priority: int = 0,
         all_kwargs.append(json.dumps(bound_kwargs))
     batch = JobBatch(target=resolved.name, args=all_args, kwargs=all_kwargs, priority=priority,
                      run_at=run_at, policy=cfg.policy_for(resolved.name))
-    ids = access.call(cfg, "enqueue_batch", batch, now)
-    _autostart(cfg)
+    queue = QueueClient(cfg)
+    ids = queue.enqueue_batch(batch, now)
+    _autostart(cfg, queue)
     return ids
 
 
-def _autostart(cfg: Settings) -> None:
+def _autostart(cfg: Settings, queue: QueueClient) -> None:
     """The seed's "background runner is triggered on dispatch": start a worker if none runs."""
-    if cfg.worker.autostart and not access.last_call_reached_worker():
+    if cfg.worker.autostart and not queue.used_worker:
         daemon.start(cfg)  # finds a worker that started meanwhile, or starts one
 
 
@@ -122,11 +136,12 @@ def status(job_id: int) -> dict[str, Any]:
 
 
 def _get(job_id: int) -> Job:
-    return access.call(_paths(), "get", validate.job_id(job_id))
+    return QueueClient(_paths()).get(validate.job_id(job_id))
 
 
 def wait(job_id: int, timeout: float | None = None) -> dict[str, Any]:
-    """Block until the job is completed, failed or cancelled; ``TimeoutError`` after ``timeout`` s."""
+    """Block until the job is completed, failed or cancelled; ``TimeoutError`` after
+    ``timeout`` seconds."""
     deadline = None if timeout is None else time.monotonic() + timeout
     pause = WAIT_FIRST_POLL_S
     while True:
@@ -146,8 +161,8 @@ def cancel(job_id: int) -> bool:
     Returns False when the job had already finished (completed, failed or cancelled).
     """
     cfg = _paths()
-    before = access.call(cfg, "cancel", validate.job_id(job_id), utcnow())
-    if before == JobStatus.RUNNING and access.worker_info(cfg) is not None:
+    before = QueueClient(cfg).cancel(validate.job_id(job_id), utcnow())
+    if before == JobStatus.RUNNING and worker_info(cfg) is not None:
         # The worker stops the child at once; return once the job shows it.
         try:
             wait(job_id, timeout=CANCEL_WAIT_S)
@@ -169,12 +184,14 @@ def retry(job_id: int) -> int:
     cfg = settings()
     now = utcnow()
     spec = _spec(cfg, job.target, job.args, job.kwargs, job.priority, 0, now)
-    new_id = access.call(cfg, "enqueue", spec, now)
-    _autostart(cfg)
+    queue = QueueClient(cfg)
+    new_id = queue.enqueue(spec, now)
+    _autostart(cfg, queue)
     return new_id
 
 
 def _frame(jobs: list[Job]) -> pd.DataFrame:
+    """A page of jobs as the frame ``nj.jobs()`` returns."""
     frame = pd.DataFrame([j.to_status() for j in jobs], columns=list(Job.STATUS_KEYS))
     for column in ("created_at", "run_at", "started_at", "finished_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
@@ -182,11 +199,12 @@ def _frame(jobs: list[Job]) -> pd.DataFrame:
 
 
 def jobs(page: int = 1, per_page: int = 5, status: str | None = None) -> pd.DataFrame:
-    """One page of the queue, newest first; ``df.attrs`` holds total, page, pages, per_page, status."""
+    """One page of the queue, newest first; ``df.attrs`` holds total, page, pages, per_page and
+    status."""
     _check_int("page", page, 1)
     _check_int("per_page", per_page, 1)
     _check_status(status)
-    rows, total = access.call(_paths(), "page", page, per_page, status)
+    rows, total = QueueClient(_paths()).page(page, per_page, status)
     frame = _frame(rows)
     frame.attrs.update(total=total, page=page, per_page=per_page, status=status,
                        pages=max(1, math.ceil(total / per_page)))
@@ -205,8 +223,8 @@ def history(since: Any = None, until: Any = None, target: str | None = None,
     last attempt (a retry moves run_at to when it became due).
     """
     _check_status(status)
-    query = (analysis.parse_time("since", since), analysis.parse_time("until", until), target, status)
-    return analysis.to_frame(access.table(_paths(), "history", *query))
+    query = (frames.parse_time("since", since), frames.parse_time("until", until), target, status)
+    return frames.to_frame(QueueClient(_paths()).table("history", *query))
 
 
 def stats(by: str = "target") -> pd.DataFrame:
@@ -217,8 +235,10 @@ def stats(by: str = "target") -> pd.DataFrame:
     Durations are of completed and failed jobs' last attempts.
     """
     if by not in STATS_GROUPS:
-        raise InvalidArgumentsError(f"by={by!r} is not allowed; use one of {', '.join(STATS_GROUPS)}")
-    return analysis.to_frame(access.table(_paths(), "stats", by))
+        raise InvalidArgumentsError(
+            f"by={by!r} is not allowed; use one of {', '.join(STATS_GROUPS)}"
+        )
+    return frames.to_frame(QueueClient(_paths()).table("stats", by))
 
 
 def sql(query: str) -> pd.DataFrame:
@@ -229,7 +249,7 @@ def sql(query: str) -> pd.DataFrame:
     if not isinstance(query, str) or not query.strip():
         raise InvalidArgumentsError("nj.sql takes a SELECT statement as a string, e.g. "
                                     "\"SELECT status, count(*) FROM jobs GROUP BY status\"")
-    return analysis.to_frame(access.table(_paths(), "sql", query))
+    return frames.to_frame(QueueClient(_paths()).table("sql", query))
 
 
 def prune(older_than: Any = "30d") -> int:
@@ -238,8 +258,8 @@ def prune(older_than: Any = "30d") -> int:
     ``older_than``: '30d', '12h', '90m', '45s', '2w', seconds, or a timedelta. Pending and
     running jobs are never deleted. Returns how many jobs were deleted.
     """
-    before = utcnow() - analysis.parse_duration(older_than)
-    return access.call(_paths(), "prune", before)
+    before = utcnow() - frames.parse_duration(older_than)
+    return QueueClient(_paths()).prune(before)
 
 
 def _check_status(status: str | None) -> None:
@@ -250,53 +270,52 @@ def _check_status(status: str | None) -> None:
 
 def counts() -> dict[str, int]:
     """How many jobs are in each status."""
-    return access.call(_paths(), "counts")
+    return QueueClient(_paths()).counts()
 
 
 def available_jobs() -> pd.DataFrame:
     """Discovery: target, owner, member, kind, parameters, doc, allowed (SPEC §6)."""
-    rows = registry.discover(settings())
-    return pd.DataFrame([r.__dict__ for r in rows],
-                        columns=["target", "owner", "member", "kind", "parameters", "doc", "allowed"])
+    rows = discovery.discover(settings())
+    return pd.DataFrame(
+        [r.__dict__ for r in rows],
+        columns=["target", "owner", "member", "kind", "parameters", "doc", "allowed", "allow_hint"],
+    )
 
 
 def run_now(target: str, args: list[Any], kwargs: dict[str, Any], *, echo: bool = True,
-            sleep=time.sleep) -> dict[str, Any]:
+            sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
     """Run a target in this process now, with retries, recorded in the queue and the logs.
 
     The seed's ``run-job.php``: validation as for dispatch, then attempts until one succeeds or
-    the retry policy is spent, sleeping the configured delay in between. Returns the final status.
+    the retry policy is spent (``retries.decide``, as the worker decides), sleeping the
+    configured delay in between. Returns the final status.
     """
     cfg = settings()
     now = utcnow()
     spec = _spec(cfg, target, args, kwargs, 0, 0, now)
-    me = f"run:{socket.gethostname()}:{os.getpid()}"
-    job = access.call(cfg, "enqueue_running", spec, me, now)
-    set_reporter(lambda fraction, message: access.call(
-        cfg, "record_progress", job.id, fraction, message))
+    queue = QueueClient(cfg)
+    job = queue.run_started(spec, f"run:{socket.gethostname()}:{os.getpid()}", now)
+    set_reporter(lambda fraction, message: queue.record_progress(job.id, fraction, message))
+    log = JobLog(cfg.logs_dir)
     try:
-        return _attempts_in_foreground(cfg, spec, job, echo, sleep)
+        while True:
+            outcome = runner.execute(cfg, spec.target, spec.args, spec.kwargs,
+                                     timeout=spec.policy.timeout, echo=echo)
+            outcome = validate.outcome(outcome)
+            decision = retries.decide(job.policy, job.attempts, outcome.kind, utcnow())
+            if outcome.succeeded:
+                log.completed(job, outcome.duration_s)
+            else:
+                log.attempt_failed(job, outcome.error or "", decision.final)
+            if decision.final:
+                job = queue.run_finished(job.id, outcome, utcnow())
+                break
+            sleep(retries.delay_s(job.policy, job.attempts))
+            job = queue.run_restarted(job.id, outcome, utcnow())
     finally:
         set_reporter(None)
-
-
-def _attempts_in_foreground(cfg: Settings, spec: JobSpec, job: Job, echo: bool, sleep) -> dict[str, Any]:
-    target = spec.target
-    while True:
-        outcome = runner.execute(cfg, target, spec.args, spec.kwargs,
-                                 timeout=spec.policy.timeout, echo=echo)
-        if outcome.succeeded:
-            access.call(cfg, "finish", job.id, outcome, utcnow())
-            joblog.job_completed(cfg.logs_dir, job, outcome.duration_s)
-            break
-        final = job.attempts >= job.max_attempts or outcome.kind is OutcomeKind.CANCELLED
-        joblog.attempt_failed(cfg.logs_dir, job, outcome.error or "", final)
-        if final:
-            access.call(cfg, "finish", job.id, outcome, utcnow())
-            break
-        sleep(retry_delay_s(spec.policy, job.attempts))
-        job = access.call(cfg, "restart", job.id, outcome, utcnow())
-    return status(job.id)
+        log.close()
+    return job.to_status()
 
 
 # --- the detached worker ----------------------------------------------------------------------

@@ -1,28 +1,25 @@
-"""Plain records shared by every layer: job states, retry policy, jobs and attempt outcomes. No I/O."""
+"""Plain records shared by every layer: job states, retry policy, jobs and attempt outcomes. No I/O.
+
+``Job`` is the one job model: the worker's in-memory queue, the store's rows, the socket and
+``nj.status()`` all carry it. Its state changes only through the functions of ``transitions``.
+"""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 
-class JobStatus(str, enum.Enum):
-    """The five states of a job (SPEC §5).
-
-    ``pending -> running -> completed | failed | cancelled``; a failed attempt with retries
-    left goes back to ``pending`` with a later ``run_at``; ``pending -> cancelled`` by cancel.
-    """
+class JobStatus(enum.StrEnum):
+    """The five states of a job (SPEC §5); ``transitions`` has the diagram."""
 
     PENDING = "pending"
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 #: States a job never leaves (except by an explicit retry, which makes a new job).
@@ -76,29 +73,34 @@ class JobBatch:
 
 @dataclass(frozen=True, kw_only=True)
 class Job:
-    """One row of the queue, as ``nj.status()`` returns it."""
+    """One job: a row of the queue, and the worker's record of it while it runs.
+
+    Frozen: a change is a new ``Job`` made by a function of ``transitions``. The fields after
+    ``progress_message`` are internal: ``nj.status()`` shows the ones in STATUS_KEYS.
+    """
 
     id: int
     target: str
     args: list[Any]
     kwargs: dict[str, Any]
-    status: str
+    status: str  #: a JobStatus value
     priority: int
-    attempts: int
+    attempts: int  #: attempts started
     max_attempts: int
     created_at: datetime
-    run_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    error: str | None = None
-    result: Any = None
-    output: str | None = None
-    progress: float | None = None
+    run_at: datetime  #: when it may start (next)
+    started_at: datetime | None = None  #: of the current or last attempt
+    finished_at: datetime | None = None  #: of the last attempt
+    error: str | None = None  #: the last failed attempt's traceback or reason
+    result: Any = None  #: the JSON value the job returned
+    output: str | None = None  #: the last attempt's stdout and stderr, bounded
+    progress: float | None = None  #: 0..1 while running
     progress_message: str | None = None
-    # Not part of status(): the policy the job was dispatched with.
-    retry_delay: float = field(default=5.0, repr=False)
-    retry_backoff: float = field(default=1.0, repr=False)
-    timeout: float | None = field(default=None, repr=False)
+    retry_delay: float = 5.0  #: the policy the job was dispatched with: delay, backoff, timeout
+    retry_backoff: float = 1.0
+    timeout: float | None = None
+    worker: str | None = None  #: who runs it, while it is running
+    cancel_requested: bool = False  #: a cancel of a running job, for its worker to carry out
 
     #: The keys of ``nj.status()``, in order (SPEC §6).
     STATUS_KEYS = (
@@ -116,11 +118,17 @@ class Job:
 
     def to_status(self) -> dict[str, Any]:
         """The public dict of ``nj.status()``."""
-        full = asdict(self)
-        return {key: full[key] for key in self.STATUS_KEYS}
+        return {key: getattr(self, key) for key in self.STATUS_KEYS}
+
+    def evolve(self, **changes: Any) -> Job:
+        """A copy with ``changes``: ``dataclasses.replace`` without re-running ``__init__``,
+        which for 22 fields costs more than the worker's whole bookkeeping of a no-op job."""
+        new = object.__new__(Job)
+        new.__dict__.update(self.__dict__, **changes)
+        return new
 
 
-class OutcomeKind(str, enum.Enum):
+class OutcomeKind(enum.StrEnum):
     """How an attempt ended."""
 
     SUCCEEDED = "succeeded"
@@ -149,5 +157,5 @@ class Outcome:
 
 
 def utcnow() -> datetime:
-    """The current time, timezone-aware UTC (the only clock the package reads)."""
-    return datetime.now(timezone.utc)
+    """The current time, timezone-aware UTC (the clock the package reads by default)."""
+    return datetime.now(UTC)

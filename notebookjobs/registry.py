@@ -1,4 +1,4 @@
-"""Job code: discovery of the project's jobs/ tree, and whitelisted targets resolved to callables.
+"""Job code: whitelisted targets resolved to callables, with hot reload (discovery: ``discovery``).
 
 The queue stores target *names*; only this module turns a name into something that runs, and only
 for names the current whitelist allows (checked at dispatch and again in the worker).
@@ -12,7 +12,6 @@ import logging
 import os
 import sys
 import threading
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -22,9 +21,6 @@ from .config import Settings
 from .errors import ConfigError, NotAllowedError
 
 logger = logging.getLogger(__name__)
-
-JOBS_PACKAGE = "jobs"
-
 
 @dataclass(frozen=True)
 class Target:
@@ -51,16 +47,27 @@ def ensure_on_path(root: Path) -> None:
         sys.path.insert(0, entry)
 
 
-_mtimes: dict[str, int] = {}
-# Threads of one process (a notebook's, the dashboard's refresh) may resolve targets at once:
-# a module half-way through its first import is in sys.modules already, and another thread
-# would see it without its functions.
-_import_lock = threading.RLock()
+class _Loaded:
+    """What this process knows of the job code it has imported. One per process, as
+    ``sys.modules`` is: the cache of a module's source time belongs with the module."""
+
+    def __init__(self) -> None:
+        self.mtimes: dict[str, int] = {}  #: module -> st_mtime_ns of its source when loaded
+        self.class_owners: set[str] = set()  #: owners known to be module.Class
+        #: target -> (settings, member object, Target): reused while neither changed
+        self.targets: dict[str, tuple[Settings, Any, Target]] = {}
+        # Threads of one process (a notebook's, the dashboard's refresh) may resolve targets at
+        # once: a module half-way through its first import is in sys.modules already, and
+        # another thread would see it without its functions.
+        self.lock = threading.RLock()
+
+
+_LOADED = _Loaded()
 
 
 def import_fresh(modname: str) -> ModuleType:
     """Import a module, reloading it when its source changed since it was loaded (hot reload)."""
-    with _import_lock:
+    with _LOADED.lock:
         return _import_fresh(modname)
 
 
@@ -71,12 +78,12 @@ def _import_fresh(modname: str) -> ModuleType:
         module = importlib.import_module(modname)
     else:
         mtime = _source_mtime(module)
-        if mtime is None or mtime == _mtimes.get(modname):
+        if mtime is None or mtime == _LOADED.mtimes.get(modname):
             return module
         module = importlib.reload(module)
     mtime = _source_mtime(module)
     if mtime is not None:
-        _mtimes[modname] = mtime
+        _LOADED.mtimes[modname] = mtime
     return module
 
 
@@ -88,12 +95,9 @@ def _source_mtime(module: ModuleType) -> int | None:
         return None
 
 
-_class_owners: set[str] = set()  # owners known to be module.Class: skip the failing import
-
-
 def _import_owner(owner: str) -> Any:
     """The module or class named ``owner``; ImportError/AttributeError when it does not exist."""
-    if owner not in _class_owners:
+    if owner not in _LOADED.class_owners:  # a known class: skip the import that fails
         try:
             return import_fresh(owner)
         except ModuleNotFoundError as exc:
@@ -106,11 +110,11 @@ def _import_owner(owner: str) -> Any:
     module = import_fresh(modname)
     if not hasattr(module, clsname):
         raise AttributeError(f"module {modname!r} has no attribute {clsname!r}")
-    _class_owners.add(owner)
+    _LOADED.class_owners.add(owner)
     return getattr(module, clsname)
 
 
-def _member_kind(owner: Any, member: str) -> str:
+def member_kind(owner: Any, member: str) -> str:
     if inspect.ismodule(owner):
         return "function"
     raw = inspect.getattr_static(owner, member)
@@ -121,7 +125,7 @@ def _member_kind(owner: Any, member: str) -> str:
     return "method"
 
 
-def _signature(owner: Any, member: str, kind: str) -> inspect.Signature:
+def signature_of(owner: Any, member: str, kind: str) -> inspect.Signature:
     func = getattr(owner, member)
     try:
         sig = inspect.signature(func, eval_str=True)
@@ -170,18 +174,14 @@ def resolve(target: str, settings: Settings) -> Target:
         raise ConfigError(f"{where} > {member}: {owner_name}.{member} is not callable; "
                           "list only functions and methods")
     raw = getattr(owner, member)
-    cached = _resolved.get(target)
+    cached = _LOADED.targets.get(target)
     if cached is not None and cached[0] is settings and cached[1] is raw:
         return cached[2]  # same whitelist, same code: the signature need not be read again
-    kind = _member_kind(owner, member)
+    kind = member_kind(owner, member)
     resolved = Target(name=target, owner=owner, member=member, kind=kind,
-                      signature=_signature(owner, member, kind), doc=first_doc_line(raw))
-    _resolved[target] = (settings, raw, resolved)
+                      signature=signature_of(owner, member, kind), doc=first_doc_line(raw))
+    _LOADED.targets[target] = (settings, raw, resolved)
     return resolved
-
-
-#: target -> (settings, member object, Target): reused while neither changed
-_resolved: dict[str, tuple[Settings, Any, Target]] = {}
 
 
 def _not_allowed_message(target: Any, settings: Settings) -> str:
@@ -196,127 +196,3 @@ def _not_allowed_message(target: Any, settings: Settings) -> str:
     owners = ", ".join(sorted(settings.allowed)) or "none"
     return (f"{target!r} is not allowed: {owner!r} is not under allowed_jobs in "
             f"{settings.whitelist_path} (allowed owners: {owners}); add it there to allow it")
-
-
-def validate_all(settings: Settings) -> list[str]:
-    """Resolve every whitelisted target; the ConfigError messages of those that fail."""
-    problems = []
-    for target in settings.targets():
-        try:
-            resolve(target, settings)
-        except ConfigError as exc:
-            problems.append(str(exc))
-    return problems
-
-
-# --- discovery -------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Discovered:
-    """One row of ``nj.available_jobs()``."""
-
-    target: str
-    owner: str
-    member: str
-    kind: str  #: function, method, classmethod, staticmethod, or "error" for a broken module
-    parameters: list[dict[str, Any]]
-    doc: str
-    allowed: bool
-
-
-def describe_parameters(sig: inspect.Signature) -> list[dict[str, Any]]:
-    """name, annotation (as text), default (None when required), required, kind of each parameter."""
-    out = []
-    for p in sig.parameters.values():
-        annotation = "" if p.annotation is inspect.Parameter.empty else _annotation_text(p.annotation)
-        required = p.default is inspect.Parameter.empty and p.kind not in (
-            inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-        default = None if p.default is inspect.Parameter.empty else p.default
-        out.append({"name": p.name, "annotation": annotation, "default": default,
-                    "required": required, "kind": p.kind.name.lower()})
-    return out
-
-
-def _annotation_text(annotation: Any) -> str:
-    if isinstance(annotation, type):
-        return annotation.__name__
-    return str(annotation).replace("typing.", "")
-
-
-def _module_names(root: Path) -> list[str]:
-    package = root / JOBS_PACKAGE
-    if not package.is_dir():
-        return []
-    names = []
-    for path in sorted(package.rglob("*.py")):
-        rel = path.relative_to(root).with_suffix("")
-        parts = list(rel.parts)
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        if any(p.startswith("_") for p in parts) or not all(p.isidentifier() for p in parts):
-            continue
-        names.append(".".join(parts))
-    return names
-
-
-def _public_members(owner: Any, modname: str) -> list[tuple[str, str, Any]]:
-    """(owner dotted name, member, owner object) for public callables defined in ``modname``."""
-    found = []
-    for name, obj in vars(owner).items():
-        if name.startswith("_") or getattr(obj, "__module__", None) != modname:
-            continue
-        if inspect.isfunction(obj):
-            found.append((modname, name, owner))
-        elif inspect.isclass(obj):
-            for mname in dir(obj):
-                if mname.startswith("_") or not callable(getattr(obj, mname, None)):
-                    continue
-                if inspect.isclass(getattr(obj, mname)):
-                    continue
-                found.append((f"{modname}.{name}", mname, obj))
-    return found
-
-
-def discover(settings: Settings) -> list[Discovered]:
-    """Every public function, class method and allowed target of the project.
-
-    A module that fails to import gives one row of kind ``error`` with the reason, and the
-    other modules are still listed.
-    """
-    ensure_on_path(settings.root)
-    rows: dict[str, Discovered] = {}
-    for modname in _module_names(settings.root):
-        try:
-            module = import_fresh(modname)
-        except Exception as exc:  # any error in user code: report it, keep scanning
-            reason = traceback.format_exception_only(type(exc), exc)[-1].strip()
-            rows[modname] = Discovered(target=modname, owner=modname, member="", kind="error",
-                                       parameters=[], doc=f"cannot import: {reason}", allowed=False)
-            continue
-        for owner_name, member, owner in _public_members(module, modname):
-            target = f"{owner_name}.{member}"
-            kind = _member_kind(owner, member)
-            try:
-                params = describe_parameters(_signature(owner, member, kind))
-            except (TypeError, ValueError):
-                params = []
-            rows[target] = Discovered(
-                target=target, owner=owner_name, member=member, kind=kind, parameters=params,
-                doc=first_doc_line(getattr(owner, member)),
-                allowed=settings.split_target(target) is not None)
-    # Allowed targets outside jobs/ (or broken ones) are listed too, so nothing allowed hides.
-    for target in settings.targets():
-        if target in rows:
-            continue
-        owner_name, _, member = target.rpartition(".")
-        try:
-            t = resolve(target, settings)
-        except ConfigError as exc:
-            rows[target] = Discovered(target=target, owner=owner_name, member=member, kind="error",
-                                      parameters=[], doc=str(exc), allowed=True)
-            continue
-        rows[target] = Discovered(target=target, owner=owner_name, member=member, kind=t.kind,
-                                  parameters=describe_parameters(t.signature), doc=t.doc,
-                                  allowed=True)
-    return sorted(rows.values(), key=lambda d: (d.owner, d.member))
-

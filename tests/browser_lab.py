@@ -19,9 +19,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -34,6 +35,9 @@ CHROMIUM_ARGS = [
 ]
 BIN = Path(sys.executable).parent  # the venv's bin/: jupyter-lab, and python for the kernel
 STDERR_OUTPUT = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 
 def require_browser() -> None:
@@ -135,7 +139,7 @@ def jupyter_lab(root: Path, env: dict[str, str], log: Path) -> Iterator[Lab]:
 
 
 @contextmanager
-def chromium_page(width: int, height: int) -> Iterator[tuple[object, list[str]]]:
+def chromium_page(width: int, height: int) -> Iterator[tuple[Page, list[str]]]:
     """A page of headless Chromium and the list its uncaught JS errors are appended to."""
     from playwright.sync_api import sync_playwright
 

@@ -7,16 +7,25 @@ import os
 import shutil
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from support import (REPO, TEST_WHITELIST, Project, WorkerProcess, alive, purge_job_modules,
-                     stop_leftover_worker, wait_until)
+from support import (
+    REPO,
+    TEST_WHITELIST,
+    Project,
+    WorkerProcess,
+    alive,
+    purge_job_modules,
+    stop_leftover_worker,
+    wait_until,
+)
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
     """A fresh project: the repo's jobs/ plus jobs/testing.py, the test whitelist, no queue yet."""
     root = tmp_path / "project"
     shutil.copytree(REPO / "jobs", root / "jobs", ignore=shutil.ignore_patterns("__pycache__"))

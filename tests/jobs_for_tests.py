@@ -133,7 +133,7 @@ def start_process() -> int:
     process = multiprocessing.get_context("spawn").Process(target=os.getpid)
     process.start()
     process.join()
-    return process.exitcode
+    return -1 if process.exitcode is None else process.exitcode
 
 
 LOOP = "while true; do sleep 0.05; done"  #: a shell loop that runs until it is killed

@@ -9,10 +9,16 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from notebookjobs.models import Job
+    from notebookjobs.store import JobStore
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -81,6 +87,32 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
+@contextmanager
+def locked_store() -> Iterator[JobStore]:
+    """The project's queue as a client without a worker opens it: under the file's lock, for
+    one transaction (committed at the end of the block)."""
+    from notebookjobs import config, lock, store
+
+    settings = config.load_settings()
+    fd = lock.open_lock(settings.lock_path)
+    try:
+        lock.wait(fd, 30, lambda: lock.busy(settings))
+        with store.transaction(settings.db_path) as job_store:
+            yield job_store
+    finally:
+        os.close(fd)
+
+
+def change_job(job_id: int, change: Callable[[Job], Job]) -> Job:
+    """Apply a function of ``transitions`` to a stored job, as a client without a worker does
+    (saved guarded by the status it had); the job as it is now."""
+    with locked_store() as job_store:
+        job = job_store.get(job_id)
+        changed = change(job)
+        job_store.save(changed, job.status)
+        return changed
+
+
 def purge_job_modules() -> None:
     for name in [n for n in sys.modules if n == "jobs" or n.startswith("jobs.")]:
         del sys.modules[name]
@@ -88,9 +120,9 @@ def purge_job_modules() -> None:
 
 def stop_leftover_worker() -> None:
     """A worker a test started and did not stop must not outlive it."""
-    from notebookjobs import access, config
+    from notebookjobs import config, remote
     try:
-        info = access.worker_info(config.load_settings())
+        info = remote.worker_info(config.load_settings())
     except Exception:
         return
     if info:
@@ -145,7 +177,7 @@ class WorkerProcess:
     def __init__(self, project: Project, *args: str, env: dict[str, str] | None = None) -> None:
         self.project = project
         self.log = project.root / f"worker-{time.monotonic_ns()}.log"
-        self._log_file = open(self.log, "wb")
+        self._log_file = open(self.log, "wb")  # noqa: SIM115 - kept open for the process; closed by stop()
         self.proc = subprocess.Popen([sys.executable, "-m", "notebookjobs.worker", *args],
                                      cwd=project.root, env={**project.env(), **(env or {})},
                                      stdout=self._log_file, stderr=subprocess.STDOUT)
@@ -157,10 +189,10 @@ class WorkerProcess:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def wait_ready(self) -> "WorkerProcess":
-        from notebookjobs import access, config
+    def wait_ready(self) -> WorkerProcess:
+        from notebookjobs import config, remote
         settings = config.load_settings()
-        wait_until(lambda: self.proc.poll() is not None or access.worker_info(settings),
+        wait_until(lambda: self.proc.poll() is not None or remote.worker_info(settings),
                    timeout=60, what="the worker to answer on its socket")
         assert self.proc.poll() is None, self.output()
         return self

@@ -3,28 +3,36 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import access, config
+from notebookjobs import transitions
 from notebookjobs.models import Job, utcnow
+from notebookjobs.worker.state import QueueState
+from support import locked_store
 
 
 def stored_count() -> int:
     return sum(nj.counts().values())
 
 
-@pytest.mark.parametrize("target, fragment", [
-    ("os.system", "'os' is not under allowed_jobs"),
-    ("jobs.testing.Greeter._secret", "jobs.testing.Greeter allows only hello, kind, shout"),
-    ("jobs.testing._effect", "jobs.testing allows only"),
-    ("jobs.sample.SampleJobClass.__init__", "allows only handle, process"),
-    ("jobs.testing.typed_but_not_listed", "add 'typed_but_not_listed' under allowed_jobs > jobs.testing"),
-    ("builtins.eval", "'builtins' is not under allowed_jobs"),
-    ("nodots", "use a dotted name"),
-])
+@pytest.mark.parametrize(
+    "target, fragment",
+    [
+        ("os.system", "'os' is not under allowed_jobs"),
+        ("jobs.testing.Greeter._secret", "jobs.testing.Greeter allows only hello, kind, shout"),
+        ("jobs.testing._effect", "jobs.testing allows only"),
+        ("jobs.sample.SampleJobClass.__init__", "allows only handle, process"),
+        (
+            "jobs.testing.typed_but_not_listed",
+            "add 'typed_but_not_listed' under allowed_jobs > jobs.testing",
+        ),
+        ("builtins.eval", "'builtins' is not under allowed_jobs"),
+        ("nodots", "use a dotted name"),
+    ],
+)
 def test_dispatch_refuses_targets_not_in_the_whitelist(project, target, fragment):
     nj.counts()  # the queue exists and is empty
     with pytest.raises(nj.NotAllowedError) as info:
@@ -70,8 +78,17 @@ def test_json_only_for_unannotated_parameters(project):
 def test_strings_are_coerced_by_annotation(project):
     job_id = nj.dispatch("jobs.testing.typed", "42", "2.5", "yes", "plain", "[1, 2]", '{"a": 1}')
     assert nj.status(job_id)["args"] == [42, 2.5, True, "plain", [1, 2], {"a": 1}]
-    job_id = nj.dispatch("jobs.testing.typed", n="7", x="1", flag="0", name="n", items="[]", options="{}")
-    assert nj.status(job_id)["kwargs"] == {"n": 7, "x": 1.0, "flag": False, "name": "n", "items": [], "options": {}}
+    job_id = nj.dispatch(
+        "jobs.testing.typed", n="7", x="1", flag="0", name="n", items="[]", options="{}"
+    )
+    assert nj.status(job_id)["kwargs"] == {
+        "n": 7,
+        "x": 1.0,
+        "flag": False,
+        "name": "n",
+        "items": [],
+        "options": {},
+    }
 
 
 @pytest.mark.parametrize("position, value, fragment", [
@@ -102,7 +119,9 @@ def test_priority_and_delay_are_validated(project):
 
 def test_status_has_the_keys_of_the_spec(project):
     before = utcnow()
-    job_id = nj.dispatch("jobs.sample.SampleJobClass.process", "a", "b", priority=4, delay=timedelta(seconds=30))
+    job_id = nj.dispatch(
+        "jobs.sample.SampleJobClass.process", "a", "b", priority=4, delay=timedelta(seconds=30)
+    )
     info = nj.status(job_id)
     assert tuple(info) == Job.STATUS_KEYS
     assert info["id"] == job_id and info["target"] == "jobs.sample.SampleJobClass.process"
@@ -116,8 +135,23 @@ def test_status_has_the_keys_of_the_spec(project):
         nj.status(999)
 
 
+def claim_all(now: datetime) -> list[int]:
+    """What a worker starting at ``now`` runs, in order: the queue loaded from the file as a
+    starting worker loads it, then each due job taken and marked running in the file."""
+    with locked_store() as job_store:
+        state = QueueState()
+        for job in job_store.active_jobs():
+            state.add(job)
+        order = []
+        while (due := state.pop_due(now)) is not None:
+            started = transitions.start(due, "test", now)
+            state.update(started)
+            job_store.save(started, due.status)
+            order.append(due.id)
+    return order
+
+
 def test_claim_order_is_priority_then_run_at_then_id(project):
-    settings = config.load_settings()
     ids = {
         "low": nj.dispatch("jobs.testing.ok", 1, priority=0),
         "high_late": nj.dispatch("jobs.testing.ok", 2, priority=9, delay=2),
@@ -127,19 +161,16 @@ def test_claim_order_is_priority_then_run_at_then_id(project):
         "future": nj.dispatch("jobs.testing.ok", 6, priority=100, delay=3600),
     }
     later = utcnow() + timedelta(seconds=10)  # everything but "future" is due
-    order = []
-    while (job := access.call(settings, "claim_next", "test", later)) is not None:
-        order.append(job.id)
+    order = claim_all(later)
     assert order == [ids["high_a"], ids["high_b"], ids["high_late"], ids["mid"], ids["low"]]
     assert nj.status(ids["future"])["status"] == "pending"
     assert nj.status(ids["mid"])["status"] == "running" and nj.status(ids["mid"])["attempts"] == 1
 
 
 def test_a_delayed_job_is_not_claimed_early(project):
-    settings = config.load_settings()
     job_id = nj.dispatch("jobs.testing.ok", delay=60)
-    assert access.call(settings, "claim_next", "test", utcnow()) is None
-    assert access.call(settings, "claim_next", "test", utcnow() + timedelta(seconds=61)).id == job_id
+    assert claim_all(utcnow()) == []
+    assert claim_all(utcnow() + timedelta(seconds=61)) == [job_id]
 
 
 def test_jobs_pages_newest_first(project):
@@ -154,7 +185,9 @@ def test_jobs_pages_newest_first(project):
     nj.cancel(ids[3])
     cancelled = nj.jobs(status="cancelled")
     assert list(cancelled["id"]) == [ids[3]] and cancelled.attrs["total"] == 1
-    assert str(first["created_at"].dtype) == "datetime64[us, UTC]" or "UTC" in str(first["created_at"].dtype)
+    assert str(first["created_at"].dtype) == "datetime64[us, UTC]" or "UTC" in str(
+        first["created_at"].dtype
+    )
     with pytest.raises(nj.InvalidArgumentsError, match="status='done' is not a job status"):
         nj.jobs(status="done")
     with pytest.raises(nj.InvalidArgumentsError, match="page=0"):
@@ -163,7 +196,13 @@ def test_jobs_pages_newest_first(project):
 
 def test_empty_queue_has_one_empty_page(project):
     frame = nj.jobs()
-    assert frame.empty and frame.attrs == {"total": 0, "page": 1, "per_page": 5, "status": None, "pages": 1}
+    assert frame.empty and frame.attrs == {
+        "total": 0,
+        "page": 1,
+        "per_page": 5,
+        "status": None,
+        "pages": 1,
+    }
 
 
 def test_cancel_pending_then_final(project):
@@ -172,8 +211,7 @@ def test_cancel_pending_then_final(project):
     info = nj.status(job_id)
     assert info["status"] == "cancelled" and info["finished_at"] is not None
     assert nj.cancel(job_id) is False
-    settings = config.load_settings()
-    assert access.call(settings, "claim_next", "test", utcnow() + timedelta(days=1)) is None
+    assert claim_all(utcnow() + timedelta(days=1)) == []
     with pytest.raises(nj.JobNotFoundError):
         nj.cancel(12345)
 
@@ -186,7 +224,12 @@ def test_retry_makes_a_new_job_with_the_same_arguments(project):
     again = nj.retry(job_id)
     assert again != job_id
     info = nj.status(again)
-    assert (info["status"], info["args"], info["kwargs"], info["priority"]) == ("pending", [1], {"key": "v"}, 3)
+    assert (info["status"], info["args"], info["kwargs"], info["priority"]) == (
+        "pending",
+        [1],
+        {"key": "v"},
+        3,
+    )
     assert nj.status(job_id)["status"] == "cancelled"
 
 
@@ -227,4 +270,12 @@ def test_times_are_stored_in_utc(project):
     job_id = nj.dispatch("jobs.testing.ok", delay=1)
     info = nj.status(job_id)
     assert info["run_at"].utcoffset() == timedelta(0)
-    assert abs(info["created_at"] - datetime.now(timezone.utc)) < timedelta(minutes=5)
+    assert abs(info["created_at"] - datetime.now(UTC)) < timedelta(minutes=5)
+
+
+def test_ids_of_pruned_jobs_are_not_handed_out_again(project):
+    ids = [nj.dispatch("jobs.testing.ok", i) for i in range(3)]
+    for job_id in ids:
+        nj.cancel(job_id)
+    assert nj.prune(older_than=0) == 3 and nj.counts()["cancelled"] == 0
+    assert nj.dispatch("jobs.testing.ok", 9) == ids[-1] + 1

@@ -18,9 +18,18 @@ import time
 from pathlib import Path
 
 import pytest
+from browser_lab import (
+    STDERR_OUTPUT,
+    chromium_page,
+    clear_outputs,
+    jupyter_lab,
+    lab_env,
+    require_browser,
+    run_all,
+    wait_all_run,
+    wait_kernel_ready,
+)
 
-from browser_lab import (STDERR_OUTPUT, chromium_page, clear_outputs, jupyter_lab, lab_env,
-                         require_browser, run_all, wait_all_run, wait_kernel_ready)
 from support import REPO
 
 PROCESS = "jobs.sample.SampleJobClass.process"
@@ -42,7 +51,7 @@ def assert_rows_line_up(page, count: int) -> None:
         return {table: table.map(box), side: side.map(box)};
     }""")
     assert len(boxes["table"]) == len(boxes["side"]) == count + 1, boxes
-    for (top, bottom), (side_top, side_bottom) in zip(boxes["table"], boxes["side"]):
+    for (top, bottom), (side_top, side_bottom) in zip(boxes["table"], boxes["side"], strict=True):
         assert abs(top - side_top) <= 1 and abs(bottom - side_bottom) <= 1, boxes
 
 

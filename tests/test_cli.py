@@ -1,4 +1,5 @@
-"""The CLI as a user runs it: `python -m notebookjobs ...` in a real project, exit codes and output."""
+"""The CLI as a user runs it: `python -m notebookjobs ...` in a real project, exit codes and
+output."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ def test_run_success_exit_0_logged_and_recorded(project):
     out = project.cli("run", "jobs.sample.SampleJobClass", "process", "param1,param2")
     assert out.returncode == 0, out.stderr
     assert "processing param1 and param2" in out.stdout
-    job_id = int(re.search(r"job (\d+) completed after 1 attempt", out.stdout).group(1))
+    found = re.search(r"job (\d+) completed after 1 attempt", out.stdout)
+    assert found, out.stdout
+    job_id = int(found.group(1))
     info = nj.status(job_id)
     assert info["status"] == "completed" and info["attempts"] == 1
     assert info["result"] == {"param1": "param1", "param2": "param2", "combined": "param1-param2"}
@@ -44,11 +47,19 @@ def test_run_fails_after_the_retries_exit_1(project):
     assert out.returncode == 1
     assert "failed after 3 attempts: ValueError: kaput" in out.stderr
     assert project.effect_lines("fail") == ["kaput"] * 3
-    job_id = int(re.search(r"job (\d+) failed", out.stderr).group(1))
+    found = re.search(r"job (\d+) failed", out.stderr)
+    assert found, out.stderr
+    job_id = int(found.group(1))
     info = nj.status(job_id)
-    assert info["status"] == "failed" and info["attempts"] == 3 and "ValueError: kaput" in info["error"]
+    assert (
+        info["status"] == "failed"
+        and info["attempts"] == 3
+        and "ValueError: kaput" in info["error"]
+    )
     errors = (project.root / "logs" / "background_jobs_errors.log").read_text()
-    assert errors.count(f"RETRYING job={job_id} ") == 2 and errors.count(f"FAILED job={job_id} ") == 1
+    assert (
+        errors.count(f"RETRYING job={job_id} ") == 2 and errors.count(f"FAILED job={job_id} ") == 1
+    )
     assert f"    job={job_id} | ValueError: kaput" in errors
     assert not (project.root / "logs" / "background_jobs.log").exists()
 
@@ -64,7 +75,9 @@ def test_run_uses_the_retry_delay_and_backoff(project):
 
 
 def test_run_timeout_in_the_foreground(project):
-    project.write_whitelist("retry_attempts: 0\nallowed_jobs: {jobs.testing: {sleep: {timeout: 0.3}}}\n")
+    project.write_whitelist(
+        "retry_attempts: 0\nallowed_jobs: {jobs.testing: {sleep: {timeout: 0.3}}}\n"
+    )
     out = project.cli("run", "jobs.testing", "sleep", "30")
     assert out.returncode == 1
     assert "timed out after 0.3 s" in out.stderr
@@ -74,8 +87,14 @@ def test_run_timeout_in_the_foreground(project):
 def test_run_refuses_input_exit_2_one_line(project):
     for args, fragment in [
         (("run", "os", "system", "ls"), "'os' is not under allowed_jobs"),
-        (("run", "jobs.sample.SampleJobClass", "process", "onlyone"), "missing a required argument"),
-        (("run", "jobs.testing", "typed", "x,1,true,s,[],{}"), "n: 'x' is not accepted; expected int"),
+        (
+            ("run", "jobs.sample.SampleJobClass", "process", "onlyone"),
+            "missing a required argument",
+        ),
+        (
+            ("run", "jobs.testing", "typed", "x,1,true,s,[],{}"),
+            "n: 'x' is not accepted; expected int",
+        ),
     ]:
         out = project.cli(*args)
         assert out.returncode == 2, (args, out.stdout, out.stderr)
@@ -102,11 +121,21 @@ def test_dispatch_status_list_cancel_retry(project):
     assert out.returncode == 0, out.stderr
     job_id = int(out.stdout)
     info = nj.status(job_id)
-    assert info["args"] == [3] and info["kwargs"] == {"x": 2.5, "flag": True, "name": "n", "items": [1], "options": {}}
+    assert info["args"] == [3] and info["kwargs"] == {
+        "x": 2.5,
+        "flag": True,
+        "name": "n",
+        "items": [1],
+        "options": {},
+    }
     assert info["priority"] == 7
 
     status = project.cli("status", str(job_id))
-    assert status.returncode == 0 and "status: pending" in status.stdout and "priority: 7" in status.stdout
+    assert (
+        status.returncode == 0
+        and "status: pending" in status.stdout
+        and "priority: 7" in status.stdout
+    )
 
     listing = project.cli("list")
     assert listing.returncode == 0 and "page 1 of 1 (1 job)" in listing.stdout

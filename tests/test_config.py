@@ -8,9 +8,10 @@ import stat
 import pytest
 
 from notebookjobs import client, config
+from notebookjobs.discovery import discover
 from notebookjobs.errors import ConfigError
 from notebookjobs.models import RetryPolicy
-from notebookjobs.registry import resolve, validate_all
+from notebookjobs.registry import resolve
 
 
 def load(project, text):
@@ -31,44 +32,77 @@ allowed_jobs:
     flaky: {retry_attempts: 0, timeout: 600}
     slow:
 """)
-    assert settings.policy == RetryPolicy(retry_attempts=4, retry_delay=2, retry_backoff=3, timeout=60)
+    assert settings.policy == RetryPolicy(
+        retry_attempts=4, retry_delay=2, retry_backoff=3, timeout=60
+    )
     assert settings.policy_for("jobs.sample.SampleJobClass.process") == settings.policy
     assert settings.policy_for("jobs.sample.flaky") == RetryPolicy(
         retry_attempts=0, retry_delay=2, retry_backoff=3, timeout=600)
     assert settings.policy_for("jobs.sample.slow").max_attempts == 5
-    assert (settings.worker.concurrency, settings.worker.autostart, settings.worker.grace_period) == (3, False, 5)
-    assert settings.targets() == ["jobs.sample.SampleJobClass.handle", "jobs.sample.SampleJobClass.process",
-                                  "jobs.sample.flaky", "jobs.sample.slow"]
+    assert (
+        settings.worker.concurrency,
+        settings.worker.autostart,
+        settings.worker.grace_period,
+    ) == (3, False, 5)
+    assert settings.targets() == [
+        "jobs.sample.SampleJobClass.handle",
+        "jobs.sample.SampleJobClass.process",
+        "jobs.sample.flaky",
+        "jobs.sample.slow",
+    ]
 
 
 def test_defaults_when_keys_are_absent(project):
     settings = load(project, "allowed_jobs: {}\n")
-    assert settings.policy == RetryPolicy(retry_attempts=3, retry_delay=5, retry_backoff=1, timeout=None)
+    assert settings.policy == RetryPolicy(
+        retry_attempts=3, retry_delay=5, retry_backoff=1, timeout=None
+    )
     assert settings.worker.concurrency == 2 and settings.worker.autostart is True
 
 
-@pytest.mark.parametrize("text, fragments", [
-    ("retry_attempts: [1\n", ["not valid YAML", "line 2"]),
-    ("retries: 3\n", ["retries", "one of the keys", "retry_attempts"]),
-    ("retry_attempts: -1\n", ["retry_attempts", "-1", "whole number >= 0"]),
-    ("retry_attempts: two\n", ["retry_attempts", "'two'", "whole number"]),
-    ("retry_attempts: true\n", ["retry_attempts", "True", "whole number"]),
-    ("retry_delay: -5\n", ["retry_delay", "-5", ">= 0"]),
-    ("retry_backoff: 0\n", ["retry_backoff", "> 0"]),
-    ("timeout: -1\n", ["timeout", "-1", "null or a number of seconds > 0"]),
-    ("worker: {concurrency: 0}\n", ["worker > concurrency", "0", ">= 1"]),
-    ("worker: {autostart: maybe}\n", ["worker > autostart", "'maybe'", "true or false"]),
-    ("worker: {threads: 2}\n", ["worker > threads", "one of the keys"]),
-    ("worker: 3\n", ["worker", "3", "a mapping"]),
-    ("allowed_jobs: [jobs.sample]\n", ["allowed_jobs", "a mapping of owners"]),
-    ("allowed_jobs: {jobs.sample: process}\n", ["allowed_jobs > jobs.sample", "'process'", "a list of member names"]),
-    ("allowed_jobs: {jobs._private: [x]}\n", ["allowed_jobs > jobs._private", "does not start with _"]),
-    ("allowed_jobs: {jobs.sample: [_helper]}\n", ["allowed_jobs > jobs.sample > _helper", "names that start with _ are never allowed"]),
-    ("allowed_jobs: {jobs.sample: {flaky: {retries: 1}}}\n", ["allowed_jobs > jobs.sample > flaky > retries", "one of the keys"]),
-    ("allowed_jobs: {jobs.sample: {flaky: {timeout: 0}}}\n", ["allowed_jobs > jobs.sample > flaky > timeout", "> 0"]),
-    ("allowed_jobs: {jobs.sample: {flaky: 5}}\n", ["allowed_jobs > jobs.sample > flaky", "a mapping of overrides"]),
-    ("- just\n- a list\n", ["top level", "a mapping with keys"]),
-])
+@pytest.mark.parametrize(
+    "text, fragments",
+    [
+        ("retry_attempts: [1\n", ["not valid YAML", "line 2"]),
+        ("retries: 3\n", ["retries", "one of the keys", "retry_attempts"]),
+        ("retry_attempts: -1\n", ["retry_attempts", "-1", "whole number >= 0"]),
+        ("retry_attempts: two\n", ["retry_attempts", "'two'", "whole number"]),
+        ("retry_attempts: true\n", ["retry_attempts", "True", "whole number"]),
+        ("retry_delay: -5\n", ["retry_delay", "-5", ">= 0"]),
+        ("retry_backoff: 0\n", ["retry_backoff", "> 0"]),
+        ("timeout: -1\n", ["timeout", "-1", "null or a number of seconds > 0"]),
+        ("worker: {concurrency: 0}\n", ["worker > concurrency", "0", ">= 1"]),
+        ("worker: {autostart: maybe}\n", ["worker > autostart", "'maybe'", "true or false"]),
+        ("worker: {threads: 2}\n", ["worker > threads", "one of the keys"]),
+        ("worker: 3\n", ["worker", "3", "a mapping"]),
+        ("allowed_jobs: [jobs.sample]\n", ["allowed_jobs", "a mapping of owners"]),
+        (
+            "allowed_jobs: {jobs.sample: process}\n",
+            ["allowed_jobs > jobs.sample", "'process'", "a list of member names"],
+        ),
+        (
+            "allowed_jobs: {jobs._private: [x]}\n",
+            ["allowed_jobs > jobs._private", "does not start with _"],
+        ),
+        (
+            "allowed_jobs: {jobs.sample: [_helper]}\n",
+            ["allowed_jobs > jobs.sample > _helper", "names that start with _ are never allowed"],
+        ),
+        (
+            "allowed_jobs: {jobs.sample: {flaky: {retries: 1}}}\n",
+            ["allowed_jobs > jobs.sample > flaky > retries", "one of the keys"],
+        ),
+        (
+            "allowed_jobs: {jobs.sample: {flaky: {timeout: 0}}}\n",
+            ["allowed_jobs > jobs.sample > flaky > timeout", "> 0"],
+        ),
+        (
+            "allowed_jobs: {jobs.sample: {flaky: 5}}\n",
+            ["allowed_jobs > jobs.sample > flaky", "a mapping of overrides"],
+        ),
+        ("- just\n- a list\n", ["top level", "a mapping with keys"]),
+    ],
+)
 def test_each_mistake_names_file_key_value_and_fix(project, text, fragments):
     with pytest.raises(ConfigError) as info:
         load(project, text)
@@ -81,25 +115,37 @@ def test_each_mistake_names_file_key_value_and_fix(project, text, fragments):
 
 def test_owner_that_does_not_import(project):
     settings = load(project, "allowed_jobs: {jobs.missing: [run]}\n")
-    with pytest.raises(ConfigError, match=r"allowed_jobs > jobs.missing: cannot import 'jobs.missing'"):
+    with pytest.raises(
+        ConfigError, match=r"allowed_jobs > jobs.missing: cannot import 'jobs.missing'"
+    ):
         resolve("jobs.missing.run", settings)
 
 
 def test_member_that_does_not_exist_or_is_not_callable(project):
     (project.root / "jobs" / "consts.py").write_text("LIMIT = 3\n\ndef go():\n    pass\n")
     settings = load(project, "allowed_jobs: {jobs.consts: [LIMIT, nope, go]}\n")
-    with pytest.raises(ConfigError, match=r"jobs.consts > nope: jobs.consts has no member 'nope'; its public callables are: go"):
+    with pytest.raises(
+        ConfigError,
+        match=r"jobs.consts > nope: jobs.consts has no member 'nope'; its public callables are: go",
+    ):
         resolve("jobs.consts.nope", settings)
-    with pytest.raises(ConfigError, match=r"jobs.consts > LIMIT: jobs.consts.LIMIT is not callable"):
+    with pytest.raises(
+        ConfigError, match=r"jobs.consts > LIMIT: jobs.consts.LIMIT is not callable"
+    ):
         resolve("jobs.consts.LIMIT", settings)
-    problems = validate_all(settings)
+    # Discovery lists both broken targets with their ConfigError, and the good one as it is
+    rows = {row.target: row for row in discover(settings)}
+    problems = [row.doc for row in rows.values() if row.kind == "error" and row.allowed]
     assert len(problems) == 2 and all(str(project.root / "whitelist.yaml") in p for p in problems)
+    assert rows["jobs.consts.go"].kind == "function"
 
 
 def test_owner_that_raises_on_import_is_a_config_error(project):
     (project.root / "jobs" / "broken.py").write_text("raise RuntimeError('no database here')\n")
     settings = load(project, "allowed_jobs: {jobs.broken: [run]}\n")
-    with pytest.raises(ConfigError, match=r"cannot import 'jobs.broken' \(RuntimeError: no database here\)"):
+    with pytest.raises(
+        ConfigError, match=r"cannot import 'jobs.broken' \(RuntimeError: no database here\)"
+    ):
         resolve("jobs.broken.run", settings)
 
 

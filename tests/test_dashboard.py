@@ -12,9 +12,8 @@ import pytest
 
 import notebookjobs as nj
 from notebookjobs import client
-from notebookjobs.ui import Dashboard
+from notebookjobs.dashboard import Dashboard
 from notebookjobs.errors import WorkerError
-
 from support import TEST_WHITELIST, wait_until
 
 PROCESS = "jobs.sample.SampleJobClass.process"
@@ -62,7 +61,7 @@ def make_dashboard(project):
 
 def test_nj_dashboard_returns_a_displayable_dashboard(make_dashboard):
     # Given the dashboard package was imported (its name must not shadow nj.dashboard)
-    import notebookjobs.ui  # noqa: F401
+    import notebookjobs.dashboard  # noqa: F401
 
     # When nj.dashboard() is called, then it is a Dashboard a notebook can display
     dash = nj.dashboard(autorefresh=False)
@@ -119,7 +118,7 @@ def test_jobs_section_groups_targets_and_greys_out_those_not_allowed(project, ma
     ("allowed_jobs:\n  c.d: [x]\n", "add under allowed_jobs in whitelist.yaml:\n  a.b: [new]"),
 ])
 def test_allow_hint_matches_the_style_of_the_file(tmp_path, text, hint):
-    from notebookjobs.ui.hints import allow_hint
+    from notebookjobs.hints import allow_hint
 
     path = tmp_path / "whitelist.yaml"
     path.write_text(text)
@@ -398,7 +397,7 @@ def test_live_refresh_while_shown_and_close_stops_it(make_dashboard):
 
 def test_table_shows_progress_attempts_wait_and_duration():
     # Given a hand-built page: a running job with progress, a pending one due in 30 s
-    from notebookjobs.ui.table import queue_html
+    from notebookjobs.dashboard.table import queue_html
 
     now = pd.Timestamp("2026-01-01 12:00:00", tz="UTC")
     base = {"target": "jobs.testing.sleep", "args": [5], "kwargs": {"key": "<k>"}, "priority": 1,

@@ -19,7 +19,10 @@ def test_classes_methods_and_functions_with_parameters(project):
     assert process["doc"].startswith("Combine two parameters")
     slow = rows["jobs.sample.slow"]
     assert slow["kind"] == "function"
-    assert [(p["name"], p["default"]) for p in slow["parameters"]] == [("seconds", 5.0), ("steps", 10)]
+    assert [(p["name"], p["default"]) for p in slow["parameters"]] == [
+        ("seconds", 5.0),
+        ("steps", 10),
+    ]
     assert rows["jobs.testing.Greeter.shout"]["kind"] == "staticmethod"
     assert rows["jobs.testing.Greeter.kind"]["kind"] == "classmethod"
     assert rows["jobs.testing.Greeter.kind"]["parameters"] == []
@@ -41,7 +44,9 @@ def test_subpackages_are_scanned_and_a_broken_module_is_reported(project):
     sub = project.root / "jobs" / "reports"
     sub.mkdir()
     (sub / "__init__.py").write_text("")
-    (sub / "monthly.py").write_text('def build_report(month: int = 1) -> str:\n    """Build it."""\n    return "ok"\n')
+    (sub / "monthly.py").write_text(
+        'def build_report(month: int = 1) -> str:\n    """Build it."""\n    return "ok"\n'
+    )
     (project.root / "jobs" / "broken.py").write_text("import not_a_module_anywhere\n")
     rows = rows_by_target(nj.available_jobs())
     assert rows["jobs.reports.monthly.build_report"]["doc"] == "Build it."
@@ -52,11 +57,15 @@ def test_subpackages_are_scanned_and_a_broken_module_is_reported(project):
 
 
 def test_allowed_target_outside_jobs_is_listed(project):
-    (project.root / "tools.py").write_text('def tidy(days: int = 7) -> int:\n    """Tidy up."""\n    return days\n')
+    (project.root / "tools.py").write_text(
+        'def tidy(days: int = 7) -> int:\n    """Tidy up."""\n    return days\n'
+    )
     project.write_whitelist("allowed_jobs: {tools: [tidy], jobs.gone: [run]}\n")
     rows = rows_by_target(nj.available_jobs())
     assert rows["tools.tidy"]["allowed"] and rows["tools.tidy"]["doc"] == "Tidy up."
-    assert rows["jobs.gone.run"]["kind"] == "error" and "cannot import" in rows["jobs.gone.run"]["doc"]
+    assert (
+        rows["jobs.gone.run"]["kind"] == "error" and "cannot import" in rows["jobs.gone.run"]["doc"]
+    )
 
 
 def test_cli_jobs_lists_the_same(project):

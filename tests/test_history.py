@@ -1,18 +1,21 @@
-"""History analysis over a queue with known times and outcomes: every column and statistic to the value."""
+"""History analysis over a queue with known times and outcomes: every column and statistic to
+the value."""
 
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import access, config
+from notebookjobs import transitions
 from notebookjobs.models import JobSpec, Outcome, OutcomeKind, RetryPolicy
+from notebookjobs.queue import StoreQueue
+from support import change_job, locked_store
 
-T0 = datetime(2026, 1, 1, 10, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, 10, 0, 0, tzinfo=UTC)
 
 
 def at(seconds: float) -> datetime:
@@ -23,12 +26,25 @@ def at(seconds: float) -> datetime:
 def known(project):
     """A: completed (wait 2, 3 s); B: failed (wait 1, 1 s); C: pending; D: completed on its second
     attempt (last wait 4, 6 s); E: cancelled while pending; F: running since 10:00:30."""
-    s = config.load_settings()
     policy = RetryPolicy(retry_attempts=1, retry_delay=10)
 
     def enqueue(target, created, run_after=0):
-        spec = JobSpec(target=target, args=[1], kwargs={}, priority=0, run_at=at(created + run_after), policy=policy)
-        return access.call(s, "enqueue", spec, at(created))
+        spec = JobSpec(
+            target=target,
+            args=[1],
+            kwargs={},
+            priority=0,
+            run_at=at(created + run_after),
+            policy=policy,
+        )
+        with locked_store() as job_store:
+            return StoreQueue(job_store).enqueue(spec, at(created))
+
+    def start(name, when):
+        change_job(ids[name], lambda job: transitions.start(job, "w", at(when)))
+
+    def end(name, outcome, when):
+        change_job(ids[name], lambda job: transitions.settle(job, outcome, at(when)))
 
     t1, t2 = "jobs.testing.ok", "jobs.testing.echo"
     # C is not due for decades, so a worker started by a test leaves it pending
@@ -37,33 +53,81 @@ def known(project):
     ids["F"] = enqueue(t1, 30)
     done = Outcome(kind=OutcomeKind.SUCCEEDED, result={"n": 1}, output="out")
     boom = Outcome(kind=OutcomeKind.FAILED, error="Traceback\nValueError: boom")
-    access.call(s, "claim", ids["A"], "w", at(2)); access.call(s, "finish", ids["A"], done, at(5))
-    access.call(s, "claim", ids["B"], "w", at(1)); access.call(s, "finish", ids["B"], boom, at(2))
-    access.call(s, "claim", ids["D"], "w", at(0)); access.call(s, "schedule_retry", ids["D"], at(10), boom, at(0.5))
-    access.call(s, "claim", ids["D"], "w", at(14)); access.call(s, "finish", ids["D"], done, at(20))
-    access.call(s, "cancel", ids["E"], at(3))
-    access.call(s, "claim", ids["F"], "w", at(30))
+    start("A", 2)
+    end("A", done, 5)
+    start("B", 1)
+    change_job(ids["B"], lambda job: transitions.fail(job, "Traceback\nValueError: boom", at(2)))
+    start("D", 0)
+    end("D", boom, 0)  # a retry 10 s later (retry_delay), at 10
+    start("D", 14)
+    end("D", done, 20)
+    change_job(ids["E"], lambda job: transitions.cancel(job, at(3)))
+    start("F", 30)
     return ids
 
 
 def test_history_columns_values_and_dtypes(known):
     frame = nj.history().set_index("id")
-    assert list(frame.columns) == ["target", "args", "kwargs", "status", "priority", "attempts", "max_attempts",
-                                   "created_at", "run_at", "started_at", "finished_at", "error", "result",
-                                   "output", "progress", "progress_message", "wait_s", "duration_s"]
+    assert list(frame.columns) == [
+        "target",
+        "args",
+        "kwargs",
+        "status",
+        "priority",
+        "attempts",
+        "max_attempts",
+        "created_at",
+        "run_at",
+        "started_at",
+        "finished_at",
+        "error",
+        "result",
+        "output",
+        "progress",
+        "progress_message",
+        "wait_s",
+        "duration_s",
+    ]
     a, b, c, d, e, f = (frame.loc[known[k]] for k in "ABCDEF")
     assert (a["status"], a["attempts"], a["wait_s"], a["duration_s"]) == ("completed", 1, 2.0, 3.0)
     assert (a["result"], a["output"], a["args"], a["kwargs"]) == ('{"n": 1}', "out", "[1]", "{}")
-    assert (b["status"], b["wait_s"], b["duration_s"], b["error"]) == ("failed", 1.0, 1.0, "Traceback\nValueError: boom")
-    assert c["status"] == "pending" and c["run_at"] == pd.Timestamp(at(10**9)) and math.isnan(c["wait_s"]) and math.isnan(c["duration_s"]) and c["attempts"] == 0
-    assert (d["status"], d["attempts"], d["max_attempts"], d["wait_s"], d["duration_s"]) == ("completed", 2, 2, 4.0, 6.0)
+    assert (b["status"], b["wait_s"], b["duration_s"], b["error"]) == (
+        "failed",
+        1.0,
+        1.0,
+        "Traceback\nValueError: boom",
+    )
+    assert (
+        c["status"] == "pending"
+        and c["run_at"] == pd.Timestamp(at(10**9))
+        and math.isnan(c["wait_s"])
+        and math.isnan(c["duration_s"])
+        and c["attempts"] == 0
+    )
+    assert (d["status"], d["attempts"], d["max_attempts"], d["wait_s"], d["duration_s"]) == (
+        "completed",
+        2,
+        2,
+        4.0,
+        6.0,
+    )
     assert d["run_at"] == pd.Timestamp(at(10)) and d["started_at"] == pd.Timestamp(at(14))
-    assert e["status"] == "cancelled" and e["finished_at"] == pd.Timestamp(at(3)) and math.isnan(e["wait_s"])
+    assert (
+        e["status"] == "cancelled"
+        and e["finished_at"] == pd.Timestamp(at(3))
+        and math.isnan(e["wait_s"])
+    )
     assert f["status"] == "running" and f["wait_s"] == 0.0 and math.isnan(f["duration_s"])
     for column in ("created_at", "run_at", "started_at", "finished_at"):
         assert str(frame[column].dtype).endswith("UTC]"), column
     assert frame["created_at"].iloc[0] == pd.Timestamp("2026-01-01 10:00:00", tz="UTC")
-    assert list(frame["status"].cat.categories) == ["pending", "running", "completed", "failed", "cancelled"]
+    assert list(frame["status"].cat.categories) == [
+        "pending",
+        "running",
+        "completed",
+        "failed",
+        "cancelled",
+    ]
     assert isinstance(frame["target"].dtype, pd.CategoricalDtype)
 
 
@@ -83,7 +147,14 @@ def test_history_filters(known):
 def test_stats_by_target_to_the_value(known):
     stats = nj.stats().set_index("target")
     t1 = stats.loc["jobs.testing.ok"]
-    assert (t1["jobs"], t1["pending"], t1["running"], t1["completed"], t1["failed"], t1["cancelled"]) == (4, 0, 1, 2, 1, 0)
+    assert (
+        t1["jobs"],
+        t1["pending"],
+        t1["running"],
+        t1["completed"],
+        t1["failed"],
+        t1["cancelled"],
+    ) == (4, 0, 1, 2, 1, 0)
     assert t1["success_rate"] == pytest.approx(2 / 3)
     assert t1["duration_mean"] == pytest.approx(10 / 3)
     assert (t1["duration_p50"], t1["duration_max"]) == (3.0, 6.0)
@@ -104,14 +175,16 @@ def test_stats_by_status_and_hour(known):
     by_hour = nj.stats(by="hour")
     assert list(by_hour["hour"]) == [pd.Timestamp("2026-01-01 10:00", tz="UTC")]
     assert by_hour["jobs"].iloc[0] == 6 and by_hour["completed"].iloc[0] == 2
-    with pytest.raises(nj.InvalidArgumentsError, match="by='day' is not allowed; use one of target, status, hour"):
+    with pytest.raises(
+        nj.InvalidArgumentsError, match="by='day' is not allowed; use one of target, status, hour"
+    ):
         nj.stats(by="day")
 
 
 def test_sql_reads_and_refuses_writes(known):
     frame = nj.sql("SELECT status, count(*) AS n FROM jobs GROUP BY status ORDER BY status")
-    assert dict(zip(frame["status"], frame["n"])) == {"cancelled": 1, "completed": 2, "failed": 1,
-                                                      "pending": 1, "running": 1}
+    counts = dict(zip(frame["status"], frame["n"], strict=True))
+    assert counts == {"cancelled": 1, "completed": 2, "failed": 1, "pending": 1, "running": 1}
     for statement, fragment in [
         ("DELETE FROM queue", "DELETE statements are refused"),
         ("INSERT INTO queue SELECT * FROM queue", "INSERT statements are refused"),

@@ -94,7 +94,7 @@ def test_worker_subcommands(shell, capsys, monkeypatch):
     monkeypatch.setattr(client, "worker_status", lambda: {
         "running": False, "pid": None, "concurrency": None, "started_at": None, "jobs": []})
     run(shell, "%jobs worker status")
-    assert "running: False" in capsys.readouterr().out
+    assert capsys.readouterr().out == "worker: not running\n"  # as `notebookjobs worker status`
 
     def refuse(concurrency=None):
         raise WorkerError("cannot start the worker; see logs/worker.log")
@@ -106,8 +106,8 @@ def test_worker_subcommands(shell, capsys, monkeypatch):
     monkeypatch.setattr(client, "stop_worker", lambda: False)
     run(shell, "%jobs worker start")
     run(shell, "%jobs worker stop")
-    assert capsys.readouterr().out.splitlines() == ["worker running (pid 4242)",
-                                                    "no worker was running"]
+    assert capsys.readouterr().out.splitlines() == [
+        "worker running (pid 4242); its log is logs/worker.log", "no worker was running"]
 
 
 @pytest.mark.parametrize("line, expected", [
@@ -145,7 +145,7 @@ def test_help(shell, capsys):
 def test_bare_jobs_shows_the_dashboard(shell, capsys):
     from ipywidgets.widgets.widget import _instances
 
-    from notebookjobs.ui import Dashboard
+    from notebookjobs.dashboard import Dashboard
 
     before = {id(w) for w in _instances.values()}
     assert run(shell, "%jobs") is None

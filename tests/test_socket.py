@@ -15,13 +15,26 @@ import socket
 import stat
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import wait_until
 
 import notebookjobs as nj
-from notebookjobs import access, config, server
+from notebookjobs import config, socketdir, wire
+from notebookjobs.queue import QueueClient
+from support import wait_until
+
+
+def wait_for_dispatches(ids: list[int], goal: int, how: str) -> None:
+    """Wait until the dispatching threads have ``goal`` ids in all."""
+    wait_until(lambda: len(ids) >= goal, what=f"dispatches {how}")
+
+
+def counts_and_path() -> tuple[dict[str, int], bool]:
+    """``nj.counts()``, and whether a running worker answered it (rather than the file)."""
+    queue = QueueClient(config.load_settings())
+    return queue.counts(), queue.used_worker
 
 DISPATCHERS = 8
 #: dispatches that must go through while a worker runs, and then while none runs, in each round
@@ -53,15 +66,13 @@ def test_dispatches_during_graceful_stops_are_stored_once_or_refused_clearly(pro
         # nj.stop_worker() in turn, while they dispatch through it and then through the file
         for round_ in range(4):
             worker = start_worker("--concurrency", "1")
-            before = len(ids)
-            wait_until(lambda: len(ids) >= before + PER_PHASE, what="dispatches through the worker")
+            wait_for_dispatches(ids, len(ids) + PER_PHASE, "through the worker")
             if round_ % 2:
                 assert nj.stop_worker() is True
             else:
                 worker.proc.send_signal(signal.SIGTERM)
             assert worker.wait_exit() == 0, worker.output()
-            before = len(ids)
-            wait_until(lambda: len(ids) >= before + PER_PHASE, what="dispatches through the file")
+            wait_for_dispatches(ids, len(ids) + PER_PHASE, "through the file")
     finally:
         done.set()
         for thread in threads:
@@ -103,20 +114,22 @@ def test_200_clients_connecting_at_once_are_all_served(project, start_worker):
     # Then each one is served (a full backlog makes a client wait its turn, not fail)
     assert [a for a in answers if a != expected] == []
     assert len(answers) == clients
-    assert access.last_call_reached_worker() is True
+    assert counts_and_path()[1] is True
 
 
-def test_a_request_over_the_limit_is_refused_and_the_next_call_gets_its_own_answer(project, start_worker):
+def test_a_request_over_the_limit_is_refused_and_the_next_call_gets_its_own_answer(
+    project, start_worker
+):
     # Given a running worker
     start_worker("--concurrency", "1")
     # When a dispatch is too large for one message
     with pytest.raises(nj.InvalidArgumentsError, match="smaller batches"):
-        nj.dispatch("jobs.testing.echo", "x" * server.MAX_REQUEST_BYTES, delay=3600)
+        nj.dispatch("jobs.testing.echo", "x" * wire.MAX_REQUEST_BYTES, delay=3600)
     # Then nothing was stored, and the next calls on this thread get their own answers
     job_id = nj.dispatch("jobs.testing.ok", 7, delay=3600)
     assert nj.status(job_id)["args"] == [7]
-    assert nj.counts()["pending"] == 1
-    assert access.last_call_reached_worker() is True
+    counts, via_worker = counts_and_path()
+    assert counts["pending"] == 1 and via_worker is True
 
 
 def _raw_exchange(path: Path, payload: bytes) -> list[bytes]:
@@ -141,20 +154,23 @@ def _raw_exchange(path: Path, payload: bytes) -> list[bytes]:
 
 
 @pytest.mark.parametrize("payload", [
-    pytest.param(b'"' + b"x" * server.MAX_REQUEST_BYTES + b'"\n', id="oversize"),
+    pytest.param(b'"' + b"x" * wire.MAX_REQUEST_BYTES + b'"\n', id="oversize"),
     pytest.param(b'{"op": "counts", "args": [\n{"op": "counts", "args": []}\n', id="not-json"),
 ])
-def test_a_raw_client_with_a_bad_line_gets_one_error_reply_and_is_disconnected(project, start_worker, payload):
+def test_a_raw_client_with_a_bad_line_gets_one_error_reply_and_is_disconnected(
+    project, start_worker, payload
+):
     # Given a running worker
     start_worker("--concurrency", "1")
     # When a raw client sends a line that is too long or not JSON (and more after it)
-    lines = _raw_exchange(access.socket_path(config.load_settings()), payload)
+    lines = _raw_exchange(socketdir.socket_path(config.load_settings()), payload)
     # Then it gets one error reply, then the worker closes the connection
     assert len(lines) == 1, lines[:3]
     reply = json.loads(lines[0])
     assert reply["error"]["type"] == "InvalidArgumentsError", reply
     # and the worker goes on serving
-    assert nj.counts()["pending"] == 0 and access.last_call_reached_worker() is True
+    counts, via_worker = counts_and_path()
+    assert counts["pending"] == 0 and via_worker is True
 
 
 # --- where the socket lives ---------------------------------------------------------------------
@@ -163,13 +179,13 @@ def test_a_raw_client_with_a_bad_line_gets_one_error_reply_and_is_disconnected(p
 def long_db(project, tmp_path, monkeypatch) -> Path:
     """A queue whose path is too long for a socket beside it."""
     db = tmp_path / ("q" * 60) / ("u" * 40) / "queue.duckdb"
-    assert len(os.fsencode(db)) > access.SOCKET_PATH_MAX + 10
+    assert len(os.fsencode(db)) > socketdir.SOCKET_PATH_MAX + 10
     monkeypatch.setenv(config.ENV_DB, str(db))
     return db
 
 
 @pytest.fixture
-def temp_dir(monkeypatch) -> Path:
+def temp_dir(monkeypatch) -> Iterator[Path]:
     """A temp dir of the test's own (as TMPDIR, for this process and the workers it starts),
     with a short path (tmp_path's is too long to hold a socket), and no $XDG_RUNTIME_DIR."""
     folder = Path(tempfile.mkdtemp(prefix="nj-"))
@@ -183,10 +199,16 @@ def temp_dir(monkeypatch) -> Path:
 
 def _private_dir_of_ours(path: Path) -> bool:
     info = os.lstat(path)
-    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) == 0o700
+    return (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid == os.getuid()
+        and stat.S_IMODE(info.st_mode) == 0o700
+    )
 
 
-def test_a_long_path_socket_lives_in_a_private_runtime_dir(project, long_db, temp_dir, monkeypatch, start_worker):
+def test_a_long_path_socket_lives_in_a_private_runtime_dir(
+    project, long_db, temp_dir, monkeypatch, start_worker
+):
     # Given a queue path too long for a socket beside it, and a runtime dir of ours
     runtime = temp_dir / "run-user"
     runtime.mkdir(mode=0o700)
@@ -194,21 +216,27 @@ def test_a_long_path_socket_lives_in_a_private_runtime_dir(project, long_db, tem
     # When a worker starts
     start_worker("--concurrency", "1", env={config.ENV_DB: str(long_db)})
     # Then its socket is in $XDG_RUNTIME_DIR/notebookjobs, a 0700 directory of ours, and serves
-    path = access.socket_path(config.load_settings())
+    path = socketdir.socket_path(config.load_settings())
     assert path.parent == runtime / "notebookjobs" and _private_dir_of_ours(path.parent)
     assert stat.S_ISSOCK(os.lstat(path).st_mode)
     assert nj.worker_status()["running"]
-    assert nj.counts()["pending"] == 0 and access.last_call_reached_worker() is True
+    counts, via_worker = counts_and_path()
+    assert counts["pending"] == 0 and via_worker is True
 
 
-def test_a_long_path_socket_without_a_runtime_dir_lives_in_a_private_temp_dir(project, long_db, temp_dir, start_worker):
+def test_a_long_path_socket_without_a_runtime_dir_lives_in_a_private_temp_dir(
+    project, long_db, temp_dir, start_worker
+):
     # Given a queue path too long for a socket beside it, and no $XDG_RUNTIME_DIR
     # When a worker starts
     start_worker("--concurrency", "1", env={config.ENV_DB: str(long_db)})
     # Then its socket is in a 0700 directory of ours under the temp dir, and serves
-    path = access.socket_path(config.load_settings())
-    assert path.parent == temp_dir / f"notebookjobs-{os.getuid()}" and _private_dir_of_ours(path.parent)
-    assert nj.dispatch("jobs.testing.ok", 1, delay=3600) and access.last_call_reached_worker() is True
+    path = socketdir.socket_path(config.load_settings())
+    assert path.parent == temp_dir / f"notebookjobs-{os.getuid()}" and _private_dir_of_ours(
+        path.parent
+    )
+    assert nj.dispatch("jobs.testing.ok", 1, delay=3600)
+    assert counts_and_path()[1] is True
 
 
 def _someone_elses(folder: Path) -> None:
@@ -238,7 +266,7 @@ def test_a_socket_dir_that_is_not_private_and_ours_is_refused(project, long_db, 
     prepare(folder)
     # When a client looks for the worker's socket, Then it refuses, naming the folder
     with pytest.raises(nj.ConfigError, match=re.escape(str(folder))):
-        access.socket_path(config.load_settings())
+        socketdir.socket_path(config.load_settings())
     with pytest.raises(nj.ConfigError, match="Remove it"):
         nj.counts()
 
@@ -300,7 +328,7 @@ def fake_worker(project):
     fakes: list[_FakeWorker] = []
 
     def start(answers: list[bytes | None]) -> _FakeWorker:
-        fakes.append(_FakeWorker(access.socket_path(config.load_settings()), answers))
+        fakes.append(_FakeWorker(socketdir.socket_path(config.load_settings()), answers))
         return fakes[-1]
 
     yield start
@@ -320,12 +348,17 @@ def test_a_reply_that_is_not_json_closes_the_link_and_raises_worker_error(projec
     assert fake.connections == 2 and len(fake.requests) == 2
 
 
-def test_a_connection_lost_after_the_request_is_reported_for_writes_and_retried_for_reads(project, fake_worker):
+def test_a_connection_lost_after_the_request_is_reported_for_writes_and_retried_for_reads(
+    project, fake_worker
+):
     # Given a "worker" that reads each request and goes away without answering
     fake = fake_worker([None, None, None])
     # When a client dispatches, Then it is told the job may or may not be stored, and how to check
-    with pytest.raises(nj.WorkerError, match="may or may not have been carried out.*notebookjobs list"):
+    with pytest.raises(
+        nj.WorkerError, match="may or may not have been carried out.*notebookjobs list"
+    ):
         nj.dispatch("jobs.testing.ok", 1)
     assert len(fake.requests) == 1
     # When it reads, Then the read is sent again, and answered from the file
-    assert nj.counts()["pending"] == 0 and access.last_call_reached_worker() is False
+    counts, via_worker = counts_and_path()
+    assert counts["pending"] == 0 and via_worker is False

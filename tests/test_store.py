@@ -1,4 +1,5 @@
-"""The DuckDB store: schema version and migrations, guarded transitions, the file lock, one SQL module."""
+"""The DuckDB store: schema version and migrations, guarded transitions, the file lock, one SQL
+module."""
 
 from __future__ import annotations
 
@@ -6,37 +7,59 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import access, config, store
+from notebookjobs import store, transitions
 from notebookjobs.errors import JobStateError, StorageError
 from notebookjobs.models import Outcome, OutcomeKind, utcnow
+from support import change_job, locked_store
 
 PACKAGE = Path(nj.__file__).parent
+
+
+VERSION = "SELECT value FROM meta WHERE key = 'schema_version'"
+
+
+def _one(conn: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    """The single value a query of the test's own selects."""
+    row = conn.execute(sql).fetchone()
+    assert row is not None, sql
+    return row[0]
 
 
 def test_only_store_speaks_sql():
     offenders = []
     for path in PACKAGE.rglob("*.py"):
+        if path.relative_to(PACKAGE).parts[0] == "store":
+            continue
         text = path.read_text()
-        if path.name != "store.py" and re.search(r"^\s*(import duckdb|from duckdb)", text, re.M):
+        if re.search(r"^\s*(import duckdb|from duckdb)", text, re.M):
             offenders.append(path.name)
         # a string that starts with an SQL statement and is executed
-        if path.name != "store.py" and re.search(r"\.(execute|executemany|sql)\(\s*f?[\"']+\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|WITH)\b", text):
+        if re.search(
+            r"\.(execute|executemany|sql)\(\s*f?[\"']+\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|WITH)\b",
+            text,
+        ):
             offenders.append(path.name)
     assert offenders == []
+    # Inside the store, the statements are in queries.sql, each named
+    assert len(store.sql.QUERIES) >= 10 and all(q.strip() for q in store.sql.QUERIES.values())
 
 
 def test_new_file_gets_the_current_schema_version(project):
     nj.counts()
     conn = duckdb.connect(str(project.db))
     try:
-        version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+        version = _one(conn, "SELECT value FROM meta WHERE key = 'schema_version'")
         assert int(version) == store.SCHEMA_VERSION
-        assert {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()} >= {"queue", "pending", "meta", "jobs"}
+        assert {
+            r[0]
+            for r in conn.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        } >= {"queue", "inbox", "meta", "jobs"}
     finally:
         conn.close()
 
@@ -46,59 +69,73 @@ def test_a_file_from_a_newer_version_is_refused(project):
     conn = duckdb.connect(str(project.db))
     conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     conn.close()
-    with pytest.raises(StorageError, match="schema version 99, newer than this notebookjobs understands"):
+    with pytest.raises(
+        StorageError, match="schema version 99, newer than this notebookjobs understands"
+    ):
         nj.counts()
 
 
 def test_an_older_file_is_migrated_and_keeps_its_jobs(project, monkeypatch):
     job_id = nj.dispatch("jobs.testing.ok", 5)
     # Given a file whose schema is one step behind (a new step appended to the migrations)
-    monkeypatch.setitem(store._MIGRATIONS, store.SCHEMA_VERSION + 1,
+    monkeypatch.setitem(store.schema.MIGRATIONS, store.schema.SCHEMA_VERSION + 1,
                         "ALTER TABLE queue ADD COLUMN IF NOT EXISTS tags VARCHAR;")
-    monkeypatch.setattr(store, "SCHEMA_VERSION", store.SCHEMA_VERSION + 1)
+    monkeypatch.setattr(store.schema, "SCHEMA_VERSION", store.schema.SCHEMA_VERSION + 1)
     # When it is opened by the newer package
     assert nj.status(job_id)["args"] == [5]
     # Then the step ran once and the version moved on
     conn = duckdb.connect(str(project.db))
     try:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(store.SCHEMA_VERSION)
+        assert _one(conn, VERSION) == str(store.schema.SCHEMA_VERSION)
         assert "tags" in [r[0] for r in conn.execute("DESCRIBE queue").fetchall()]
     finally:
         conn.close()
 
 
 def test_transitions_are_guarded(project):
-    settings = config.load_settings()
     job_id = nj.dispatch("jobs.testing.ok")
     ok = Outcome(kind=OutcomeKind.SUCCEEDED, result=1)
     with pytest.raises(JobStateError, match=f"job {job_id} is pending, not running"):
-        access.call(settings, "finish", job_id, ok, utcnow())
-    job = access.call(settings, "claim", job_id, "w", utcnow())
+        change_job(job_id, lambda job: transitions.settle(job, ok, utcnow()))
+    job = change_job(job_id, lambda job: transitions.start(job, "w", utcnow()))
     assert job.status == "running" and job.attempts == 1
     with pytest.raises(JobStateError, match="is running, not pending"):
-        access.call(settings, "claim", job_id, "w", utcnow())
-    assert access.call(settings, "finish", job_id, ok, utcnow()) == "completed"
+        change_job(job_id, lambda job: transitions.start(job, "w", utcnow()))
+    assert (
+        change_job(job_id, lambda job: transitions.settle(job, ok, utcnow())).status == "completed"
+    )
     assert nj.status(job_id)["result"] == 1
     assert nj.cancel(job_id) is False
 
 
+def test_a_save_is_guarded_by_the_status_it_read(project):
+    # Given a job read as pending, then started by someone else
+    job_id = nj.dispatch("jobs.testing.ok")
+    with locked_store() as job_store:
+        stale = job_store.get(job_id)
+    change_job(job_id, lambda job: transitions.start(job, "w", utcnow()))
+    # When the stale copy is cancelled and saved, the store refuses it
+    with locked_store() as job_store, pytest.raises(JobStateError, match="is running, not pending"):
+        job_store.save(transitions.cancel(stale, utcnow()), stale.status)
+    assert nj.status(job_id)["status"] == "running"
+
+
 def test_a_failed_transaction_changes_nothing(project):
-    settings = config.load_settings()
-    nj.dispatch("jobs.testing.ok")
-    with pytest.raises(RuntimeError):
-        with access.file_lock(settings.lock_path, 5), store.transaction(settings.db_path) as job_store:
-            job_store.claim_next("w", utcnow())
-            raise RuntimeError("interrupted")
+    job_id = nj.dispatch("jobs.testing.ok")
+    with pytest.raises(RuntimeError), locked_store() as job_store:
+        job_store.save(transitions.start(job_store.get(job_id), "w", utcnow()), "pending")
+        raise RuntimeError("interrupted")
     assert nj.counts()["pending"] == 1 and nj.counts()["running"] == 0
 
 
 HOLDER = """
-import sys, time
-from notebookjobs import access, config
+import sys
+from notebookjobs import config, lock
 settings = config.load_settings()
-with access.file_lock(settings.lock_path, 5):
-    print("locked", flush=True)
-    sys.stdin.readline()
+fd = lock.open_lock(settings.lock_path)
+lock.wait(fd, 5, lambda: lock.busy(settings))
+print("locked", flush=True)
+sys.stdin.readline()
 """
 
 
@@ -107,7 +144,7 @@ def test_a_client_waits_for_the_lock_then_gives_up_clearly(project):
     holder = subprocess.Popen([sys.executable, "-c", HOLDER], env=project.env(), cwd=project.root,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        assert holder.stdout.readline().strip() == "locked"
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         env = project.env() | {"NOTEBOOKJOBS_LOCK_TIMEOUT": "0.3"}
         out = subprocess.run([sys.executable, "-m", "notebookjobs", "list"], env=env,
                              capture_output=True, text=True, timeout=60)
@@ -131,7 +168,7 @@ def test_a_version_1_file_gets_the_inbox_of_version_2(project):
     assert nj.dispatch("jobs.testing.ok", 8) > job_id
     conn = duckdb.connect(str(project.db))
     try:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
-        assert conn.execute("SELECT count(*) FROM inbox").fetchone()[0] == 0
+        assert _one(conn, VERSION) == str(store.SCHEMA_VERSION)
+        assert _one(conn, "SELECT count(*) FROM inbox") == 0
     finally:
         conn.close()

@@ -1,4 +1,5 @@
-"""The worker with real processes: python -m notebookjobs.worker, its pool, its socket, signals, kills."""
+"""The worker with real processes: python -m notebookjobs.worker, its pool, its socket, signals,
+kills."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ import sys
 
 import duckdb
 import pytest
-from support import alive, group_members, wait_until
 
 import notebookjobs as nj
-from notebookjobs import access, config
+from notebookjobs import config, socketdir
+from support import alive, group_members, wait_until
 
 
 def settings():
@@ -35,7 +36,13 @@ def test_burst_drains_1000_jobs_each_run_exactly_once(project):
     out = burst(project, "--concurrency", "2")
     # Then it exits by itself, every job completed, and each ran exactly once
     assert out.returncode == 0, out.stderr
-    assert nj.counts() == {"pending": 0, "running": 0, "completed": 1000, "failed": 0, "cancelled": 0}
+    assert nj.counts() == {
+        "pending": 0,
+        "running": 0,
+        "completed": 1000,
+        "failed": 0,
+        "cancelled": 0,
+    }
     assert len(project.effect_lines("k")) == 1000
     assert len(set(project.effect_lines("k"))) == 2  # two child pids, reused throughout
     assert (nj.history()["attempts"] == 1).all()
@@ -43,7 +50,9 @@ def test_burst_drains_1000_jobs_each_run_exactly_once(project):
 
 def test_priority_order_with_concurrency_1(project):
     low = nj.dispatch("jobs.testing.count", "order", priority=0)
-    ids = [nj.dispatch("jobs.testing.ok", v, priority=p) for v, p in ((1, 1), (2, 9), (3, 5), (4, 9))]
+    ids = [
+        nj.dispatch("jobs.testing.ok", v, priority=p) for v, p in ((1, 1), (2, 9), (3, 5), (4, 9))
+    ]
     out = burst(project, "--concurrency", "1")
     assert out.returncode == 0, out.stderr
     started = nj.history().set_index("id")["started_at"]
@@ -127,8 +136,14 @@ def test_output_result_and_progress(project, start_worker):
                             + "  jobs.progressing: [work]\n")
     gate = project.root / "gate"
     job_id = nj.dispatch("jobs.progressing.work", str(gate))
-    info = wait_until(lambda: (s := nj.status(job_id))["progress"] is not None and s, what="progress")
-    assert (info["status"], info["progress"], info["progress_message"]) == ("running", 0.5, "half way")
+    info = wait_until(
+        lambda: (s := nj.status(job_id))["progress"] is not None and s, what="progress"
+    )
+    assert (info["status"], info["progress"], info["progress_message"]) == (
+        "running",
+        0.5,
+        "half way",
+    )
     gate.touch()
     assert nj.wait(job_id, timeout=30)["status"] == "completed"
 
@@ -152,11 +167,15 @@ def test_kill_9_mid_job_then_restart_completes_it_once(project, start_worker):
     (project.root / "jobs" / "gated.py").write_text(
         "import os, time, pathlib\n"
         "def run(path: str):\n"
-        "    pathlib.Path(os.environ['NJ_TEST_EFFECTS'], 'gated.log').open('a').write(f'start {os.getpid()}\\n')\n"
+        "    log = pathlib.Path(os.environ['NJ_TEST_EFFECTS'], 'gated.log')\n"
+        "    log.open('a').write(f'start {os.getpid()}\\n')\n"
         "    while not pathlib.Path(path).exists():\n"
         "        time.sleep(0.01)\n"
-        "    pathlib.Path(os.environ['NJ_TEST_EFFECTS'], 'gated.log').open('a').write('end\\n')\n")
-    project.write_whitelist(project.root.joinpath("whitelist.yaml").read_text() + "  jobs.gated: [run]\n")
+        "    pathlib.Path(os.environ['NJ_TEST_EFFECTS'], 'gated.log').open('a').write('end\\n')\n"
+    )
+    project.write_whitelist(
+        project.root.joinpath("whitelist.yaml").read_text() + "  jobs.gated: [run]\n"
+    )
     job_id = nj.dispatch("jobs.gated.run", str(gate))
     wait_until(lambda: project.effect_lines("gated"), what="the job to start")
     child_pid = int(project.effect_lines("gated")[0].split()[1])
@@ -173,8 +192,12 @@ def test_kill_9_mid_job_then_restart_completes_it_once(project, start_worker):
     info = nj.status(job_id)
     assert (info["status"], info["attempts"]) == ("completed", 2)
     lines = project.effect_lines("gated")
-    assert len([l for l in lines if l.startswith("start")]) == 2 and lines.count("end") == 1
-    assert "stopped before the attempt finished" in (project.root / "logs" / "background_jobs_errors.log").read_text()
+    assert len([line for line in lines if line.startswith("start")]) == 2
+    assert lines.count("end") == 1
+    assert (
+        "stopped before the attempt finished"
+        in (project.root / "logs" / "background_jobs_errors.log").read_text()
+    )
 
 
 def _alive(pid: int) -> bool:
@@ -195,7 +218,9 @@ def test_graceful_stop_lets_short_jobs_finish_and_requeues_long_ones(project, st
     worker = start_worker("--concurrency", "2")
     short = nj.dispatch("jobs.testing.sleep", 0.3, key="short")
     long = nj.dispatch("jobs.testing.sleep", 60, key="long")
-    wait_until(lambda: project.effect_lines("short") and project.effect_lines("long"), what="both to start")
+    wait_until(
+        lambda: project.effect_lines("short") and project.effect_lines("long"), what="both to start"
+    )
     queued = nj.dispatch("jobs.testing.ok", 1)
     worker.proc.send_signal(signal.SIGTERM)
     assert worker.wait_exit() == 0
@@ -210,7 +235,9 @@ def test_hot_reload_of_job_code_and_whitelist(project, start_worker):
     start_worker("--concurrency", "1")
     module = project.root / "jobs" / "hot.py"
     module.write_text("def version():\n    return 1\n")
-    project.write_whitelist(project.root.joinpath("whitelist.yaml").read_text() + "  jobs.hot: [version]\n")
+    project.write_whitelist(
+        project.root.joinpath("whitelist.yaml").read_text() + "  jobs.hot: [version]\n"
+    )
     assert nj.wait(nj.dispatch("jobs.hot.version"), timeout=30)["result"] == 1
     module.write_text("def version():\n    return 2\n\ndef extra():\n    return 'new'\n")
     st = module.stat()
@@ -225,7 +252,9 @@ def test_a_forged_row_is_refused_and_runs_nothing(project, start_worker):
     # Given a pending job whose target was changed in the file by other means
     job_id = nj.dispatch("jobs.testing.ok", 1)
     conn = duckdb.connect(str(project.db))
-    conn.execute("UPDATE queue SET target = 'os.system', args = '[\"touch pwned\"]' WHERE id = ?", [job_id])
+    conn.execute(
+        "UPDATE queue SET target = 'os.system', args = '[\"touch pwned\"]' WHERE id = ?", [job_id]
+    )
     conn.close()
     # When a worker runs the queue
     start_worker()
@@ -239,7 +268,7 @@ def test_a_forged_row_is_refused_and_runs_nothing(project, start_worker):
 
 def test_socket_mode_and_a_second_worker_refused(project, start_worker):
     first = start_worker()
-    path = access.socket_path(settings())
+    path = socketdir.socket_path(settings())
     assert stat.S_ISSOCK(path.stat().st_mode) and stat.S_IMODE(path.stat().st_mode) == 0o600
     second = start_worker(ready=False)
     assert second.wait_exit() == 1
@@ -421,7 +450,9 @@ def test_cancel_kills_a_process_that_left_the_jobs_group(project, start_worker, 
     wait_until(lambda: not alive(loop), what="the escaped loop to die")
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and the parent-death signal")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="/proc and the parent-death signal"
+)
 def test_the_next_worker_kills_what_a_killed_worker_left_running(project, start_worker, loop_pids):
     # Given a job that started a loop in its group and one in a session of its own, then
     # blocked every signal, so its child cannot run the handler for the parent-death signal
@@ -442,3 +473,17 @@ def test_the_next_worker_kills_what_a_killed_worker_left_running(project, start_
     assert "left running by a previous worker of this queue" in successor.output()
     info = nj.wait(job_id, timeout=30)
     assert info["status"] == "failed" and "stopped before the attempt finished" in info["error"]
+
+
+def test_job_ids_are_consecutive_across_worker_stops_and_restarts(project, start_worker):
+    # Given dispatches on the file, through a worker, in a batch, after a stop, after a restart
+    ids = [nj.dispatch("jobs.testing.ok", 0, delay=3600)]
+    worker = start_worker("--concurrency", "1")
+    ids += [nj.dispatch("jobs.testing.ok", i, delay=3600) for i in range(3)]
+    ids += nj.dispatch_many("jobs.testing.ok", [[1], [2]], delay=3600)
+    worker.stop()
+    ids.append(nj.dispatch("jobs.testing.ok", 5, delay=3600))
+    start_worker("--concurrency", "1")
+    ids.append(nj.dispatch("jobs.testing.ok", 6, delay=3600))
+    # Then the ids run on with no gap (the seed's ids were consecutive; users look jobs up by id)
+    assert ids == list(range(1, len(ids) + 1))

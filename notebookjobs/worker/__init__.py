@@ -1,12 +1,18 @@
-"""``python -m notebookjobs.worker``: the worker (the loop itself lives in ``supervisor``).
+"""The worker: the process that owns the queue while it runs and runs its jobs (SPEC §12).
 
-A package with a ``__main__`` module rather than a plain module: multiprocessing's spawn
-children re-import a ``python -m`` main module unless it is named ``__main__``, and the pool's
-children should not import the worker's database and server code.
+``python -m notebookjobs.worker`` (``main``). Its parts, one module each:
+
+- ``main``: the process: ``Worker`` puts the parts together; the command line.
+- ``loop``: starts due jobs, settles attempts, cancels, the graceful stop (clock passed in).
+- ``state``: the pending and running jobs in memory, in run order.
+- ``writer``: the group commit of what changed.
+- ``service`` + ``server``: the queue as served to clients over the Unix socket.
+- ``pool`` + ``child`` + ``procgroup``: the children that run attempts, and killing all an
+  attempt started.
+- ``runner``: one attempt in the current process (a child's, or ``notebookjobs run``'s).
+- ``daemon``: starting, finding and stopping a detached worker.
+- ``problems``, ``defaults``: faults reported to ``worker_status()``; timings and limits.
+
+This ``__init__`` imports nothing: the pool's children import ``child`` through it, and must
+stay free of the store and the server.
 """
-
-from __future__ import annotations
-
-from ..supervisor import Worker, main
-
-__all__ = ["Worker", "main"]

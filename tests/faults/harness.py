@@ -7,13 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from notebookjobs import config, socketdir
 from support import Project
-
-from notebookjobs import access, config
 
 
 def socket_of(project: Project) -> Path:
-    return access.socket_path(config.load_settings(project.root))
+    return socketdir.socket_path(config.load_settings(project.root))
 
 
 def cli_bytes(project: Project, *args: str | bytes, env: dict | None = None,

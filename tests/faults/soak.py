@@ -29,6 +29,7 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent
@@ -76,7 +77,7 @@ def client_main(ns: argparse.Namespace) -> int:
             except Exception as exc:  # a raw error where SPEC §14 wants a clear one
                 out.write(f"raw {tokens[0]} {len(tokens)} {type(exc).__name__}: {_one_line(exc)}\n")
             else:
-                for job_id, token in zip(ids, tokens):
+                for job_id, token in zip(ids, tokens, strict=True):
                     out.write(f"ack {int(job_id)} {token}\n")
             sent += size
             time.sleep(ns.pause * rng.uniform(0.5, 1.5))
@@ -87,7 +88,8 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:200]
 
 
-# --- the soak --------------------------------------------------------------------------------------
+# --- the soak -------------------------------------------------------------------------------------
+
 
 class Soak:
     def __init__(self, ns: argparse.Namespace) -> None:
@@ -104,7 +106,9 @@ class Soak:
     # setup ----------------------------------------------------------------------------------------
 
     def setup(self) -> None:
-        shutil.copytree(REPO / "jobs", self.root / "jobs", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            REPO / "jobs", self.root / "jobs", ignore=shutil.ignore_patterns("__pycache__")
+        )
         shutil.copy(TESTS / "jobs_for_tests.py", self.root / "jobs" / "testing.py")
         self.effects.mkdir()
         (self.root / "whitelist.yaml").write_text(SOAK_WHITELIST)
@@ -116,22 +120,21 @@ class Soak:
         os.chdir(self.root)
 
     def start_worker(self, *args: str, name: str) -> subprocess.Popen:
-        log = open(self.dir / f"worker-{name}.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", "notebookjobs.worker", *args], cwd=self.root,
-                                stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        with open(self.dir / f"worker-{name}.log", "wb") as log:  # the child keeps its copy
+            proc = subprocess.Popen([sys.executable, "-m", "notebookjobs.worker", *args],
+                                    cwd=self.root, stdout=log, stderr=subprocess.STDOUT)
         proc.log = self.dir / f"worker-{name}.log"  # type: ignore[attr-defined]
         self.workers.append(proc)
         return proc
 
     def wait_ready(self, proc: subprocess.Popen) -> bool:
-        from notebookjobs import access, config
+        from notebookjobs import config, remote
         settings = config.load_settings()
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 return False
-            if access.worker_info(settings):
+            if remote.worker_info(settings):
                 return True
             time.sleep(0.02)
         return False
@@ -140,7 +143,7 @@ class Soak:
         text = Path(proc.log).read_text(errors="replace").strip().splitlines()  # type: ignore[attr-defined]
         return " | ".join(text[-lines:])
 
-    # part 1: kills -----------------------------------------------------------------------------------
+    # part 1: kills --------------------------------------------------------------------------------
 
     def start_clients(self) -> list[subprocess.Popen]:
         ns = self.ns
@@ -148,11 +151,32 @@ class Soak:
         plan = [("s1", "single", 0.03, ns.jobs // 6), ("s2", "single", 0.03, ns.jobs // 6),
                 ("b1", "batch", 0.25, ns.jobs - 2 * (ns.jobs // 6))]
         for name, mode, pause, quota in plan:
-            clients.append(subprocess.Popen(
-                [sys.executable, __file__, "client", "--name", name, "--mode", mode,
-                 "--pause", str(pause), "--quota", str(quota), "--seed", str(self.rng.random()),
-                 "--out", str(self.dir / f"client-{name}.txt"), "--stop", str(self.dir / "stop")],
-                cwd=self.root, stdout=subprocess.DEVNULL, stderr=open(self.dir / f"client-{name}.err", "wb")))
+            clients.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        __file__,
+                        "client",
+                        "--name",
+                        name,
+                        "--mode",
+                        mode,
+                        "--pause",
+                        str(pause),
+                        "--quota",
+                        str(quota),
+                        "--seed",
+                        str(self.rng.random()),
+                        "--out",
+                        str(self.dir / f"client-{name}.txt"),
+                        "--stop",
+                        str(self.dir / "stop"),
+                    ],
+                    cwd=self.root,
+                    stdout=subprocess.DEVNULL,
+                    stderr=open(self.dir / f"client-{name}.err", "wb"),  # noqa: SIM115 - the child's
+                )
+            )
         return clients
 
     def orphans(self) -> list[int]:
@@ -167,8 +191,11 @@ class Soak:
                 state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
             except OSError:
                 continue
-            if (f"NJ_TEST_EFFECTS={self.effects}".encode() in environ and b"multiprocessing" in cmdline
-                    and state not in ("Z", "X")):
+            if (
+                f"NJ_TEST_EFFECTS={self.effects}".encode() in environ
+                and b"multiprocessing" in cmdline
+                and state not in ("Z", "X")
+            ):
                 found.append(int(entry.name))
         return found
 
@@ -184,7 +211,9 @@ class Soak:
                 early_kills += 1
             elif not self.wait_ready(proc):
                 start_failures += 1
-                self.notes.append(f"round {round_}: the worker did not start: {self.log_tail(proc)}")
+                self.notes.append(
+                    f"round {round_}: the worker did not start: {self.log_tail(proc)}"
+                )
             else:  # at a random moment of its work
                 time.sleep(self.rng.uniform(0.2, 2.5))
             proc.send_signal(signal.SIGKILL)
@@ -196,14 +225,22 @@ class Soak:
             orphans += len(left)
             for pid in left:  # ours: they must not run on into the next round
                 os.kill(pid, signal.SIGKILL)
-            print(f"  round {round_ + 1}/{ns.rounds} done ({time.monotonic() - started:.0f} s)", flush=True)
+            print(
+                f"  round {round_ + 1}/{ns.rounds} done ({time.monotonic() - started:.0f} s)",
+                flush=True,
+            )
         (self.dir / "stop").touch()
         for client in clients:
             client.wait(timeout=300)
-        self.figures.update(rounds=ns.rounds, early_kills=early_kills, start_failures=start_failures,
-                            orphans=orphans)
+        self.figures.update(
+            rounds=ns.rounds,
+            early_kills=early_kills,
+            start_failures=start_failures,
+            orphans=orphans,
+        )
         # the drain
         drain = self.start_worker("--burst", "--concurrency", "2", name="drain")
+        code: int | str
         try:
             code = drain.wait(timeout=ns.drain_timeout)
         except subprocess.TimeoutExpired:
@@ -218,7 +255,8 @@ class Soak:
         import notebookjobs as nj
 
         acks: dict[int, str] = {}
-        errors, raws = Counter(), Counter()
+        errors: Counter[str] = Counter()
+        raws: Counter[str] = Counter()
         for path in self.dir.glob("client-*.txt"):
             for line in path.read_text().splitlines():
                 kind, rest = line.split(" ", 1)
@@ -237,12 +275,15 @@ class Soak:
             history = nj.history()
             counts = nj.counts()
         except Exception as exc:  # the queue must stay readable: this is a finding, not a crash
-            self.failed.append(f"the queue is unreadable after the kills: {type(exc).__name__}: {exc}")
+            self.failed.append(
+                f"the queue is unreadable after the kills: {type(exc).__name__}: {exc}"
+            )
             history, counts = None, {}
         rows = {}
         if history is not None:
-            for job_id, args, status, attempts in zip(history["id"], history["args"], history["status"],
-                                                      history["attempts"]):
+            for job_id, args, status, attempts in zip(
+                history["id"], history["args"], history["status"], history["attempts"], strict=True
+            ):
                 rows[int(job_id)] = (json.loads(args), str(status), int(attempts))
         lost = [i for i, token in acks.items() if i not in rows or rows[i][0][:1] != [token]]
         not_completed = Counter(rows[i][1] for i in acks if i in rows and rows[i][1] != "completed")
@@ -266,7 +307,7 @@ class Soak:
         overlapping = 0
         for token, intervals in runs.items():
             intervals.sort()
-            for (start_a, end_a), (start_b, _) in zip(intervals, intervals[1:]):
+            for (_, end_a), (start_b, _) in zip(intervals, intervals[1:], strict=False):
                 if end_a > start_b:  # the earlier run ended after the later one started
                     overlapping += 1
                     self.notes.append(f"job {token} ran twice at the same time")
@@ -301,14 +342,16 @@ class Soak:
 
     def poison(self) -> None:
         from hypothesis import given, settings
+
         import notebookjobs as nj
         from faults import poison
-        from notebookjobs import access, config
+        from notebookjobs import config, socketdir
 
-        path = access.socket_path(config.load_settings())
-        state = {"worker": self.start_worker("--concurrency", "2", name="poison"), "sent": 0,
-                 "alive": 0, "served": 0, "replies_ok": 0, "deaths": [], "restart_failed": False,
-                 "unstartable": 0}
+        path = socketdir.socket_path(config.load_settings())
+        state: dict[str, Any] = {
+            "worker": self.start_worker("--concurrency", "2", name="poison"), "sent": 0,
+            "alive": 0, "served": 0, "replies_ok": 0, "deaths": [], "restart_failed": False,
+            "unstartable": 0}
         if not self.wait_ready(state["worker"]):
             self.failed.append(f"the poison worker did not start: {self.log_tail(state['worker'])}")
             state["restart_failed"] = True
@@ -324,7 +367,9 @@ class Soak:
                 state["worker"] = self.start_worker("--concurrency", "2", name=name)
                 if self.wait_ready(state["worker"]):
                     return
-                self.notes.append(f"no worker starts after {after}: {self.log_tail(state['worker'])}")
+                self.notes.append(
+                    f"no worker starts after {after}: {self.log_tail(state['worker'])}"
+                )
                 state["unstartable"] += 1
                 state["worker"].kill()
                 state["worker"].wait()
@@ -344,7 +389,9 @@ class Soak:
                     nj.counts()
                     served = reply is not None and "ok" in reply
                 except Exception as exc:
-                    self.notes.append(f"client not served after {what}: {type(exc).__name__}: {_one_line(exc)}")
+                    self.notes.append(
+                        f"client not served after {what}: {type(exc).__name__}: {_one_line(exc)}"
+                    )
             if served:
                 state["served"] += 1
             else:
@@ -387,10 +434,17 @@ class Soak:
             ("900-deep argument", lambda: nj.dispatch("jobs.testing.echo", _deep(900))),
             ("lone surrogate argument", lambda: nj.dispatch("jobs.testing.echo", "caf\udcff")),
             ("numpy id", lambda: nj.status(np.int64(1))),
-            ("dispatch_many priority=2**40", lambda: nj.dispatch_many("jobs.testing.ok", [[1]], priority=2**40)),
-            *[(f"job that puts a surrogate in its {w}",
-               (lambda w=w: nj.wait(nj.dispatch("jobs.testing.bad_text", w), timeout=60)))
-              for w in ("output", "error", "progress", "result")],
+            (
+                "dispatch_many priority=2**40",
+                lambda: nj.dispatch_many("jobs.testing.ok", [[1]], priority=2**40),
+            ),
+            *[
+                (
+                    f"job that puts a surrogate in its {w}",
+                    (lambda w=w: nj.wait(nj.dispatch("jobs.testing.bad_text", w), timeout=60)),
+                )
+                for w in ("output", "error", "progress", "result")
+            ],
         ]
         for what, call in values:
             if state["restart_failed"]:
@@ -431,22 +485,31 @@ class Soak:
                 fresh.kill()
                 fresh.wait()
         sent = state["sent"]
-        self.figures.update(messages=sent, alive_after_each=f"{state['alive']}/{sent}",
-                            served_after_each=f"{state['served']}/{sent}",
-                            well_formed_replies=state["replies_ok"], worker_deaths=len(state["deaths"]),
-                            unstartable=state["unstartable"], next_start=next_start)
+        self.figures.update(
+            messages=sent,
+            alive_after_each=f"{state['alive']}/{sent}",
+            served_after_each=f"{state['served']}/{sent}",
+            well_formed_replies=state["replies_ok"],
+            worker_deaths=len(state["deaths"]),
+            unstartable=state["unstartable"],
+            next_start=next_start,
+        )
         for death in state["deaths"][:8]:
             self.notes.append(f"the worker died or stopped serving after {death}")
         if sent < 100:
             self.failed.append(f"only {sent} malformed messages and poison values were sent")
         if state["deaths"] or state["alive"] != sent or state["served"] != sent:
-            self.failed.append(f"the worker did not survive every message: {len(state['deaths'])} deaths")
+            self.failed.append(
+                f"the worker did not survive every message: {len(state['deaths'])} deaths"
+            )
         if state["unstartable"]:
-            self.failed.append(f"{state['unstartable']} times a message left a queue no worker could open")
+            self.failed.append(
+                f"{state['unstartable']} times a message left a queue no worker could open"
+            )
         if next_start != "ok":
             self.failed.append(f"the next start after the poison: {next_start}")
 
-    # the end ---------------------------------------------------------------------------------------
+    # the end --------------------------------------------------------------------------------------
 
     def cleanup(self) -> None:
         for proc in self.workers:
@@ -469,7 +532,11 @@ class Soak:
             ("stuck after the --burst drain", f.get("stuck"), "0"),
             ("acknowledged, not completed", f.get("not_completed") or 0, "0"),
             ("run twice at the same time", f.get("overlapping"), "0"),
-            ("ran again (at-least-once)", f"{f.get('reran')} jobs, {f.get('extra_runs')} extra runs", ""),
+            (
+                "ran again (at-least-once)",
+                f"{f.get('reran')} jobs, {f.get('extra_runs')} extra runs",
+                "",
+            ),
             ("stored twice", f.get("twice_stored"), "0"),
             ("pool children outliving the worker", f.get("orphans"), "0"),
             ("clear errors to clients during kills", f.get("clear_errors") or 0, ""),

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import notebookjobs as nj
-from notebookjobs import access, config
+from notebookjobs import config, socketdir
 
 
 def _python_for_anyone() -> str:
@@ -36,7 +36,7 @@ def test_queue_files_are_for_the_owner_only_whatever_the_umask(project, short_db
         assert nj.wait(failed, timeout=60)["status"] == "failed"
         nj.history()  # a frame through the worker's files
         settings = config.load_settings()
-        sock = access.socket_path(settings)
+        sock = socketdir.socket_path(settings)
         # Then the queue folder is 0700 and every file in it 0600
         wanted = {short_db.parent: 0o700, short_db: 0o600, settings.lock_path: 0o600, sock: 0o600,
                   project.root / "logs": 0o700}
@@ -44,7 +44,11 @@ def test_queue_files_are_for_the_owner_only_whatever_the_umask(project, short_db
         if wal.exists():
             wanted[wal] = 0o600
         logs = sorted((project.root / "logs").glob("*.log"))
-        assert {p.name for p in logs} >= {"background_jobs.log", "background_jobs_errors.log", "worker.log"}
+        assert {p.name for p in logs} >= {
+            "background_jobs.log",
+            "background_jobs_errors.log",
+            "worker.log",
+        }
         wanted.update({log: 0o600 for log in logs})
         wrong = [f"{p}: {mode(p):04o}, want {m:04o}" for p, m in wanted.items() if mode(p) != m]
         assert not wrong, "\n".join(wrong)
@@ -55,7 +59,10 @@ def test_queue_files_are_for_the_owner_only_whatever_the_umask(project, short_db
                          f"s.connect({str(sock)!r})"):
                 other = subprocess.run([_python_for_anyone(), "-c", code], user=65534,
                                        capture_output=True, text=True, timeout=60)
-                assert other.returncode != 0 and "PermissionError" in other.stderr, (code, other.stderr)
+                assert other.returncode != 0 and "PermissionError" in other.stderr, (
+                    code,
+                    other.stderr,
+                )
     finally:
         nj.stop_worker()
 
@@ -70,7 +77,7 @@ def test_a_socket_that_cannot_live_beside_the_db_is_in_a_private_folder(project,
     # When a worker runs (project.env() drops NOTEBOOKJOBS_DB: the detached one keeps it)
     nj.start_worker()
     try:
-        sock = access.socket_path(config.load_settings())
+        sock = socketdir.socket_path(config.load_settings())
         assert nj.worker_status()["running"]
         # Then its socket is not at a predictable name in the shared dir, but in a folder of
         # the user's own, 0700

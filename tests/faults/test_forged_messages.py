@@ -14,7 +14,13 @@ from .harness import socket_of
 from .poison import FORGERIES, RawClient, check_reply
 
 #: the forgeries the issue names; the others run in the soak (they cost a worker start each)
-QUICK = ["kwargs_is_a_list", "naive_run_at", "retry_delay_nan", "priority_high", "batch_args_not_json"]
+QUICK = [
+    "kwargs_is_a_list",
+    "naive_run_at",
+    "retry_delay_nan",
+    "priority_high",
+    "batch_args_not_json",
+]
 
 
 def forgery_is_refused(project, start_worker, name: str) -> None:

@@ -9,9 +9,9 @@ import signal
 import subprocess
 
 import pytest
-from support import wait_until
 
 import notebookjobs as nj
+from support import wait_until
 
 from .harness import alive, cli_bytes
 

@@ -15,8 +15,18 @@ from hypothesis import strategies as st
 
 import notebookjobs as nj
 
-from .poison import (DELAYS, INT32, KWARG_NAMES, PRIORITIES, VALUES, MustRefuse, delay_must_be_refused,
-                     examples, expected_json, same_json)
+from .poison import (
+    DELAYS,
+    INT32,
+    KWARG_NAMES,
+    PRIORITIES,
+    VALUES,
+    MustRefuse,
+    delay_must_be_refused,
+    examples,
+    expected_json,
+    same_json,
+)
 
 TARGET = "jobs.testing.echo"  # echo(*args, **kwargs): takes any arguments
 
@@ -92,7 +102,12 @@ def test_dispatch_stores_exactly_or_refuses(project, door):
     @example(args=["\udcff"], kwargs={"v": "caf\udcff"}, priority=0, delay=0)
     @example(args=[], kwargs={}, priority=0, delay=1e12)
     @example(args=[[[[[[[[[[0]]]]]]]]]], kwargs={}, priority=0, delay=0)
-    @example(args=[np.int64(3), np.float64(0.5), {"n": np.int64(7)}], kwargs={}, priority=np.int64(4), delay=0)
+    @example(
+        args=[np.int64(3), np.float64(0.5), {"n": np.int64(7)}],
+        kwargs={},
+        priority=np.int64(4),
+        delay=0,
+    )
     @example(args=[{1: "a", "1": "b"}], kwargs={}, priority=0, delay=0)
     def one(args, kwargs, priority, delay):
         job_id, refused = refusal_of(
@@ -120,8 +135,10 @@ def test_dispatch_many_stores_exactly_or_refuses(project, door):
     @example(calls=[["\udcff"]], priority=0, delay=0)
     @example(calls=[[1]], priority=0, delay=1e12)
     def one(calls, priority, delay):
-        ids, refused = refusal_of(lambda: nj.dispatch_many(TARGET, calls, priority=priority, delay=delay))
-        shaped = []
+        ids, refused = refusal_of(
+            lambda: nj.dispatch_many(TARGET, calls, priority=priority, delay=delay)
+        )
+        shaped: list[tuple[list, dict]] = []
         bad_items = []
         for item in calls:
             if isinstance(item, dict):
@@ -134,7 +151,7 @@ def test_dispatch_many_stores_exactly_or_refuses(project, door):
         if refused is None:
             assert not must, f"stored although it must be refused: {must}"
             assert len(ids) == len(calls) and len(set(ids)) == len(ids)
-            for job_id, (args, kwargs) in zip(ids, shaped):
+            for job_id, (args, kwargs) in zip(ids, shaped, strict=True):
                 check_stored(job_id, args, kwargs, priority)
         queue_goes_on(door)
 

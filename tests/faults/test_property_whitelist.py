@@ -9,7 +9,7 @@ import yaml
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from notebookjobs import config
+from notebookjobs import whitelist
 from notebookjobs.errors import ConfigError
 
 from .poison import INT32, WHITELIST_DATA, YAML_TEXT, examples
@@ -18,7 +18,8 @@ from .poison import INT32, WHITELIST_DATA, YAML_TEXT, examples
 def parse(project, text: str):
     """Settings, or None for a ConfigError with a message; any other exception fails."""
     try:
-        return config.parse_whitelist(project.root / "whitelist.yaml", text, root=project.root)
+        return whitelist.parse_whitelist(project.root / "whitelist.yaml", text, root=project.root,
+                                         db_path=project.db, lock_timeout=60.0)
     except ConfigError as exc:
         assert str(exc).strip()
         return None
@@ -35,9 +36,12 @@ def external_packages(text: str) -> set[str]:
 
 def check_settings(project, settings, text: str) -> None:
     """What accepted settings must be: storable numbers, owners from the project or named."""
-    policies = [settings.policy, *(p for members in settings.allowed.values() for p in members.values())]
+    policies = [
+        settings.policy,
+        *(p for members in settings.allowed.values() for p in members.values()),
+    ]
     for policy in policies:
-        assert type(policy.retry_attempts) is int and 0 <= policy.retry_attempts, policy
+        assert type(policy.retry_attempts) is int and policy.retry_attempts >= 0, policy
         # max_attempts is an INTEGER column: beyond it, every dispatch would wedge the commits
         assert policy.max_attempts <= INT32[1], f"retry_attempts={policy.retry_attempts} accepted"
         for name in ("retry_delay", "retry_backoff"):

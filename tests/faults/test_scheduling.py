@@ -34,4 +34,6 @@ def test_the_worker_idles_while_it_waits_for_a_delayed_job(project, start_worker
     time.sleep(IDLE_WINDOW_S)
     used = cpu_seconds(worker.pid) - before
     # Then it used almost no CPU
-    assert used < IDLE_CPU_S, f"the worker used {used:.2f} s of CPU in {IDLE_WINDOW_S:g} s of waiting"
+    assert used < IDLE_CPU_S, (
+        f"the worker used {used:.2f} s of CPU in {IDLE_WINDOW_S:g} s of waiting"
+    )

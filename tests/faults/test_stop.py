@@ -6,9 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from support import wait_until
-
 import notebookjobs as nj
+from support import wait_until
 
 #: starts a detached worker, says its pid, and stays alive without ever reaping it (as a
 #: notebook kernel that called nj.start_worker() does)
@@ -19,6 +18,7 @@ def test_worker_stop_of_a_worker_that_became_a_zombie(project):
     starter = subprocess.Popen([sys.executable, "-c", STARTER], cwd=project.root, env=project.env(),
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
+        assert starter.stdout is not None
         pid = int(starter.stdout.readline())
         assert nj.wait(nj.dispatch("jobs.testing.ok", 1), timeout=30)["result"] == 1
         # When the CLI stops it (the worker exits, and stays a zombie of the starter)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from support import wait_until
 
 import notebookjobs as nj
 from notebookjobs import config
+from support import wait_until
 
 from .harness import cli_bytes, one_clear_line
 
@@ -71,7 +71,8 @@ def test_priority_at_the_32_bit_limits_is_stored(project, door):
     still_runs(door)
 
 
-# --- case 2: text that is not UTF-8 -----------------------------------------------------------------
+# --- case 2: text that is not UTF-8 ---------------------------------------------------------------
+
 
 def test_text_that_is_not_utf8_from_jobs_is_stored_with_fffd(project, start_worker):
     # Given a worker, and jobs that print, raise, report as progress and return a lone surrogate
@@ -120,7 +121,7 @@ def test_cli_dispatch_of_an_argument_that_is_not_utf8(project, door):
     still_runs(door)
 
 
-# --- case 3: numbers no timestamp holds, JSON too deep ------------------------------------------------
+# --- case 3: numbers no timestamp holds, JSON too deep --------------------------------------------
 
 RETRY_DELAY_1E12 = """\
 retry_attempts: 2
@@ -142,8 +143,11 @@ def test_retry_delay_beyond_a_timestamp_is_refused_or_bounded(project, start_wor
     # error, and the worker does not crash (nor crash-loop at its next start).
     worker = start_worker()
     job_id = nj.dispatch("jobs.testing.fail", "once")
-    info = wait_until(lambda: (s := nj.status(job_id))["attempts"] >= 1 and s["status"] != "running" and s,
-                      timeout=30, what="the first attempt to be settled")
+    info = wait_until(
+        lambda: (s := nj.status(job_id))["attempts"] >= 1 and s["status"] != "running" and s,
+        timeout=30,
+        what="the first attempt to be settled",
+    )
     if info["status"] == "pending":
         assert info["run_at"].year <= 9999
     else:
@@ -176,18 +180,35 @@ def test_arguments_nested_deeper_than_100_levels_are_refused(project, door):
     still_runs(door)
 
 
-@pytest.mark.parametrize("argv, env", [
-    (["dispatch", "jobs.testing.ok", "--delay", "1e12"], {}),
-    (["prune", "--older-than", "99999999999999d"], {}),
-    (["dispatch", "jobs.testing.typed", "1", "1.5", "true", "n", "[" * 5000 + "]" * 5000, "{}"], {}),
-    (["list"], {"NOTEBOOKJOBS_DB": "/proc/x.duckdb"}),
-], ids=["delay-1e12", "prune-huge", "json-5000-deep", "db-in-proc"])
+@pytest.mark.parametrize(
+    "argv, env",
+    [
+        (["dispatch", "jobs.testing.ok", "--delay", "1e12"], {}),
+        (["prune", "--older-than", "99999999999999d"], {}),
+        (
+            [
+                "dispatch",
+                "jobs.testing.typed",
+                "1",
+                "1.5",
+                "true",
+                "n",
+                "[" * 5000 + "]" * 5000,
+                "{}",
+            ],
+            {},
+        ),
+        (["list"], {"NOTEBOOKJOBS_DB": "/proc/x.duckdb"}),
+    ],
+    ids=["delay-1e12", "prune-huge", "json-5000-deep", "db-in-proc"],
+)
 def test_cli_refuses_on_one_line_without_a_traceback(project, argv, env):
     out = cli_bytes(project, *argv, env={**project.env(), **env})
     one_clear_line(out)
 
 
-# --- case 10: numpy and pandas values -----------------------------------------------------------------
+# --- case 10: numpy and pandas values -------------------------------------------------------------
+
 
 def test_a_job_id_taken_from_a_frame_works(project, door):
     job_id = nj.dispatch("jobs.testing.ok", 1, delay=3600)

@@ -8,10 +8,10 @@ import threading
 import time
 
 import pytest
-from support import TEST_WHITELIST, wait_until
 
 import notebookjobs as nj
 from notebookjobs import config
+from support import TEST_WHITELIST, wait_until
 
 
 def refused_as_config_error(project, target: str, *args: str) -> None:
@@ -100,9 +100,13 @@ def test_rewriting_the_whitelist_in_place_while_jobs_run_fails_none(project, sta
     start_worker()
     ids = nj.dispatch_many("jobs.testing.sleep", [[0.02, "rewrite"]] * 40)
     # When whitelist.yaml is rewritten in place every 10 ms while they run
-    stop, rewrites = threading.Event(), []
-    writer = threading.Thread(target=rewrite_forever, daemon=True,
-                              args=(project.root / "whitelist.yaml", TEST_WHITELIST, stop, rewrites))
+    stop = threading.Event()
+    rewrites: list[int] = []
+    writer = threading.Thread(
+        target=rewrite_forever,
+        daemon=True,
+        args=(project.root / "whitelist.yaml", TEST_WHITELIST, stop, rewrites),
+    )
     writer.start()
     def all_ended() -> bool:
         try:  # this process reads the file too: a half-written one may refuse the read
@@ -118,6 +122,10 @@ def test_rewriting_the_whitelist_in_place_while_jobs_run_fails_none(project, sta
         writer.join()
     # Then every one completed (none was refused for a half-written file)
     statuses = [nj.status(i) for i in ids]
-    failed = [(s["id"], (s["error"] or "").strip().splitlines()[-1:]) for s in statuses if s["status"] != "completed"]
+    failed = [
+        (s["id"], (s["error"] or "").strip().splitlines()[-1:])
+        for s in statuses
+        if s["status"] != "completed"
+    ]
     assert not failed, f"{len(failed)} of 40 did not complete, e.g. {failed[0]}"
     assert len(rewrites) > 10

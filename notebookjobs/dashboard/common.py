@@ -1,0 +1,113 @@
+"""Small helpers shared by the dashboard's sections: names, colours, messages, durations."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from ..models import STATUS_NAMES
+
+#: The five job states (SPEC §5), in lifecycle order, with the colour each is shown in.
+STATUS_COLOURS = {
+    "pending": "#9a6700",
+    "running": "#0969da",
+    "completed": "#1a7f37",
+    "failed": "#cf222e",
+    "cancelled": "#6e7781",
+}
+STATUSES = STATUS_NAMES
+#: Light backgrounds for whole table rows, so the state shows at a glance.
+STATUS_TINTS = {
+    "pending": "#fff8c5",
+    "running": "#ddf4ff",
+    "completed": "#dafbe1",
+    "failed": "#ffebe9",
+    "cancelled": "#f6f8fa",
+}
+#: Height of a queue row, in pixels, shared by the HTML table and the widget column beside it
+#: so the two line up as one table.
+ROW_HEIGHT_PX = 30
+
+_MESSAGE_COLOURS = {"error": "#cf222e", "ok": "#1a7f37", "info": "#57606a"}
+
+
+def css_name(text: str) -> str:
+    """``text`` reduced to characters that are safe in a CSS class name (dots become dashes)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", text)
+
+
+def message_html(text: str, kind: str = "info") -> str:
+    """Escaped ``text`` in the colour of ``kind`` (error, ok, info); empty text gives ''."""
+    if not text:
+        return ""
+    colour = _MESSAGE_COLOURS[kind]
+    return (f'<span style="color:{colour};white-space:pre-wrap">'
+            f"{html.escape(text, quote=False)}</span>")
+
+
+def error_text(exc: BaseException) -> str:
+    """One line for the user: the error's class and message, never a traceback."""
+    message = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def seconds_text(seconds: float | None) -> str:
+    """A duration for people: '0.4 s', '12 s', '3 min 05 s', '2 h 07 min'; '' for None."""
+    if seconds is None or pd.isna(seconds):
+        return ""
+    value = abs(float(seconds))
+    if value < 10:
+        text = f"{value:.1f} s"
+    elif value < 60:
+        text = f"{int(value)} s"  # floor, so 59.9 s never shows as "60 s"
+    elif value < 3600:
+        text = f"{int(value // 60)} min {int(value % 60):02d} s"
+    else:
+        text = f"{int(value // 3600)} h {int(value % 3600 // 60):02d} min"
+    return text
+
+
+def between(start: Any, end: Any) -> float | None:
+    """Seconds from ``start`` to ``end`` (datetimes or timestamps); None if either is missing."""
+    if start is None or end is None or pd.isna(start) or pd.isna(end):
+        return None
+    return (pd.Timestamp(end) - pd.Timestamp(start)).total_seconds()
+
+
+def short_time(value: Any, now: datetime) -> str:
+    """Local 'HH:MM:SS' for a moment of today, 'YYYY-MM-DD HH:MM' for other days; '' if missing."""
+    if value is None or pd.isna(value):
+        return ""
+    moment = pd.Timestamp(value).to_pydatetime().astimezone()
+    if moment.date() == now.astimezone().date():
+        return moment.strftime("%H:%M:%S")
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def local_time(value: Any) -> str:
+    """A UTC timestamp as local wall-clock time, 'YYYY-MM-DD HH:MM:SS'; '' when missing."""
+    if value is None or pd.isna(value):
+        return ""
+    stamp = pd.Timestamp(value)
+    moment: datetime = stamp.to_pydatetime()
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def close_tree(widget: Any) -> None:
+    """Close a widget and everything under it (``Widget.close`` does not close children)."""
+    for child in getattr(widget, "children", ()):
+        close_tree(child)
+    widget.close()
+
+
+def on_click(button: Any, action: Any) -> None:
+    """Call ``action()`` when ``button`` is clicked, unless it is disabled.
+
+    ``Button.click()`` runs the handlers even for a disabled button; a browser never does, and
+    tests click through ``.click()``, so the check keeps the two the same.
+    """
+    button.on_click(lambda b: None if b.disabled else action())

@@ -1,0 +1,203 @@
+"""The Dispatch form: one input per parameter of a target, priority, delay, submit.
+
+Inputs are typed by the parameter's annotation (int -> IntText, float -> FloatText,
+bool -> Checkbox, anything else -> Text; list and dict are typed as JSON). Text values go to
+``client.dispatch`` as strings, because the client coerces strings by annotation exactly as it
+does for the CLI and the magic; so the form and the CLI accept the same input.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+
+from .. import client
+from ..errors import InvalidArgumentsError, NotebookJobsError
+from .common import css_name, error_text, message_html, on_click
+
+#: Keywords of ``client.dispatch`` itself: a job parameter with one of these names cannot be
+#: passed by keyword through it.
+DISPATCH_KEYWORDS = ("target", "priority", "delay")
+_DESCRIPTION_STYLE = {"description_width": "140px"}
+_INPUT_LAYOUT = {"width": "380px"}
+
+
+def annotation_base(annotation: str) -> str:
+    """'int' for 'int', 'int | None' or 'Optional[int]'; 'list' for 'list[int]'; '' for unions."""
+    text = annotation.replace(" ", "")
+    match = re.fullmatch(r"Optional\[(.*)\]", text)
+    if match:
+        text = match.group(1)
+    parts = [p for p in text.split("|") if p and p != "None"]
+    base = parts[0] if len(parts) == 1 else ""
+    return base.split("[", 1)[0].lower()
+
+
+def _default_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value) if isinstance(value, (list, dict, bool, int, float)) else str(value)
+
+
+def input_for(param: dict[str, Any]) -> widgets.ValueWidget:
+    """The input widget for one parameter (a dict of ``available_jobs().parameters``)."""
+    name, default, required = param["name"], param["default"], param["required"]
+    common = {"description": name, "style": _DESCRIPTION_STYLE, "layout": dict(_INPUT_LAYOUT)}
+    if param["kind"] == "var_positional":
+        return widgets.Text(placeholder='more positional values as a JSON list, e.g. [1, "a"]',
+                            **common)
+    if param["kind"] == "var_keyword":
+        return widgets.Text(placeholder='more keywords as a JSON object, e.g. {"key": 1}', **common)
+    base = annotation_base(param["annotation"])
+    # A typed widget always holds a value, so use one only when the default is of that type (or
+    # there is none); ``x: int | None = None`` gets a Text whose empty value means "the default".
+    if base == "bool" and (required or isinstance(default, bool)):
+        return widgets.Checkbox(value=bool(default), indent=True, **common)
+    if base == "int" and (required or (isinstance(default, int) and not isinstance(default, bool))):
+        return widgets.IntText(value=default or 0, **common)
+    if base == "float" and (required or isinstance(default, (int, float))):
+        return widgets.FloatText(value=float(default or 0.0), **common)
+    placeholder = {"list": "JSON list, e.g. [1, 2]", "dict": 'JSON object, e.g. {"key": 1}'}.get(
+        base, "required" if required else "empty: the default")
+    return widgets.Text(value=_default_text(default), placeholder=placeholder, **common)
+
+
+def _hint(param: dict[str, Any]) -> str:
+    """'int, required' or "str = 'world'": shown beside the input, escaped."""
+    annotation = param["annotation"] or "any"
+    if param["kind"] in ("var_positional", "var_keyword"):
+        text = annotation
+    elif param["required"]:
+        text = f"{annotation}, required"
+    else:
+        text = f"{annotation} = {param['default']!r}"
+    return html.escape(text)
+
+
+def _parse_json(name: str, text: str, kind: type) -> Any:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, kind):
+        example = '[1, "a"]' if kind is list else '{"key": 1}'
+        raise InvalidArgumentsError(f"{name}: {text!r} is not a JSON {kind.__name__}; "
+                                    f"write it like {example}")
+    return value
+
+
+class DispatchForm(widgets.VBox):
+    """A form that dispatches one target; shows "dispatched job N" or the error, in place."""
+
+    def __init__(self, target: str, parameters: list[dict[str, Any]], doc: str = "",
+                 on_dispatched: Callable[[int], None] | None = None,
+                 on_close: Callable[[], None] | None = None) -> None:
+        self.target = target
+        self.parameters = list(parameters)
+        self.last_job_id: int | None = None
+        self._on_dispatched = on_dispatched
+        self._on_close = on_close
+        self.inputs: dict[str, widgets.ValueWidget] = {}
+        self._initial: dict[str, Any] = {}  # what each input showed when the form opened
+        rows = []
+        for param in self.parameters:
+            field = input_for(param)
+            field.add_class(f"nj-input-{css_name(param['name'])}")
+            self.inputs[param["name"]] = field
+            self._initial[param["name"]] = field.value
+            rows.append(widgets.HBox([field, widgets.HTML(f"<small>{_hint(param)}</small>")]))
+        self.priority = widgets.IntText(value=0, description="priority", style=_DESCRIPTION_STYLE,
+                                        layout=dict(_INPUT_LAYOUT))
+        self.delay = widgets.FloatText(value=0.0, description="delay (seconds)",
+                                       style=_DESCRIPTION_STYLE, layout=dict(_INPUT_LAYOUT))
+        self.submit = widgets.Button(description="Dispatch", button_style="primary", icon="play")
+        self.close_button = widgets.Button(description="Close")
+        self.message = widgets.HTML()
+        for widget, name in ((self.priority, "nj-form-priority"), (self.delay, "nj-form-delay"),
+                             (self.submit, "nj-form-submit"), (self.close_button, "nj-form-close"),
+                             (self.message, "nj-form-message")):
+            widget.add_class(name)
+        on_click(self.submit, self.submit_form)
+        on_click(self.close_button, lambda: self._on_close and self._on_close())
+        title = widgets.HTML(f"<b>Dispatch {html.escape(target)}</b>"
+                             + (f" — {html.escape(doc)}" if doc else ""))
+        super().__init__([title, *rows, self.priority, self.delay,
+                          widgets.HBox([self.submit, self.close_button]), self.message],
+                         layout={"border": "1px solid #d0d7de", "padding": "6px",
+                                 "margin": "4px 0"})
+        self.add_class("nj-form")
+        self.add_class(f"nj-form-{css_name(target)}")
+
+    def arguments(self) -> tuple[list[Any], dict[str, Any]]:
+        """(args, kwargs) from the inputs.
+
+        An optional parameter whose input is empty or still shows its default is left out, so
+        the function's own default applies (a prefilled ``n=5`` of an unannotated parameter is
+        not sent back as the string "5"). Raises InvalidArgumentsError for an empty required
+        input, bad JSON in a ``*args`` or ``**kwargs`` input, or a parameter named like one of
+        dispatch's own keywords.
+        """
+        slots: list[tuple[dict[str, Any], bool, Any]] = []  # parameters that can be positional
+        extra: list[Any] = []  # the *args values
+        kwargs: dict[str, Any] = {}
+        for param in self.parameters:
+            name, kind = param["name"], param["kind"]
+            value = self.inputs[name].value
+            empty = isinstance(value, str) and not value.strip()
+            if empty and param["required"]:
+                raise InvalidArgumentsError(f"{name} is required; enter a value")
+            given = not empty and (param["required"] or value != self._initial[name])
+            if kind in ("positional_only", "positional_or_keyword"):
+                slots.append((param, given, value))
+            elif not given:
+                continue
+            elif kind == "var_positional":
+                extra = _parse_json(name, value, list)
+            elif kind == "var_keyword":
+                kwargs.update(_parse_json(name, value, dict))
+            else:
+                kwargs[name] = value
+        if extra:
+            # *args come after every positional parameter, so those go by position too.
+            args = [value if given else param["default"] for param, given, value in slots]
+            return args + extra, self._checked(kwargs)
+        # Positional-only values up to the last one given; defaults fill the gaps before it.
+        only = [(given, value if given else param["default"])
+                for param, given, value in slots if param["kind"] == "positional_only"]
+        while only and not only[-1][0]:
+            only.pop()
+        for param, given, value in slots:
+            if given and param["kind"] == "positional_or_keyword":
+                kwargs[param["name"]] = value
+        return [value for _, value in only], self._checked(kwargs)
+
+    def _checked(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``kwargs``, unless one would collide with dispatch's own keyword arguments."""
+        clash = sorted(set(kwargs) & set(DISPATCH_KEYWORDS))
+        if clash:
+            raise InvalidArgumentsError(
+                f"parameter {clash[0]!r} has the name of a dispatch option, so the form cannot "
+                f"pass it; rename it in {self.target}")
+        return kwargs
+
+    def submit_form(self) -> int | None:
+        """Dispatch with the form's values; the new job id, or None when it was refused."""
+        try:
+            args, kwargs = self.arguments()
+            job_id = client.dispatch(self.target, *args, priority=self.priority.value,
+                                     delay=self.delay.value, **kwargs)
+        except NotebookJobsError as exc:
+            self.message.value = message_html(error_text(exc), "error")
+            return None
+        self.last_job_id = job_id
+        self.message.value = message_html(f"dispatched job {job_id}", "ok")
+        if self._on_dispatched is not None:
+            self._on_dispatched(job_id)
+        return job_id

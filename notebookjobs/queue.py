@@ -1,0 +1,236 @@
+"""How a process reaches the queue (SPEC §11): one typed protocol, ``Queue``, and the one
+place that chooses the path, ``QueueClient``.
+
+- While a worker runs, it alone opens the DuckDB file; every other process sends its calls
+  over the worker's Unix socket (``remote.RemoteQueue``).
+- Without a worker, a client takes the file's lock (``lock``), opens the file for one
+  transaction (``StoreQueue`` over a ``JobStore``) and closes it. The worker holds that lock for
+  its whole life, so a client waiting for the lock also keeps trying the socket: a worker that
+  has just started answers there.
+
+Every way in implements ``Queue``: ``StoreQueue`` here; ``remote.RemoteQueue``; and the worker's
+own service (``worker.service``), which keeps pending and running jobs in memory. The same call
+gives the same answer on every path. ``OPERATIONS`` names the calls the worker serves on its
+socket; ``validate.request`` checks their arguments there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from . import lock, store, transitions
+from .config import Settings
+from .errors import JobStateError
+from .models import Job, JobBatch, JobSpec, JobStatus, Outcome
+from .remote import NotServed, RemoteQueue
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from .store import JobStore
+
+T = TypeVar("T")
+
+#: jobs of one page, and how many jobs match in all
+Page = tuple[list[Job], int]
+
+
+class Queue(Protocol):
+    """What a client can ask of the queue, whichever way it reaches it."""
+
+    def enqueue(self, spec: JobSpec, now: datetime) -> int:
+        """Store a pending job; its id (durable when this returns)."""
+
+    def enqueue_batch(self, batch: JobBatch, now: datetime) -> list[int]:
+        """Store the batch's jobs, in one transaction; their ids, in order."""
+
+    def get(self, job_id: int) -> Job:
+        """The job; ``JobNotFoundError`` when there is none."""
+
+    def page(self, page: int, per_page: int, status: str | None) -> Page:
+        """Jobs newest first, and the number matching ``status``."""
+
+    def counts(self) -> dict[str, int]:
+        """Jobs per status, all five keys."""
+
+    def cancel(self, job_id: int, now: datetime) -> str:
+        """Cancel a pending job, or have a running one stopped; the status it had before
+        (a final status: nothing changed)."""
+
+    def prune(self, before: datetime) -> int:
+        """Delete the jobs that finished before ``before``; how many."""
+
+    def table(self, name: str, *args: Any) -> pa.Table | str:
+        """A named frame (history, stats, sql): the Arrow table, or the path of an Arrow file
+        holding it (from the worker; the caller reads and deletes it)."""
+
+    def record_progress(self, job_id: int, fraction: float, message: str | None) -> None:
+        """A running foreground job's progress (ignored once it is no longer running)."""
+
+    def run_started(self, spec: JobSpec, owner: str, now: datetime) -> Job:
+        """A new job running its first attempt in the foreground process ``owner``."""
+
+    def run_restarted(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
+        """A foreground job's failed attempt recorded and its next one begun."""
+
+    def run_finished(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
+        """A foreground job's last attempt settled (completed, failed or cancelled)."""
+
+
+#: the calls a client may send the worker; ``worker_status`` and ``stop`` concern the worker
+#: itself and are not queue operations
+OPERATIONS = frozenset(name for name in Queue.__dict__ if not name.startswith("_"))
+
+
+class StoreQueue:
+    """``Queue`` over a ``JobStore`` inside the caller's transaction: the meaning of each
+    operation, written once for the locked-file path and for the worker's reads."""
+
+    def __init__(self, store: JobStore) -> None:
+        self.store = store
+
+    def enqueue(self, spec: JobSpec, now: datetime) -> int:
+        [job_id] = self.store.next_ids(1)
+        self.store.insert([transitions.pending(job_id, spec, now)])
+        return job_id
+
+    def enqueue_batch(self, batch: JobBatch, now: datetime) -> list[int]:
+        ids = self.store.next_ids(len(batch.args))
+        self.store.insert_uniform(transitions.pending_batch(ids, batch, now),
+                                  varying=("id", "args", "kwargs"))
+        return ids
+
+    def get(self, job_id: int) -> Job:
+        return self.store.get(job_id)
+
+    def page(self, page: int, per_page: int, status: str | None) -> Page:
+        return self.store.page(page, per_page, status)
+
+    def counts(self) -> dict[str, int]:
+        return self.store.counts()
+
+    def cancel(self, job_id: int, now: datetime) -> str:
+        job = self.store.get(job_id)
+        changed = transitions.cancel(job, now)
+        if changed is not job:
+            self.store.save(changed, job.status)
+        return job.status
+
+    def prune(self, before: datetime) -> int:
+        return self.store.prune(before)
+
+    def table(self, name: str, *args: Any) -> pa.Table:
+        return self.store.table(name, *args)
+
+    def record_progress(self, job_id: int, fraction: float, message: str | None) -> None:
+        job = self.store.get(job_id)
+        changed = transitions.progress(job, fraction, message)
+        if changed is not job:
+            try:
+                self.store.save(changed, JobStatus.RUNNING.value)
+            except JobStateError:
+                pass  # it ended meanwhile: the report is too late to matter
+
+    def run_started(self, spec: JobSpec, owner: str, now: datetime) -> Job:
+        [job_id] = self.store.next_ids(1)
+        job = transitions.started_now(job_id, spec, owner, now)
+        self.store.insert([job])
+        return job
+
+    def run_restarted(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
+        job = transitions.restart(self.store.get(job_id), outcome, now)
+        self.store.save(job, JobStatus.RUNNING.value)
+        return job
+
+    def run_finished(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
+        job = transitions.settle(self.store.get(job_id), outcome, now)
+        self.store.save(job, JobStatus.RUNNING.value)
+        return job
+
+
+class QueueClient:
+    """``Queue`` for a client process: each call through the running worker if one answers,
+    else on the file under its lock (SPEC §11). ``used_worker`` says which path the last call
+    took (a dispatch that found no worker starts one, with autostart)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.used_worker = False
+        self._remote = RemoteQueue(settings)
+
+    def _route(self, call: Callable[[Any], T]) -> T:
+        """``call(queue)`` on the worker's path, or on the file's when no worker takes it. A
+        call the worker did not take (it is stopping) goes to the file once it has let go."""
+        def ask_worker() -> Any:
+            try:
+                return call(self._remote)
+            except NotServed:
+                return lock.NOTHING
+
+        result = ask_worker()
+        if result is lock.NOTHING:
+            fd = lock.open_lock(self.settings.lock_path)
+            try:
+                result = lock.wait(fd, self.settings.lock_timeout,
+                                   lambda: lock.busy(self.settings), ask_worker)
+                if result is lock.LOCKED:
+                    self.used_worker = False
+                    with store.transaction(self.settings.db_path) as job_store:
+                        return call(StoreQueue(job_store))
+            finally:
+                os.close(fd)  # closing the descriptor releases the lock
+        self.used_worker = True
+        return result
+
+    def enqueue(self, spec: JobSpec, now: datetime) -> int:
+        return self._route(lambda q: q.enqueue(spec, now))
+
+    def enqueue_batch(self, batch: JobBatch, now: datetime) -> list[int]:
+        return self._route(lambda q: q.enqueue_batch(batch, now))
+
+    def get(self, job_id: int) -> Job:
+        return self._route(lambda q: q.get(job_id))
+
+    def page(self, page: int, per_page: int, status: str | None) -> Page:
+        return self._route(lambda q: q.page(page, per_page, status))
+
+    def counts(self) -> dict[str, int]:
+        return self._route(lambda q: q.counts())
+
+    def cancel(self, job_id: int, now: datetime) -> str:
+        return self._route(lambda q: q.cancel(job_id, now))
+
+    def prune(self, before: datetime) -> int:
+        return self._route(lambda q: q.prune(before))
+
+    def table(self, name: str, *args: Any) -> pa.Table:
+        """The Arrow table of a named frame. Through the worker it comes as an Arrow IPC file
+        in the worker's private frames folder (JSON would cost seconds for a million rows);
+        it is read and deleted here."""
+        import pyarrow as pa
+
+        result = self._route(lambda q: q.table(name, *args))
+        if isinstance(result, pa.Table):
+            return result
+        path = Path(result)
+        try:
+            with pa.memory_map(os.fspath(path)) as source:
+                return pa.ipc.open_file(source).read_all()
+        finally:
+            path.unlink(missing_ok=True)
+
+    def record_progress(self, job_id: int, fraction: float, message: str | None) -> None:
+        self._route(lambda q: q.record_progress(job_id, fraction, message))
+
+    def run_started(self, spec: JobSpec, owner: str, now: datetime) -> Job:
+        return self._route(lambda q: q.run_started(spec, owner, now))
+
+    def run_restarted(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
+        return self._route(lambda q: q.run_restarted(job_id, outcome, now))
+
+    def run_finished(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
+        return self._route(lambda q: q.run_finished(job_id, outcome, now))

@@ -1,0 +1,164 @@
+"""``JobStore``: the queue's reads and writes over one open connection, inside the caller's
+transaction (``store.transaction`` or the worker's ``Database`` decide who opens the file).
+
+Methods take and return ``Job`` records; rows cross to and from DuckDB by column name
+(``columns``). A client without a worker changes a job with a function of ``transitions`` and
+``save``s it guarded by the status it read; the worker's batch writes are in ``batch``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from ..errors import InvalidArgumentsError, JobNotFoundError, JobStateError
+from ..models import Job, JobStatus
+from .columns import COLUMNS, MUTABLE, column_values, job_from_row, naive
+from .inbox import Inbox
+from .sql import QUERIES
+from .tables import TABLES
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+logger = logging.getLogger(__name__)
+
+
+def _unnest(columns: tuple[Any, ...]) -> str:
+    """``SELECT unnest(?::T[]) AS name, ...``: rows from one array parameter per column."""
+    return "SELECT " + ", ".join(f"unnest(?::{c.type}[]) AS {c.name}" for c in columns)
+
+
+_INSERT = (f"INSERT INTO queue ({', '.join(c.name for c in COLUMNS)}) "
+           f"SELECT * FROM ({_unnest(COLUMNS)})")
+_UPDATE = ("UPDATE queue SET " + ", ".join(f"{c.name} = b.{c.name}" for c in MUTABLE)
+           + f" FROM ({_unnest((COLUMNS[0], *MUTABLE))}) AS b WHERE queue.id = b.id")
+_SAVE_GUARDED = ("UPDATE queue SET " + ", ".join(f"{c.name} = ?" for c in MUTABLE)
+                 + " WHERE id = ? AND status = ?")
+
+
+class JobStore:
+    """The queue's operations over one connection; each method documents what it returns
+    when nothing matches. None commits: the caller's transaction makes them atomic."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self.conn = conn
+        #: dispatches a running worker acknowledged before its group commit moved them
+        self.inbox = Inbox(self)
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def get(self, job_id: int) -> Job:
+        """The job with this id; ``JobNotFoundError`` when there is none."""
+        row = self.conn.execute(QUERIES["get_job"], [job_id]).fetchone()
+        if row is None:
+            raise JobNotFoundError(f"no job has id {job_id}; `notebookjobs list` shows the queue")
+        return job_from_row(row)
+
+    def page(self, page: int, per_page: int, status: str | None) -> tuple[list[Job], int]:
+        """One page of jobs, newest first, and how many jobs have ``status`` (None: all).
+        A page past the end is an empty list."""
+        total = self.conn.execute(QUERIES["count_jobs"], [status, status]).fetchone()[0]  # type: ignore[index]
+        rows = self.conn.execute(QUERIES["page_jobs"],
+                                 [status, status, per_page, (page - 1) * per_page]).fetchall()
+        return [job_from_row(r) for r in rows], total
+
+    def counts(self) -> dict[str, int]:
+        """How many jobs are in each status; all five keys, 0 for none."""
+        counts = {s.value: 0 for s in JobStatus}
+        for status, n in self.conn.execute(QUERIES["counts_by_status"]).fetchall():
+            counts[status] = n
+        return counts
+
+    def table(self, name: str, *args: Any) -> pa.Table:
+        """The Arrow table of a named table (history, stats, sql); a user's SQL that fails is
+        ``InvalidArgumentsError``."""
+        sql, params = TABLES[name](*args)
+        try:
+            return self.conn.sql(sql, params=params or None).to_arrow_table()
+        except duckdb.Error as exc:
+            if name == "sql":
+                raise InvalidArgumentsError(f"nj.sql: {exc}") from exc
+            raise
+
+    def last_id(self) -> int:
+        """The highest job id ever handed out (0 for none); the next job's id is one more."""
+        row = self.conn.execute(QUERIES["get_meta"], ["last_id"]).fetchone()
+        stored = self.conn.execute(QUERIES["max_id"]).fetchone()[0]  # type: ignore[index]
+        return max(int(row[0]) if row else 0, stored)
+
+    # --- writes ----------------------------------------------------------------------------
+
+    def next_ids(self, count: int) -> list[int]:
+        """``count`` new consecutive job ids, recorded as handed out (no gaps: SPEC §6)."""
+        first = self.last_id() + 1
+        self.set_last_id(first + count - 1)
+        return list(range(first, first + count))
+
+    def set_last_id(self, last_id: int) -> None:
+        """Record the highest job id handed out."""
+        self.conn.execute(QUERIES["set_meta"], ["last_id", str(last_id)])
+
+    def insert(self, jobs: list[Job]) -> None:
+        """Store new jobs (every column), in one statement."""
+        if jobs:
+            self.conn.execute(_INSERT, column_values(jobs, COLUMNS))
+
+    def insert_uniform(self, jobs: list[Job], varying: tuple[str, ...]) -> None:
+        """Store new jobs that differ only in the ``varying`` columns (a batch): those go as
+        arrays, the others once, from the first job. Faster than ``insert`` for 100,000."""
+        if not jobs:
+            return
+        first = jobs[0]
+        parts, params = [], []
+        for column in COLUMNS:
+            if column.name in varying:
+                parts.append(f"unnest(?::{column.type}[]) AS {column.name}")
+                params.append(column_values(jobs, (column,))[0])
+            else:
+                parts.append(f"?::{column.type} AS {column.name}")
+                params.append(column_values([first], (column,))[0][0])
+        self.conn.execute(f"INSERT INTO queue ({', '.join(c.name for c in COLUMNS)}) "
+                          f"SELECT * FROM (SELECT {', '.join(parts)})", params)
+
+    def save(self, job: Job, expected: str) -> None:
+        """Write a job's changed state, guarded: ``JobStateError`` unless it is still in status
+        ``expected`` (someone else moved it meanwhile); ``JobNotFoundError`` for no job."""
+        count = self.conn.execute(
+            _SAVE_GUARDED, [*(v[0] for v in column_values([job], MUTABLE)), job.id, expected]
+        ).fetchone()[0]  # type: ignore[index]
+        if count == 0:
+            status = self.get(job.id).status
+            raise JobStateError(f"job {job.id} is {status}, not {expected}")
+
+    def save_all(self, jobs: list[Job]) -> None:
+        """Write the state of many jobs by id (the worker's group commit: a few statements
+        however many jobs, whatever transitions brought them there)."""
+        if jobs:
+            self.conn.execute(_UPDATE, column_values(jobs, (COLUMNS[0], *MUTABLE)))
+
+    def prune(self, before: datetime) -> int:
+        """Delete completed, failed and cancelled jobs that finished before ``before``; how many."""
+        return self.conn.execute(QUERIES["prune"], [naive(before)]).fetchone()[0]  # type: ignore[index]
+
+    # --- the worker's start ----------------------------------------------------------------
+
+    def active_jobs(self) -> list[Job]:
+        """Every pending and running job, for a worker starting up. A row whose arguments
+        are not a JSON list and object (written by other means) is failed here instead, with
+        the reason, and left out: it fails alone (SPEC §14)."""
+        loaded = []
+        for row in self.conn.execute(QUERIES["active_jobs"]).fetchall():
+            job = job_from_row(row)
+            if isinstance(job.args, list) and isinstance(job.kwargs, dict):
+                loaded.append(job)
+                continue
+            logger.warning("job %d cannot be loaded: its arguments are not JSON", job.id)
+            self.conn.execute(QUERIES["fail_unloadable"], [
+                naive(datetime.now(UTC)),
+                "the job's stored arguments are not a JSON list and object; nothing ran; "
+                "dispatch it again", job.id])
+        return loaded

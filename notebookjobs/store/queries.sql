@@ -1,0 +1,100 @@
+-- The queue's SQL statements, one named block each (procrastinate's format): the store loads
+-- them with sql.load(); {columns} stands for the queue table's column list (columns.py).
+-- Every timestamp is UTC without a zone; parameters are positional (?).
+
+-- get_job --
+-- One job by id; no row when there is none.
+SELECT {columns} FROM queue WHERE id = ?
+
+-- page_jobs --
+-- One page of jobs, newest first; status NULL for all.
+SELECT {columns} FROM queue WHERE (?::VARCHAR IS NULL OR status = ?)
+ORDER BY id DESC LIMIT ? OFFSET ?
+
+-- count_jobs --
+-- How many jobs have this status (NULL: all).
+SELECT count(*) FROM queue WHERE (?::VARCHAR IS NULL OR status = ?)
+
+-- counts_by_status --
+-- Jobs per status (statuses without jobs are absent).
+SELECT status, count(*) FROM queue GROUP BY status
+
+-- active_jobs --
+-- The pending and running jobs, for a worker starting up.
+SELECT {columns} FROM queue WHERE status IN ('pending', 'running') ORDER BY id
+
+-- fail_unloadable --
+-- Fail a job whose row cannot be run (arguments that are not JSON): finished_at, error, id.
+UPDATE queue SET status = 'failed', finished_at = ?, worker = NULL, error = ? WHERE id = ?
+
+-- prune --
+-- Delete the finished jobs that finished before a time; the count.
+DELETE FROM queue WHERE status IN ('completed', 'failed', 'cancelled') AND finished_at < ?
+
+-- max_id --
+-- The highest id of any job stored, in the queue or still in the inbox (0 for none).
+SELECT greatest((SELECT coalesce(max(id), 0) FROM queue), (SELECT coalesce(max(id), 0) FROM inbox))
+
+-- get_meta --
+-- A value of the meta table; no row when it is not set.
+SELECT value FROM meta WHERE key = ?
+
+-- set_meta --
+-- Set a value of the meta table.
+INSERT OR REPLACE INTO meta VALUES (?, ?)
+
+-- inbox_insert --
+-- A dispatch the running worker has acknowledged and not yet moved into the queue.
+INSERT INTO inbox VALUES (?, ?)
+
+-- inbox_rows --
+-- Every inbox row: id, job (JSON).
+SELECT id, job FROM inbox ORDER BY id
+
+-- inbox_count --
+SELECT count(*) FROM inbox
+
+-- inbox_delete_ids --
+-- Remove inbox rows by id (an array).
+DELETE FROM inbox WHERE id IN (SELECT unnest(?::BIGINT[]))
+
+-- inbox_clear --
+DELETE FROM inbox
+
+-- table_exists --
+SELECT count(*) FROM information_schema.tables WHERE table_name = ?
+
+-- history --
+-- One row per job with wait and duration (SPEC §10); {where} holds the filters.
+SELECT {status_columns_typed},
+       epoch(started_at) - epoch(run_at) AS wait_s,
+       epoch(finished_at) - epoch(started_at) AS duration_s
+FROM queue {where} ORDER BY id
+
+-- stats --
+-- Per group: counts by status, success rate, durations, waits, attempts; {group} groups.
+WITH h AS (
+    SELECT {group} AS grp, status, attempts,
+           epoch(started_at) - epoch(run_at) AS wait_s,
+           CASE WHEN status IN ('completed', 'failed')
+                THEN epoch(finished_at) - epoch(started_at) END AS duration_s
+    FROM queue
+)
+SELECT grp AS {name},
+       count(*) AS jobs,
+       count(*) FILTER (WHERE status = 'pending') AS pending,
+       count(*) FILTER (WHERE status = 'running') AS running,
+       count(*) FILTER (WHERE status = 'completed') AS completed,
+       count(*) FILTER (WHERE status = 'failed') AS failed,
+       count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
+       count(*) FILTER (WHERE status = 'completed')
+           / nullif(count(*) FILTER (WHERE status IN ('completed', 'failed')), 0) AS success_rate,
+       avg(duration_s) AS duration_mean,
+       quantile_cont(duration_s, 0.5) AS duration_p50,
+       quantile_cont(duration_s, 0.95) AS duration_p95,
+       max(duration_s) AS duration_max,
+       quantile_cont(wait_s, 0.5) AS wait_p50,
+       quantile_cont(wait_s, 0.95) AS wait_p95,
+       avg(attempts) FILTER (WHERE attempts > 0) AS attempts_mean,
+       sum(greatest(attempts - 1, 0))::BIGINT AS retries
+FROM h GROUP BY grp ORDER BY grp

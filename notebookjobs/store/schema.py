@@ -1,0 +1,120 @@
+"""The schema's versions and migrations, and opening a queue file (which brings it up to date).
+
+A file records its version in ``meta``; a newer package migrates an older file step by step
+(SPEC §11) and refuses a file newer than itself. Columns added after version 1 come from
+``columns.COLUMNS`` (their ``since``), so a new column needs no migration script of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import duckdb
+
+from .. import files
+from ..errors import StorageError
+from ..models import Job
+from .columns import COLUMNS
+from .sql import QUERIES
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 3
+
+# Version 1, as it was first written: later versions change it only by migration.
+_V1 = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+CREATE SEQUENCE IF NOT EXISTS job_ids START 1;
+CREATE TABLE IF NOT EXISTS queue (
+    id BIGINT PRIMARY KEY, target VARCHAR NOT NULL, args VARCHAR NOT NULL,
+    kwargs VARCHAR NOT NULL, status VARCHAR NOT NULL, priority INTEGER NOT NULL,
+    attempts INTEGER NOT NULL, max_attempts INTEGER NOT NULL, retry_delay DOUBLE NOT NULL,
+    retry_backoff DOUBLE NOT NULL, timeout DOUBLE, created_at TIMESTAMP NOT NULL,
+    run_at TIMESTAMP NOT NULL, started_at TIMESTAMP, finished_at TIMESTAMP, error VARCHAR,
+    result VARCHAR, output VARCHAR, progress DOUBLE, progress_message VARCHAR, worker VARCHAR,
+    cancel_requested BOOLEAN NOT NULL DEFAULT false
+);
+CREATE TABLE IF NOT EXISTS pending (id BIGINT PRIMARY KEY, priority INTEGER NOT NULL,
+                                    run_at TIMESTAMP NOT NULL);
+"""
+
+#: version -> the script that brings a file from the version before to it (besides the columns
+#: whose ``since`` is that version, which are added first)
+MIGRATIONS: dict[int, str] = {
+    1: _V1,
+    # Dispatches a running worker has acknowledged and not yet moved into the queue, one narrow
+    # row each with no index: the cheapest durable write DuckDB has.
+    2: "CREATE TABLE IF NOT EXISTS inbox (id BIGINT NOT NULL, job VARCHAR NOT NULL);",
+    # Claims happen in the worker's memory only, so the pending index goes; ids are the highest
+    # stored plus one (consecutive across worker restarts), so the sequence goes too. The
+    # highest id ever handed out is kept in meta, so pruning the newest jobs reuses no id.
+    3: """
+INSERT OR REPLACE INTO meta
+    SELECT 'last_id', (SELECT coalesce(max(id), 0) FROM queue)::VARCHAR;
+DROP TABLE IF EXISTS pending;
+DROP SEQUENCE IF EXISTS job_ids;
+""",
+}
+
+
+def _jobs_view() -> str:
+    # Rebuilt at every migration: the columns of nj.status() may grow with the version.
+    return f"CREATE OR REPLACE VIEW jobs AS SELECT {', '.join(Job.STATUS_KEYS)} FROM queue;"
+
+
+def migrate(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Bring the file at ``path`` (open on ``conn``) to SCHEMA_VERSION, in one transaction."""
+    version = 0
+    if conn.execute(QUERIES["table_exists"], ["meta"]).fetchone()[0]:  # type: ignore[index]
+        row = conn.execute(QUERIES["get_meta"], ["schema_version"]).fetchone()
+        version = int(row[0]) if row else 0
+    if version > SCHEMA_VERSION:
+        raise StorageError(
+            f"{path} has schema version {version}, newer than this notebookjobs understands "
+            f"({SCHEMA_VERSION}); upgrade notebookjobs")
+    if version == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN")
+    for step in range(version + 1, SCHEMA_VERSION + 1):
+        for column in (c for c in COLUMNS if c.since == step and step > 1):
+            conn.execute(f"ALTER TABLE queue ADD COLUMN IF NOT EXISTS {column.name} {column.sql}")
+        conn.execute(MIGRATIONS[step])
+        logger.info("migrated %s to schema version %d", path, step)
+    conn.execute(_jobs_view())
+    conn.execute(QUERIES["set_meta"], ["schema_version", str(SCHEMA_VERSION)])
+    conn.execute("COMMIT")
+
+
+def connect(path: Path) -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed) the database file and bring its schema up to date.
+
+    The file is created 0600 in a 0700 folder (SPEC §14), whatever the process's umask.
+    Dispatches a dead worker left in the inbox are moved into the queue first, so every read
+    sees every acknowledged dispatch.
+    """
+    from .jobs import JobStore  # the store's operations need the schema; not the other way
+
+    try:
+        files.private_dir(path.parent)
+        with files.private_umask():
+            conn = duckdb.connect(str(path))
+    except duckdb.Error as exc:
+        raise StorageError(f"cannot open the queue database {path}: {exc}") from exc
+    except OSError as exc:
+        raise StorageError(f"cannot open the queue database {path}: {exc.strerror}; set "
+                           "NOTEBOOKJOBS_DB to a file in a folder you can write") from exc
+    files.narrow(path, files.FILE_MODE)  # a file an older version created with wider rights
+    try:
+        migrate(conn, path)
+        if conn.execute(QUERIES["inbox_count"]).fetchone()[0]:  # type: ignore[index]
+            conn.execute("BEGIN TRANSACTION")
+            JobStore(conn).inbox.drain()
+            conn.execute("COMMIT")
+    except duckdb.Error as exc:
+        conn.close()
+        raise StorageError(f"cannot open the queue database {path}: {exc}") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn

@@ -1,0 +1,69 @@
+"""The store's frames: history, stats and a user's read-only SQL, as Arrow tables (SPEC §10).
+
+Each named table is a function from its (checked) arguments to SQL and parameters; every
+aggregate is computed by DuckDB, so pandas only fixes dtypes afterwards (``history.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from ..errors import InvalidArgumentsError
+from .columns import naive
+from .sql import QUERIES, STATUS_ENUM
+
+#: stats(by=...) -> the SQL expression that groups
+STATS_GROUPS = {
+    "target": "target",
+    "status": f"status::{STATUS_ENUM}",
+    "hour": "date_trunc('hour', created_at)",
+}
+
+
+def history_query(since: datetime | None, until: datetime | None, target: str | None,
+                  status: str | None) -> tuple[str, list[Any]]:
+    """SQL and parameters for ``nj.history`` with its filters (on created_at, target, status)."""
+    conditions, params = [], []
+    for column_test, value in (("created_at >= ?", since), ("created_at < ?", until),
+                               ("target = ?", target), ("status = ?", status)):
+        if value is not None:
+            conditions.append(column_test)
+            params.append(naive(value) if isinstance(value, datetime) else value)
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    return QUERIES["history"].replace("{where}", where), params
+
+
+def stats_query(by: str) -> tuple[str, list[Any]]:
+    """SQL for ``nj.stats(by)``; ``InvalidArgumentsError`` unless ``by`` is a STATS_GROUPS key."""
+    if by not in STATS_GROUPS:
+        raise InvalidArgumentsError(
+            f"by={by!r} is not allowed; use one of {', '.join(STATS_GROUPS)}"
+        )
+    return QUERIES["stats"].replace("{group}", STATS_GROUPS[by]).replace("{name}", by), []
+
+
+def select_query(query: str) -> tuple[str, list[Any]]:
+    """A user's query for ``nj.sql``, accepted only when it is one SELECT statement."""
+    try:
+        statements = duckdb.connect(":memory:").extract_statements(query)
+    except duckdb.Error as exc:
+        raise InvalidArgumentsError(f"nj.sql: the query does not parse: {exc}") from exc
+    if len(statements) != 1:
+        raise InvalidArgumentsError(
+            f"nj.sql takes one statement, got {len(statements)}; run them one by one")
+    kind = statements[0].type
+    if kind != duckdb.StatementType.SELECT:
+        raise InvalidArgumentsError(
+            f"nj.sql is read-only: {kind.name} statements are refused; use SELECT over the "
+            "jobs view (to delete old jobs, use nj.prune)")
+    return query, []
+
+
+#: the named tables a client may ask for (through the worker too), and how each is built
+TABLES: dict[str, Callable[..., tuple[str, list[Any]]]] = {
+    "history": history_query, "stats": stats_query, "sql": select_query,
+}

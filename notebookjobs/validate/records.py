@@ -1,0 +1,196 @@
+"""The records that cross the worker's socket, and each request's arguments, checked field by
+field before anything is stored (SPEC §14: the socket trusts nothing it receives)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import InvalidArgumentsError
+from ..models import STATUS_NAMES, JobBatch, JobSpec, Outcome, OutcomeKind
+from .values import (
+    ID_MAX,
+    MAX_JSON_DEPTH,
+    integer,
+    job_id,
+    json_text,
+    json_value,
+    optional_text,
+    priority,
+    progress_fraction,
+    retry_policy,
+    short_repr,
+    strict_loads,
+    target_name,
+    text,
+    timestamp,
+)
+
+
+def job_spec(value: Any) -> JobSpec:
+    """A JobSpec from a client, every field checked (the worker trusts nothing on its socket)."""
+    if not isinstance(value, JobSpec):
+        raise InvalidArgumentsError(f"expected a job, got {short_repr(value)}")
+    args = (
+        value.args if isinstance(value.args, (list, tuple)) else _not("args", value.args, "a list")
+    )
+    kwargs = (
+        value.kwargs if isinstance(value.kwargs, dict) else _not("kwargs", value.kwargs, "a dict")
+    )
+    return JobSpec(target=target_name("target", value.target), args=json_value("args", list(args)),
+                   kwargs=json_value("kwargs", kwargs), priority=priority(value.priority),
+                   run_at=timestamp("run_at", value.run_at),
+                   policy=retry_policy("policy", value.policy))
+
+
+def job_batch(value: Any) -> JobBatch:
+    """A JobBatch from a client: each job's arguments must be JSON text of a list and a dict."""
+    if not isinstance(value, JobBatch):
+        raise InvalidArgumentsError(f"expected a batch of jobs, got {short_repr(value)}")
+    if not isinstance(value.args, list) or not isinstance(value.kwargs, list):
+        raise InvalidArgumentsError("a batch's args and kwargs must be lists, one item per job")
+    if len(value.args) != len(value.kwargs):
+        raise InvalidArgumentsError(
+            f"a batch has {len(value.args)} args and {len(value.kwargs)} kwargs; one each per job")
+    args = [_dumps_checked(f"args[{i}]", a, list) for i, a in enumerate(value.args)]
+    kwargs = [_dumps_checked(f"kwargs[{i}]", k, dict) for i, k in enumerate(value.kwargs)]
+    return JobBatch(target=target_name("target", value.target), args=args, kwargs=kwargs,
+                    priority=priority(value.priority), run_at=timestamp("run_at", value.run_at),
+                    policy=retry_policy("policy", value.policy))
+
+
+def _dumps_checked(name: str, raw: Any, expected: type) -> str:
+    """The JSON text of one job's arguments in a batch, checked; the text as sent when it is
+    clean (the common case: a hundred thousand of them must cost little)."""
+    if (isinstance(raw, str) and raw.isascii() and "\\u" not in raw
+            and raw.count("[") + raw.count("{") <= MAX_JSON_DEPTH):
+        # No escapes (so no lone surrogates) and too few brackets to nest too deep: parsing
+        # is the only check left.
+        try:
+            parsed = strict_loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise InvalidArgumentsError(f"{name}: not valid JSON ({exc})") from exc
+        if isinstance(parsed, expected):
+            return raw
+    return json.dumps(json_text(name, raw, expected))
+
+
+def _not(name: str, value: Any, expected: str) -> Any:
+    raise InvalidArgumentsError(f"{name}: {short_repr(value)} is not allowed; expected {expected}")
+
+
+def outcome(value: Any) -> Outcome:
+    """An attempt's Outcome: its text made valid UTF-8, its result a JSON value (else its repr)."""
+    if not isinstance(value, Outcome) or not isinstance(value.kind, OutcomeKind):
+        raise InvalidArgumentsError(f"expected an attempt's outcome, got {short_repr(value)}")
+    try:
+        result = json_value("result", value.result)
+    except InvalidArgumentsError:
+        result = text(short_repr(value.result, limit=10_000))
+    duration = value.duration_s
+    ok = (
+        isinstance(duration, (int, float))
+        and not isinstance(duration, bool)
+        and math.isfinite(duration)
+    )
+    return Outcome(kind=value.kind, result=result, error=optional_text(value.error),
+                   output=optional_text(value.output) or "",
+                   duration_s=float(duration) if ok and duration >= 0 else 0.0)
+
+
+# --- a request on the worker's socket --------------------------------------------------------
+
+MAX_PAGE_SIZE = 100_000  #: jobs per page at most
+
+
+def _optional(check: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+    return lambda name, value: None if value is None else check(name, value)
+
+
+def _str(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidArgumentsError(f"{name}: {short_repr(value)} is not a string")
+    return text(value)
+
+
+_RUNNER = re.compile(r"^run:[^:\s]{1,255}:[0-9]{1,10}$")
+
+
+def _runner_name(name: str, value: Any) -> str:
+    """The owner of a foreground run: ``run:<host>:<pid>``."""
+    if not isinstance(value, str) or not _RUNNER.match(value):
+        raise InvalidArgumentsError(f"{name}: {short_repr(value)} is not run:<host>:<pid>")
+    return value
+
+
+def _status(name: str, value: Any) -> str:
+    if value not in STATUS_NAMES:
+        raise InvalidArgumentsError(f"{name}={short_repr(value)} is not a job status; use one "
+                                    f"of {', '.join(STATUS_NAMES)}")
+    return str(value)
+
+
+def _checked(check: Callable[[Any], Any]) -> Callable[[str, Any], Any]:
+    return lambda name, value: check(value)
+
+
+#: operation -> a check per positional argument: (name, check(name, value) -> value); the
+#: operations of ``queue.Queue``, and the worker's own ``worker_status`` and ``stop``
+_REQUESTS: dict[str, tuple[tuple[str, Callable[[str, Any], Any]], ...]] = {
+    "enqueue": (("spec", _checked(job_spec)), ("now", timestamp)),
+    "enqueue_batch": (("batch", _checked(job_batch)), ("now", timestamp)),
+    "get": (("job_id", _checked(job_id)),),
+    "page": (("page", lambda n, v: integer(n, v, 1, ID_MAX)),
+             ("per_page", lambda n, v: integer(n, v, 1, MAX_PAGE_SIZE)),
+             ("status", _optional(_status))),
+    "counts": (),
+    "cancel": (("job_id", _checked(job_id)), ("now", timestamp)),
+    "prune": (("before", timestamp),),
+    "record_progress": (("job_id", _checked(job_id)), ("fraction", _checked(progress_fraction)),
+                        ("message", _optional(_str))),
+    "run_started": (("spec", _checked(job_spec)), ("owner", _runner_name), ("now", timestamp)),
+    "run_restarted": (("job_id", _checked(job_id)), ("outcome", _checked(outcome)),
+                      ("now", timestamp)),
+    "run_finished": (("job_id", _checked(job_id)), ("outcome", _checked(outcome)),
+                     ("now", timestamp)),
+    "worker_status": (),
+    "stop": (),
+}
+#: the named frames of "table" and the checks of their arguments
+_TABLES: dict[str, tuple[tuple[str, Callable[[str, Any], Any]], ...]] = {
+    "history": (("since", _optional(timestamp)), ("until", _optional(timestamp)),
+                ("target", _optional(_str)), ("status", _optional(_status))),
+    "stats": (("by", _str),),
+    "sql": (("query", _str),),
+}
+#: every operation a request may name
+REQUEST_NAMES = frozenset({*_REQUESTS, "table"})
+
+
+def request(operation: Any, args: Any) -> list[Any]:
+    """The checked arguments of one request on the worker's socket (SPEC §14: each message's
+    fields and types are checked before anything is stored); ``InvalidArgumentsError`` names
+    the first one that is wrong."""
+    if not isinstance(args, list):
+        raise InvalidArgumentsError(f"a request's args must be a list, got {short_repr(args)}")
+    if operation == "table":
+        if not args or args[0] not in _TABLES:
+            raise InvalidArgumentsError(
+                f"table: the first argument must be one of {', '.join(_TABLES)}")
+        return [args[0], *_check_args(f"table {args[0]}", _TABLES[args[0]], args[1:])]
+    checks = _REQUESTS.get(operation) if isinstance(operation, str) else None
+    if checks is None:
+        raise InvalidArgumentsError(f"unknown operation {short_repr(operation)}")
+    return _check_args(operation, checks, args)
+
+
+def _check_args(operation: str, checks: tuple[tuple[str, Callable[[str, Any], Any]], ...],
+                args: list[Any]) -> list[Any]:
+    if len(args) != len(checks):
+        raise InvalidArgumentsError(
+            f"{operation} takes {len(checks)} argument{'s' if len(checks) != 1 else ''} "
+            f"({', '.join(name for name, _ in checks) or 'none'}), got {len(args)}")
+    return [check(name, value) for (name, check), value in zip(checks, args, strict=True)]

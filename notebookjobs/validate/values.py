@@ -1,0 +1,293 @@
+"""The ranges and types of single values: numbers, durations, times, text, JSON (SPEC §14).
+
+Why these limits: the store keeps priorities and attempt counts as 32-bit integers, and
+timestamps as microseconds; JSON nested thousands deep overflows the Python stack of whoever
+reads it; text that is not valid UTF-8 cannot be written to DuckDB at all. A value outside
+them is refused where it enters, with an error that says what is allowed, instead of wedging
+the worker's commits later.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ..errors import InvalidArgumentsError
+from ..models import RetryPolicy
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1  #: priority's range (an INTEGER column)
+ID_MAX = 2**63 - 1  #: job ids are BIGINT
+MAX_ATTEMPTS = 1_000_000  #: retry_attempts + 1 at most: far beyond any useful policy
+#: seconds: the longest delay, retry delay, timeout or grace period (about 100 years), so that
+#: now + any of them stays a timestamp Python and DuckDB can both hold
+MAX_DURATION_S = 100 * 365.25 * 86400
+#: the latest run_at or `at` accepted (a timestamp beyond it is refused, not clamped)
+LATEST_TIME = datetime(9000, 1, 1, tzinfo=UTC)
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_JSON_DEPTH = 100  #: lists and dicts nested deeper are refused (SPEC §14)
+REPLACEMENT = "\ufffd"  #: what stands in for text that is not valid UTF-8
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_JSON_HINT = "use numbers, strings, booleans, null, lists and dicts with string keys"
+
+
+# --- text -------------------------------------------------------------------------------------
+
+def text(value: str) -> str:
+    """``value`` with every lone surrogate replaced by U+FFFD, so it can be stored as UTF-8.
+
+    Lone surrogates reach Python strings from bytes decoded with ``surrogateescape`` (``sys.argv``,
+    ``os.environ``, file names) and from JSON escapes like ``"\\udcff"``.
+    """
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATES.sub(REPLACEMENT, value)
+    return value
+
+
+def optional_text(value: Any) -> str | None:
+    """``text`` for a str, None for None; anything else becomes its ``str`` (job outcomes)."""
+    if value is None:
+        return None
+    return text(value if isinstance(value, str) else str(value))
+
+
+# --- numbers ----------------------------------------------------------------------------------
+
+def plain_number(value: Any) -> Any:
+    """numpy scalars as the Python numbers they hold (SPEC §6); anything else unchanged.
+
+    Checked by module name, so numpy is never imported here (the pool's children stay lean).
+    """
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        try:
+            return value.item()
+        except (TypeError, ValueError):
+            return value
+    return value
+
+
+def integer(name: str, value: Any, lowest: int | None = None, highest: int | None = None) -> int:
+    """A whole number in ``[lowest, highest]``; any integer type (numpy's too), never a bool."""
+    value = plain_number(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgumentsError(f"{name}={short_repr(value)} is not allowed; expected a "
+                                    "whole number" + _range_text(lowest, highest))
+    if (lowest is not None and value < lowest) or (highest is not None and value > highest):
+        raise InvalidArgumentsError(f"{name}={short_repr(value)} is out of range; expected a "
+                                    "whole number" + _range_text(lowest, highest))
+    return int(value)
+
+
+def _range_text(lowest: int | None, highest: int | None) -> str:
+    if lowest is not None and highest is not None:
+        return f" from {lowest} to {highest}"
+    if lowest is not None:
+        return f" >= {lowest}"
+    return "" if highest is None else f" <= {highest}"
+
+
+def priority(value: Any) -> int:
+    """A job's priority: a 32-bit signed integer (higher runs first)."""
+    return integer("priority", value, INT32_MIN, INT32_MAX)
+
+
+def job_id(value: Any) -> int:
+    """A job id: any integer type (a DataFrame's np.int64 too), 1 or more."""
+    return integer("job_id", value, 1, ID_MAX)
+
+
+def seconds(name: str, value: Any, *, allow_zero: bool = True) -> float:
+    """A duration in seconds (a number or a timedelta), finite, >= 0 (> 0 unless
+    ``allow_zero``) and at most MAX_DURATION_S."""
+    value = plain_number(value)
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok:
+        try:
+            number = float(value)
+        except OverflowError:  # an int too large for a float
+            number = math.inf
+        ok = math.isfinite(number) and (number >= 0 if allow_zero else number > 0)
+    if not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise InvalidArgumentsError(
+            f"{name}={short_repr(value)} is not allowed; expected seconds {bound} (a number "
+            "or a timedelta)")
+    if number > MAX_DURATION_S:
+        raise InvalidArgumentsError(
+            f"{name}={short_repr(value)} is too long; at most {MAX_DURATION_S:.4g} seconds "
+            "(100 years)")
+    return number
+
+
+def timestamp(name: str, value: Any) -> datetime:
+    """A timezone-aware datetime between 1970 and the year 9000, as UTC."""
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidArgumentsError(
+            f"{name}={short_repr(value)} is not allowed; expected a timezone-aware datetime")
+    try:
+        value = value.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        raise InvalidArgumentsError(f"{name}={value!r} cannot be expressed in UTC") from exc
+    if not EARLIEST_TIME <= value <= LATEST_TIME:
+        raise InvalidArgumentsError(
+            f"{name}={value.isoformat()} is out of range; expected a time between "
+            f"{EARLIEST_TIME:%Y} and {LATEST_TIME:%Y}")
+    return value
+
+
+def later(now: datetime, delay_s: float) -> datetime:
+    """``now + delay_s`` seconds, clamped to LATEST_TIME (never an OverflowError)."""
+    try:
+        return min(now + timedelta(seconds=delay_s), LATEST_TIME)
+    except OverflowError:
+        return LATEST_TIME
+
+
+# --- JSON values ------------------------------------------------------------------------------
+
+def json_value(name: str, value: Any) -> Any:
+    """``value`` as it will come back from the queue: tuples as lists, numpy scalars as Python
+    numbers, text made valid UTF-8. Refuses what is not JSON (with the path to the bad part),
+    floats that are not finite, dict keys that are not strings and nesting deeper than
+    MAX_JSON_DEPTH.
+
+    Iterative, so a value nested thousands deep is refused instead of overflowing the stack.
+    """
+    if value is None or isinstance(value, (bool, int)) and type(value) in (bool, int):
+        return value
+    if type(value) is str:
+        return text(value)
+    result: list[Any] = [None]
+    # (container to fill, key or index in it, value to convert, depth, path for messages)
+    stack: list[tuple[Any, Any, Any, int, str]] = [(result, 0, value, 0, name)]
+    while stack:
+        parent, key, item, depth, path = stack.pop()
+        item = plain_number(item)
+        if item is None or isinstance(item, bool):
+            parent[key] = item
+        elif isinstance(item, int):
+            parent[key] = int(item)
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise InvalidArgumentsError(
+                    f"{path}: {item!r} is not a JSON value; JSON has no NaN or infinity")
+            parent[key] = float(item)
+        elif isinstance(item, str):
+            parent[key] = text(item)
+        elif isinstance(item, (list, tuple, dict)):
+            if depth >= MAX_JSON_DEPTH:
+                raise InvalidArgumentsError(
+                    f"{name}: nested deeper than {MAX_JSON_DEPTH} levels; flatten the value "
+                    "(pass a shallower structure, or a file path)")
+            if isinstance(item, dict):
+                out: dict[str, Any] = {}
+                for k, v in item.items():
+                    if not isinstance(k, str):
+                        raise InvalidArgumentsError(
+                            f"{path}: the key {k!r} ({type(k).__name__}) is not a string; "
+                            f"JSON objects have string keys")
+                    k = text(k)
+                    out[k] = None
+                    stack.append((out, k, v, depth + 1, f"{path}[{k!r}]"))
+                parent[key] = out
+            else:
+                seq: list[Any] = [None] * len(item)
+                for i, v in enumerate(item):
+                    stack.append((seq, i, v, depth + 1, f"{path}[{i}]"))
+                parent[key] = seq
+        else:
+            shown = short_repr(item)
+            raise InvalidArgumentsError(
+                f"{path}: {shown} ({type(item).__name__}) is not a JSON value; {_JSON_HINT}")
+    return result[0]
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    try:
+        shown = repr(value)
+    except Exception:  # a broken __repr__, or an int of more than 4300 digits, must not hide
+        shown = f"<{type(value).__name__} object>"  # the real message
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (JSON has no NaN or infinity)")
+
+
+#: json.loads that refuses NaN and Infinity, which Python's json accepts and DuckDB does not
+strict_loads = json.JSONDecoder(parse_constant=_refuse_constant).decode
+
+
+def json_text(name: str, value: Any, expected: type) -> Any:
+    """Parse JSON text that must hold a ``expected`` (list or dict); the value, checked."""
+    if not isinstance(value, str):
+        raise InvalidArgumentsError(f"{name}: {short_repr(value)} is not JSON text")
+    try:
+        parsed = strict_loads(value)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidArgumentsError(f"{name}: not valid JSON ({exc})") from exc
+    if not isinstance(parsed, expected):
+        raise InvalidArgumentsError(
+            f"{name}: {short_repr(parsed)} is not a JSON {'list' if expected is list else 'object'}"
+        )
+    return json_value(name, parsed)
+
+
+# --- policies and names -----------------------------------------------------------------
+
+def retry_policy(name: str, value: Any) -> RetryPolicy:
+    """A RetryPolicy whose numbers are in range (as whitelist.yaml would give them)."""
+    if not isinstance(value, RetryPolicy):
+        raise InvalidArgumentsError(f"{name}: {short_repr(value)} is not a retry policy")
+    return RetryPolicy(
+        retry_attempts=integer(f"{name}.retry_attempts", value.retry_attempts, 0, MAX_ATTEMPTS - 1),
+        retry_delay=seconds(f"{name}.retry_delay", value.retry_delay),
+        retry_backoff=backoff_factor(f"{name}.retry_backoff", value.retry_backoff),
+        timeout=None if value.timeout is None else seconds(f"{name}.timeout", value.timeout,
+                                                           allow_zero=False))
+
+
+def backoff_factor(name: str, value: Any) -> float:
+    """A retry backoff factor: a finite number > 0 (1.0 keeps the delay constant)."""
+    value = plain_number(value)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok:
+        try:
+            value = float(value)
+        except OverflowError:
+            ok = False
+    if not ok or not math.isfinite(value) or value <= 0 or value > MAX_BACKOFF:
+        raise InvalidArgumentsError(
+            f"{name}={short_repr(value)} is not allowed; expected a number > 0 and "
+            f"<= {MAX_BACKOFF:g} (1.0 keeps the delay constant)")
+    return value
+
+
+MAX_BACKOFF = 1000.0  #: a larger factor reaches the longest delay within a few retries anyway
+
+
+def target_name(name: str, value: Any) -> str:
+    """A dotted target name (checked against the whitelist elsewhere)."""
+    if not isinstance(value, str) or not value or len(value) > 1000:
+        raise InvalidArgumentsError(f"{name}: {short_repr(value)} is not a target name")
+    return text(value)
+
+
+def progress_fraction(value: Any) -> float:
+    """A progress report: a finite number from 0 to 1."""
+    value = plain_number(value)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or not 0 <= value <= 1:
+        raise InvalidArgumentsError(
+            f"progress fraction {short_repr(value)} is not allowed; pass a number from 0 "
+            "(nothing done) to 1 (all done), e.g. nj.progress(i / total)")
+    return float(value)

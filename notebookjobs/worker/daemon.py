@@ -1,0 +1,127 @@
+"""The detached worker: start it in its own session, find it, stop it.
+
+A detached worker is ``python -m notebookjobs.worker`` spawned in a session of its own, stdin
+closed and its output appended to ``logs/worker.log``, so it outlives the kernel or shell that
+started it. There is at most one per queue: the queue lock decides, and a second start reports
+the running one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import files, lock
+from ..config import ENV_ROOT, Settings
+from ..errors import WorkerError
+from ..remote import RemoteQueue, worker_info
+from . import procgroup
+
+logger = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 30.0  # spawning the pool's children can take a few seconds on a busy machine
+STOP_MARGIN_S = 10.0  # beyond the grace period, for the worker to record and exit
+_POLL_S = 0.02
+
+
+
+def worker_log(settings: Settings) -> Path:
+    return settings.logs_dir / "worker.log"
+
+
+def status(settings: Settings) -> dict[str, Any]:
+    """running, pid, concurrency, started_at and the running job ids of this queue's worker."""
+    info = worker_info(settings)
+    if info is None:
+        return {"running": False, "pid": None, "concurrency": None, "started_at": None, "jobs": []}
+    return info
+
+
+def start(settings: Settings, concurrency: int | None = None) -> int:
+    """Start a detached worker unless one runs; returns the worker's pid."""
+    info = worker_info(settings)
+    if info is not None:
+        return info["pid"]
+    log_path = worker_log(settings)
+    command = [sys.executable, "-m", "notebookjobs.worker"]
+    if concurrency is not None:
+        command += ["--concurrency", str(concurrency)]
+    env = dict(os.environ, **{ENV_ROOT: str(settings.root)})
+    # Started from a job, the worker would carry that job's marker: a cancel of the job would
+    # then kill a worker that is meant to outlive whoever started it.
+    env.pop(procgroup.MARKER_VAR, None)
+    # posix_spawn rather than Popen: no Popen object to warn "still running" when collected,
+    # since the worker is meant to outlive us, in a session of its own.
+    try:
+        files.private_dir(log_path.parent)
+        log_fd = files.open_private(log_path, os.O_WRONLY | os.O_APPEND)
+    except OSError as exc:
+        # A worker without its log still runs the queue (and reports the log problem in
+        # worker_status); refusing to start would leave dispatched jobs waiting.
+        logger.warning("cannot write %s (%s); the worker's output is dropped", log_path, exc)
+        log_fd = os.open(os.devnull, os.O_WRONLY)
+    try:
+        pid = os.posix_spawn(sys.executable, command, env, setsid=True, file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, log_fd, 1),
+            (os.POSIX_SPAWN_DUP2, log_fd, 2),
+        ])
+    finally:
+        os.close(log_fd)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        info = worker_info(settings)
+        if info is not None:
+            # Either ours, or one that another process started at the same moment: both fine.
+            return info["pid"]
+        code = _exit_code(pid)
+        if code is not None:
+            info = worker_info(settings)
+            if info is not None:
+                return info["pid"]
+            raise WorkerError(f"the worker exited at start (code {code}); see {log_path}")
+        time.sleep(_POLL_S)
+    raise WorkerError(f"the worker did not answer within {START_TIMEOUT_S:g} s; see {log_path}")
+
+
+def stop(settings: Settings, timeout: float | None = None) -> bool:
+    """Ask the worker to stop (as SIGTERM does) and wait until it has; False if none ran."""
+    info = worker_info(settings)
+    if info is None:
+        return False
+    pid = info["pid"]
+    try:
+        RemoteQueue(settings).stop()
+    except Exception:  # it may be exiting already; the signal below is the fallback
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return True
+    limit = timeout if timeout is not None else settings.worker.grace_period + STOP_MARGIN_S
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        # Gone means: it no longer answers and no longer holds the queue's lock. Not its pid:
+        # a worker started by a process that does not reap it stays a zombie, whose pid lives.
+        if worker_info(settings) is None and lock.is_free(settings):
+            _exit_code(pid)  # reap it if it is our child
+            return True
+        time.sleep(_POLL_S)
+    raise WorkerError(f"the worker (pid {pid}) did not stop within {limit:g} s; "
+                      f"see {worker_log(settings)}, or kill it")
+
+
+def _exit_code(pid: int) -> int | None:
+    """The exit code of a worker we spawned once it has exited (reaping it), else None."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None
+    return os.waitstatus_to_exitcode(status) if done else None
+
+
+

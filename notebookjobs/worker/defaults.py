@@ -1,0 +1,35 @@
+"""The worker's timings and limits, each with why it has its value (rq's ``defaults.py``).
+
+Seconds everywhere (STYLE C). Per-queue settings (concurrency, grace period) are in
+whitelist.yaml; these are the ones a user should not need to touch.
+"""
+
+from __future__ import annotations
+
+MAX_SLEEP_S = 2.0
+"""The loop wakes at least this often, idle or not: to notice a clock jump, and to check that
+the queue file is still the one it opened (SPEC §14: a deleted or replaced file is reported
+within seconds). One wake-up every two seconds costs nothing measurable."""
+
+CONFIG_RETRY_S = 1.0
+"""How soon an invalid (or empty) whitelist.yaml is read again, and how long a job that could
+not start for it (``OutcomeKind.DEFERRED``) waits before it is tried again."""
+
+GROUP_COMMIT_INTERVAL_S = 0.05
+"""The writer commits at most this often under load: a commit costs about the same for one
+job as for a hundred, so waiting a little makes batches larger. Clients never see the lag:
+reads commit first. After a quiet spell a change is written at once."""
+
+COMMIT_RETRY_S = 0.5
+"""The pause before a failed commit (a full disk, say) is tried again."""
+
+SHUTDOWN_COMMIT_TRIES = 5
+"""Commits tried at a stop before the last changes are given up: those jobs are still pending
+or running in the file, and run again at the next start (at least once)."""
+
+INTERRUPTED = "the worker stopped before the attempt finished; it will run again"
+"""The error of an attempt a graceful stop interrupted (it is put back, not counted)."""
+
+JOB_UMASK_ENV = "NOTEBOOKJOBS_JOB_UMASK"
+"""The environment variable that carries the umask the worker was started with to its
+children, which give it back to job code (the worker itself runs under umask 077)."""

@@ -1,0 +1,321 @@
+"""The worker's loop: start due jobs on free children, settle the attempts that end, carry out
+cancels and the graceful stop. The clock is passed in (``clock``), so the loop's decisions have
+in-process tests; the children are behind ``Executor`` (``pool.Pool`` is the one there is).
+
+It never waits for the database: every change goes through a function of ``transitions`` into
+the in-memory ``QueueState``, and the writer commits it (``on_change``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from .. import transitions, validate
+from ..config import Settings, load_settings
+from ..errors import ConfigError
+from ..joblog import JobLog
+from ..models import Job, JobStatus, Outcome, OutcomeKind, utcnow
+from .defaults import CONFIG_RETRY_S, INTERRUPTED, MAX_SLEEP_S
+from .problems import Problems
+from .state import QueueState
+
+logger = logging.getLogger(__name__)
+
+
+class Events(Protocol):
+    """What one ``Executor.wait`` saw."""
+
+    @property
+    def finished(self) -> list[tuple[int, Outcome]]:
+        """(job_id, outcome) of the attempts that ended."""
+
+    @property
+    def progress(self) -> list[tuple[int, float, str | None]]:
+        """(job_id, fraction, message) reported by running attempts, oldest first."""
+
+    @property
+    def ready(self) -> list[Any]:
+        """The ``extra`` objects that became readable."""
+
+
+class Executor(Protocol):
+    """Runs attempts somewhere (``pool.Pool``: the local children)."""
+
+    def free_slots(self) -> int:
+        """How many attempts could start now."""
+
+    def submit(self, job_id: int, target: str, args: list[Any], kwargs: dict[str, Any],
+               timeout: float | None) -> None:
+        """Start an attempt (only while ``free_slots() > 0``)."""
+
+    def wait(self, timeout: float | None, extra: Sequence[Any] = ()) -> Events:
+        """Block until something happens, one of ``extra`` is readable, or ``timeout`` s pass."""
+
+    def stop_job(self, job_id: int, kind: OutcomeKind, reason: str) -> bool:
+        """Stop a running attempt: ``Outcome(kind, error=reason)`` comes out of ``wait``."""
+
+
+class Loop:
+    """The worker's main loop over one ``QueueState`` (guarded by ``state_lock``)."""
+
+    def __init__(self, *, settings: Settings, state: QueueState, state_lock: threading.RLock,
+                 executor: Executor, joblog: JobLog, problems: Problems,
+                 on_change: Callable[[], None], health: Callable[[], None] = lambda: None,
+                 clock: Callable[[], datetime] = utcnow, burst: bool = False) -> None:
+        self.settings = settings
+        self.state, self.state_lock = state, state_lock
+        self.executor = executor
+        self.joblog, self.problems = joblog, problems
+        self.on_change = on_change  #: there are changes for the writer to commit
+        self.health = health  #: periodic checks (the queue file still there), every MAX_SLEEP_S
+        self.clock = clock
+        self.burst = burst
+        self.name = f"worker:{socket.gethostname()}:{os.getpid()}"
+        self.running: dict[int, Job] = {}  #: handed to the executor
+        self.stopping = False
+        self._stop_deadline: float | None = None
+        self._cancels: set[int] = set()
+        self._interrupted: set[int] = set()
+        self._config_problem = False
+        self._signalled = False
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+
+    # --- from other threads, and signal handlers -------------------------------------------
+
+    def wake(self) -> None:
+        """End the loop's sleep (a dispatch, a cancel, a stop)."""
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError:
+            pass  # the pipe is full: the loop is already due to wake
+
+    def request_stop(self) -> None:
+        """Stop taking jobs; running ones get ``worker.grace_period`` seconds to finish."""
+        if not self.stopping:
+            logger.info("stopping: no new jobs; running ones have %gs to finish",
+                        self.settings.worker.grace_period)
+            self.stopping = True
+            self._stop_deadline = time.monotonic() + self.settings.worker.grace_period
+        self.wake()
+
+    def on_signal(self, signum: int, frame: Any) -> None:
+        """SIGTERM and SIGINT. Only flag and wake: logging or locking here can deadlock."""
+        self._signalled = True
+        self.wake()
+
+    def cancel(self, job_id: int) -> None:
+        """Stop the running attempt of ``job_id`` (its job was flagged by the caller)."""
+        self._cancels.add(job_id)
+        self.wake()
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Until stopped (and, in burst mode, until nothing is pending or running)."""
+        next_check = time.monotonic() + MAX_SLEEP_S
+        while True:
+            if self._signalled:
+                self.request_stop()
+            if not self.stopping:
+                self.claim(self.clock())
+            if self.stopping and not self.running:
+                return
+            if self.burst and not self.running:
+                with self.state_lock:
+                    if len(self.state) == 0:
+                        return
+            events = self.executor.wait(self._sleep_s(), extra=[self._wake_r])
+            if self._wake_r in events.ready:
+                self._drain_wake()
+            if time.monotonic() >= next_check:
+                self.health()
+                next_check = time.monotonic() + MAX_SLEEP_S
+            self.record(events, self.clock())
+            self._apply_cancels()
+            self._interrupt_after_grace()
+
+    def claim(self, now: datetime) -> None:
+        """Start due jobs, best first (SPEC §5), while the executor has room."""
+        if self.executor.free_slots() == 0 or not self._reload_settings():
+            return
+        with self.state_lock:
+            while self.executor.free_slots() > 0:
+                job = self.state.pop_due(now)
+                if job is None:
+                    break
+                job = transitions.start(job, self.name, now)
+                self.state.update(job)
+                try:
+                    self._submit(job, now)
+                except (
+                    Exception
+                ) as exc:  # the loop's top level: a job that cannot start fails alone
+                    logger.exception("job %d could not be started", job.id)
+                    self.running.pop(job.id, None)
+                    self._fail(
+                        job,
+                        validate.text(
+                            f"the worker could not start this job: {type(exc).__name__}: {exc}"
+                        ),
+                        now,
+                    )
+        self.on_change()
+
+    def _submit(self, job: Job, now: datetime) -> None:
+        if self.settings.split_target(job.target) is None:
+            if self.settings.settling():
+                # Maybe a whitelist caught half-written: ask again once it has settled.
+                self.state.update(transitions.requeue(job, validate.later(now, CONFIG_RETRY_S)))
+                return
+            # Defence in depth: a row naming anything the whitelist does not allow (written
+            # into the file by other means) fails at once and runs nothing.
+            reason = f"refused: {job.target!r} is not allowed by {self.settings.whitelist_path}"
+            logger.warning("job %d %s", job.id, reason)
+            self._fail(job, reason, now)
+            return
+        self.running[job.id] = job
+        self.executor.submit(job.id, job.target, job.args, job.kwargs, job.timeout)
+
+    def record(self, events: Events, now: datetime) -> None:
+        """Progress reports and the attempts that ended, settled under the retry policy."""
+        if not (events.progress or events.finished):
+            return
+        with self.state_lock:
+            for job_id, fraction, message in events.progress:
+                job = self.state.get(job_id)
+                if job is not None and job.status == JobStatus.RUNNING:
+                    self.state.update(transitions.progress(job, fraction,
+                                                           validate.optional_text(message)))
+            for job_id, outcome in events.finished:
+                self._finished(job_id, outcome, now)
+        self.on_change()
+
+    def _finished(self, job_id: int, outcome: Outcome, now: datetime) -> None:
+        self.running.pop(job_id, None)
+        job = self.state.get(job_id)
+        if job is None or job.status != JobStatus.RUNNING:
+            return  # not ours (any more)
+        interrupted = job_id in self._interrupted
+        self._interrupted.discard(job_id)
+        if interrupted and outcome.kind is OutcomeKind.CANCELLED:
+            self.state.update(transitions.requeue(job, now))
+            logger.info("job %d interrupted by the stop: back to pending", job_id)
+        elif outcome.kind is OutcomeKind.DEFERRED:
+            self.state.update(transitions.requeue(job, validate.later(now, CONFIG_RETRY_S)))
+            logger.info("job %d not started (%s): back to pending", job_id, outcome.error)
+        else:
+            # What a job prints, returns and raises enters the queue here: text made valid
+            # UTF-8, the result a JSON value (SPEC §14).
+            self._settle(job, validate.outcome(outcome), now)
+
+    def _settle(self, job: Job, outcome: Outcome, now: datetime) -> None:
+        """The retry decision for an attempt that ended, and its log line."""
+        settled = transitions.settle(job, outcome, now)
+        self.state.update(settled)
+        self._log(settled, outcome)
+
+    def _fail(self, job: Job, reason: str, now: datetime) -> None:
+        """Fail a job that may not or cannot start, without a retry, and log it."""
+        failed = transitions.fail(job, reason, now)
+        self.state.update(failed)
+        self._log(failed, Outcome(kind=OutcomeKind.FAILED, error=reason))
+
+    def _log(self, settled: Job, outcome: Outcome) -> None:
+        """A job log line for an attempt that ended; an unwritable log is a reported problem."""
+        try:
+            if settled.status == JobStatus.COMPLETED:
+                self.joblog.completed(settled, outcome.duration_s)
+            elif settled.status != JobStatus.CANCELLED:
+                self.joblog.attempt_failed(settled, outcome.error or "",
+                                           final=settled.status == JobStatus.FAILED)
+        except OSError as exc:
+            self.problems.report("logs", f"cannot write the job logs in {self.joblog.logs_dir}: "
+                                 f"{exc}; jobs go on, their records are in the queue")
+        else:
+            self.problems.clear("logs")
+
+    def recover(self, jobs: list[Job], now: datetime, *, alive: Callable[[str], bool]) -> None:
+        """Take over the file's pending jobs, and settle the ones a dead worker left running as
+        a failed attempt (``transitions.recover``): never lost, never run twice at once.
+        ``alive(owner)``: whether a foreground ``notebookjobs run`` still works on its job."""
+        with self.state_lock:
+            for job in jobs:
+                if job.status == JobStatus.PENDING:
+                    self.state.add(job)
+                elif not (job.worker and job.worker.startswith("run:") and alive(job.worker)):
+                    logger.warning("recovering job %d left running by %s", job.id, job.worker)
+                    self.state.add(job)
+                    settled = transitions.recover(job, now)
+                    self.state.update(settled)
+                    self._log(settled, Outcome(kind=OutcomeKind.CRASHED, error=settled.error))
+        self.on_change()
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _reload_settings(self) -> bool:
+        """Pick up whitelist edits (hot reload); False while the file is invalid or allows
+        nothing (maybe caught half-written): pending jobs then wait, none fails for it."""
+        try:
+            settings = load_settings(self.settings.root)
+            if not settings.allowed:
+                raise ConfigError(f"{settings.whitelist_path} allows no jobs (allowed_jobs is "
+                                  "empty)")
+        except ConfigError as exc:
+            self._config_problem = True
+            self.problems.report("whitelist", f"not starting jobs until whitelist.yaml is "
+                                 f"fixed: {exc}")
+            return False
+        self.settings = settings
+        self._config_problem = False
+        self.problems.clear("whitelist")
+        return True
+
+    def _sleep_s(self) -> float | None:
+        if self.stopping:
+            if self._stop_deadline is None:
+                return 0.05
+            return max(0.0, min(0.5, self._stop_deadline - time.monotonic()))
+        if self._config_problem:
+            return CONFIG_RETRY_S
+        if self.executor.free_slots() == 0:
+            return MAX_SLEEP_S  # an attempt ending wakes us; due jobs wait for a free child
+        with self.state_lock:
+            next_at = self.state.next_run_at()
+        if next_at is None:
+            return MAX_SLEEP_S
+        return max(0.0, min(MAX_SLEEP_S, (next_at - self.clock()).total_seconds()))
+
+    def _drain_wake(self) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _apply_cancels(self) -> None:
+        while self._cancels:
+            job_id = self._cancels.pop()
+            if job_id in self.running:
+                self.executor.stop_job(job_id, OutcomeKind.CANCELLED, "cancelled while running")
+
+    def _interrupt_after_grace(self) -> None:
+        if not (self.stopping and self._stop_deadline is not None
+                and time.monotonic() >= self._stop_deadline):
+            return
+        for job_id in list(self.running):
+            if job_id not in self._interrupted:
+                self._interrupted.add(job_id)
+                self.executor.stop_job(job_id, OutcomeKind.CANCELLED, INTERRUPTED)
+
+    def close(self) -> None:
+        os.close(self._wake_r)
+        os.close(self._wake_w)

@@ -1,0 +1,268 @@
+"""``python -m notebookjobs.worker``: one worker process, the queue's owner while it runs.
+
+``Worker.run`` puts the parts together, in this order: the queue's lock (one worker per
+queue), what a dead worker left (processes, frames), the database, the pool's children (while
+the queue is loaded and a dead worker's jobs recovered), the writer, the socket server, the
+signals; then the loop, until a stop; then everything in reverse. Threads:
+
+- the main thread runs the loop (``loop.Loop``); the pool belongs to it (its children die
+  with the thread that spawned them);
+- the writer commits what changed (``writer.Writer``);
+- the server answers each client in a thread of its own (``server``, ``service``).
+
+They share one ``QueueState`` (under ``state_lock``) and one DuckDB connection (under
+``db_lock``; always taken before the state lock, never inside it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Sequence
+from multiprocessing import resource_tracker
+from typing import Any
+
+from .. import files, lock
+from ..config import Settings, load_settings
+from ..errors import ConfigError, NotebookJobsError, WorkerError
+from ..joblog import JobLog
+from ..models import utcnow
+from ..remote import worker_info
+from ..socketdir import socket_path
+from ..store import Database
+from . import procgroup
+from .defaults import JOB_UMASK_ENV
+from .loop import Loop
+from .pool import Pool
+from .problems import Problems
+from .server import SocketServer
+from .service import Ids, WorkerService
+from .state import QueueState
+from .writer import Writer
+
+logger = logging.getLogger("notebookjobs.worker")
+
+
+class Worker:
+    """One worker process: its settings and how it runs (``burst``: exit when idle)."""
+
+    def __init__(self, settings: Settings, *, concurrency: int | None = None,
+                 burst: bool = False) -> None:
+        self.settings = settings
+        self.concurrency = concurrency or settings.worker.concurrency
+        self.burst = burst
+        self.queue_token = procgroup.queue_token(settings.db_path)  #: marks what its jobs start
+        self.started_at = utcnow()
+        self.problems = Problems()
+        # Frames for clients go through files in a 0700 folder beside the queue (SPEC §14);
+        # the folder is emptied at each start, so a killed worker leaves nothing for long.
+        self.frames_dir = settings.db_path.with_name(settings.db_path.name + ".frames")
+        self._db_identity: tuple[int, int] | None = None
+        self.loop: Loop | None = None
+
+    def run(self) -> int:
+        """Run until stopped (or, in burst mode, until idle); the exit code."""
+        # First, so that an unsafe socket folder (SPEC §14) stops us before anything starts.
+        path = socket_path(self.settings)
+        lock_fd = _acquire(self.settings)
+        try:
+            # We hold the queue's lock: whatever a killed worker left is nobody's now.
+            self._take_over_processes()
+            shutil.rmtree(self.frames_dir, ignore_errors=True)
+            files.private_dir(self.frames_dir)
+            db = Database(self.settings.db_path)
+            info = os.stat(self.settings.db_path)
+            self._db_identity = (info.st_dev, info.st_ino)
+            try:
+                self._run(db, path)
+            finally:
+                db.close()
+        finally:
+            os.close(lock_fd)
+            shutil.rmtree(self.frames_dir, ignore_errors=True)
+        return 0
+
+    def _run(self, db: Database, path: Any) -> None:
+        state, state_lock, db_lock = QueueState(), threading.RLock(), threading.Lock()
+        with db.transaction() as job_store:
+            ids = Ids(job_store.last_id())
+        writer = Writer(db, db_lock, state, state_lock, self.problems, lambda: ids.last)
+        joblog = JobLog(self.settings.logs_dir)
+        pool = Pool(self.settings.root, self.concurrency, queue_token=self.queue_token)
+        loop = self.loop = Loop(settings=self.settings, state=state, state_lock=state_lock,
+                                executor=pool, joblog=joblog, problems=self.problems,
+                                on_change=writer.wake, health=self._check_database,
+                                burst=self.burst)
+        # Children take a while to spawn: load the queue meanwhile. The pool is started from
+        # this thread because its children die with the thread that spawned them (PDEATHSIG).
+        loader = _Thread(lambda: self._load(db, db_lock, loop, writer))
+        try:
+            pool.start()
+        finally:
+            loader.result()
+        writer.start()
+        service = WorkerService(db=db, db_lock=db_lock, state=state, state_lock=state_lock,
+                                writer=writer, loop=loop, ids=ids, frames_dir=self.frames_dir,
+                                status=self.status)
+        server = SocketServer(path, service)
+        server.start()
+        previous = {
+            sig: signal.signal(sig, loop.on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+        logger.info("worker %s started: concurrency %d, queue %s, socket %s", os.getpid(),
+                    self.concurrency, self.settings.db_path, server.path)
+        try:
+            loop.run()
+        finally:
+            server.close()
+            pool.close()
+            writer.stop()
+            joblog.close()
+            loop.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        logger.info("worker %s stopped", os.getpid())
+
+    @staticmethod
+    def _load(db: Database, db_lock: threading.Lock, loop: Loop, writer: Writer) -> None:
+        """Take over the file's pending jobs and recover the ones a dead worker left running."""
+        with db_lock, db.transaction() as job_store:
+            jobs = job_store.active_jobs()
+        loop.recover(jobs, utcnow(), alive=_foreground_alive)
+        writer.flush()
+
+    def status(self) -> dict[str, Any]:
+        """What ``nj.worker_status()`` shows of a running worker."""
+        loop = self.loop
+        return {"running": True, "pid": os.getpid(), "concurrency": self.concurrency,
+                "started_at": self.started_at,
+                "jobs": sorted(loop.running) if loop is not None else [],
+                "stopping": loop.stopping if loop is not None else False,
+                "db": str(self.settings.db_path), "problems": self.problems.messages()}
+
+    def _check_database(self) -> None:
+        """Notice a queue file deleted or replaced under the running worker (SPEC §14)."""
+        try:
+            info = os.stat(self.settings.db_path)
+            identity: tuple[int, int] | None = (info.st_dev, info.st_ino)
+        except OSError:
+            identity = None
+        if identity == self._db_identity:
+            self.problems.clear("database")
+            return
+        what = "deleted" if identity is None else "replaced by another file"
+        self.problems.report("database", f"the queue file {self.settings.db_path} was {what} "
+                             "while the worker runs: what it holds now is lost when the worker "
+                             "stops; stop the worker and restore the file")
+
+    def _take_over_processes(self) -> None:
+        """Kill what a dead worker of this queue left running, then mark this worker's own.
+
+        Children kill their process groups when their worker dies, but a job that left its
+        group, or a child that could not run its signal handler, outlives it. Each carries this
+        queue's marker in its environment; we hold the queue's lock, so every process with a
+        marker that names another worker is a leftover, which must not run on while the jobs it
+        ran are recovered and run again. Called before any thread starts: setenv is not safe
+        while another thread may read the environment.
+        """
+        killed = procgroup.kill_leftovers(self.queue_token, except_worker_pid=os.getpid(),
+                                          quiet=True)  # says it better below
+        if killed:
+            logger.warning("killed %d process(es) left running by a previous worker of this "
+                           "queue: pids %s", len(killed), killed)
+        # multiprocessing's resource tracker is started with the first child otherwise: it must
+        # not inherit the marker, as it outlives the children on purpose, to clean up what they
+        # leaked (shared memory, semaphores), and a sweep would kill it.
+        resource_tracker.ensure_running()
+        # Inherited by the children at exec, so a sweep finds them too, and anything they fork.
+        procgroup.mark_environment(self.queue_token, os.getpid())
+
+
+def _acquire(settings: Settings) -> int:
+    """Take the queue's lock for the worker's lifetime; the descriptor that holds it.
+    ``WorkerError`` naming the running worker when another one owns the queue."""
+    def refuse_if_a_worker_answers() -> Any:
+        info = worker_info(settings)
+        if info is not None:
+            raise WorkerError(f"a worker is already running for {settings.db_path} "
+                              f"(pid {info['pid']}); stop it first with `notebookjobs worker stop`")
+        return lock.NOTHING
+
+    fd = lock.open_lock(settings.lock_path)
+    try:
+        lock.wait(
+            fd, settings.lock_timeout, lambda: lock.busy(settings), refuse_if_a_worker_answers
+        )
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+class _Thread(threading.Thread):
+    """Run ``target`` in a thread now; ``result()`` joins it and re-raises its exception."""
+
+    def __init__(self, target: Any) -> None:
+        super().__init__(name="notebookjobs-loader", daemon=True)
+        self._target_fn = target
+        self._error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self._target_fn()
+        except BaseException as exc:  # handed to the thread that waits for it
+            self._error = exc
+
+    def result(self) -> None:
+        self.join()
+        if self._error is not None:
+            raise self._error
+
+
+def _foreground_alive(owner: str) -> bool:
+    """Whether the foreground ``notebookjobs run`` named ``run:host:pid`` still runs (a name of
+    any other shape is no live process: its job is recovered)."""
+    parts = owner.split(":")
+    if len(parts) != 3 or not parts[2].isdigit():
+        return False
+    _, host, pid = parts
+    if host != socket.gethostname():
+        return True  # another machine: not ours to judge
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m notebookjobs.worker",
+                                     description="Run the notebookjobs worker in the foreground.")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="children in the pool (default: worker.concurrency of whitelist.yaml)")
+    parser.add_argument("--burst", action="store_true",
+                        help="exit when nothing is pending or running")
+    ns = parser.parse_args(argv)
+    # Everything the worker creates (the DB and its WAL, logs, frames, the socket) is private
+    # to its owner (SPEC §14); the jobs get the umask we were started with back (see child).
+    job_umask = os.umask(files.PRIVATE_UMASK)
+    os.environ[JOB_UMASK_ENV] = str(job_umask)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if ns.concurrency is not None and ns.concurrency < 1:
+        parser.exit(2, "python -m notebookjobs.worker: --concurrency must be >= 1\n")
+    try:
+        settings = load_settings()
+        return Worker(settings, concurrency=ns.concurrency, burst=ns.burst).run()
+    except NotebookJobsError as exc:
+        print(f"notebookjobs worker: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1

@@ -1,0 +1,133 @@
+"""One attempt of a job, run in the current process: resolve, call, capture, time, report.
+
+Used by the foreground ``run`` command, and by the worker's children, which never open the
+database: they get (target, args, kwargs) and hand back an ``Outcome``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+from ..config import Settings
+from ..errors import ConfigError, NotebookJobsError
+from ..models import Outcome, OutcomeKind
+from ..registry import resolve
+
+OUTPUT_LIMIT_CHARS = 64 * 1024  #: captured output kept per attempt (the end is kept)
+
+
+class AttemptTimeout(BaseException):
+    """Raised into a job that ran past its timeout.
+
+    A BaseException, so job code's ``except Exception`` cannot swallow it.
+    """
+
+
+class BoundedOutput(io.TextIOBase):
+    """A text stream that keeps the last OUTPUT_LIMIT_CHARS written, optionally echoing them."""
+
+    def __init__(self, echo: TextIO | None = None, limit: int = OUTPUT_LIMIT_CHARS) -> None:
+        self._parts: list[str] = []
+        self._size = 0
+        self._dropped = 0
+        self._echo = echo
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._parts.append(text)
+            self._size += len(text)
+            if self._size > 2 * self._limit:
+                self._trim()
+        if self._echo is not None:
+            self._echo.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._echo is not None:
+            self._echo.flush()
+
+    def _trim(self) -> None:
+        joined = "".join(self._parts)
+        keep = joined[-self._limit:]
+        self._dropped += len(joined) - len(keep)
+        self._parts, self._size = [keep], len(keep)
+
+    def getvalue(self) -> str:
+        with self._lock:
+            if self._size > self._limit:
+                self._trim()
+            text = "".join(self._parts)
+        return f"[... {self._dropped} characters dropped ...]\n{text}" if self._dropped else text
+
+
+def json_result(value: Any) -> Any:
+    """The value itself when it is JSON, else its repr (results are stored as JSON)."""
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+@contextlib.contextmanager
+def _alarm(timeout: float | None) -> Iterator[None]:
+    """Raise AttemptTimeout into the main thread after ``timeout`` seconds (foreground only)."""
+    if not timeout or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise AttemptTimeout(f"timed out after {timeout:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def execute(settings: Settings, target_name: str, args: list[Any], kwargs: dict[str, Any], *,
+            timeout: float | None = None, echo: bool = False) -> Outcome:
+    """Run one attempt and describe how it ended; never raises for the job's own errors.
+
+    The target is resolved against the current whitelist here, again, so a row that names
+    anything else runs nothing.
+    """
+    buffer = BoundedOutput(echo=sys.stdout if echo else None)
+    started = time.perf_counter()
+    try:
+        if not settings.allowed:
+            raise ConfigError(f"{settings.whitelist_path} allows no jobs right now")
+        target = resolve(target_name, settings)
+    except NotebookJobsError as exc:
+        if settings.settling() or not settings.allowed:
+            # Maybe a whitelist caught half-written (an editor saving it in place): the worker
+            # puts the job back and asks again once the file has settled.
+            return Outcome(kind=OutcomeKind.DEFERRED, error=f"not started: {exc}")
+        return Outcome(kind=OutcomeKind.FAILED, error=f"refused: {exc}", duration_s=0.0)
+    kind, result, error = OutcomeKind.SUCCEEDED, None, None
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+        try:
+            with _alarm(timeout):
+                result = json_result(target.call(args, kwargs))
+        except AttemptTimeout as exc:
+            kind, error = OutcomeKind.TIMED_OUT, str(exc)
+        except (Exception, SystemExit) as exc:  # the job's failure is data, not ours to raise
+            kind, error = OutcomeKind.FAILED, "".join(traceback.format_exception(exc))
+    return Outcome(kind=kind, result=result, error=error, output=buffer.getvalue(),
+                   duration_s=time.perf_counter() - started)

@@ -1,0 +1,142 @@
+"""The group commit: what changed in the worker's memory reaches the file in batches.
+
+A thread waits for changes and commits them all in one transaction (a few statements however
+many jobs: ``JobStore.insert`` for jobs still in the inbox, ``save_all`` for the rest), at most
+every GROUP_COMMIT_INTERVAL_S under load. Reads commit first (``flush``), so a client never
+sees an older state than the loop knows.
+
+A batch that fails is written job by job, so one job whose state cannot be stored fails alone
+instead of wedging every commit after it (SPEC §14); when no job can be written (a full disk),
+the batch is kept and tried again, and the problem is reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from ..errors import NotebookJobsError, StorageError
+from ..models import Job, JobStatus
+from ..store import Database, JobStore
+from .defaults import COMMIT_RETRY_S, GROUP_COMMIT_INTERVAL_S, SHUTDOWN_COMMIT_TRIES
+from .problems import Problems
+from .state import QueueState
+
+logger = logging.getLogger(__name__)
+
+
+class Writer:
+    """Commits ``state``'s changes to ``db``. ``db_lock`` serialises every use of the
+    connection; it is always taken before ``state_lock``, never inside it."""
+
+    def __init__(self, db: Database, db_lock: threading.Lock, state: QueueState,
+                 state_lock: threading.RLock, problems: Problems,
+                 last_id: Callable[[], int]) -> None:
+        self.db, self.db_lock = db, db_lock
+        self.state, self.state_lock = state, state_lock
+        self.problems = problems
+        self._last_id = last_id  #: the highest job id handed out, recorded with each commit
+        self._changes = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(target=self._run, name="notebookjobs-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        """There are changes to commit."""
+        self._changes.set()
+
+    def stop(self) -> None:
+        """Commit what is left (trying SHUTDOWN_COMMIT_TRIES times at most) and end the thread."""
+        self._done = True
+        self._changes.set()
+        self._thread.join()
+        try:
+            self.flush()
+        except NotebookJobsError as exc:
+            logger.error("could not write the last job states (%s); those jobs run again at "
+                         "the next start", exc)
+
+    def flush(self) -> None:
+        """Commit every change so far, now; ``StorageError`` when the file cannot be written
+        (the changes are kept for the next try)."""
+        with self.db_lock:
+            with self.state_lock:
+                jobs, new = self.state.take_changes()
+                last_id = self._last_id()
+            if not jobs:
+                return
+            try:
+                with self.db.transaction() as job_store:
+                    _commit(job_store, jobs, new, last_id)
+            except StorageError:
+                if len(jobs) > 1 and self._one_by_one(jobs, new, last_id):
+                    return
+                with self.state_lock:
+                    self.state.keep_changes(jobs, new)
+                raise
+
+    def _one_by_one(self, jobs: list[Job], new: set[int], last_id: int) -> bool:
+        """After a batch failed: commit each job alone; one that cannot be stored is replaced
+        by a failure that can be. False when no job could be written (the disk, not a job):
+        then nothing was changed and the batch is tried again later."""
+        failed: list[tuple[Job, Exception]] = []
+        for job in jobs:
+            try:
+                with self.db.transaction() as job_store:
+                    _commit(job_store, [job], new & {job.id}, last_id)
+            except StorageError as exc:
+                failed.append((job, exc))
+        if len(failed) == len(jobs):
+            return False
+        with self.state_lock:
+            for job, error in failed:
+                logger.error("job %d: its state cannot be stored (%s); failing it", job.id, error)
+                self.state.update(job.evolve(
+                    status=JobStatus.FAILED.value, worker=None, result=None, output=None,
+                    progress_message=None,
+                    error=f"the worker could not store this job's state ({error})"[:2000]))
+                self.state.keep_changes([], new & {job.id})
+        self._changes.set()
+        return True
+
+    def _run(self) -> None:
+        # A change after a quiet spell is written at once (a lone job's start and end reach the
+        # file within a few ms); under load, batches are at least GROUP_COMMIT_INTERVAL_S apart.
+        last = 0.0
+        failures = 0
+        while True:
+            self._changes.wait()
+            pause = GROUP_COMMIT_INTERVAL_S - (time.monotonic() - last)
+            if pause > 0 and not self._done:
+                time.sleep(pause)
+            last = time.monotonic()
+            self._changes.clear()
+            try:
+                self.flush()
+            except Exception as exc:  # the thread's top level: report, keep the changes, retry
+                failures += 1
+                self.problems.report("commits", f"could not write job states to {self.db.path} "
+                                     f"({exc}); retrying")
+                if self._done and failures >= SHUTDOWN_COMMIT_TRIES:
+                    return  # stop() logs what is lost
+                time.sleep(COMMIT_RETRY_S)
+                self._changes.set()
+            else:
+                failures = 0
+                self.problems.clear("commits")
+            if self._done and not self._changes.is_set():
+                return
+
+
+def _commit(job_store: JobStore, jobs: list[Job], new: set[int], last_id: int) -> None:
+    """Write the jobs' states: those still in the inbox move into the queue as they are now."""
+    inserted = [job for job in jobs if job.id in new]
+    job_store.insert(inserted)
+    job_store.save_all([job for job in jobs if job.id not in new])
+    if inserted:
+        job_store.inbox.remove([job.id for job in inserted])
+    job_store.set_last_id(last_id)
