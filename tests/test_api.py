@@ -279,3 +279,20 @@ def test_ids_of_pruned_jobs_are_not_handed_out_again(project):
         nj.cancel(job_id)
     assert nj.prune(older_than=0) == 3 and nj.counts()["cancelled"] == 0
     assert nj.dispatch("jobs.testing.ok", 9) == ids[-1] + 1
+
+
+@pytest.mark.parametrize("delay, seconds", [
+    (90, 90), ("90", 90), ("90s", 90), ("5m", 300), ("1h30m", 5400), ("2d", 172800),
+    ("1w", 604800), ("1.5h", 5400), ("500ms", 0.5), (timedelta(minutes=2), 120),
+])
+def test_delay_takes_seconds_or_a_duration_string(project, delay, seconds):
+    job_id = nj.dispatch("jobs.testing.ok", delay=delay)
+    info = nj.status(job_id)
+    assert (info["run_at"] - info["created_at"]).total_seconds() == pytest.approx(seconds, abs=0.01)
+
+
+@pytest.mark.parametrize("delay", ["soon", "5 minutes", "-5m", "1e3s", "", "nan"])
+def test_a_delay_that_is_no_duration_is_refused_with_the_forms_it_takes(project, delay):
+    with pytest.raises(nj.InvalidArgumentsError, match="'90s', '5m', '1h30m'"):
+        nj.dispatch("jobs.testing.ok", delay=delay)
+    assert stored_count() == 0

@@ -103,12 +103,47 @@ def job_id(value: Any) -> int:
     return integer("job_id", value, 1, ID_MAX)
 
 
+#: one part of a duration string: a number and its unit ("1h30m" has two)
+_DURATION_PART = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
+#: seconds per unit of a duration string
+DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+DURATION_HINT = "seconds, or a duration like '90s', '5m', '1h30m', '2d' or '1w'"
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds of a duration string ("90", "90s", "5m", "1h30m", "2d", "1w"); None when it is
+    not one. A bare number means seconds.
+
+    Not pandas' ``Timedelta``: it reads a bare number as nanoseconds ("30" is 30 ns), warns
+    that lower-case "d" and "w" will go, and the pool's children must not import pandas.
+    """
+    text = text.strip()
+    try:
+        return float(text)  # a bare number of seconds ("nan" and "inf" are refused later)
+    except ValueError:
+        pass
+    total, position = 0.0, 0
+    while position < len(text):
+        part = _DURATION_PART.match(text, position)
+        if part is None:
+            return None
+        total += float(part.group(1)) * DURATION_UNITS[part.group(2).lower()]
+        position = part.end()
+    return total if text else None
+
+
 def seconds(name: str, value: Any, *, allow_zero: bool = True) -> float:
-    """A duration in seconds (a number or a timedelta), finite, >= 0 (> 0 unless
-    ``allow_zero``) and at most MAX_DURATION_S."""
-    value = plain_number(value)
+    """A duration in seconds (a number, a timedelta, or a string ``parse_duration`` reads),
+    finite, >= 0 (> 0 unless ``allow_zero``) and at most MAX_DURATION_S."""
+    value = shown = plain_number(value)
     if isinstance(value, timedelta):
         value = value.total_seconds()
+    elif isinstance(value, str):
+        parsed = parse_duration(value)
+        if parsed is None:
+            raise InvalidArgumentsError(
+                f"{name}={short_repr(value)} is not a duration; pass {DURATION_HINT}")
+        value = parsed
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if ok:
         try:
@@ -119,11 +154,11 @@ def seconds(name: str, value: Any, *, allow_zero: bool = True) -> float:
     if not ok:
         bound = ">= 0" if allow_zero else "> 0"
         raise InvalidArgumentsError(
-            f"{name}={short_repr(value)} is not allowed; expected seconds {bound} (a number "
-            "or a timedelta)")
+            f"{name}={short_repr(shown)} is not allowed; expected {bound}: {DURATION_HINT}, "
+            "or a timedelta")
     if number > MAX_DURATION_S:
         raise InvalidArgumentsError(
-            f"{name}={short_repr(value)} is too long; at most {MAX_DURATION_S:.4g} seconds "
+            f"{name}={short_repr(shown)} is too long; at most {MAX_DURATION_S:.4g} seconds "
             "(100 years)")
     return number
 
