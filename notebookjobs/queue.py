@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from . import lock, store, transitions
+from . import journal, lock, socketdir, store, transitions, wake
 from .config import Settings
 from .errors import JobStateError
 from .models import Job, JobBatch, JobSpec, JobStatus, Outcome
@@ -90,16 +90,23 @@ class StoreQueue:
     """``Queue`` over a ``JobStore`` inside the caller's transaction: the meaning of each
     operation, written once for the locked-file path and for the worker's reads."""
 
-    def __init__(self, store: JobStore) -> None:
+    def __init__(self, store: JobStore, log: journal.Journal) -> None:
         self.store = store
+        self.journal = log  #: where new ids come from (the queue file was opened: it has a base)
+
+    def _ids(self, count: int) -> list[int]:
+        first, last = self.journal.append(journal.RESERVE, count)
+        return list(range(first, last + 1))
 
     def enqueue(self, spec: JobSpec, now: datetime) -> int:
-        [job_id] = self.store.next_ids(1)
+        [job_id] = self._ids(1)
         self.store.insert([transitions.pending(job_id, spec, now)])
         return job_id
 
     def enqueue_batch(self, batch: JobBatch, now: datetime) -> list[int]:
-        ids = self.store.next_ids(len(batch.args))
+        if not batch.args:
+            return []
+        ids = self._ids(len(batch.args))
         self.store.insert_uniform(transitions.pending_batch(ids, batch, now),
                                   varying=("id", "args", "kwargs"))
         return ids
@@ -136,7 +143,7 @@ class StoreQueue:
                 pass  # it ended meanwhile: the report is too late to matter
 
     def run_started(self, spec: JobSpec, owner: str, now: datetime) -> Job:
-        [job_id] = self.store.next_ids(1)
+        [job_id] = self._ids(1)
         job = transitions.started_now(job_id, spec, owner, now)
         self.store.insert([job])
         return job
@@ -161,6 +168,7 @@ class QueueClient:
         self.settings = settings
         self.used_worker = False
         self._remote = RemoteQueue(settings)
+        self._journal = journal.Journal(settings.db_path)
 
     def _route(self, call: Callable[[Any], T]) -> T:
         """``call(queue)`` on the worker's path, or on the file's when no worker takes it. A
@@ -180,17 +188,33 @@ class QueueClient:
                 if result is lock.LOCKED:
                     self.used_worker = False
                     with store.transaction(self.settings.db_path) as job_store:
-                        return call(StoreQueue(job_store))
+                        return call(StoreQueue(job_store, self._journal))
             finally:
                 os.close(fd)  # closing the descriptor releases the lock
         self.used_worker = True
         return result
 
     def enqueue(self, spec: JobSpec, now: datetime) -> int:
-        return self._route(lambda q: q.enqueue(spec, now))
+        """Durable in the journal when this returns, with or without a worker, without opening
+        the queue file (SPEC §13); the running worker is told with one datagram."""
+        try:
+            first, _ = self._journal.append(journal.JOB, 1, journal.job_payload(spec, now))
+        except journal.NoBase:  # a queue never opened yet: opening it writes the base
+            return self._route(lambda q: q.enqueue(spec, now))
+        self.used_worker = wake.poke(socketdir.wake_path(self.settings))
+        return first
 
     def enqueue_batch(self, batch: JobBatch, now: datetime) -> list[int]:
-        return self._route(lambda q: q.enqueue_batch(batch, now))
+        """As ``enqueue``: one journal record for the whole batch."""
+        if not batch.args:
+            return []
+        try:
+            first, last = self._journal.append(journal.BATCH, len(batch.args),
+                                               journal.batch_payload(batch, now))
+        except journal.NoBase:
+            return self._route(lambda q: q.enqueue_batch(batch, now))
+        self.used_worker = wake.poke(socketdir.wake_path(self.settings))
+        return list(range(first, last + 1))
 
     def get(self, job_id: int) -> Job:
         return self._route(lambda q: q.get(job_id))

@@ -41,6 +41,12 @@ def socket_path(settings: Settings) -> Path:
     return path
 
 
+def wake_path(settings: Settings) -> Path:
+    """The worker's wake socket (a datagram socket beside its stream socket): a client tells
+    the worker it appended to the journal with one datagram, no reply awaited."""
+    return socket_path(settings).with_suffix(".wake")
+
+
 def _private_socket_dir() -> Path:
     """``$XDG_RUNTIME_DIR/notebookjobs`` when that variable names a folder of ours, else
     ``notebookjobs-<uid>`` in the temp dir; created 0700, then checked: ours, 0700, not a link."""

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import transitions
+from notebookjobs import config, transitions
 from notebookjobs.models import JobSpec, Outcome, OutcomeKind, RetryPolicy
+from notebookjobs.journal import Journal
 from notebookjobs.queue import StoreQueue
 from support import change_job, locked_store
 
@@ -38,7 +39,8 @@ def known(project):
             policy=policy,
         )
         with locked_store() as job_store:
-            return StoreQueue(job_store).enqueue(spec, at(created))
+            return StoreQueue(job_store, Journal(config.load_settings().db_path)).enqueue(
+                spec, at(created))
 
     def start(name, when):
         change_job(ids[name], lambda job: transitions.start(job, "w", at(when)))

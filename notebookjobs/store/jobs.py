@@ -92,11 +92,9 @@ class JobStore:
 
     # --- writes ----------------------------------------------------------------------------
 
-    def next_ids(self, count: int) -> list[int]:
-        """``count`` new consecutive job ids, recorded as handed out (no gaps: SPEC §6)."""
-        first = self.last_id() + 1
-        self.set_last_id(first + count - 1)
-        return list(range(first, first + count))
+    def set_journal_applied(self, last_id: int) -> None:
+        """Record that the journal's records up to ``last_id`` are all in the queue table."""
+        self.conn.execute(QUERIES["set_meta"], ["journal_applied", str(last_id)])
 
     def set_last_id(self, last_id: int) -> None:
         """Record the highest job id handed out."""

@@ -35,6 +35,10 @@ DELETE FROM queue WHERE status IN ('completed', 'failed', 'cancelled') AND finis
 -- The highest id of any job stored, in the queue or still in the inbox (0 for none).
 SELECT greatest((SELECT coalesce(max(id), 0) FROM queue), (SELECT coalesce(max(id), 0) FROM inbox))
 
+-- ids_from --
+-- The ids of the jobs stored from an id on (which of a journal's records are in already).
+SELECT id FROM queue WHERE id >= ?
+
 -- get_meta --
 -- A value of the meta table; no row when it is not set.
 SELECT value FROM meta WHERE key = ?

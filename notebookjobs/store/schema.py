@@ -14,8 +14,10 @@ import duckdb
 
 from .. import files
 from ..errors import StorageError
+from ..journal import Journal
 from ..models import Job
 from .columns import COLUMNS
+from .replay import replay
 from .sql import QUERIES
 
 logger = logging.getLogger(__name__)
@@ -90,8 +92,8 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) the database file and bring its schema up to date.
 
     The file is created 0600 in a 0700 folder (SPEC §14), whatever the process's umask.
-    Dispatches a dead worker left in the inbox are moved into the queue first, so every read
-    sees every acknowledged dispatch.
+    Dispatches the journal holds (made while no worker ran, or left by a worker that died) are
+    moved into the queue first, so every read sees every acknowledged dispatch.
     """
     from .jobs import JobStore  # the store's operations need the schema; not the other way
 
@@ -108,9 +110,10 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
     try:
         migrate(conn, path)
         if conn.execute(QUERIES["inbox_count"]).fetchone()[0]:  # type: ignore[index]
-            conn.execute("BEGIN TRANSACTION")
+            conn.execute("BEGIN TRANSACTION")  # left by a worker of a version before the journal
             JobStore(conn).inbox.drain()
             conn.execute("COMMIT")
+        replay(conn, Journal(path))
     except duckdb.Error as exc:
         conn.close()
         raise StorageError(f"cannot open the queue database {path}: {exc}") from exc

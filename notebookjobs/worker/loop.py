@@ -68,6 +68,7 @@ class Loop:
     def __init__(self, *, settings: Settings, state: QueueState, state_lock: threading.RLock,
                  executor: Executor, joblog: JobLog, problems: Problems,
                  on_change: Callable[[], None], health: Callable[[], None] = lambda: None,
+                 ingest: Callable[[], int] = lambda: 0, wakers: Sequence[Any] = (),
                  clock: Callable[[], datetime] = utcnow, burst: bool = False) -> None:
         self.settings = settings
         self.state, self.state_lock = state, state_lock
@@ -75,6 +76,9 @@ class Loop:
         self.joblog, self.problems = joblog, problems
         self.on_change = on_change  #: there are changes for the writer to commit
         self.health = health  #: periodic checks (the queue file still there), every MAX_SLEEP_S
+        self.ingest = ingest  #: reads new dispatches in from the journal; how many
+        #: sockets whose readiness means "the journal grew" (``drain()`` empties each)
+        self.wakers = list(wakers)
         self.clock = clock
         self.burst = burst
         self.name = f"worker:{socket.gethostname()}:{os.getpid()}"
@@ -125,6 +129,7 @@ class Loop:
         while True:
             if self._signalled:
                 self.request_stop()
+            self.ingest()
             if not self.stopping:
                 self.claim(self.clock())
             if self.stopping and not self.running:
@@ -133,9 +138,12 @@ class Loop:
                 with self.state_lock:
                     if len(self.state) == 0:
                         return
-            events = self.executor.wait(self._sleep_s(), extra=[self._wake_r])
+            events = self.executor.wait(self._sleep_s(), extra=[self._wake_r, *self.wakers])
             if self._wake_r in events.ready:
                 self._drain_wake()
+            for waker in self.wakers:
+                if waker in events.ready:
+                    waker.drain()
             if time.monotonic() >= next_check:
                 self.health()
                 next_check = time.monotonic() + MAX_SLEEP_S

@@ -32,17 +32,20 @@ from .. import files, lock
 from ..config import Settings, load_settings
 from ..errors import ConfigError, NotebookJobsError, WorkerError
 from ..joblog import JobLog
+from ..journal import Journal
 from ..models import utcnow
 from ..remote import worker_info
-from ..socketdir import socket_path
+from ..socketdir import socket_path, wake_path
 from ..store import Database
+from ..wake import WakeSocket
 from . import procgroup
 from .defaults import JOB_UMASK_ENV
+from .intake import Intake
 from .loop import Loop
 from .pool import Pool
 from .problems import Problems
 from .server import SocketServer
-from .service import Ids, WorkerService
+from .service import WorkerService
 from .state import QueueState
 from .writer import Writer
 
@@ -90,15 +93,16 @@ class Worker:
 
     def _run(self, db: Database, path: Any) -> None:
         state, state_lock, db_lock = QueueState(), threading.RLock(), threading.Lock()
-        with db.transaction() as job_store:
-            ids = Ids(job_store.last_id())
-        writer = Writer(db, db_lock, state, state_lock, self.problems, lambda: ids.last)
+        # Opening the file replayed the journal and reset it to its base: read on from there.
+        intake = Intake(Journal(self.settings.db_path), state, state_lock)
+        writer = Writer(db, db_lock, state, state_lock, self.problems, intake)
+        waker = WakeSocket(wake_path(self.settings))
         joblog = JobLog(self.settings.logs_dir)
         pool = Pool(self.settings.root, self.concurrency, queue_token=self.queue_token)
         loop = self.loop = Loop(settings=self.settings, state=state, state_lock=state_lock,
                                 executor=pool, joblog=joblog, problems=self.problems,
                                 on_change=writer.wake, health=self._check_database,
-                                burst=self.burst)
+                                ingest=intake.poll, wakers=[waker], burst=self.burst)
         # Children take a while to spawn: load the queue meanwhile. The pool is started from
         # this thread because its children die with the thread that spawned them (PDEATHSIG).
         loader = _Thread(lambda: self._load(db, db_lock, loop, writer))
@@ -108,7 +112,7 @@ class Worker:
             loader.result()
         writer.start()
         service = WorkerService(db=db, db_lock=db_lock, state=state, state_lock=state_lock,
-                                writer=writer, loop=loop, ids=ids, frames_dir=self.frames_dir,
+                                writer=writer, loop=loop, intake=intake, frames_dir=self.frames_dir,
                                 status=self.status)
         server = SocketServer(path, service)
         server.start()
@@ -125,6 +129,7 @@ class Worker:
             writer.stop()
             joblog.close()
             loop.close()
+            waker.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         logger.info("worker %s stopped", os.getpid())

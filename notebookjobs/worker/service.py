@@ -1,10 +1,11 @@
 """The queue as the running worker serves it (``queue.Queue``), over its socket.
 
-Dispatches are durable before they are acknowledged: one goes to the inbox (one narrow row, the
-cheapest durable write), a batch straight into the queue; both then join the in-memory
-``QueueState`` and wake the loop. A cancel changes the in-memory job. Every other call first
-commits what the loop changed (``Writer.flush``), then runs on the worker's connection as the
-locked-file path would (``queue.StoreQueue``), so both paths give the same answers (SPEC §11).
+Clients append their dispatches to the journal themselves (``queue.QueueClient``); a dispatch
+that reaches the worker's socket (a client that found no journal) is appended by the worker the
+same way, then read in (``Intake``). A cancel changes the in-memory job. Every other call first
+reads the journal and commits what the loop changed (``Writer.flush``), then runs on the
+worker's connection as the locked-file path would (``queue.StoreQueue``), so both paths give the
+same answers (SPEC §11) and every read sees every acknowledged dispatch.
 
 ``handle`` is what the socket server calls: each request's arguments are checked by
 ``validate.request`` before anything is stored (SPEC §14), and only the operations of
@@ -21,10 +22,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .. import transitions, validate
+from .. import journal, transitions, validate
 from ..models import Job, JobBatch, JobSpec, JobStatus, Outcome
 from ..queue import OPERATIONS, Page, StoreQueue
 from ..store import Database
+from .intake import Intake
 from .loop import Loop
 from .state import QueueState
 from .writer import Writer
@@ -32,33 +34,16 @@ from .writer import Writer
 T = TypeVar("T")
 
 
-class Ids:
-    """Job ids handed out by the worker: consecutive, with no gap across restarts (the next
-    worker starts after the highest id stored); an id whose job could not be stored is taken
-    back. Callers hold the database lock."""
-
-    def __init__(self, last: int) -> None:
-        self.last = last  #: the highest id handed out
-
-    def take(self, count: int) -> list[int]:
-        first = self.last + 1
-        self.last += count
-        return list(range(first, self.last + 1))
-
-    def give_back(self, ids: list[int]) -> None:
-        if ids and ids[-1] == self.last:
-            self.last = ids[0] - 1
-
-
 class WorkerService:
     """The worker's answers to its clients (``queue.Queue``, ``worker_status``, ``stop``)."""
 
     def __init__(self, *, db: Database, db_lock: threading.Lock, state: QueueState,
-                 state_lock: threading.RLock, writer: Writer, loop: Loop, ids: Ids,
+                 state_lock: threading.RLock, writer: Writer, loop: Loop, intake: Intake,
                  frames_dir: Path, status: Callable[[], dict[str, Any]]) -> None:
         self.db, self.db_lock = db, db_lock
         self.state, self.state_lock = state, state_lock
-        self.writer, self.loop, self.ids = writer, loop, ids
+        self.writer, self.loop, self.intake = writer, loop, intake
+        self.journal = intake.journal
         self.frames_dir = frames_dir
         self._status = status
 
@@ -75,38 +60,38 @@ class WorkerService:
 
     # --- what changes the jobs in memory ------------------------------------------------------
 
+    def _append(self, kind: int, count: int, payload: bytes = b"") -> tuple[int, int]:
+        """Append to the journal; one removed under the running worker gets its base back."""
+        try:
+            return self.journal.append(kind, count, payload)
+        except journal.NoBase:
+            with self.db_lock, self.db.transaction() as job_store:
+                last = max(job_store.last_id(), self.intake.last_id)
+            with self.journal.locked() as fd:
+                try:
+                    return self.journal.append_locked(fd, kind, count, payload)
+                except journal.NoBase:
+                    self.journal.reset(fd, last)
+                    return self.journal.append_locked(fd, kind, count, payload)
+
+    def _taken_in(self) -> None:
+        """Read what was appended into memory, and set the loop and the writer going."""
+        if self.intake.poll():
+            self.loop.wake()
+            self.writer.wake()
+
     def enqueue(self, spec: JobSpec, now: datetime) -> int:
-        with self.db_lock:
-            [job_id] = self.ids.take(1)
-            job = transitions.pending(job_id, spec, now)
-            try:
-                with self.db.autocommit() as job_store:
-                    job_store.inbox.put(job)
-            except BaseException:
-                self.ids.give_back([job_id])
-                raise
-        with self.state_lock:
-            self.state.add(job, new=True)
-        self.loop.wake()
-        self.writer.wake()
-        return job_id
+        first, _ = self._append(journal.JOB, 1, journal.job_payload(spec, now))
+        self._taken_in()
+        return first
 
     def enqueue_batch(self, batch: JobBatch, now: datetime) -> list[int]:
-        with self.db_lock:
-            ids = self.ids.take(len(batch.args))
-            jobs = transitions.pending_batch(ids, batch, now)
-            try:
-                with self.db.transaction() as job_store:
-                    job_store.insert_uniform(jobs, varying=("id", "args", "kwargs"))
-                    job_store.set_last_id(self.ids.last)
-            except BaseException:
-                self.ids.give_back(ids)
-                raise
-        with self.state_lock:
-            for job in jobs:
-                self.state.add(job)
-        self.loop.wake()
-        return ids
+        if not batch.args:
+            return []
+        first, last = self._append(journal.BATCH, len(batch.args),
+                                   journal.batch_payload(batch, now))
+        self._taken_in()
+        return list(range(first, last + 1))
 
     def cancel(self, job_id: int, now: datetime) -> str:
         with self.state_lock:
@@ -123,9 +108,10 @@ class WorkerService:
     # --- everything else: on the file, after a commit ------------------------------------------
 
     def _on_file(self, call: Callable[[StoreQueue], T]) -> T:
+        self._taken_in()
         self.writer.flush()
         with self.db_lock, self.db.transaction() as job_store:
-            return call(StoreQueue(job_store))
+            return call(StoreQueue(job_store, self.journal))
 
     def get(self, job_id: int) -> Job:
         return self._on_file(lambda q: q.get(job_id))
@@ -143,18 +129,7 @@ class WorkerService:
         self._on_file(lambda q: q.record_progress(job_id, fraction, message))
 
     def run_started(self, spec: JobSpec, owner: str, now: datetime) -> Job:
-        self.writer.flush()
-        with self.db_lock:
-            [job_id] = self.ids.take(1)
-            job = transitions.started_now(job_id, spec, owner, now)
-            try:
-                with self.db.transaction() as job_store:
-                    job_store.insert([job])
-                    job_store.set_last_id(self.ids.last)
-            except BaseException:
-                self.ids.give_back([job_id])
-                raise
-        return job
+        return self._on_file(lambda q: q.run_started(spec, owner, now))
 
     def run_restarted(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
         return self._on_file(lambda q: q.run_restarted(job_id, outcome, now))

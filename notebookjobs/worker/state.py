@@ -33,7 +33,8 @@ class QueueState:
         self._waiting: list[tuple[datetime, int]] = []  #: (run_at, id): not due yet
         self._ready: list[tuple[int, datetime, int]] = []  #: (-priority, run_at, id): due
         self._changed: dict[int, Job] = {}  #: jobs to commit (final ones too), by id
-        self._new: set[int] = set()  #: ids still in the inbox: the commit inserts them
+        self._new: set[int] = set()  #: ids not in the queue file yet: the commit inserts them
+        self._ingested = 0  #: the last id of the journal records read into memory
 
     def __len__(self) -> int:
         return len(self.jobs)
@@ -44,7 +45,8 @@ class QueueState:
 
     def add(self, job: Job, *, changed: bool = False, new: bool = False) -> None:
         """Track a job that is pending or running in the file (loaded, or just stored);
-        ``changed`` marks it for the next commit, ``new`` as still in the inbox."""
+        ``changed`` marks it for the next commit, ``new`` as not in the queue file yet (read
+        from the journal)."""
         self.jobs[job.id] = job
         if job.status == PENDING:
             heapq.heappush(self._waiting, (job.run_at, job.id))
@@ -97,12 +99,17 @@ class QueueState:
             heapq.heappop(self._waiting)
         return self._waiting[0][0] if self._waiting else None
 
-    def take_changes(self) -> tuple[list[Job], set[int]]:
-        """The jobs changed since the last call, and which of them are still in the inbox, for
-        one group commit."""
+    def ingested(self, last_id: int) -> None:
+        """The journal's records up to ``last_id`` have been read into memory."""
+        self._ingested = max(self._ingested, last_id)
+
+    def take_changes(self) -> tuple[list[Job], set[int], int]:
+        """The jobs changed since the last call, which of them are not in the queue file yet,
+        and the last journal id read: once these are committed, every journal record up to it
+        is in the file (``store.replay.APPLIED``)."""
         jobs, new = list(self._changed.values()), self._new
         self._changed, self._new = {}, set()
-        return jobs, new
+        return jobs, new, self._ingested
 
     def keep_changes(self, jobs: list[Job], new: set[int]) -> None:
         """Changes whose commit failed: they go with the next one (newer states win)."""

@@ -1,7 +1,7 @@
 """The group commit: what changed in the worker's memory reaches the file in batches.
 
 A thread waits for changes and commits them all in one transaction (a few statements however
-many jobs: ``JobStore.insert`` for jobs still in the inbox, ``save_all`` for the rest), at most
+many jobs: ``JobStore.insert`` for jobs read from the journal, ``save_all`` for the rest), at most
 every GROUP_COMMIT_INTERVAL_S under load. Reads commit first (``flush``), so a client never
 sees an older state than the loop knows.
 
@@ -15,12 +15,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 
 from ..errors import NotebookJobsError, StorageError
 from ..models import Job, JobStatus
 from ..store import Database, JobStore
 from .defaults import COMMIT_RETRY_S, GROUP_COMMIT_INTERVAL_S, SHUTDOWN_COMMIT_TRIES
+from .intake import Intake
 from .problems import Problems
 from .state import QueueState
 
@@ -32,12 +32,11 @@ class Writer:
     connection; it is always taken before ``state_lock``, never inside it."""
 
     def __init__(self, db: Database, db_lock: threading.Lock, state: QueueState,
-                 state_lock: threading.RLock, problems: Problems,
-                 last_id: Callable[[], int]) -> None:
+                 state_lock: threading.RLock, problems: Problems, intake: Intake) -> None:
         self.db, self.db_lock = db, db_lock
         self.state, self.state_lock = state, state_lock
         self.problems = problems
-        self._last_id = last_id  #: the highest job id handed out, recorded with each commit
+        self.intake = intake  #: whose journal is reset once all of it is committed
         self._changes = threading.Event()
         self._done = False
         self._thread = threading.Thread(target=self._run, name="notebookjobs-writer", daemon=True)
@@ -65,21 +64,21 @@ class Writer:
         (the changes are kept for the next try)."""
         with self.db_lock:
             with self.state_lock:
-                jobs, new = self.state.take_changes()
-                last_id = self._last_id()
+                jobs, new, applied = self.state.take_changes()
             if not jobs:
                 return
             try:
                 with self.db.transaction() as job_store:
-                    _commit(job_store, jobs, new, last_id)
+                    _commit(job_store, jobs, new, applied)
             except StorageError:
-                if len(jobs) > 1 and self._one_by_one(jobs, new, last_id):
+                if len(jobs) > 1 and self._one_by_one(jobs, new):
                     return
                 with self.state_lock:
                     self.state.keep_changes(jobs, new)
                 raise
+            self.intake.compact(applied)
 
-    def _one_by_one(self, jobs: list[Job], new: set[int], last_id: int) -> bool:
+    def _one_by_one(self, jobs: list[Job], new: set[int]) -> bool:
         """After a batch failed: commit each job alone; one that cannot be stored is replaced
         by a failure that can be. False when no job could be written (the disk, not a job):
         then nothing was changed and the batch is tried again later."""
@@ -87,7 +86,7 @@ class Writer:
         for job in jobs:
             try:
                 with self.db.transaction() as job_store:
-                    _commit(job_store, [job], new & {job.id}, last_id)
+                    _commit(job_store, [job], new & {job.id}, None)
             except StorageError as exc:
                 failed.append((job, exc))
         if len(failed) == len(jobs):
@@ -132,11 +131,11 @@ class Writer:
                 return
 
 
-def _commit(job_store: JobStore, jobs: list[Job], new: set[int], last_id: int) -> None:
-    """Write the jobs' states: those still in the inbox move into the queue as they are now."""
-    inserted = [job for job in jobs if job.id in new]
-    job_store.insert(inserted)
+def _commit(job_store: JobStore, jobs: list[Job], new: set[int], applied: int | None) -> None:
+    """Write the jobs' states: those read from the journal are inserted as they are now.
+    ``applied``: the journal records up to it are all in the file with this commit (None when
+    only some of a batch are: then nothing is recorded, and a restart replays what it must)."""
+    job_store.insert([job for job in jobs if job.id in new])
     job_store.save_all([job for job in jobs if job.id not in new])
-    if inserted:
-        job_store.inbox.remove([job.id for job in inserted])
-    job_store.set_last_id(last_id)
+    if applied is not None:
+        job_store.set_journal_applied(applied)

@@ -1,0 +1,94 @@
+"""The running worker's side of the dispatch journal (``notebookjobs.journal``): new records
+into the in-memory queue, and the journal reset once they are all in the queue file.
+
+Records are read without the journal's lock (an appender holds it only for its own write, and
+``journal.read`` stops before a record still being written); their jobs join ``QueueState`` as
+new, and the writer's next group commit inserts them. When every record read is committed and
+nothing was appended since, the writer resets the journal to its base record (``compact``), so
+it stays small and a restart replays nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from datetime import UTC, datetime
+
+from .. import journal
+from ..errors import InvalidArgumentsError
+from ..models import Job
+from ..store.replay import BASE_ONLY
+from .state import QueueState
+
+logger = logging.getLogger(__name__)
+
+#: the journal is reset when it is at least this long and all of it is in the queue file
+COMPACT_BYTES = 1024 * 1024
+
+
+class Intake:
+    """What of the journal this worker has read, and its bookkeeping for the writer."""
+
+    def __init__(self, log: journal.Journal, state: QueueState, state_lock: threading.RLock) -> None:
+        self.journal = log
+        self.state, self.state_lock = state, state_lock
+        self.offset = BASE_ONLY  #: where the next unread record starts (the worker's start reset it)
+        self.last_id = 0  #: the last id of the records read
+        self._lock = threading.Lock()  # the loop and the service's threads both read
+
+    def poll(self) -> int:
+        """Read the records appended since the last call into the in-memory queue; how many
+        jobs they held. Cheap when nothing was appended (one ``stat``)."""
+        with self._lock:
+            size = self.journal.size()
+            if size == self.offset:
+                return 0
+            if size < self.offset:  # the file was removed or cut under us: read it anew
+                self.offset = 0
+            try:
+                fd = os.open(self.journal.path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                return 0
+            added = 0
+            try:
+                for record in journal.read(fd, self.offset):
+                    self.offset = record.end
+                    if record.last_id <= self.last_id:
+                        continue  # read before the file was cut (or a base)
+                    jobs = _jobs(record)
+                    with self.state_lock:
+                        for job in jobs:
+                            self.state.add(job, new=True)
+                        self.state.ingested(record.last_id)
+                    self.last_id = record.last_id
+                    added += len(jobs)
+            finally:
+                os.close(fd)
+            return added
+
+    def compact(self, applied: int) -> bool:
+        """Reset the journal to its base when it is long, every record read is in the queue
+        file (``applied``: the highest id committed) and nothing was appended since; whether
+        it was reset. Called by the writer after a commit."""
+        with self._lock:
+            if self.offset < COMPACT_BYTES or applied < self.last_id:
+                return False
+            with self.journal.locked() as fd:
+                if os.fstat(fd).st_size != self.offset:
+                    return False  # appended meanwhile: next time
+                self.journal.reset(fd, self.last_id)
+                self.offset = BASE_ONLY
+        return True
+
+
+def _jobs(record: journal.Record) -> list[Job]:
+    """The record's pending jobs; a record that cannot be read gives failed jobs that say why
+    (a bad record fails alone: SPEC §14)."""
+    try:
+        return journal.jobs_of(record)
+    except (InvalidArgumentsError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        logger.warning("journal record of ids %d..%d cannot be read: %s", record.first_id,
+                       record.last_id, exc)
+        return journal.unreadable(record, f"{type(exc).__name__}: {exc}", datetime.now(UTC))
+
