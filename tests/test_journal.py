@@ -1,0 +1,146 @@
+"""The dispatch journal (SPEC §13): durable before dispatch() returns, ids consecutive across
+processes and workers, a torn record never replayed half."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from support import wait_until
+
+import notebookjobs as nj
+from notebookjobs import config, journal
+
+KILLED_MID_RECORD = """
+import os, signal, sys
+from pathlib import Path
+from notebookjobs import journal
+log = journal.Journal(Path(sys.argv[1]))
+with log.locked() as fd:
+    last = log.last_id(fd)
+    record = journal.encode(journal.JOB, last + 1, last + 1, b'{"target": "' + b"x" * 20000 + b'"}')
+    os.lseek(fd, 0, os.SEEK_END)
+    os.write(fd, record[: len(record) // 2])
+    print(last + 1, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # killed in the middle of its record
+"""
+
+
+def kill_a_writer_mid_record(project) -> int:
+    """A process that writes half a record to the journal and is killed; the id it had."""
+    out = subprocess.run([sys.executable, "-c", KILLED_MID_RECORD,
+                          str(config.load_settings().db_path)],
+                         env=project.env(), capture_output=True, text=True, timeout=60)
+    assert out.returncode == -signal.SIGKILL, out.stderr
+    return int(out.stdout)
+
+
+def test_a_record_torn_by_a_killed_writer_is_skipped_on_replay(project):
+    # Given two dispatches, then a writer killed in the middle of the third record
+    first = nj.dispatch("jobs.testing.ok", 1)
+    second = nj.dispatch("jobs.testing.ok", 2)
+    torn = kill_a_writer_mid_record(project)
+    assert torn == second + 1
+    log = journal.Journal(config.load_settings().db_path)
+    with log.locked() as fd:
+        intact = list(journal.read(fd, 0))
+    assert intact[-1].last_id == second and intact[-1].end < log.size()  # the torn tail is there
+    # When the queue is read (which replays the journal), then the torn record is not a job
+    assert [job for job in nj.jobs(per_page=10)["id"]] == [second, first]
+    # And the next dispatch takes the torn record's id (never acknowledged), as a whole record
+    assert nj.dispatch("jobs.testing.ok", 3) == torn
+    assert nj.status(torn)["args"] == [3]
+
+
+def test_a_torn_record_is_skipped_by_a_running_worker_too(project, start_worker):
+    # Given a running worker, and a writer killed in the middle of a record
+    start_worker("--concurrency", "1")
+    before = nj.dispatch("jobs.testing.ok", 1)
+    torn = kill_a_writer_mid_record(project)
+    # When another process dispatches, then its job gets the torn id and runs
+    after = nj.dispatch("jobs.testing.ok", 2)
+    assert after == torn == before + 1
+    assert nj.wait(after, timeout=30)["result"] == 2
+    assert nj.counts()["completed"] == 2
+
+
+DISPATCHER = """
+import sys, time
+from pathlib import Path
+import notebookjobs as nj
+go = Path(sys.argv[2])
+while not go.exists():  # start together, to contend for the journal
+    time.sleep(0.005)
+ids = [nj.dispatch("jobs.testing.echo", sys.argv[1], i) for i in range(int(sys.argv[3]))]
+print(" ".join(map(str, ids)), flush=True)
+"""
+
+
+def test_four_processes_with_and_without_a_worker_get_consecutive_ids(project, start_worker,
+                                                                        tmp_path):
+    # Given four processes dispatching 60 jobs each, all at once, with no worker running
+    go, per = tmp_path / "go", 60
+    procs = [subprocess.Popen([sys.executable, "-c", DISPATCHER, f"p{n}", str(go), str(per)],
+                              env=project.env(), cwd=project.root, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for n in range(4)]
+    go.touch()
+    # When a worker starts in the middle of it
+    wait_until(lambda: journal.Journal(config.load_settings().db_path).size() > 10_000,
+               what="some dispatches in the journal")
+    start_worker("--concurrency", "2")
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs), [err for _, err in outputs]
+    # Then the ids are unique and consecutive, each process's in the order it dispatched
+    ids = [[int(i) for i in out.split()] for out, _ in outputs]
+    assert sorted(i for own in ids for i in own) == list(range(1, 4 * per + 1))
+    assert all(own == sorted(own) for own in ids)
+    # And nothing is lost: every job is stored with its arguments, and runs
+    wait_until(lambda: nj.counts()["completed"] == 4 * per, timeout=120, what="all jobs to run")
+    frame = nj.history()
+    assert sorted(tuple(json.loads(a)) for a in frame["args"]) == sorted(
+        (f"p{n}", i) for n in range(4) for i in range(per))
+
+
+def test_the_journal_is_private_and_reset_once_its_records_are_in(project, start_worker):
+    # Given dispatches with no worker (they stay in the journal, which grows)
+    for i in range(20):
+        nj.dispatch("jobs.testing.ok", i, delay=3600)
+    log = journal.Journal(config.load_settings().db_path)
+    grown = log.size()
+    assert oct(os.stat(log.path).st_mode & 0o777) == "0o600"
+    # When the queue is read, then the records are moved in and the journal is back to its base
+    assert nj.counts()["pending"] == 20
+    assert log.size() < grown
+    with log.locked() as fd:
+        records = list(journal.read(fd, 0))
+    assert [(r.kind, r.last_id) for r in records] == [(journal.BASE, 20)]
+
+
+def test_a_record_that_cannot_be_read_back_fails_its_jobs_alone(project):
+    # Given a dispatch, then a well-formed record whose payload is not a job (written by
+    # other means), then another dispatch
+    first = nj.dispatch("jobs.testing.ok", 1)
+    log = journal.Journal(config.load_settings().db_path)
+    first_bad, last_bad = log.append(journal.BATCH, 2, b'{"target": "jobs.testing.ok"}')
+    after = nj.dispatch("jobs.testing.ok", 2)
+    # When the queue is read, then the bad record's ids are failed jobs saying why, the others
+    # are pending, and the queue reads on
+    assert [nj.status(i)["status"] for i in (first, first_bad, last_bad, after)] == [
+        "pending", "failed", "failed", "pending"]
+    assert "could not be read back from the journal" in nj.status(first_bad)["error"]
+
+
+def test_a_dispatch_with_no_worker_does_not_open_the_queue_file(project):
+    # Given a queue that exists (opened once)
+    nj.counts()
+    db = Path(config.load_settings().db_path)
+    before = db.stat().st_mtime_ns
+    # When jobs are dispatched with no worker running
+    ids = [nj.dispatch("jobs.testing.ok", i) for i in range(5)]
+    # Then the queue file was not touched (they are in the journal), and a read finds them
+    assert db.stat().st_mtime_ns == before
+    assert sorted(nj.jobs(per_page=10)["id"]) == ids
