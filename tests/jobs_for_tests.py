@@ -158,12 +158,9 @@ def escape_loop(key: str = "loop") -> None:
 
 
 def stubborn_loop(key: str = "loop") -> None:
-    """Start a loop in this group and one in a session of its own, then block every signal, so
-    that no signal handler of this process can run; record '<own pid> <loop pid> <loop pid>'."""
-    import signal
-
+    """Start a loop in this group and one in a session of its own, record '<own pid> <loop
+    pid> <loop pid>', and wait."""
     inside, outside = _start_loop(new_session=False), _start_loop(new_session=True)
-    signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
     _effect(key, f"{os.getpid()} {inside.pid} {outside.pid}")
     inside.wait()
 

@@ -30,6 +30,8 @@ class Events:
     finished: list[tuple[int, Outcome]] = field(default_factory=list)
     progress: list[tuple[int, float, str | None]] = field(default_factory=list)
     ready: list[Any] = field(default_factory=list)
+    started: list[tuple[int, datetime]] = field(default_factory=list)
+    returned: list[int] = field(default_factory=list)
 
 
 class Inline:
@@ -45,10 +47,17 @@ class Inline:
     def free_slots(self) -> int:
         return self.slots - len(self._running)
 
-    def submit(self, job_id: int, target: str, args: list[Any], kwargs: dict[str, Any],
-               timeout: float | None) -> None:
+    def submit(
+        self,
+        job_id: int,
+        target: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        timeout: float | None,
+    ) -> None:
         self.started.append(job_id)
         self._running.add(job_id)
+        self._events.started.append((job_id, T0))
         if job_id not in self.held:
             outcome = execute(config.load_settings(), target, args, kwargs)
             self._end(job_id, outcome)
@@ -72,18 +81,38 @@ class Inline:
 def make_loop(project):
     def make(slots: int = 2) -> tuple[Loop, QueueState, Inline]:
         state, executor = QueueState(), Inline(slots)
-        loop = Loop(settings=config.load_settings(), state=state, state_lock=threading.RLock(),
-                    executor=executor, joblog=JobLog(project.root / "logs"), problems=Problems(),
-                    on_change=lambda: None, clock=lambda: T0)
+        loop = Loop(
+            settings=config.load_settings(),
+            state=state,
+            state_lock=threading.RLock(),
+            executor=executor,
+            joblog=JobLog(project.root / "logs"),
+            problems=Problems(),
+            on_change=lambda: None,
+            clock=lambda: T0,
+        )
         return loop, state, executor
+
     return make
 
 
-def add(state: QueueState, job_id: int, target: str = "jobs.testing.ok", args: list | None = None,
-        priority: int = 0, delay_s: float = 0, attempts: int = 2) -> None:
-    spec = JobSpec(target=target, args=args if args is not None else [1], kwargs={},
-                   priority=priority, run_at=T0 + timedelta(seconds=delay_s),
-                   policy=RetryPolicy(retry_attempts=attempts, retry_delay=30))
+def add(
+    state: QueueState,
+    job_id: int,
+    target: str = "jobs.testing.ok",
+    args: list | None = None,
+    priority: int = 0,
+    delay_s: float = 0,
+    attempts: int = 2,
+) -> None:
+    spec = JobSpec(
+        target=target,
+        args=args if args is not None else [1],
+        kwargs={},
+        priority=priority,
+        run_at=T0 + timedelta(seconds=delay_s),
+        policy=RetryPolicy(retry_attempts=attempts, retry_delay=30),
+    )
     state.add(transitions.pending(job_id, spec, T0))
 
 
@@ -153,6 +182,9 @@ def test_cancel_of_a_running_job_stops_it_and_cancels_it(make_loop):
     executor.held.add(1)
     add(state, 1)
     loop.claim(T0)
+    handed = state.get(1)
+    assert handed is not None and handed.status == "pending"  # handed out, not begun yet
+    loop.record(executor.wait(0), T0)  # the executor says it began
     running = state.get(1)
     assert running is not None and running.status == "running"
     state.update(transitions.cancel(running, T0))

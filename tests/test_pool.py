@@ -19,7 +19,7 @@ import notebookjobs as nj
 from notebookjobs.errors import InvalidArgumentsError, WorkerError
 from notebookjobs.models import Outcome, OutcomeKind
 from notebookjobs.progress import set_reporter
-from notebookjobs.worker.pool import Pool
+from notebookjobs.worker.pool import DEPTH, Pool
 from support import TEST_WHITELIST, Project, group_members, wait_until
 
 #: Functions appended to jobs_for_tests.py for these tests; the shared whitelist lacks them.
@@ -72,11 +72,21 @@ def finish(pool: Pool, *job_ids: int) -> tuple[dict[int, Outcome], Progress]:
 
 def wait_ready(pool: Pool, free: int) -> None:
     """Run pool.wait() until ``free`` children are idle (replacements included)."""
+
     def enough() -> bool:
         assert not pool.wait(0.5).finished
-        return pool.free_slots() == free
+        return pool.free_slots() == free * DEPTH
 
     wait_until(enough, 60, what=f"{free} idle children")
+
+
+def until_started(pool: Pool, *job_ids: int) -> None:
+    """Run pool.wait() (which sends what was submitted) until the children say these began."""
+    seen: list[int] = []
+    wait_until(
+        lambda: seen.extend(i for i, _ in pool.wait(0.2).started) or set(job_ids) <= set(seen),
+        what=f"jobs {job_ids} to start",
+    )
 
 
 def run_one(pool: Pool, target: str, *args: object, timeout: float | None = None) -> Outcome:
@@ -96,16 +106,16 @@ def alive(pid: int) -> bool:
 def test_an_ok_job_returns_its_result_and_output(make_pool):
     # Given a pool of one
     pool = make_pool(1)
-    assert pool.free_slots() == 1
+    assert pool.free_slots() == DEPTH  # the attempt it runs, and the next one it holds
     # When a job that prints runs
     pool.submit(7, "jobs.testing.noisy", [2], {}, None)
-    assert pool.free_slots() == 0  # its one child runs job 7
+    assert pool.free_slots() == DEPTH - 1  # its one child holds job 7
     outcomes, _ = finish(pool, 7)
     # Then its result and both streams come back, and the child is free again
     assert outcomes[7].kind is OutcomeKind.SUCCEEDED and outcomes[7].result == "done"
     for line in ("out 0", "err 0", "out 1", "err 1"):
         assert line in outcomes[7].output
-    assert pool.free_slots() == 1
+    assert pool.free_slots() == DEPTH
 
 
 def test_a_child_runs_one_attempt_after_another(make_pool, project):
@@ -157,6 +167,7 @@ def test_stop_job_kills_the_attempt_before_it_goes_on(make_pool, project):
     # Given a pool of one running a long job
     pool = make_pool(1)
     pool.submit(4, "jobs.testing.sleep", [30], {}, None)
+    until_started(pool, 4)
     wait_until(lambda: project.effect_lines("sleep") == ["start"], what="the job to start")
     # When it is stopped
     assert pool.stop_job(4, OutcomeKind.CANCELLED, "cancelled by the user") is True
@@ -175,19 +186,28 @@ def test_stop_job_kills_the_attempt_before_it_goes_on(make_pool, project):
 def test_two_children_run_two_jobs_at_once_and_close_kills_them(make_pool, project):
     # Given a pool of two
     pool = make_pool(2)
-    assert pool.free_slots() == 2
+    assert pool.free_slots() == 2 * DEPTH
     # When two long jobs are submitted
     pool.submit(1, "jobs.testing.sleep", [30, "a"], {}, None)
     pool.submit(2, "jobs.testing.sleep", [30, "b"], {}, None)
-    # Then both run at the same time and no slot is left
-    wait_until(lambda: project.effect_lines("a") == project.effect_lines("b") == ["start"],
-               what="both jobs to start")
-    assert pool.free_slots() == 0  # both children busy, with jobs 1 and 2
+    # Then both run at the same time (one on each child), each saying so
+    until_started(pool, 1, 2)
+    wait_until(
+        lambda: project.effect_lines("a") == project.effect_lines("b") == ["start"],
+        what="both jobs to run",
+    )
+    # And each child takes one more, to start when its job ends; then no room is left
+    pool.submit(3, "jobs.testing.ok", [], {}, None)
+    pool.submit(4, "jobs.testing.ok", [], {}, None)
+    assert pool.free_slots() == 0
     with pytest.raises(RuntimeError, match="free_slots"):
-        pool.submit(3, "jobs.testing.ok", [], {}, None)
+        pool.submit(5, "jobs.testing.ok", [], {}, None)
     # And close() kills and reaps the children; a second close() is harmless
-    pids = [p.pid for p in multiprocessing.active_children()
-            if p.name == "notebookjobs-child" and p.pid is not None]
+    pids = [
+        p.pid
+        for p in multiprocessing.active_children()
+        if p.name == "notebookjobs-child" and p.pid is not None
+    ]
     assert len(pids) == 2
     pool.close()
     pool.close()
@@ -273,12 +293,13 @@ def test_wait_reports_extra_objects_that_are_ready(make_pool):
 PARENT_SCRIPT = """\
 import multiprocessing, sys
 from pathlib import Path
-from notebookjobs.worker.pool import Pool
+from notebookjobs.worker.pool import DEPTH, Pool
 
 if __name__ == "__main__":
     pool = Pool(Path(sys.argv[1]), 2)
     pool.start()
     pool.submit(1, "jobs.testing.sleep", [60], {}, None)
+    pool.wait(0)  # sends it
     print(*[p.pid for p in multiprocessing.active_children()], flush=True)
     sys.stdin.read()  # until the test kills this process
 """
@@ -289,9 +310,15 @@ def test_children_die_when_their_parent_is_killed(project, tmp_path):
     # Given a process whose pool runs a long job in one child and has one idle child
     script = tmp_path / "parent.py"
     script.write_text(PARENT_SCRIPT)
-    parent = subprocess.Popen([sys.executable, str(script), str(project.root)], cwd=project.root,
-                              env=project.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    parent = subprocess.Popen(
+        [sys.executable, str(script), str(project.root)],
+        cwd=project.root,
+        env=project.env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     pids: list[int] = []
     try:
         assert parent.stdout is not None
@@ -340,7 +367,7 @@ def test_start_gives_up_on_children_that_hang(project, tmp_path, monkeypatch):
     fake = tmp_path / "hanging-python"
     fake.write_text("#!/bin/sh\necho $$ >> " + str(tmp_path / "pids") + "\nexec sleep 60\n")
     fake.chmod(0o755)
-    monkeypatch.setattr("notebookjobs.worker.pool.START_TIMEOUT_S", 0.5)
+    monkeypatch.setattr("notebookjobs.worker.children.START_TIMEOUT_S", 0.5)
     real = multiprocessing.spawn.get_executable()
     multiprocessing.set_executable(str(fake))
     try:
@@ -397,11 +424,13 @@ def test_a_pool_needs_a_child():
 
 # --- stopping a child stops all it started (SPEC §14) ----------------------------------------
 
+
 def test_stop_job_leaves_no_process_of_the_attempt(make_pool, loop_pids):
     # Given two attempts: one whose loop runs in its process group, one whose loop left it
     pool = make_pool(2)
     pool.submit(1, "jobs.testing.spawn_loop", ["inside"], {}, None)
     pool.submit(2, "jobs.testing.escape_loop", ["outside"], {}, None)
+    until_started(pool, 1, 2)
     (child_1, loop_1), (child_2, loop_2) = loop_pids("inside"), loop_pids("outside")
     assert os.getpgid(loop_1) == child_1 and os.getsid(loop_2) == loop_2
     # When both are stopped
@@ -419,9 +448,94 @@ def test_close_leaves_no_process_of_any_attempt(make_pool, loop_pids):
     pool = make_pool(2)
     pool.submit(1, "jobs.testing.spawn_loop", ["inside"], {}, None)
     pool.submit(2, "jobs.testing.escape_loop", ["outside"], {}, None)
+    until_started(pool, 1, 2)
     pids = loop_pids("inside") + loop_pids("outside")
     # When the pool is closed
     pool.close()
     # Then nothing of either attempt runs
     wait_until(lambda: not any(map(alive, pids)), what="the children and their loops to die")
     wait_until(lambda: not group_members(pids[0]) + group_members(pids[2]), what="empty groups")
+
+
+def test_a_child_takes_its_next_attempt_while_it_runs_one_and_starts_it_at_once(make_pool):
+    # Given a pool of one, given two attempts at once
+    pool = make_pool(1)
+    pool.submit(1, "jobs.testing.ok", [1], {}, None)
+    pool.submit(2, "jobs.testing.ok", [2], {}, None)
+    # Then the child holds both (no room left), runs them in order, and says when each begins
+    assert pool.free_slots() == 0
+    events: list[tuple[str, int]] = []
+
+    def both_done() -> bool:
+        got = pool.wait(0.5)
+        events.extend(
+            [("started", i) for i, _ in got.started] + [("done", i) for i, _ in got.finished]
+        )
+        return len([e for e in events if e[0] == "done"]) == 2
+
+    wait_until(both_done, 30, what="both attempts")
+    assert [e for e in events if e[0] == "started"] == [("started", 1), ("started", 2)]
+    assert events.index(("started", 1)) < events.index(("done", 1))
+    assert pool.free_slots() == DEPTH
+
+
+def test_a_child_that_dies_hands_back_the_attempt_it_held_unstarted(make_pool, project):
+    # Given a child running a job that exits the process, holding the next attempt
+    pool = make_pool(1)
+    pool.submit(1, "jobs.testing.crash", [3], {}, None)
+    pool.submit(2, "jobs.testing.ok", [2], {}, None)
+    outcomes: dict[int, Outcome] = {}
+    returned: list[int] = []
+
+    def settled() -> bool:
+        got = pool.wait(0.5)
+        outcomes.update(got.finished)
+        returned.extend(got.returned)
+        return 1 in outcomes and bool(returned)
+
+    wait_until(settled, 30, what="the crash and the returned attempt")
+    # Then the running attempt crashed, the waiting one came back unstarted and never ran
+    assert outcomes[1].kind is OutcomeKind.CRASHED and returned == [2] and 2 not in outcomes
+    assert project.effect_lines("ok") == []
+
+
+def test_stop_job_of_a_waiting_attempt_skips_it(make_pool, project):
+    # Given a child running a long job and holding the next attempt
+    pool = make_pool(1)
+    pool.submit(1, "jobs.testing.sleep", [30], {}, None)
+    pool.submit(2, "jobs.testing.ok", [2], {}, None)
+    until_started(pool, 1)
+    # When the waiting one is stopped
+    assert pool.stop_job(2, OutcomeKind.CANCELLED, "cancelled by the user") is True
+    # Then it comes back unstarted, and the running one goes on
+    returned: list[int] = []
+    wait_until(
+        lambda: returned.extend(pool.wait(0.2).returned) or returned == [2],
+        what="the skipped attempt",
+    )
+    wait_until(lambda: project.effect_lines("sleep") == ["start"], what="the long job to run")
+    assert project.effect_lines("ok") == []
+    assert pool.stop_job(1, OutcomeKind.CANCELLED, "stop") is True
+
+
+def test_an_attempt_waiting_behind_a_long_one_is_taken_back_for_an_idle_child(make_pool):
+    # Given two children: one runs a long job and holds a second attempt, the other is idle
+    pool = make_pool(2)
+    pool.submit(1, "jobs.testing.sleep", [30], {}, None)
+    pool.submit(3, "jobs.testing.sleep", [30, "other"], {}, None)
+    until_started(pool, 1, 3)
+    pool.submit(2, "jobs.testing.ok", [2], {}, None)  # behind one of them
+    outcomes: dict[int, Outcome] = {}
+    pool.stop_job(3, OutcomeKind.CANCELLED, "stop")  # its child is replaced: now idle
+    # When time passes, then the waiting attempt is handed back (for the idle child)
+    returned: list[int] = []
+
+    def back() -> bool:
+        got = pool.wait(0.2)
+        outcomes.update(got.finished)
+        returned.extend(got.returned)
+        return 2 in returned or 2 in outcomes
+
+    wait_until(back, 30, what="the waiting attempt to come back or run")
+    assert 2 in returned or outcomes[2].succeeded  # it was not left behind the 30 s job
+    assert pool.stop_job(1, OutcomeKind.CANCELLED, "stop") is True

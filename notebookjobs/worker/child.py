@@ -4,9 +4,15 @@ Started by ``pool.Pool`` with multiprocessing's ``spawn``, so this module and wh
 are all a child loads before its first attempt: nothing of the store or the server (the
 children never open the database), no pandas. The pipe carries plain data only:
 
-* worker -> child: ``(job_id, target, args, kwargs)``
-* child -> worker: ``("ready", pid)`` once; ``("progress", job_id, fraction, message)``;
-  ``("done", job_id, outcome_as_dict)``
+* worker -> child: ``("run", [(job_id, target, args, kwargs), ...])``: attempts to run in this
+  order (several tiny ones travel in one message); ``("skip", job_id)``: do not start it.
+* child -> worker: ``("ready", pid)`` once; ``("started", job_id, unix time)`` as each attempt
+  begins (so a timeout counts from there, and the worker knows which of its attempts run);
+  ``("progress", job_id, fraction, message)``; ``("done", job_id, outcome_as_dict)``;
+  ``("skipped", job_id)`` for an attempt it was told to skip before it began.
+
+A child holds its next attempt while it runs the current one (the worker's ``pool`` sends it
+ahead), so it starts the next one without waiting for the worker to answer.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -46,28 +54,76 @@ def child_main(conn: Connection, root: str, parent_pid: int, queue_token: str) -
             conn.send(message)
 
     send(("ready", os.getpid()))
+    waiting: deque[tuple[int, str, list[Any], dict[str, Any]]] = deque()
+    arrived = threading.Condition()
+
+    def read() -> None:
+        # A thread of its own, so a "skip" is answered while an attempt runs, and the worker's
+        # death (EOF) is noticed at once, not after the attempt.
+        while True:
+            try:
+                message = conn.recv()
+            except EOFError:  # the worker died (close() kills us before it closes the pipe)
+                procgroup.kill_own_group(queue_token, parent_pid)
+            with arrived:
+                if message[0] == "run":
+                    waiting.extend(message[1])
+                    arrived.notify()
+                elif message[0] == "skip":
+                    for attempt in waiting:
+                        if attempt[0] == message[1]:
+                            waiting.remove(attempt)
+                            send(("skipped", message[1]))
+                            break  # not waiting (it ran, or never came): its outcome says so
+
+    threading.Thread(target=read, name="notebookjobs-child-reader", daemon=True).start()
     while True:
-        try:
-            job_id, target, args, kwargs = conn.recv()
-        except EOFError:  # the worker died (close() kills us before it closes the pipe)
-            procgroup.kill_own_group(queue_token, parent_pid)
-        # At most one report per PROGRESS_INTERVAL_S, so a tight loop cannot flood the pipe.
-        set_reporter(throttled(_progress_sender(send, job_id)))
-        try:
-            outcome = execute(load_settings(Path(root)), target, args, kwargs)
-        except NotebookJobsError as exc:  # whitelist.yaml unreadable or invalid right now:
-            # not the job's fault; the worker waits for a valid file and runs it then
-            outcome = Outcome(kind=OutcomeKind.DEFERRED, error=f"not started: {exc}")
-        finally:
-            set_reporter(None)
-        send(("done", job_id, {"kind": outcome.kind.value, "result": outcome.result,
-                               "error": outcome.error, "output": outcome.output,
-                               "duration_s": outcome.duration_s}))
+        with arrived:
+            while not waiting:
+                arrived.wait()
+            attempt = waiting.popleft()
+        _run(send, root, *attempt)
+
+
+def _run(
+    send: Callable[[tuple[Any, ...]], None],
+    root: str,
+    job_id: int,
+    target: str,
+    args: list[Any],
+    kwargs: dict[str, Any],
+) -> None:
+    """One attempt, from "started" to "done"."""
+    send(("started", job_id, time.time()))
+    # At most one report per PROGRESS_INTERVAL_S, so a tight loop cannot flood the pipe.
+    set_reporter(throttled(_progress_sender(send, job_id)))
+    try:
+        outcome = execute(load_settings(Path(root)), target, args, kwargs)
+    except NotebookJobsError as exc:  # whitelist.yaml unreadable or invalid right now:
+        # not the job's fault; the worker waits for a valid file and runs it then
+        outcome = Outcome(kind=OutcomeKind.DEFERRED, error=f"not started: {exc}")
+    finally:
+        set_reporter(None)
+    send(
+        (
+            "done",
+            job_id,
+            {
+                "kind": outcome.kind.value,
+                "result": outcome.result,
+                "error": outcome.error,
+                "output": outcome.output,
+                "duration_s": outcome.duration_s,
+            },
+        )
+    )
 
 
 def _progress_sender(send: Callable[[tuple[Any, ...]], None], job_id: int) -> Reporter:
     """The reporter of one attempt: ``job_id`` bound now, as a thread of the job may report
     after the attempt ended (the worker then ignores it)."""
+
     def report(fraction: float, message: str | None) -> None:
         send(("progress", job_id, fraction, message))
+
     return report

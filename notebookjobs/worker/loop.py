@@ -24,7 +24,7 @@ from ..joblog import JobLog
 from ..models import Job, JobStatus, Outcome, OutcomeKind, utcnow
 from .defaults import CONFIG_RETRY_S, INTERRUPTED, MAX_SLEEP_S
 from .problems import Problems
-from .state import QueueState
+from .state import PENDING, RUNNING, QueueState
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,15 @@ class Events(Protocol):
     def ready(self) -> list[Any]:
         """The ``extra`` objects that became readable."""
 
+    @property
+    def started(self) -> list[tuple[int, datetime]]:
+        """(job_id, when) of the attempts that began (an attempt that ends without having been
+        reported begun counts as begun then)."""
+
+    @property
+    def returned(self) -> list[int]:
+        """Attempts handed back without having begun: their jobs are still pending."""
+
 
 class Executor(Protocol):
     """Runs attempts somewhere (``pool.Pool``: the local children)."""
@@ -51,25 +60,44 @@ class Executor(Protocol):
     def free_slots(self) -> int:
         """How many attempts could start now."""
 
-    def submit(self, job_id: int, target: str, args: list[Any], kwargs: dict[str, Any],
-               timeout: float | None) -> None:
-        """Start an attempt (only while ``free_slots() > 0``)."""
+    def submit(
+        self,
+        job_id: int,
+        target: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        timeout: float | None,
+    ) -> None:
+        """Hand an attempt over (only while ``free_slots() > 0``); ``wait`` says when it
+        begins, ends, or comes back unstarted."""
 
     def wait(self, timeout: float | None, extra: Sequence[Any] = ()) -> Events:
         """Block until something happens, one of ``extra`` is readable, or ``timeout`` s pass."""
 
     def stop_job(self, job_id: int, kind: OutcomeKind, reason: str) -> bool:
-        """Stop a running attempt: ``Outcome(kind, error=reason)`` comes out of ``wait``."""
+        """Stop an attempt: a running one ends as ``Outcome(kind, error=reason)``, one that has
+        not begun comes back unstarted (both through ``wait``)."""
 
 
 class Loop:
     """The worker's main loop over one ``QueueState`` (guarded by ``state_lock``)."""
 
-    def __init__(self, *, settings: Settings, state: QueueState, state_lock: threading.RLock,
-                 executor: Executor, joblog: JobLog, problems: Problems,
-                 on_change: Callable[[], None], health: Callable[[], None] = lambda: None,
-                 ingest: Callable[[], int] = lambda: 0, wakers: Sequence[Any] = (),
-                 clock: Callable[[], datetime] = utcnow, burst: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        state: QueueState,
+        state_lock: threading.RLock,
+        executor: Executor,
+        joblog: JobLog,
+        problems: Problems,
+        on_change: Callable[[], None],
+        health: Callable[[], None] = lambda: None,
+        ingest: Callable[[], int] = lambda: 0,
+        wakers: Sequence[Any] = (),
+        clock: Callable[[], datetime] = utcnow,
+        burst: bool = False,
+    ) -> None:
         self.settings = settings
         self.state, self.state_lock = state, state_lock
         self.executor = executor
@@ -82,7 +110,8 @@ class Loop:
         self.clock = clock
         self.burst = burst
         self.name = f"worker:{socket.gethostname()}:{os.getpid()}"
-        self.running: dict[int, Job] = {}  #: handed to the executor
+        #: job ids handed to the executor: running, or waiting there to begin (then pending)
+        self.handed: set[int] = set()
         self.stopping = False
         self._stop_deadline: float | None = None
         self._cancels: set[int] = set()
@@ -105,8 +134,10 @@ class Loop:
     def request_stop(self) -> None:
         """Stop taking jobs; running ones get ``worker.grace_period`` seconds to finish."""
         if not self.stopping:
-            logger.info("stopping: no new jobs; running ones have %gs to finish",
-                        self.settings.worker.grace_period)
+            logger.info(
+                "stopping: no new jobs; running ones have %gs to finish",
+                self.settings.worker.grace_period,
+            )
             self.stopping = True
             self._stop_deadline = time.monotonic() + self.settings.worker.grace_period
         self.wake()
@@ -132,9 +163,9 @@ class Loop:
             self.ingest()
             if not self.stopping:
                 self.claim(self.clock())
-            if self.stopping and not self.running:
+            if self.stopping and not self.handed:
                 return
-            if self.burst and not self.running:
+            if self.burst and not self.handed:
                 with self.state_lock:
                     if len(self.state) == 0:
                         return
@@ -151,8 +182,19 @@ class Loop:
             self._apply_cancels()
             self._interrupt_after_grace()
 
+    @property
+    def running(self) -> list[int]:
+        """The ids of the jobs whose attempts run now."""
+        with self.state_lock:
+            return sorted(
+                i
+                for i in self.handed
+                if (job := self.state.get(i)) is not None and job.status == RUNNING
+            )
+
     def claim(self, now: datetime) -> None:
-        """Start due jobs, best first (SPEC §5), while the executor has room."""
+        """Hand due jobs to the executor, best first (SPEC §5), while it has room. They stay
+        pending until it says they began (so one waiting behind another is not "running")."""
         if self.executor.free_slots() == 0 or not self._reload_settings():
             return
         with self.state_lock:
@@ -160,57 +202,66 @@ class Loop:
                 job = self.state.pop_due(now)
                 if job is None:
                     break
-                job = transitions.start(job, self.name, now)
-                self.state.update(job)
                 try:
-                    self._submit(job, now)
-                except (
-                    Exception
-                ) as exc:  # the loop's top level: a job that cannot start fails alone
+                    self._hand(job, now)
+                # The loop's top level: a job that cannot start fails alone.
+                except Exception as exc:
                     logger.exception("job %d could not be started", job.id)
-                    self.running.pop(job.id, None)
-                    self._fail(
-                        job,
-                        validate.text(
-                            f"the worker could not start this job: {type(exc).__name__}: {exc}"
-                        ),
-                        now,
-                    )
+                    self.handed.discard(job.id)
+                    reason = f"the worker could not start this job: {type(exc).__name__}: {exc}"
+                    self._fail(transitions.start(job, self.name, now), validate.text(reason), now)
         self.on_change()
 
-    def _submit(self, job: Job, now: datetime) -> None:
+    def _hand(self, job: Job, now: datetime) -> None:
         if self.settings.split_target(job.target) is None:
             if self.settings.settling():
                 # Maybe a whitelist caught half-written: ask again once it has settled.
-                self.state.update(transitions.requeue(job, validate.later(now, CONFIG_RETRY_S)))
+                self.state.update(job.evolve(run_at=validate.later(now, CONFIG_RETRY_S)))
                 return
             # Defence in depth: a row naming anything the whitelist does not allow (written
             # into the file by other means) fails at once and runs nothing.
             reason = f"refused: {job.target!r} is not allowed by {self.settings.whitelist_path}"
             logger.warning("job %d %s", job.id, reason)
-            self._fail(job, reason, now)
+            self._fail(transitions.start(job, self.name, now), reason, now)
             return
-        self.running[job.id] = job
+        self.handed.add(job.id)
         self.executor.submit(job.id, job.target, job.args, job.kwargs, job.timeout)
 
     def record(self, events: Events, now: datetime) -> None:
-        """Progress reports and the attempts that ended, settled under the retry policy."""
-        if not (events.progress or events.finished):
+        """Attempts that began, progress reports, the attempts that ended (settled under the
+        retry policy) and those handed back unstarted."""
+        if not (events.started or events.progress or events.finished or events.returned):
             return
         with self.state_lock:
+            for job_id, began in events.started:
+                self._began(job_id, began)
             for job_id, fraction, message in events.progress:
                 job = self.state.get(job_id)
-                if job is not None and job.status == JobStatus.RUNNING:
-                    self.state.update(transitions.progress(job, fraction,
-                                                           validate.optional_text(message)))
+                if job is not None and job.status == RUNNING:
+                    self.state.update(
+                        transitions.progress(job, fraction, validate.optional_text(message))
+                    )
             for job_id, outcome in events.finished:
                 self._finished(job_id, outcome, now)
+            for job_id in events.returned:
+                self.handed.discard(job_id)
+                self._interrupted.discard(job_id)
+                job = self.state.get(job_id)
+                if job is not None and job.status == PENDING:
+                    self.state.retake(job)  # back in the run order, as it was
         self.on_change()
 
-    def _finished(self, job_id: int, outcome: Outcome, now: datetime) -> None:
-        self.running.pop(job_id, None)
+    def _began(self, job_id: int, now: datetime) -> None:
+        """An attempt began: pending -> running, the attempt counted."""
         job = self.state.get(job_id)
-        if job is None or job.status != JobStatus.RUNNING:
+        if job is not None and job.status == PENDING and job_id in self.handed:
+            self.state.update(transitions.start(job, self.name, now))
+
+    def _finished(self, job_id: int, outcome: Outcome, now: datetime) -> None:
+        self._began(job_id, now)  # an executor that does not say when attempts begin
+        self.handed.discard(job_id)
+        job = self.state.get(job_id)
+        if job is None or job.status != RUNNING:
             return  # not ours (any more)
         interrupted = job_id in self._interrupted
         self._interrupted.discard(job_id)
@@ -243,11 +294,15 @@ class Loop:
             if settled.status == JobStatus.COMPLETED:
                 self.joblog.completed(settled, outcome.duration_s)
             elif settled.status != JobStatus.CANCELLED:
-                self.joblog.attempt_failed(settled, outcome.error or "",
-                                           final=settled.status == JobStatus.FAILED)
+                self.joblog.attempt_failed(
+                    settled, outcome.error or "", final=settled.status == JobStatus.FAILED
+                )
         except OSError as exc:
-            self.problems.report("logs", f"cannot write the job logs in {self.joblog.logs_dir}: "
-                                 f"{exc}; jobs go on, their records are in the queue")
+            self.problems.report(
+                "logs",
+                f"cannot write the job logs in {self.joblog.logs_dir}: "
+                f"{exc}; jobs go on, their records are in the queue",
+            )
         else:
             self.problems.clear("logs")
 
@@ -275,12 +330,14 @@ class Loop:
         try:
             settings = load_settings(self.settings.root)
             if not settings.allowed:
-                raise ConfigError(f"{settings.whitelist_path} allows no jobs (allowed_jobs is "
-                                  "empty)")
+                raise ConfigError(
+                    f"{settings.whitelist_path} allows no jobs (allowed_jobs is empty)"
+                )
         except ConfigError as exc:
             self._config_problem = True
-            self.problems.report("whitelist", f"not starting jobs until whitelist.yaml is "
-                                 f"fixed: {exc}")
+            self.problems.report(
+                "whitelist", f"not starting jobs until whitelist.yaml is fixed: {exc}"
+            )
             return False
         self.settings = settings
         self._config_problem = False
@@ -295,7 +352,7 @@ class Loop:
         if self._config_problem:
             return CONFIG_RETRY_S
         if self.executor.free_slots() == 0:
-            return MAX_SLEEP_S  # an attempt ending wakes us; due jobs wait for a free child
+            return MAX_SLEEP_S  # an attempt ending wakes us; due jobs wait for room
         with self.state_lock:
             next_at = self.state.next_run_at()
         if next_at is None:
@@ -312,15 +369,19 @@ class Loop:
     def _apply_cancels(self) -> None:
         while self._cancels:
             job_id = self._cancels.pop()
-            if job_id in self.running:
+            if job_id in self.handed:
                 self.executor.stop_job(job_id, OutcomeKind.CANCELLED, "cancelled while running")
 
     def _interrupt_after_grace(self) -> None:
-        if not (self.stopping and self._stop_deadline is not None
-                and time.monotonic() >= self._stop_deadline):
+        if not self.stopping:
             return
-        for job_id in list(self.running):
-            if job_id not in self._interrupted:
+        over = self._stop_deadline is not None and time.monotonic() >= self._stop_deadline
+        for job_id in list(self.handed):
+            if job_id in self._interrupted:
+                continue
+            job = self.state.get(job_id)
+            if over or (job is not None and job.status == PENDING):
+                # One that has not begun goes back at once; a running one after the grace
                 self._interrupted.add(job_id)
                 self.executor.stop_job(job_id, OutcomeKind.CANCELLED, INTERRUPTED)
 

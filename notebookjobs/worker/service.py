@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .. import journal, transitions, validate
-from ..models import Job, JobBatch, JobSpec, JobStatus, Outcome
+from ..models import Job, JobBatch, JobSpec, Outcome
 from ..queue import OPERATIONS, Page, StoreQueue
 from ..store import Database
 from .intake import Intake
@@ -37,9 +37,19 @@ T = TypeVar("T")
 class WorkerService:
     """The worker's answers to its clients (``queue.Queue``, ``worker_status``, ``stop``)."""
 
-    def __init__(self, *, db: Database, db_lock: threading.Lock, state: QueueState,
-                 state_lock: threading.RLock, writer: Writer, loop: Loop, intake: Intake,
-                 frames_dir: Path, status: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        db_lock: threading.Lock,
+        state: QueueState,
+        state_lock: threading.RLock,
+        writer: Writer,
+        loop: Loop,
+        intake: Intake,
+        frames_dir: Path,
+        status: Callable[[], dict[str, Any]],
+    ) -> None:
         self.db, self.db_lock = db, db_lock
         self.state, self.state_lock = state, state_lock
         self.writer, self.loop, self.intake = writer, loop, intake
@@ -88,8 +98,9 @@ class WorkerService:
     def enqueue_batch(self, batch: JobBatch, now: datetime) -> list[int]:
         if not batch.args:
             return []
-        first, last = self._append(journal.BATCH, len(batch.args),
-                                   journal.batch_payload(batch, now))
+        first, last = self._append(
+            journal.BATCH, len(batch.args), journal.batch_payload(batch, now)
+        )
         self._taken_in()
         return list(range(first, last + 1))
 
@@ -100,7 +111,7 @@ class WorkerService:
                 self.state.update(transitions.cancel(job, now))
         if job is None:  # finished, unknown, or run by a foreground `notebookjobs run`
             return self._on_file(lambda q: q.cancel(job_id, now))
-        if job.status == JobStatus.RUNNING:
+        if job_id in self.loop.handed:  # running, or waiting in a child: stop it there
             self.loop.cancel(job_id)
         self.writer.flush()
         return job.status

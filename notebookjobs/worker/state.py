@@ -63,12 +63,19 @@ class QueueState:
         if job.status in (PENDING, RUNNING):
             previous = self.jobs.get(job.id)
             self.jobs[job.id] = job
-            if job.status == PENDING and (previous is None or previous.status != PENDING
-                                          or previous.run_at != job.run_at):
+            if job.status == PENDING and (
+                previous is None or previous.status != PENDING or previous.run_at != job.run_at
+            ):
                 heapq.heappush(self._waiting, (job.run_at, job.id))
         else:
             self.jobs.pop(job.id, None)
         self._changed[job.id] = job
+
+    def retake(self, job: Job) -> None:
+        """Put a pending job that was taken by ``pop_due`` back in the run order (it came back
+        from a child without having begun)."""
+        if self.jobs.get(job.id) is job and job.status == PENDING:
+            heapq.heappush(self._waiting, (job.run_at, job.id))
 
     def _is_current(self, job_id: int, run_at: datetime) -> bool:
         # Entries of jobs that were claimed, cancelled or rescheduled stay until they surface.
