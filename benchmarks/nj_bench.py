@@ -228,15 +228,24 @@ def sleep_figures(project: Project, n: int) -> dict[str, float]:
 
 
 def dispatch_figures(project: Project, n: int) -> dict[str, float]:
-    """``n`` single ``nj.dispatch()`` calls of a no-op while a detached worker runs them; then,
-    once it has run them all, calls that give it nothing to run (jobs due in an hour), which
-    time the dispatch path alone: client, socket, the worker's insert."""
+    """Single ``nj.dispatch()`` calls of a no-op: ``n // 5`` with no worker running (each one
+    appends to the journal alone), then ``n`` while a detached worker runs them; then, once it
+    has run them all, calls that give it nothing to run (jobs due in an hour)."""
     import notebookjobs as nj
 
     project.reset()
+    for _ in range(20):  # warm up: imports, the journal's first records
+        nj.dispatch(NOOP)
+    no_worker = []
+    for _ in range(max(50, n // 5)):
+        t0 = time.perf_counter()
+        nj.dispatch(NOOP)
+        no_worker.append(time.perf_counter() - t0)
+    log(f"  dispatch, no worker running: median {median(no_worker) * 1000:.3f} ms/call, "
+        f"p99 {percentile(no_worker, 99) * 1000:.2f} ms")
     pid = project.start_detached()
     try:
-        for _ in range(20):  # warm up: imports, the socket path, the first transactions
+        for _ in range(20):  # warm up: the worker's wake socket, the first group commits
             nj.dispatch(NOOP)
         times = []
         t_all = time.perf_counter()
@@ -267,7 +276,8 @@ def dispatch_figures(project: Project, n: int) -> dict[str, float]:
     log(f"  dispatch: median {ms:.3f} ms/call, {n / total:,.0f} calls/s, p99 {percentile(times, 99) * 1000:.2f} ms; "
         f"{median(idle_times) * 1000:.3f} ms/call when the worker has nothing to run")
     return {"dispatch_ms": ms, "dispatch_rate": n / total, "dispatch_p99": percentile(times, 99) * 1000,
-            "dispatch_idle_ms": median(idle_times) * 1000}
+            "dispatch_idle_ms": median(idle_times) * 1000,
+            "dispatch_nw_ms": median(no_worker) * 1000, "dispatch_nw_p99": percentile(no_worker, 99) * 1000}
 
 
 def bulk_figures(project: Project, n: int, budget_s: float) -> dict[str, float]:
@@ -585,6 +595,12 @@ def scale_figures(project: Project, folder: Path, small: int, large: int, rounds
         try:
             w = api_timings(project, paths["large"], ["page", "page_deep", "stats", "history"],
                             repeat, timeout_s)
+            time.sleep(1.0)  # let the worker settle after the last reply before measuring it
+            served = idle_cost(pid, 5.0)
+            out["rss_served"], out["idle_cpu_served"] = served["rss"], served["cpu"]
+            out["rss_root_served"] = served["rss_root"]
+            log(f"  after serving those frames: idle CPU {served['cpu']:.2f} %, RSS "
+                f"{served['rss']:.0f} MB ({served['rss_root']:.0f} MB the worker alone)")
         finally:
             project.activate(paths["large"])
             project.stop_detached(pid)

@@ -65,7 +65,7 @@ class Queue(Protocol):
         """Delete the jobs that finished before ``before``; how many."""
 
     def table(self, name: str, *args: Any) -> pa.Table | str:
-        """A named frame (history, stats, sql): the Arrow table, or the path of an Arrow file
+        """A named frame (history, stats, sql): the Arrow table, or the path of a Parquet file
         holding it (from the worker; the caller reads and deletes it)."""
 
     def record_progress(self, job_id: int, fraction: float, message: str | None) -> None:
@@ -236,18 +236,18 @@ class QueueClient:
         return self._route(lambda q: q.prune(before))
 
     def table(self, name: str, *args: Any) -> pa.Table:
-        """The Arrow table of a named frame. Through the worker it comes as an Arrow IPC file
+        """The Arrow table of a named frame. Through the worker it comes as a Parquet file
         in the worker's private frames folder (JSON would cost seconds for a million rows);
         it is read and deleted here."""
         import pyarrow as pa
+        import pyarrow.parquet as pq
 
         result = self._route(lambda q: q.table(name, *args))
         if isinstance(result, pa.Table):
             return result
         path = Path(result)
         try:
-            with pa.memory_map(os.fspath(path)) as source:
-                return pa.ipc.open_file(source).read_all()
+            return pq.read_table(path)
         finally:
             path.unlink(missing_ok=True)
 

@@ -307,7 +307,7 @@ class RemoteQueue:
         return int(self._send("prune", before))
 
     def table(self, name: str, *args: Any) -> str:
-        """The path of an Arrow file in the worker's private frames folder."""
+        """The path of a Parquet file in the worker's private frames folder."""
         return str(self._send("table", name, *args, read=True))
 
     def record_progress(self, job_id: int, fraction: float, message: str | None) -> None:

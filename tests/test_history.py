@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -211,9 +212,9 @@ def test_sql_reads_and_refuses_writes(known):
     assert len(nj.history()) == 6
 
 
-def test_sql_and_history_through_the_worker(known, start_worker):
+def test_sql_and_history_through_the_worker(known, start_worker, project):
     before = (nj.history(), nj.stats(), nj.sql("SELECT id, target FROM jobs ORDER BY id"))
-    start_worker("--concurrency", "1")
+    worker = start_worker("--concurrency", "1")
     after = (nj.history(), nj.stats(), nj.sql("SELECT id, target FROM jobs ORDER BY id"))
     # the worker recovered F (left running): compare the rows it did not touch
     untouched = before[0]["id"] != known["F"]
@@ -225,6 +226,12 @@ def test_sql_and_history_through_the_worker(known, start_worker):
     with pytest.raises(nj.InvalidArgumentsError, match="DELETE statements are refused"):
         nj.sql("DELETE FROM queue")
     assert nj.stats(by="status")["jobs"].sum() == 6
+    # DuckDB wrote those frames: the worker never loaded pyarrow (SPEC §13, its memory), and
+    # the clients deleted every frame file they read
+    maps = Path(f"/proc/{worker.pid}/maps").read_text()
+    assert "arrow" not in maps, "the worker loaded pyarrow"
+    frames = project.db.with_name(project.db.name + ".frames")
+    assert frames.is_dir() and not list(frames.iterdir())
 
 
 def test_prune_keeps_pending_running_and_recent(known):

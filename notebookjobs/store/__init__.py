@@ -65,6 +65,13 @@ class Database:
         except duckdb.Error as exc:
             raise StorageError(f"queue database {self.path}: {exc}") from exc
 
+    def shed_memory(self) -> None:
+        """Give back the memory a large read left cached (``JobStore.shed_memory``)."""
+        try:
+            JobStore(self.conn).shed_memory()
+        except duckdb.Error as exc:
+            raise StorageError(f"queue database {self.path}: {exc}") from exc
+
     def close(self) -> None:
         self.conn.close()
 

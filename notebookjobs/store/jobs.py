@@ -9,7 +9,9 @@ Methods take and return ``Job`` records; rows cross to and from DuckDB by column
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 logger = logging.getLogger(__name__)
+
+#: Parquet compression of served frames: lz4 writes and reads fastest of DuckDB's codecs here
+FRAME_COMPRESSION = "lz4_raw"
 
 
 def _unnest(columns: tuple[Any, ...]) -> str:
@@ -91,6 +96,26 @@ class JobStore:
             if name == "sql":
                 raise InvalidArgumentsError(f"nj.sql: {exc}") from exc
             raise
+
+    def write_table(self, name: str, args: tuple[Any, ...], path: Path) -> None:
+        """Write a named table to ``path`` as Parquet, by DuckDB itself: the worker serves
+        frames this way so that it never loads pyarrow (~50 MB it would keep for its life)."""
+        sql, params = TABLES[name](*args)
+        try:
+            self.conn.sql(sql, params=params or None).write_parquet(
+                os.fspath(path), compression=FRAME_COMPRESSION
+            )
+        except duckdb.Error as exc:
+            if name == "sql":
+                raise InvalidArgumentsError(f"nj.sql: {exc}") from exc
+            raise
+
+    def shed_memory(self) -> None:
+        """Give back the memory a large read cached (DuckDB keeps table blocks it has read
+        until its memory limit is reached): a lower limit evicts them, then the default
+        returns. Outside any transaction of this connection."""
+        self.conn.execute(QUERIES["shed_memory"])
+        self.conn.execute(QUERIES["reset_memory_limit"])
 
     def last_id(self) -> int:
         """The highest job id ever handed out (0 for none); the next job's id is one more."""

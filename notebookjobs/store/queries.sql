@@ -68,6 +68,14 @@ DELETE FROM inbox
 -- table_exists --
 SELECT count(*) FROM information_schema.tables WHERE table_name = ?
 
+-- shed_memory --
+-- A low memory limit, so DuckDB evicts the blocks a large read left cached (see JobStore).
+SET memory_limit = '32MB'
+
+-- reset_memory_limit --
+-- Back to DuckDB's default limit.
+RESET memory_limit
+
 -- history --
 -- One row per job with wait and duration (SPEC §10); {where} holds the filters.
 SELECT {status_columns_typed},

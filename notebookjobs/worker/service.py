@@ -149,11 +149,17 @@ class WorkerService:
         return self._on_file(lambda q: q.run_finished(job_id, outcome, now))
 
     def table(self, name: str, *args: Any) -> str:
-        """The frame as an Arrow IPC file in the worker's private frames folder; its path."""
-        table = self._on_file(lambda q: q.table(name, *args))
-        import pyarrow as pa  # only when a client asks for a frame: keeps an idle worker small
-
-        fd, path = tempfile.mkstemp(suffix=".arrow", dir=self.frames_dir)
-        with os.fdopen(fd, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
+        """The frame as a Parquet file in the worker's private frames folder; its path.
+        DuckDB writes it, so the worker never loads pyarrow, and the memory the read cached
+        is given back after: an idle worker stays small (SPEC §13)."""
+        fd, path = tempfile.mkstemp(suffix=".parquet", dir=self.frames_dir)
+        os.close(fd)
+        try:
+            self._on_file(lambda q: q.store.write_table(name, args, Path(path)))
+        except BaseException:
+            Path(path).unlink(missing_ok=True)
+            raise
+        finally:
+            with self.db_lock:
+                self.db.shed_memory()
         return path
