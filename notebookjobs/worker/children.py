@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import WorkerError
-from ..models import OutcomeKind
+from ..models import Outcome, OutcomeKind
 from .child import child_main
 
 logger = logging.getLogger(__name__)
@@ -57,6 +57,13 @@ class Child:
         if head is None or head.started is None or head.timeout is None:
             return math.inf
         return head.started + head.timeout
+
+    def waiting_behind(self, started_before: float) -> list[Attempt]:
+        """The attempts held behind a running one that began before ``started_before``."""
+        head = self.attempts[0] if self.attempts else None
+        if head is None or head.started is None or head.started >= started_before:
+            return []
+        return list(self.attempts)[1:]
 
     def find(self, job_id: int) -> Attempt | None:
         return next((a for a in self.attempts if a.job_id == job_id), None)
@@ -103,3 +110,14 @@ def exit_text(code: int | None) -> str:
     except ValueError:  # real-time signals have no name
         name = str(-code)
     return f"killed by signal {name}"
+
+
+def outcome_of(data: dict[str, Any]) -> Outcome:
+    """The ``Outcome`` a child's "done" message carries (checked by the loop: ``validate``)."""
+    return Outcome(
+        kind=OutcomeKind(data["kind"]),
+        result=data["result"],
+        error=data["error"],
+        output=data["output"],
+        duration_s=data["duration_s"],
+    )

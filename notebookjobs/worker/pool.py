@@ -31,7 +31,7 @@ from typing import Any
 from ..errors import WorkerError
 from ..models import Outcome, OutcomeKind
 from . import children, procgroup
-from .children import Attempt, Child, exit_text
+from .children import Attempt, Child, exit_text, outcome_of
 
 logger = logging.getLogger(__name__)
 
@@ -273,20 +273,8 @@ class Pool:
         elif kind == "progress":
             self._events.progress.append((message[1], message[2], message[3]))
         elif kind == "done":
-            data = message[2]
             child.attempts.remove(attempt)
-            self._events.finished.append(
-                (
-                    message[1],
-                    Outcome(
-                        kind=OutcomeKind(data["kind"]),
-                        result=data["result"],
-                        error=data["error"],
-                        output=data["output"],
-                        duration_s=data["duration_s"],
-                    ),
-                )
-            )
+            self._events.finished.append((message[1], outcome_of(message[2])))
         elif kind == "skipped":
             child.attempts.remove(attempt)
             self._events.returned.append(attempt.job_id)
@@ -317,10 +305,7 @@ class Pool:
             return
         now = time.monotonic()
         for child in self._children:
-            head = child.attempts[0] if child.attempts else None
-            if head is None or head.started is None or now - head.started < STEAL_AFTER_S:
-                continue
-            for attempt in list(child.attempts)[1:]:
+            for attempt in child.waiting_behind(now - STEAL_AFTER_S):
                 if idle and not attempt.skipping:
                     self._skip(child, attempt, None)
                     idle -= 1
