@@ -56,20 +56,9 @@ _LAZY = {
 }
 
 __all__ = [
-    *_LAZY,
-    "ConfigError",
-    "InvalidArgumentsError",
-    "JobNotFoundError",
-    "JobStateError",
-    "NotAllowedError",
-    "NotebookJobsError",
-    "StorageError",
-    "StoreBusyError",
-    "WorkerError",
-    "JobStatus",
-    "dashboard",
-    "progress",
-    "__version__",
+    *_LAZY, "ConfigError", "InvalidArgumentsError", "JobNotFoundError", "JobStateError",
+    "NotAllowedError", "NotebookJobsError", "StorageError", "StoreBusyError", "WorkerError",
+    "JobStatus", "dashboard", "progress", "__version__",
 ]
 
 

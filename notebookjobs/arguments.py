@@ -21,9 +21,8 @@ _TRUE = {"true", "yes", "y", "1", "on"}
 _FALSE = {"false", "no", "n", "0", "off"}
 
 
-def bind(
-    target: Target, args: list[Any] | tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[list[Any], dict[str, Any]]:
+def bind(target: Target, args: list[Any] | tuple[Any, ...], kwargs: dict[str, Any]
+         ) -> tuple[list[Any], dict[str, Any]]:
     """Coerced, JSON-checked ``(args, kwargs)`` that fit the target's signature."""
     sig = target.signature
     args = [validate.plain_number(a) for a in args]
@@ -36,11 +35,8 @@ def bind(
         ) from exc
     # Coerce each value by the parameter it binds to, keeping the caller's positional/keyword form.
     params = list(sig.parameters.values())
-    positional = [
-        p
-        for p in params
-        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    ]
+    positional = [p for p in params if p.kind in (inspect.Parameter.POSITIONAL_ONLY,
+                                                  inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     var_positional = next((p for p in params if p.kind is inspect.Parameter.VAR_POSITIONAL), None)
     var_keyword = next((p for p in params if p.kind is inspect.Parameter.VAR_KEYWORD), None)
     out_args = []
@@ -139,18 +135,11 @@ def _from_string(name: str, text: str, base: type) -> Any:
     try:
         value = validate.strict_loads(raw)
     except RecursionError:
-        raise _mismatch(
-            name,
-            f"{raw[:40]}...",
-            f"{base.__name__} nested at most {validate.MAX_JSON_DEPTH} levels deep",
-        ) from None
+        raise _mismatch(name, f"{raw[:40]}...", f"{base.__name__} nested at most "
+                        f"{validate.MAX_JSON_DEPTH} levels deep") from None
     except ValueError:
-        raise _mismatch(
-            name,
-            text,
-            f"{base.__name__} written as JSON, e.g. "
-            + ("[1, 2]" if base is list else '{"key": 1}'),
-        ) from None
+        raise _mismatch(name, text, f"{base.__name__} written as JSON, e.g. "
+                        + ("[1, 2]" if base is list else '{"key": 1}')) from None
     if not isinstance(value, base):
         raise _mismatch(name, text, f"{base.__name__} written as JSON")
     return value

@@ -43,10 +43,8 @@ def cmd_run(ns: argparse.Namespace) -> int:
     raw = [p for p in (ns.params or "").split(",") if p != ""] if ns.params else []
     args, kwargs = commands.split_arguments(raw, target)
     info = client.run_now(target, args, kwargs, echo=True)
-    line = (
-        f"job {info['id']} {info['status']} after {info['attempts']} "
-        f"attempt{'s' if info['attempts'] != 1 else ''}"
-    )
+    line = (f"job {info['id']} {info['status']} after {info['attempts']} "
+            f"attempt{'s' if info['attempts'] != 1 else ''}")
     if info["status"] == JobStatus.COMPLETED:
         print(line + (f": {json.dumps(info['result'])}" if info["result"] is not None else ""))
         return EXIT_OK
@@ -147,14 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("params", metavar="P1,P2,...", nargs="?", help="comma-separated arguments")
     p.set_defaults(func=cmd_run)
 
-    handlers = {
-        "dispatch": cmd_dispatch,
-        "list": cmd_list,
-        "status": cmd_status,
-        "cancel": cmd_cancel,
-        "retry": cmd_retry,
-        "worker": cmd_worker,
-    }
+    handlers = {"dispatch": cmd_dispatch, "list": cmd_list, "status": cmd_status,
+                "cancel": cmd_cancel, "retry": cmd_retry, "worker": cmd_worker}
     for name, (text, add_arguments) in commands.COMMANDS.items():
         p = sub.add_parser(name, help=text)
         add_arguments(p)

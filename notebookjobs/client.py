@@ -60,31 +60,19 @@ def parameter_names(target: str) -> list[str]:
         return []
 
 
-def _spec(
-    cfg: Settings,
-    target: str | registry.Target,
-    args: Any,
-    kwargs: dict[str, Any],
-    priority: Any,
-    delay: Any,
-    now: datetime,
-) -> JobSpec:
+def _spec(cfg: Settings, target: str | registry.Target, args: Any, kwargs: dict[str, Any],
+          priority: Any, delay: Any, now: datetime) -> JobSpec:
     resolved = target if isinstance(target, registry.Target) else registry.resolve(target, cfg)
     target = resolved.name
     bound_args, bound_kwargs = bind(resolved, list(args), kwargs)
-    return JobSpec(
-        target=target,
-        args=bound_args,
-        kwargs=bound_kwargs,
-        priority=validate.priority(priority),
-        run_at=validate.later(now, validate.seconds("delay", delay)),
-        policy=cfg.policy_for(target),
-    )
+    return JobSpec(target=target, args=bound_args, kwargs=bound_kwargs,
+                   priority=validate.priority(priority),
+                   run_at=validate.later(now, validate.seconds("delay", delay)),
+                   policy=cfg.policy_for(target))
 
 
-def dispatch(
-    target: str, *args: Any, priority: int = 0, delay: float | timedelta = 0, **kwargs: Any
-) -> int:
+def dispatch(target: str, *args: Any, priority: int = 0, delay: float | timedelta = 0,
+             **kwargs: Any) -> int:
     """Validate ``target`` and its arguments, store a pending job, return its id.
 
     ``priority``: higher runs first. ``delay``: seconds (or a timedelta) before it may start.
@@ -100,9 +88,8 @@ def dispatch(
     return job_id
 
 
-def dispatch_many(
-    target: str, calls: list[Any], *, priority: int = 0, delay: float | timedelta = 0
-) -> list[int]:
+def dispatch_many(target: str, calls: list[Any], *, priority: int = 0,
+                  delay: float | timedelta = 0) -> list[int]:
     """Dispatch ``target`` once per item of ``calls`` in one transaction; returns the ids in order.
 
     Each item is a list or tuple of positional arguments, or a dict of keyword arguments. Every
@@ -121,24 +108,16 @@ def dispatch_many(
         elif isinstance(item, (list, tuple)):
             args, kwargs = list(item), {}
         else:
-            raise InvalidArgumentsError(
-                f"calls[{i}]={item!r}: expected a list of positional "
-                "arguments or a dict of keyword arguments"
-            )
+            raise InvalidArgumentsError(f"calls[{i}]={item!r}: expected a list of positional "
+                                        "arguments or a dict of keyword arguments")
         try:
             bound_args, bound_kwargs = bind(resolved, args, kwargs)
         except InvalidArgumentsError as exc:
             raise InvalidArgumentsError(f"calls[{i}]: {exc}") from exc
         all_args.append(json.dumps(bound_args))
         all_kwargs.append(json.dumps(bound_kwargs))
-    batch = JobBatch(
-        target=resolved.name,
-        args=all_args,
-        kwargs=all_kwargs,
-        priority=priority,
-        run_at=run_at,
-        policy=cfg.policy_for(resolved.name),
-    )
+    batch = JobBatch(target=resolved.name, args=all_args, kwargs=all_kwargs, priority=priority,
+                     run_at=run_at, policy=cfg.policy_for(resolved.name))
     queue = QueueClient(cfg)
     ids = queue.enqueue_batch(batch, now)
     _autostart(cfg, queue)
@@ -200,10 +179,8 @@ def retry(job_id: int) -> int:
     """
     job = _get(job_id)
     if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
-        raise JobStateError(
-            f"job {job_id} is {job.status}; only failed or cancelled jobs can "
-            "be retried (dispatch it again instead)"
-        )
+        raise JobStateError(f"job {job_id} is {job.status}; only failed or cancelled jobs can "
+                            "be retried (dispatch it again instead)")
     cfg = settings()
     now = utcnow()
     spec = _spec(cfg, job.target, job.args, job.kwargs, job.priority, 0, now)
@@ -229,19 +206,13 @@ def jobs(page: int = 1, per_page: int = 5, status: str | None = None) -> pd.Data
     _check_status(status)
     rows, total = QueueClient(_paths()).page(page, per_page, status)
     frame = _frame(rows)
-    frame.attrs.update(
-        total=total,
-        page=page,
-        per_page=per_page,
-        status=status,
-        pages=max(1, math.ceil(total / per_page)),
-    )
+    frame.attrs.update(total=total, page=page, per_page=per_page, status=status,
+                       pages=max(1, math.ceil(total / per_page)))
     return frame
 
 
-def history(
-    since: Any = None, until: Any = None, target: str | None = None, status: str | None = None
-) -> pd.DataFrame:
+def history(since: Any = None, until: Any = None, target: str | None = None,
+            status: str | None = None) -> pd.DataFrame:
     """Every job, oldest first: the columns of ``status()`` plus ``wait_s`` and ``duration_s``.
 
     ``since``/``until`` filter on created_at (datetimes or strings; naive means UTC), ``target``
@@ -276,10 +247,8 @@ def sql(query: str) -> pd.DataFrame:
     Works with or without a running worker. Statements other than one SELECT are refused.
     """
     if not isinstance(query, str) or not query.strip():
-        raise InvalidArgumentsError(
-            "nj.sql takes a SELECT statement as a string, e.g. "
-            '"SELECT status, count(*) FROM jobs GROUP BY status"'
-        )
+        raise InvalidArgumentsError("nj.sql takes a SELECT statement as a string, e.g. "
+                                    "\"SELECT status, count(*) FROM jobs GROUP BY status\"")
     return frames.to_frame(QueueClient(_paths()).table("sql", query))
 
 
@@ -296,8 +265,7 @@ def prune(older_than: Any = "30d") -> int:
 def _check_status(status: str | None) -> None:
     if status is not None and status not in STATUS_NAMES:
         raise InvalidArgumentsError(
-            f"status={status!r} is not a job status; use one of {', '.join(STATUS_NAMES)}"
-        )
+            f"status={status!r} is not a job status; use one of {', '.join(STATUS_NAMES)}")
 
 
 def counts() -> dict[str, int]:
@@ -314,14 +282,8 @@ def available_jobs() -> pd.DataFrame:
     )
 
 
-def run_now(
-    target: str,
-    args: list[Any],
-    kwargs: dict[str, Any],
-    *,
-    echo: bool = True,
-    sleep: Callable[[float], None] = time.sleep,
-) -> dict[str, Any]:
+def run_now(target: str, args: list[Any], kwargs: dict[str, Any], *, echo: bool = True,
+            sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
     """Run a target in this process now, with retries, recorded in the queue and the logs.
 
     The seed's ``run-job.php``: validation as for dispatch, then attempts until one succeeds or
@@ -337,9 +299,8 @@ def run_now(
     log = JobLog(cfg.logs_dir)
     try:
         while True:
-            outcome = runner.execute(
-                cfg, spec.target, spec.args, spec.kwargs, timeout=spec.policy.timeout, echo=echo
-            )
+            outcome = runner.execute(cfg, spec.target, spec.args, spec.kwargs,
+                                     timeout=spec.policy.timeout, echo=echo)
             outcome = validate.outcome(outcome)
             decision = retries.decide(job.policy, job.attempts, outcome.kind, utcnow())
             if outcome.succeeded:
@@ -358,7 +319,6 @@ def run_now(
 
 
 # --- the detached worker ----------------------------------------------------------------------
-
 
 def start_worker(concurrency: int | None = None) -> int:
     """Start the detached worker (or find the running one); returns its pid."""

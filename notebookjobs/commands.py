@@ -20,22 +20,11 @@ from . import client
 from .models import STATUS_NAMES
 
 #: the columns ``list`` shows (``nj.jobs()`` has them all)
-LIST_COLUMNS = [
-    "id",
-    "target",
-    "status",
-    "priority",
-    "attempts",
-    "max_attempts",
-    "created_at",
-    "run_at",
-    "started_at",
-    "finished_at",
-]
+LIST_COLUMNS = ["id", "target", "status", "priority", "attempts", "max_attempts", "created_at",
+                "run_at", "started_at", "finished_at"]
 
 
 # --- arguments --------------------------------------------------------------------------------
-
 
 def add_dispatch_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", help="dotted name, e.g. jobs.sample.SampleJobClass.process")
@@ -56,12 +45,8 @@ def add_id_argument(p: argparse.ArgumentParser) -> None:
 
 def add_worker_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=("start", "stop", "status"))
-    p.add_argument(
-        "--concurrency",
-        type=int,
-        default=None,
-        help="children in the pool (start only; default from whitelist.yaml)",
-    )
+    p.add_argument("--concurrency", type=int, default=None,
+                   help="children in the pool (start only; default from whitelist.yaml)")
 
 
 #: command -> (help text, the function that adds its arguments)
@@ -92,7 +77,6 @@ def split_arguments(values: Sequence[str], target: str) -> tuple[list[str], dict
 
 # --- printing ---------------------------------------------------------------------------------
 
-
 def job_lines(info: dict[str, Any]) -> list[str]:
     """A job's fields, one per line; multi-line text (tracebacks, output) indented below its key."""
     lines = []
@@ -110,35 +94,29 @@ def job_lines(info: dict[str, Any]) -> list[str]:
 def page_line(frame: pd.DataFrame) -> str:
     """'page X of Y (N jobs[, status])' for a page of ``nj.jobs()``."""
     a = frame.attrs
-    return (
-        f"page {a['page']} of {a['pages']} ({a['total']} job{'s' if a['total'] != 1 else ''}"
-        f"{', ' + a['status'] if a.get('status') else ''})"
-    )
+    return (f"page {a['page']} of {a['pages']} ({a['total']} job{'s' if a['total'] != 1 else ''}"
+            f"{', ' + a['status'] if a.get('status') else ''})")
 
 
 def worker_lines(info: dict[str, Any]) -> list[str]:
     """The worker's state as ``worker status`` prints it."""
     if not info["running"]:
         return ["worker: not running"]
-    lines = [
-        f"worker: running (pid {info['pid']}, concurrency {info['concurrency']}, "
-        f"started {info['started_at']:%Y-%m-%d %H:%M:%S} UTC)",
-        f"running jobs: {', '.join(map(str, info['jobs'])) or 'none'}",
-    ]
+    lines = [f"worker: running (pid {info['pid']}, concurrency {info['concurrency']}, "
+             f"started {info['started_at']:%Y-%m-%d %H:%M:%S} UTC)",
+             f"running jobs: {', '.join(map(str, info['jobs'])) or 'none'}"]
     lines += [f"problem: {problem}" for problem in info.get("problems") or []]
     return lines
 
 
 def table_text(frame: pd.DataFrame) -> str:
     """A frame as plain text, wide enough for a terminal."""
-    with pd.option_context(
-        "display.width", 200, "display.max_colwidth", 60, "display.max_columns", 20
-    ):
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60,
+                           "display.max_columns", 20):
         return frame.to_string(index=False)
 
 
 # --- the commands -----------------------------------------------------------------------------
-
 
 def run_dispatch(ns: argparse.Namespace) -> int:
     """Queue the target; the new id."""

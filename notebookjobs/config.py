@@ -17,17 +17,8 @@ from pathlib import Path
 from .errors import ConfigError
 from .whitelist import DEFAULT_LOCK_TIMEOUT_S, Settings, WorkerSettings, parse_whitelist
 
-__all__ = [
-    "ENV_DB",
-    "ENV_LOCK_TIMEOUT",
-    "ENV_ROOT",
-    "Settings",
-    "WHITELIST_NAME",
-    "WorkerSettings",
-    "db_path_for",
-    "find_root",
-    "load_settings",
-]
+__all__ = ["ENV_DB", "ENV_LOCK_TIMEOUT", "ENV_ROOT", "Settings", "WHITELIST_NAME",
+           "WorkerSettings", "db_path_for", "find_root", "load_settings"]
 
 logger = logging.getLogger(__name__)
 
@@ -96,13 +87,9 @@ def load_settings(root: Path | None = None, *, strict: bool = True) -> Settings:
         if strict:
             raise
         found = root if root is not None and root.is_absolute() else (root or find_root()).resolve()
-        return Settings(
-            root=found,
-            whitelist_path=found / WHITELIST_NAME,
-            db_path=db_path_for(found),
-            lock_timeout=_lock_timeout(),
-            problem=str(exc),
-        )
+        return Settings(root=found, whitelist_path=found / WHITELIST_NAME,
+                        db_path=db_path_for(found), lock_timeout=_lock_timeout(),
+                        problem=str(exc))
 
 
 def _load_settings(root: Path | None) -> Settings:
@@ -110,8 +97,7 @@ def _load_settings(root: Path | None) -> Settings:
     # attempt, and resolving it would cost a system call per path component each time.
     root = root if root is not None and root.is_absolute() else (root or find_root()).resolve()
     path, name = _CACHE.whitelists.get(root) or _CACHE.whitelists.setdefault(
-        root, (root / WHITELIST_NAME, str(root / WHITELIST_NAME))
-    )
+        root, (root / WHITELIST_NAME, str(root / WHITELIST_NAME)))
     try:
         stat = os.stat(name)  # per attempt in every child: plain os.stat, no pathlib
     except OSError as exc:
@@ -128,12 +114,8 @@ def _load_settings(root: Path | None) -> Settings:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
-    settings = replace(
-        parse_whitelist(
-            path, text, root=root, lock_timeout=_lock_timeout(), db_path=db_path_for(root)
-        ),
-        mtime_ns=stat.st_mtime_ns,
-    )
+    settings = replace(parse_whitelist(path, text, root=root, lock_timeout=_lock_timeout(),
+                                       db_path=db_path_for(root)), mtime_ns=stat.st_mtime_ns)
     _CACHE.settings[path] = (key, settings)
     return settings
 

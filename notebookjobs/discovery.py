@@ -51,19 +51,10 @@ def describe_parameters(sig: inspect.Signature) -> list[dict[str, Any]]:
             "" if p.annotation is inspect.Parameter.empty else _annotation_text(p.annotation)
         )
         required = p.default is inspect.Parameter.empty and p.kind not in (
-            inspect.Parameter.VAR_POSITIONAL,
-            inspect.Parameter.VAR_KEYWORD,
-        )
+            inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
         default = None if p.default is inspect.Parameter.empty else p.default
-        out.append(
-            {
-                "name": p.name,
-                "annotation": annotation,
-                "default": default,
-                "required": required,
-                "kind": p.kind.name.lower(),
-            }
-        )
+        out.append({"name": p.name, "annotation": annotation, "default": default,
+                    "required": required, "kind": p.kind.name.lower()})
     return out
 
 
@@ -120,15 +111,8 @@ def discover(settings: Settings) -> list[Discovered]:
             module = import_fresh(modname)
         except Exception as exc:  # any error in user code: report it, keep scanning
             reason = traceback.format_exception_only(type(exc), exc)[-1].strip()
-            rows[modname] = Discovered(
-                target=modname,
-                owner=modname,
-                member="",
-                kind="error",
-                parameters=[],
-                doc=f"cannot import: {reason}",
-                allowed=False,
-            )
+            rows[modname] = Discovered(target=modname, owner=modname, member="", kind="error",
+                                       parameters=[], doc=f"cannot import: {reason}", allowed=False)
             continue
         for owner_name, member, owner in _public_members(module, modname):
             target = f"{owner_name}.{member}"
@@ -138,14 +122,9 @@ def discover(settings: Settings) -> list[Discovered]:
             except (TypeError, ValueError):
                 params = []
             rows[target] = Discovered(
-                target=target,
-                owner=owner_name,
-                member=member,
-                kind=kind,
-                parameters=params,
+                target=target, owner=owner_name, member=member, kind=kind, parameters=params,
                 doc=first_doc_line(getattr(owner, member)),
-                allowed=settings.split_target(target) is not None,
-            )
+                allowed=settings.split_target(target) is not None)
     # Allowed targets outside jobs/ (or broken ones) are listed too, so nothing allowed hides.
     for target in settings.targets():
         if target in rows:
@@ -154,35 +133,17 @@ def discover(settings: Settings) -> list[Discovered]:
         try:
             t = resolve(target, settings)
         except ConfigError as exc:
-            rows[target] = Discovered(
-                target=target,
-                owner=owner_name,
-                member=member,
-                kind="error",
-                parameters=[],
-                doc=str(exc),
-                allowed=True,
-            )
+            rows[target] = Discovered(target=target, owner=owner_name, member=member, kind="error",
+                                      parameters=[], doc=str(exc), allowed=True)
             continue
-        rows[target] = Discovered(
-            target=target,
-            owner=owner_name,
-            member=member,
-            kind=t.kind,
-            parameters=describe_parameters(t.signature),
-            doc=t.doc,
-            allowed=True,
-        )
+        rows[target] = Discovered(target=target, owner=owner_name, member=member, kind=t.kind,
+                                  parameters=describe_parameters(t.signature), doc=t.doc,
+                                  allowed=True)
     try:
         text = settings.whitelist_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         text = ""
-    return sorted(
-        (
-            row
-            if row.allowed or row.kind == "error"
-            else replace(row, allow_hint=allow_hint(row.target, settings.whitelist_path, text))
-            for row in rows.values()
-        ),
-        key=lambda d: (d.owner, d.member),
-    )
+    return sorted((row if row.allowed or row.kind == "error" else
+                   replace(row, allow_hint=allow_hint(row.target, settings.whitelist_path, text))
+                   for row in rows.values()), key=lambda d: (d.owner, d.member))
+

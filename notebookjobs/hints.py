@@ -50,23 +50,19 @@ def allow_hint(target: str, whitelist_path: Path, text: str | None = None) -> st
     if isinstance(node, yaml.SequenceNode) and not node.flow_style and node.value:
         # The item's own column is after "- "; the dash starts the line's indentation.
         line = text.splitlines()[node.value[0].start_mark.line]
-        indent = line[: len(line) - len(line.lstrip())]
+        indent = line[:len(line) - len(line.lstrip())]
         return f"add under allowed_jobs > {owner} in {name}:\n{indent}- {member}"
     if isinstance(node, yaml.MappingNode) and not node.flow_style and node.value:
         indent = " " * node.value[0][0].start_mark.column
         return f"add under allowed_jobs > {owner} in {name}:\n{indent}{member}: {{}}"
     if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)) and node.flow_style:
-        written = text[node.start_mark.index : node.end_mark.index]
+        written = text[node.start_mark.index:node.end_mark.index]
         inner = written[1:-1].strip()
         entry = member if isinstance(node, yaml.SequenceNode) else f"{member}: {{}}"
         rewritten = written[0] + (f"{inner}, {entry}" if inner else entry) + written[-1]
-        return (
-            f"change the {owner} line under allowed_jobs in {name} to:\n"
-            f"{_owner_indent(allowed)}{owner}: {rewritten}"
-        )
+        return (f"change the {owner} line under allowed_jobs in {name} to:\n"
+                f"{_owner_indent(allowed)}{owner}: {rewritten}")
     if node is not None:  # the owner is there with an empty value
-        return (
-            f"change the {owner} line under allowed_jobs in {name} to:\n"
-            f"{_owner_indent(allowed)}{owner}: [{member}]"
-        )
+        return (f"change the {owner} line under allowed_jobs in {name} to:\n"
+                f"{_owner_indent(allowed)}{owner}: [{member}]")
     return f"add under allowed_jobs in {name}:\n{_owner_indent(allowed)}{owner}: [{member}]"

@@ -31,11 +31,9 @@ class JobLog:
 
     def completed(self, job: Job, duration_s: float) -> None:
         """A line in background_jobs.log for a job that completed."""
-        self._append(
-            COMPLETED_LOG,
-            f"{_stamp()} COMPLETED job={job.id} target={job.target} "
-            f"attempts={job.attempts}/{job.max_attempts} duration={duration_s:.3f}s\n",
-        )
+        self._append(COMPLETED_LOG,
+                     f"{_stamp()} COMPLETED job={job.id} target={job.target} "
+                     f"attempts={job.attempts}/{job.max_attempts} duration={duration_s:.3f}s\n")
 
     def attempt_failed(self, job: Job, error: str, final: bool) -> None:
         """A record in background_jobs_errors.log: the event line, then the traceback.
@@ -44,10 +42,8 @@ class JobLog:
         """
         what = "FAILED" if final else "RETRYING"
         lines = (error or "").rstrip().splitlines() or ["(no traceback)"]
-        head = (
-            f"{_stamp()} {what} job={job.id} target={job.target} "
-            f"attempt={job.attempts}/{job.max_attempts} error={lines[-1]}\n"
-        )
+        head = (f"{_stamp()} {what} job={job.id} target={job.target} "
+                f"attempt={job.attempts}/{job.max_attempts} error={lines[-1]}\n")
         self._append(ERRORS_LOG, head + "".join(f"    job={job.id} | {line}\n" for line in lines))
 
     def close(self) -> None:

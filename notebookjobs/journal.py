@@ -76,11 +76,8 @@ class Record:
 
 def encode(kind: int, first_id: int, last_id: int, payload: bytes = b"") -> bytes:
     """The bytes of one record."""
-    return (
-        _HEADER.pack(_MAGIC, kind, first_id, last_id, len(payload), zlib.crc32(payload))
-        + payload
-        + _FOOTER.pack(last_id, _END)
-    )
+    return (_HEADER.pack(_MAGIC, kind, first_id, last_id, len(payload), zlib.crc32(payload))
+            + payload + _FOOTER.pack(last_id, _END))
 
 
 class Journal:
@@ -98,10 +95,8 @@ class Journal:
         except FileNotFoundError as exc:  # no queue folder yet: the queue was never opened
             raise NoBase(f"{self.path.parent} does not exist yet") from exc
         except OSError as exc:
-            raise StorageError(
-                f"cannot open the dispatch journal {self.path}: {exc.strerror}; "
-                "set NOTEBOOKJOBS_DB to a file in a folder you can write"
-            ) from exc
+            raise StorageError(f"cannot open the dispatch journal {self.path}: {exc.strerror}; "
+                               "set NOTEBOOKJOBS_DB to a file in a folder you can write") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield fd
@@ -187,46 +182,31 @@ def _write_all(fd: int, data: bytes) -> None:
     except OSError as exc:
         os.ftruncate(fd, start)  # no torn record from a full disk
         if exc.errno == errno.ENOSPC:
-            raise StorageError(
-                f"the disk is full: no room for the dispatch in the journal ({exc.strerror})"
-            ) from exc
+            raise StorageError(f"the disk is full: no room for the dispatch in the journal "
+                               f"({exc.strerror})") from exc
         raise StorageError(f"cannot write the dispatch journal: {exc.strerror}") from exc
 
 
 # --- what a record holds ---------------------------------------------------------------------
 
-
 def _common(spec_or_batch: Any, now: datetime) -> dict[str, Any]:
     policy = spec_or_batch.policy
-    return {
-        "target": spec_or_batch.target,
-        "priority": spec_or_batch.priority,
-        "run_at": spec_or_batch.run_at.isoformat(),
-        "created_at": now.isoformat(),
-        "max_attempts": policy.max_attempts,
-        "retry_delay": policy.retry_delay,
-        "retry_backoff": policy.retry_backoff,
-        "timeout": policy.timeout,
-    }
+    return {"target": spec_or_batch.target, "priority": spec_or_batch.priority,
+            "run_at": spec_or_batch.run_at.isoformat(), "created_at": now.isoformat(),
+            "max_attempts": policy.max_attempts, "retry_delay": policy.retry_delay,
+            "retry_backoff": policy.retry_backoff, "timeout": policy.timeout}
 
 
 def job_payload(spec: JobSpec, now: datetime) -> bytes:
     """The payload of a JOB record: the validated dispatch and when it was made."""
-    return _limited(
-        json.dumps(
-            {**_common(spec, now), "args": spec.args, "kwargs": spec.kwargs}, separators=(",", ":")
-        ).encode()
-    )
+    return _limited(json.dumps({**_common(spec, now), "args": spec.args, "kwargs": spec.kwargs},
+                               separators=(",", ":")).encode())
 
 
 def batch_payload(batch: JobBatch, now: datetime) -> bytes:
     """The payload of a BATCH record (each job's arguments as the JSON text the batch holds)."""
-    return _limited(
-        json.dumps(
-            {**_common(batch, now), "args": batch.args, "kwargs": batch.kwargs},
-            separators=(",", ":"),
-        ).encode()
-    )
+    return _limited(json.dumps({**_common(batch, now), "args": batch.args,
+                                "kwargs": batch.kwargs}, separators=(",", ":")).encode())
 
 
 def _limited(payload: bytes) -> bytes:
@@ -248,52 +228,28 @@ def jobs_of(record: Record) -> list[Job]:
         raise InvalidArgumentsError("a journal record's payload must be an object")
     policy = RetryPolicy(
         retry_attempts=data["max_attempts"] - 1 if isinstance(data["max_attempts"], int) else -1,
-        retry_delay=data["retry_delay"],
-        retry_backoff=data["retry_backoff"],
-        timeout=data["timeout"],
-    )
-    common = {
-        "target": data["target"],
-        "priority": data["priority"],
-        "policy": policy,
-        "run_at": validate.timestamp("run_at", datetime.fromisoformat(data["run_at"])),
-    }
+        retry_delay=data["retry_delay"], retry_backoff=data["retry_backoff"],
+        timeout=data["timeout"])
+    common = {"target": data["target"], "priority": data["priority"], "policy": policy,
+              "run_at": validate.timestamp("run_at", datetime.fromisoformat(data["run_at"]))}
     created = validate.timestamp("created_at", datetime.fromisoformat(data["created_at"]))
     if record.kind == JOB:
         spec = validate.job_spec(JobSpec(args=data["args"], kwargs=data["kwargs"], **common))
         return [transitions.pending(record.first_id, spec, created)]
     batch = validate.job_batch(JobBatch(args=data["args"], kwargs=data["kwargs"], **common))
     if len(batch.args) != record.last_id - record.first_id + 1:
-        raise InvalidArgumentsError(
-            f"a batch record of ids {record.first_id}..{record.last_id} "
-            f"holds {len(batch.args)} jobs"
-        )
-    return transitions.pending_batch(
-        list(range(record.first_id, record.last_id + 1)), batch, created
-    )
+        raise InvalidArgumentsError(f"a batch record of ids {record.first_id}..{record.last_id} "
+                                    f"holds {len(batch.args)} jobs")
+    return transitions.pending_batch(list(range(record.first_id, record.last_id + 1)), batch,
+                                     created)
 
 
 def unreadable(record: Record, reason: str, now: datetime) -> list[Job]:
     """Failed jobs standing for the ids of a record that cannot be read back, saying why: a
     bad record fails alone (SPEC §14)."""
-    error = validate.text(
-        f"the dispatch of this job could not be read back from the journal "
-        f"({reason}); nothing ran; dispatch it again"
-    )[:2000]
-    return [
-        Job(
-            id=job_id,
-            target="(unreadable)",
-            args=[],
-            kwargs={},
-            status="failed",
-            priority=0,
-            attempts=0,
-            max_attempts=1,
-            created_at=now,
-            run_at=now,
-            finished_at=now,
-            error=error,
-        )
-        for job_id in range(record.first_id, record.last_id + 1)
-    ]
+    error = validate.text(f"the dispatch of this job could not be read back from the journal "
+                          f"({reason}); nothing ran; dispatch it again")[:2000]
+    return [Job(id=job_id, target="(unreadable)", args=[], kwargs={}, status="failed", priority=0,
+                attempts=0, max_attempts=1, created_at=now, run_at=now, finished_at=now,
+                error=error)
+            for job_id in range(record.first_id, record.last_id + 1)]

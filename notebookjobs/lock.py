@@ -32,10 +32,8 @@ def open_lock(path: Path) -> int:
         files.private_dir(path.parent)
         return files.open_private(path, os.O_RDWR)
     except OSError as exc:
-        raise StorageError(
-            f"cannot use the queue's folder {path.parent}: {exc.strerror}; set "
-            "NOTEBOOKJOBS_DB to a file in a folder you can write"
-        ) from exc
+        raise StorageError(f"cannot use the queue's folder {path.parent}: {exc.strerror}; set "
+                           "NOTEBOOKJOBS_DB to a file in a folder you can write") from exc
 
 
 def try_lock(fd: int) -> bool:
@@ -60,16 +58,11 @@ def busy(settings: Settings) -> StoreBusyError:
     """The error of a wait that ran out."""
     return StoreBusyError(
         f"the queue {settings.db_path} stayed locked by another process for "
-        f"{settings.lock_timeout:g} s; wait for it to finish, or raise NOTEBOOKJOBS_LOCK_TIMEOUT"
-    )
+        f"{settings.lock_timeout:g} s; wait for it to finish, or raise NOTEBOOKJOBS_LOCK_TIMEOUT")
 
 
-def wait(
-    fd: int,
-    timeout: float,
-    on_timeout: Callable[[], Exception],
-    meanwhile: Callable[[], Any] = lambda: NOTHING,
-) -> Any:
+def wait(fd: int, timeout: float, on_timeout: Callable[[], Exception],
+         meanwhile: Callable[[], Any] = lambda: NOTHING) -> Any:
     """Take the lock on ``fd``, trying again with a growing pause; ``on_timeout()`` is raised
     after ``timeout`` seconds. Between tries ``meanwhile()`` may end the wait with a result (or
     raise); it returns NOTHING to go on. Returns LOCKED once the lock is held."""

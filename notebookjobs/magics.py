@@ -78,10 +78,8 @@ def _is_number(word: str) -> bool:
 
 def _printed(run: Callable[[argparse.Namespace], Any]) -> Callable[[argparse.Namespace], None]:
     """A command whose printed lines are all the cell shows (no value under them)."""
-
     def action(ns: argparse.Namespace) -> None:
         run(ns)
-
     return action
 
 
@@ -94,10 +92,8 @@ ACTIONS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "retry": commands.run_retry,
     "worker": _printed(commands.run_worker),
 }
-USAGE = (
-    f"usage: {PROG} [dispatch TARGET [ARG ...] [--priority N] [--delay S] | list [--status S]"
-    " [--page N] | status ID | cancel ID | retry ID | worker start|stop|status]"
-)
+USAGE = (f"usage: {PROG} [dispatch TARGET [ARG ...] [--priority N] [--delay S] | list [--status S]"
+         " [--page N] | status ID | cancel ID | retry ID | worker start|stop|status]")
 
 
 def show_dashboard() -> None:
@@ -124,11 +120,8 @@ def run(line: str) -> Any:
         print(USAGE)
         return None
     if command not in ACTIONS:
-        print(
-            f"{PROG}: unknown command {command!r}; use one of {', '.join(ACTIONS)} "
-            f"(or no command for the dashboard)",
-            file=sys.stderr,
-        )
+        print(f"{PROG}: unknown command {command!r}; use one of {', '.join(ACTIONS)} "
+              f"(or no command for the dashboard)", file=sys.stderr)
         return None
     try:
         return ACTIONS[command](_parse(command, rest))

@@ -104,32 +104,16 @@ class Job:
 
     #: The keys of ``nj.status()``, in order (SPEC §6).
     STATUS_KEYS = (
-        "id",
-        "target",
-        "args",
-        "kwargs",
-        "status",
-        "priority",
-        "attempts",
-        "max_attempts",
-        "created_at",
-        "run_at",
-        "started_at",
-        "finished_at",
-        "error",
-        "result",
-        "output",
-        "progress",
-        "progress_message",
+        "id", "target", "args", "kwargs", "status", "priority", "attempts", "max_attempts",
+        "created_at", "run_at", "started_at", "finished_at", "error", "result", "output",
+        "progress", "progress_message",
     )
 
     @property
     def policy(self) -> RetryPolicy:
         return RetryPolicy(
-            retry_attempts=self.max_attempts - 1,
-            retry_delay=self.retry_delay,
-            retry_backoff=self.retry_backoff,
-            timeout=self.timeout,
+            retry_attempts=self.max_attempts - 1, retry_delay=self.retry_delay,
+            retry_backoff=self.retry_backoff, timeout=self.timeout,
         )
 
     def to_status(self) -> dict[str, Any]:

@@ -107,9 +107,8 @@ class StoreQueue:
         if not batch.args:
             return []
         ids = self._ids(len(batch.args))
-        self.store.insert_uniform(
-            transitions.pending_batch(ids, batch, now), varying=("id", "args", "kwargs")
-        )
+        self.store.insert_uniform(transitions.pending_batch(ids, batch, now),
+                                  varying=("id", "args", "kwargs"))
         return ids
 
     def get(self, job_id: int) -> Job:
@@ -174,7 +173,6 @@ class QueueClient:
     def _route(self, call: Callable[[Any], T]) -> T:
         """``call(queue)`` on the worker's path, or on the file's when no worker takes it. A
         call the worker did not take (it is stopping) goes to the file once it has let go."""
-
         def ask_worker() -> Any:
             try:
                 return call(self._remote)
@@ -185,9 +183,8 @@ class QueueClient:
         if result is lock.NOTHING:
             fd = lock.open_lock(self.settings.lock_path)
             try:
-                result = lock.wait(
-                    fd, self.settings.lock_timeout, lambda: lock.busy(self.settings), ask_worker
-                )
+                result = lock.wait(fd, self.settings.lock_timeout,
+                                   lambda: lock.busy(self.settings), ask_worker)
                 if result is lock.LOCKED:
                     self.used_worker = False
                     with store.transaction(self.settings.db_path) as job_store:
@@ -212,9 +209,8 @@ class QueueClient:
         if not batch.args:
             return []
         try:
-            first, last = self._journal.append(
-                journal.BATCH, len(batch.args), journal.batch_payload(batch, now)
-            )
+            first, last = self._journal.append(journal.BATCH, len(batch.args),
+                                               journal.batch_payload(batch, now))
         except journal.NoBase:
             return self._route(lambda q: q.enqueue_batch(batch, now))
         self.used_worker = wake.poke(socketdir.wake_path(self.settings))

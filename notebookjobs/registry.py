@@ -22,7 +22,6 @@ from .errors import ConfigError, NotAllowedError
 
 logger = logging.getLogger(__name__)
 
-
 @dataclass(frozen=True)
 class Target:
     """A resolved, allowed target."""
@@ -164,54 +163,36 @@ def resolve(target: str, settings: Settings) -> Target:
             f"fix the module or the name (it must import from {settings.root})"
         ) from exc
     if not (inspect.ismodule(owner) or inspect.isclass(owner)):
-        raise ConfigError(
-            f"{where}: {owner_name!r} is a {type(owner).__name__}; expected a module or a class"
-        )
+        raise ConfigError(f"{where}: {owner_name!r} is a {type(owner).__name__}; "
+                          "expected a module or a class")
     if not hasattr(owner, member):
-        public = sorted(
-            n for n in dir(owner) if not n.startswith("_") and callable(getattr(owner, n, None))
-        )
-        raise ConfigError(
-            f"{where} > {member}: {owner_name} has no member {member!r}; "
-            f"its public callables are: {', '.join(public) or 'none'}"
-        )
+        public = sorted(n for n in dir(owner) if not n.startswith("_")
+                        and callable(getattr(owner, n, None)))
+        raise ConfigError(f"{where} > {member}: {owner_name} has no member {member!r}; "
+                          f"its public callables are: {', '.join(public) or 'none'}")
     if not callable(getattr(owner, member)):
-        raise ConfigError(
-            f"{where} > {member}: {owner_name}.{member} is not callable; "
-            "list only functions and methods"
-        )
+        raise ConfigError(f"{where} > {member}: {owner_name}.{member} is not callable; "
+                          "list only functions and methods")
     raw = getattr(owner, member)
     cached = _LOADED.targets.get(target)
     if cached is not None and cached[0] is settings and cached[1] is raw:
         return cached[2]  # same whitelist, same code: the signature need not be read again
     kind = member_kind(owner, member)
-    resolved = Target(
-        name=target,
-        owner=owner,
-        member=member,
-        kind=kind,
-        signature=signature_of(owner, member, kind),
-        doc=first_doc_line(raw),
-    )
+    resolved = Target(name=target, owner=owner, member=member, kind=kind,
+                      signature=signature_of(owner, member, kind), doc=first_doc_line(raw))
     _LOADED.targets[target] = (settings, raw, resolved)
     return resolved
 
 
 def _not_allowed_message(target: Any, settings: Settings) -> str:
     if not isinstance(target, str) or "." not in target:
-        return (
-            f"{target!r} is not a target; use a dotted name like module.function or "
-            f"module.Class.method listed in {settings.whitelist_path}"
-        )
+        return (f"{target!r} is not a target; use a dotted name like module.function or "
+                f"module.Class.method listed in {settings.whitelist_path}")
     owner, _, member = target.rpartition(".")
     if owner in settings.allowed:
         allowed = ", ".join(sorted(settings.allowed[owner]))
-        return (
-            f"{target!r} is not allowed: {owner} allows only {allowed}; add {member!r} "
-            f"under allowed_jobs > {owner} in {settings.whitelist_path} to allow it"
-        )
+        return (f"{target!r} is not allowed: {owner} allows only {allowed}; add {member!r} "
+                f"under allowed_jobs > {owner} in {settings.whitelist_path} to allow it")
     owners = ", ".join(sorted(settings.allowed)) or "none"
-    return (
-        f"{target!r} is not allowed: {owner!r} is not under allowed_jobs in "
-        f"{settings.whitelist_path} (allowed owners: {owners}); add it there to allow it"
-    )
+    return (f"{target!r} is not allowed: {owner!r} is not under allowed_jobs in "
+            f"{settings.whitelist_path} (allowed owners: {owners}); add it there to allow it")

@@ -81,15 +81,13 @@ def _connect(path: Path) -> socket.socket:
             if exc.errno in (errno.ENOENT, errno.ECONNREFUSED, errno.ENOTSOCK):
                 raise NotServed() from exc
             if exc.errno != errno.EAGAIN:
-                raise WorkerError(
-                    f"cannot connect to the worker's socket {path} ({exc}); see logs/worker.log"
-                ) from exc
+                raise WorkerError(f"cannot connect to the worker's socket {path} ({exc}); "
+                                  "see logs/worker.log") from exc
             if time.monotonic() >= deadline:
                 raise WorkerError(
                     f"the worker at {path} accepted no connection within {CONNECT_WAIT_S:g} s: "
                     "too many clients were waiting for it; try again, and see "
-                    "logs/worker.log if it persists"
-                ) from exc
+                    "logs/worker.log if it persists") from exc
         time.sleep(pause)
         pause = min(pause * 2, _MAX_PAUSE_S)
 
@@ -131,10 +129,8 @@ class _Link:
             # The request ends with its newline, which the worker never got: not carried out.
             raise NotServed() from exc
         except OSError as exc:  # a timeout: the worker reads nothing
-            raise WorkerError(
-                f"could not send {operation!r} to the worker at {self.path} "
-                f"({exc}); it was not carried out; see logs/worker.log"
-            ) from exc
+            raise WorkerError(f"could not send {operation!r} to the worker at {self.path} "
+                              f"({exc}); it was not carried out; see logs/worker.log") from exc
         try:
             data = self._read_line()
         except TimeoutError as exc:
@@ -149,17 +145,13 @@ class _Link:
         try:
             reply = wire.loads(data)
         except (ValueError, RecursionError, InvalidArgumentsError) as exc:
-            raise WorkerError(
-                f"the worker at {self.path} answered {operation!r} with a line that "
-                f"is not a valid reply ({exc}); see logs/worker.log"
-            ) from exc
+            raise WorkerError(f"the worker at {self.path} answered {operation!r} with a line that "
+                              f"is not a valid reply ({exc}); see logs/worker.log") from exc
         if wire.is_closing(reply):
             raise NotServed()
         if not isinstance(reply, dict) or not ("ok" in reply or "error" in reply):
-            raise WorkerError(
-                f"the worker at {self.path} answered {operation!r} with "
-                f"{str(reply)[:200]!r}, not a reply; see logs/worker.log"
-            )
+            raise WorkerError(f"the worker at {self.path} answered {operation!r} with "
+                              f"{str(reply)[:200]!r}, not a reply; see logs/worker.log")
         return reply
 
     def _read_line(self) -> bytes | None:
@@ -168,8 +160,8 @@ class _Link:
         while True:
             end = self.buffer.find(b"\n", scanned)
             if end >= 0:
-                line = bytes(self.buffer[: end + 1])
-                del self.buffer[: end + 1]
+                line = bytes(self.buffer[:end + 1])
+                del self.buffer[:end + 1]
                 return line
             scanned = len(self.buffer)
             chunk = self.sock.recv(_RECV_BYTES)
@@ -242,8 +234,7 @@ def _exchange(path: Path, req: _Request, timeout: float) -> Any:
                 f"the worker at {path} {exc} after it got {operation!r} and before it answered "
                 "(it may have been stopped or killed): the request may or may not have been "
                 "carried out. Check before sending it again: `notebookjobs list` (or nj.jobs()) "
-                "shows the stored jobs; see logs/worker.log"
-            ) from exc
+                "shows the stored jobs; see logs/worker.log") from exc
         except BaseException:
             _drop(link)
             raise
@@ -253,13 +244,8 @@ def _exchange(path: Path, req: _Request, timeout: float) -> Any:
         return reply["ok"]
 
 
-def request(
-    settings: Settings,
-    operation: str,
-    *args: Any,
-    read: bool = False,
-    timeout: float = REPLY_TIMEOUT_S,
-) -> Any:
+def request(settings: Settings, operation: str, *args: Any, read: bool = False,
+            timeout: float = REPLY_TIMEOUT_S) -> Any:
     """Send one request to the running worker; ``NotServed`` when it did not take it (none
     runs, or it is stopping), ``InvalidArgumentsError`` when it is over the size limit.
     ``read``: the request changes nothing, so it may be sent again after a lost connection."""

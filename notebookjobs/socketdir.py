@@ -37,8 +37,7 @@ def socket_path(settings: Settings) -> Path:
         raise ConfigError(
             f"the queue {settings.db_path} needs a socket, and neither {beside} nor {path} is "
             f"short enough ({SOCKET_PATH_MAX} bytes at most); set NOTEBOOKJOBS_DB to a shorter "
-            f"path, or {ENV_RUNTIME_DIR} or TMPDIR to a short private folder"
-        )
+            f"path, or {ENV_RUNTIME_DIR} or TMPDIR to a short private folder")
     return path
 
 
@@ -71,10 +70,8 @@ def _private_socket_dir() -> Path:
     except FileExistsError:
         pass  # made before, by us or by someone else: the check below decides
     except OSError as exc:
-        raise ConfigError(
-            f"cannot create {folder} for the worker's socket ({exc.strerror}); "
-            f"set {ENV_RUNTIME_DIR} or TMPDIR to a folder of yours"
-        ) from exc
+        raise ConfigError(f"cannot create {folder} for the worker's socket ({exc.strerror}); "
+                          f"set {ENV_RUNTIME_DIR} or TMPDIR to a folder of yours") from exc
     info = os.lstat(folder)
     if stat.S_ISLNK(info.st_mode):
         problem = "is a symbolic link"
@@ -89,5 +86,4 @@ def _private_socket_dir() -> Path:
     raise ConfigError(
         f"{folder} {problem}, so another user could read or replace the worker's socket in it; "
         f"notebookjobs will not use it. Remove it (if another user made it, ask them or an "
-        f"administrator), or point {ENV_RUNTIME_DIR} or TMPDIR to a private folder of yours"
-    )
+        f"administrator), or point {ENV_RUNTIME_DIR} or TMPDIR to a private folder of yours")

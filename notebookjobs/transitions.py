@@ -25,63 +25,35 @@ from .models import Job, JobBatch, JobSpec, JobStatus, Outcome, OutcomeKind
 PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
 
 # The fields of a new pending job that do not come from its dispatch.
-_NEW = {
-    "status": PENDING,
-    "attempts": 0,
-    "started_at": None,
-    "finished_at": None,
-    "error": None,
-    "result": None,
-    "output": None,
-    "progress": None,
-    "progress_message": None,
-    "worker": None,
-    "cancel_requested": False,
-}
+_NEW = {"status": PENDING, "attempts": 0, "started_at": None, "finished_at": None,
+        "error": None, "result": None, "output": None, "progress": None,
+        "progress_message": None, "worker": None, "cancel_requested": False}
 
 
 def _expect(job: Job, status: str, what: str) -> None:
     if job.status != status:
-        raise JobStateError(
-            f"job {job.id} is {job.status}, not {status}: only a {status} job can be {what}"
-        )
+        raise JobStateError(f"job {job.id} is {job.status}, not {status}: only a {status} job "
+                            f"can be {what}")
 
 
 def pending(job_id: int, spec: JobSpec, now: datetime) -> Job:
     """A newly dispatched job."""
     policy = spec.policy
-    return Job(
-        id=job_id,
-        target=spec.target,
-        args=spec.args,
-        kwargs=spec.kwargs,
-        status=PENDING,
-        priority=spec.priority,
-        attempts=0,
-        max_attempts=policy.max_attempts,
-        created_at=now,
-        run_at=spec.run_at,
-        retry_delay=policy.retry_delay,
-        retry_backoff=policy.retry_backoff,
-        timeout=policy.timeout,
-    )
+    return Job(id=job_id, target=spec.target, args=spec.args, kwargs=spec.kwargs,
+               status=PENDING, priority=spec.priority, attempts=0,
+               max_attempts=policy.max_attempts, created_at=now, run_at=spec.run_at,
+               retry_delay=policy.retry_delay, retry_backoff=policy.retry_backoff,
+               timeout=policy.timeout)
 
 
 def pending_batch(ids: list[int], batch: JobBatch, now: datetime) -> list[Job]:
     """The jobs of a batch (``ids`` in order). Built without ``Job.__init__``: for 100,000 jobs
     its per-field checks would cost more than storing them."""
     policy = batch.policy
-    common = dict(
-        _NEW,
-        target=batch.target,
-        priority=batch.priority,
-        max_attempts=policy.max_attempts,
-        created_at=now,
-        run_at=batch.run_at,
-        retry_delay=policy.retry_delay,
-        retry_backoff=policy.retry_backoff,
-        timeout=policy.timeout,
-    )
+    common = dict(_NEW, target=batch.target, priority=batch.priority,
+                  max_attempts=policy.max_attempts, created_at=now, run_at=batch.run_at,
+                  retry_delay=policy.retry_delay, retry_backoff=policy.retry_backoff,
+                  timeout=policy.timeout)
     loads = json.loads
     jobs = []
     for job_id, args, kwargs in zip(ids, batch.args, batch.kwargs, strict=True):
@@ -94,16 +66,9 @@ def pending_batch(ids: list[int], batch: JobBatch, now: datetime) -> list[Job]:
 def start(job: Job, worker: str, now: datetime) -> Job:
     """pending -> running: a new attempt begins (counted)."""
     _expect(job, PENDING, "started")
-    return job.evolve(
-        status=RUNNING,
-        attempts=job.attempts + 1,
-        started_at=now,
-        finished_at=None,
-        worker=worker,
-        progress=None,
-        progress_message=None,
-        cancel_requested=False,
-    )
+    return job.evolve(status=RUNNING, attempts=job.attempts + 1, started_at=now,
+                      finished_at=None, worker=worker, progress=None, progress_message=None,
+                      cancel_requested=False)
 
 
 def started_now(job_id: int, spec: JobSpec, worker: str, now: datetime) -> Job:
@@ -120,17 +85,12 @@ def settle(job: Job, outcome: Outcome, now: datetime) -> Job:
     if job.cancel_requested and not outcome.succeeded:
         kind = OutcomeKind.CANCELLED
     decision = retries.decide(job.policy, job.attempts, kind, now)
-    common = {
-        "finished_at": now,
-        "worker": None,
-        "output": outcome.output,
-        "error": None if outcome.succeeded else outcome.error,
-    }
+    common = {"finished_at": now, "worker": None, "output": outcome.output,
+              "error": None if outcome.succeeded else outcome.error}
     if decision.status is JobStatus.PENDING:
         return job.evolve(status=PENDING, run_at=decision.run_at, **common)
-    return job.evolve(
-        status=decision.status.value, result=outcome.result if outcome.succeeded else None, **common
-    )
+    return job.evolve(status=decision.status.value,
+                      result=outcome.result if outcome.succeeded else None, **common)
 
 
 def fail(job: Job, reason: str, now: datetime) -> Job:
@@ -144,29 +104,16 @@ def restart(job: Job, outcome: Outcome, now: datetime) -> Job:
     """A foreground run's failed attempt recorded, and its next attempt begun: it stays
     running (its process keeps it) and the attempt is counted."""
     _expect(job, RUNNING, "restarted")
-    return job.evolve(
-        attempts=job.attempts + 1,
-        started_at=now,
-        error=outcome.error,
-        output=outcome.output,
-        progress=None,
-        progress_message=None,
-    )
+    return job.evolve(attempts=job.attempts + 1, started_at=now, error=outcome.error,
+                      output=outcome.output, progress=None, progress_message=None)
 
 
 def requeue(job: Job, run_at: datetime) -> Job:
     """running -> pending without counting the attempt: a graceful stop interrupted it, or it
     could not start (``OutcomeKind.DEFERRED``)."""
     _expect(job, RUNNING, "put back")
-    return job.evolve(
-        status=PENDING,
-        attempts=job.attempts - 1,
-        run_at=run_at,
-        started_at=None,
-        worker=None,
-        progress=None,
-        progress_message=None,
-    )
+    return job.evolve(status=PENDING, attempts=job.attempts - 1, run_at=run_at,
+                      started_at=None, worker=None, progress=None, progress_message=None)
 
 
 def cancel(job: Job, now: datetime) -> Job:
@@ -192,9 +139,7 @@ def recover(job: Job, now: datetime) -> Job:
     if job.cancel_requested:
         outcome = Outcome(kind=OutcomeKind.CANCELLED, error="cancelled while its worker was down")
     else:
-        outcome = Outcome(
-            kind=OutcomeKind.CRASHED,
-            error=f"the process running this job ({job.worker}) stopped before "
-            "the attempt finished (killed or crashed)",
-        )
+        outcome = Outcome(kind=OutcomeKind.CRASHED,
+                          error=f"the process running this job ({job.worker}) stopped before "
+                                "the attempt finished (killed or crashed)")
     return settle(job, outcome, now)

@@ -99,9 +99,8 @@ class Settings:
         return sorted(f"{o}.{m}" for o, members in self.allowed.items() for m in members)
 
 
-def parse_whitelist(
-    path: Path, text: str, *, root: Path, db_path: Path, lock_timeout: float
-) -> Settings:
+def parse_whitelist(path: Path, text: str, *, root: Path, db_path: Path,
+                    lock_timeout: float) -> Settings:
     """Validate the text of a whitelist file; every mistake is a one-line ``ConfigError``."""
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
@@ -129,20 +128,12 @@ def parse_whitelist(
     for owner in allowed:
         top = owner.split(".")[0]
         if top not in external and not _in_project(root, top):
-            v.fail(
-                ["allowed_jobs", owner],
-                owner,
-                f"a module or class of the project (no module {top!r} in {root}); to allow "
-                f"an installed package, name it under external_packages: [{top}]",
-            )
+            v.fail(["allowed_jobs", owner], owner,
+                   f"a module or class of the project (no module {top!r} in {root}); to allow "
+                   f"an installed package, name it under external_packages: [{top}]")
     return Settings(
-        root=root,
-        whitelist_path=path,
-        db_path=db_path,
-        policy=policy,
-        worker=worker,
-        allowed=allowed,
-        lock_timeout=lock_timeout,
+        root=root, whitelist_path=path, db_path=db_path, policy=policy,
+        worker=worker, allowed=allowed, lock_timeout=lock_timeout,
         external_packages=external,
     )
 
@@ -165,8 +156,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             if first != key_node.start_mark.line + 1:
                 raise _DuplicateKey(
                     f"the key {key!r} is given twice (lines {first} and "
-                    f"{key_node.start_mark.line + 1}); keep one of them"
-                )
+                    f"{key_node.start_mark.line + 1}); keep one of them")
         return super().construct_mapping(node, deep=deep)
 
 
@@ -228,13 +218,8 @@ class _Validator:
                     else validate.MAX_DURATION_S,
                 )
         if "timeout" in data and data["timeout"] is not None:
-            values["timeout"] = self.number(
-                [*keys, "timeout"],
-                data["timeout"],
-                0.0,
-                "null or a number of seconds > 0",
-                strict=True,
-            )
+            values["timeout"] = self.number([*keys, "timeout"], data["timeout"], 0.0,
+                                            "null or a number of seconds > 0", strict=True)
         elif "timeout" in data:
             values["timeout"] = None
         return RetryPolicy(**{**base.__dict__, **values})
@@ -244,16 +229,8 @@ class _Validator:
             self.fail(keys, value, f"a whole number >= {lowest} and <= {highest}")
         return value
 
-    def number(
-        self,
-        keys: list[str],
-        value: Any,
-        lowest: float,
-        expected: str,
-        *,
-        strict: bool,
-        highest: float = validate.MAX_DURATION_S,
-    ) -> float:
+    def number(self, keys: list[str], value: Any, lowest: float, expected: str, *, strict: bool,
+               highest: float = validate.MAX_DURATION_S) -> float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         try:
             ok = ok and math.isfinite(value)
@@ -271,21 +248,15 @@ class _Validator:
         self.known_keys(["worker"], data, WORKER_KEYS)
         values: dict[str, Any] = {}
         if "concurrency" in data:
-            values["concurrency"] = self.integer(
-                ["worker", "concurrency"], data["concurrency"], 1, MAX_CONCURRENCY
-            )
+            values["concurrency"] = self.integer(["worker", "concurrency"], data["concurrency"], 1,
+                                                 MAX_CONCURRENCY)
         if "autostart" in data:
             if not isinstance(data["autostart"], bool):
                 self.fail(["worker", "autostart"], data["autostart"], "true or false")
             values["autostart"] = data["autostart"]
         if "grace_period" in data:
-            values["grace_period"] = self.number(
-                ["worker", "grace_period"],
-                data["grace_period"],
-                0.0,
-                "a number of seconds >= 0",
-                strict=False,
-            )
+            values["grace_period"] = self.number(["worker", "grace_period"], data["grace_period"],
+                                                 0.0, "a number of seconds >= 0", strict=False)
         return WorkerSettings(**values)
 
     def external_packages(self, data: Any) -> tuple[str, ...]:
@@ -294,12 +265,8 @@ class _Validator:
         if not isinstance(data, list) or not all(
             isinstance(n, str) and _NAME.match(n) for n in data
         ):
-            self.fail(
-                ["external_packages"],
-                data,
-                "a list of top-level package names, e.g. "
-                "[mylib], whose members allowed_jobs may then name",
-            )
+            self.fail(["external_packages"], data, "a list of top-level package names, e.g. "
+                      "[mylib], whose members allowed_jobs may then name")
         return tuple(data)
 
     def allowed_jobs(self, data: Any, base: RetryPolicy) -> dict[str, dict[str, RetryPolicy]]:
@@ -312,12 +279,8 @@ class _Validator:
         for owner, members in data.items():
             keys = ["allowed_jobs", str(owner)]
             if not isinstance(owner, str) or not all(_NAME.match(p) for p in owner.split(".")):
-                self.fail(
-                    keys,
-                    owner,
-                    "a dotted name like jobs.sample.SampleJob, each part a "
-                    "Python name that does not start with _",
-                )
+                self.fail(keys, owner, "a dotted name like jobs.sample.SampleJob, each part a "
+                          "Python name that does not start with _")
             allowed[owner] = self.members(keys, members, base)
         return allowed
 
@@ -325,22 +288,14 @@ class _Validator:
         if isinstance(data, list):
             data = {member: None for member in data}
         elif not isinstance(data, dict):
-            self.fail(
-                keys,
-                data,
-                "a list of member names, or a mapping of member names to "
-                "overrides like {retry_attempts: 0, timeout: 600}",
-            )
+            self.fail(keys, data, "a list of member names, or a mapping of member names to "
+                      "overrides like {retry_attempts: 0, timeout: 600}")
         members: dict[str, RetryPolicy] = {}
         for member, overrides in data.items():
             mkeys = [*keys, str(member)]
             if not isinstance(member, str) or not _NAME.match(member):
-                self.fail(
-                    mkeys,
-                    member,
-                    "the name of a public function or method "
-                    "(names that start with _ are never allowed)",
-                )
+                self.fail(mkeys, member, "the name of a public function or method "
+                          "(names that start with _ are never allowed)")
             if overrides is None:
                 overrides = {}
             if not isinstance(overrides, dict):

@@ -25,9 +25,8 @@ MAX_REQUEST_BYTES = 64 * 1024 * 1024
 #: the worker's last line on a connection it closes without reading a request from it
 CLOSING_LINE = b'{"closing":true}\n'
 
-_RECORDS: dict[str, type] = {
-    cls.__name__: cls for cls in (Job, JobBatch, JobSpec, Outcome, RetryPolicy)
-}
+_RECORDS: dict[str, type] = {cls.__name__: cls for cls in (Job, JobBatch, JobSpec, Outcome,
+                                                               RetryPolicy)}
 _ENUMS: dict[str, type[enum.Enum]] = {OutcomeKind.__name__: OutcomeKind}
 
 
@@ -79,10 +78,8 @@ def request_line(operation: str, args: Any) -> bytes:
 def too_large(size: int | None = None) -> str:
     """The refusal of a request over MAX_REQUEST_BYTES (``size``: its length, when known)."""
     what = f"{size:,} bytes, " if size is not None else ""
-    return (
-        f"the request is {what}over the limit of {MAX_REQUEST_BYTES:,} bytes per message; "
-        "split it into smaller batches (several dispatch_many calls)"
-    )
+    return (f"the request is {what}over the limit of {MAX_REQUEST_BYTES:,} bytes per message; "
+            "split it into smaller batches (several dispatch_many calls)")
 
 
 def is_closing(message: Any) -> bool:
@@ -103,8 +100,7 @@ def decode(message: Any) -> Any:
         return _decode(message)
     except (ValueError, TypeError, KeyError, RecursionError) as exc:
         raise errors.InvalidArgumentsError(
-            f"malformed message: {type(exc).__name__}: {str(exc)[:200]}"
-        ) from exc
+            f"malformed message: {type(exc).__name__}: {str(exc)[:200]}") from exc
 
 
 def loads(line: bytes) -> Any:

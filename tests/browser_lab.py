@@ -28,19 +28,10 @@ import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-extensions",
-    "--disable-default-apps",
-    "--metrics-recording-only",
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-quic", "--no-first-run", "--no-default-browser-check",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-extensions", "--disable-default-apps", "--metrics-recording-only",
 ]
 BIN = Path(sys.executable).parent  # the venv's bin/: jupyter-lab, and python for the kernel
 STDERR_OUTPUT = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
@@ -52,14 +43,11 @@ if TYPE_CHECKING:
 def require_browser() -> None:
     """Skip when Chromium (or playwright) is missing, except in CI (``$CI`` set): a failure."""
     if not os.path.exists(CHROMIUM):
-        reason = (
-            f"{CHROMIUM} is missing, so the browser test cannot run; install Debian's "
-            "chromium (apt-get install chromium, as .ci/run does)"
-        )
+        reason = (f"{CHROMIUM} is missing, so the browser test cannot run; install Debian's "
+                  "chromium (apt-get install chromium, as .ci/run does)")
     else:
         try:
             import playwright.sync_api  # noqa: F401
-
             return
         except ImportError:
             reason = "playwright is not installed: pip install -e '.[test]'"
@@ -81,13 +69,9 @@ def lab_env(base: dict[str, str], state: Path) -> dict[str, str]:
     would sit over the bottom right of the page (and of the screenshot).
     """
     env = dict(base)
-    for var, sub in (
-        ("JUPYTER_CONFIG_DIR", "config"),
-        ("JUPYTER_DATA_DIR", "data"),
-        ("JUPYTER_RUNTIME_DIR", "runtime"),
-        ("JUPYTERLAB_WORKSPACES_DIR", "workspaces"),
-        ("IPYTHONDIR", "ipython"),
-    ):
+    for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
+                     ("JUPYTER_RUNTIME_DIR", "runtime"),
+                     ("JUPYTERLAB_WORKSPACES_DIR", "workspaces"), ("IPYTHONDIR", "ipython")):
         (state / sub).mkdir(parents=True, exist_ok=True)
         env[var] = str(state / sub)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
@@ -95,8 +79,7 @@ def lab_env(base: dict[str, str], state: Path) -> dict[str, str]:
     settings = state / "config/lab/user-settings/@jupyterlab/apputils-extension"
     settings.mkdir(parents=True, exist_ok=True)
     (settings / "notification.jupyterlab-settings").write_text(
-        '{"fetchNews": "false", "checkForUpdates": false}'
-    )
+        '{"fetchNews": "false", "checkForUpdates": false}')
     return env
 
 
@@ -104,10 +87,8 @@ def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90.
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
-            pytest.fail(
-                f"jupyter lab exited with {proc.returncode} before it answered:\n"
-                + log.read_text(errors="replace")[-4000:]
-            )
+            pytest.fail(f"jupyter lab exited with {proc.returncode} before it answered:\n"
+                        + log.read_text(errors="replace")[-4000:])
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -133,24 +114,16 @@ class Lab:
 def jupyter_lab(root: Path, env: dict[str, str], log: Path) -> Iterator[Lab]:
     """JupyterLab serving ``root``; stopped (with its kernels) by SIGTERM to its pid."""
     port, token = free_port(), secrets.token_hex(16)
-    cmd = [
-        str(BIN / "jupyter-lab"),
-        "--no-browser",
-        "--ip=127.0.0.1",
-        f"--port={port}",
-        "--ServerApp.port_retries=0",
-        f"--ServerApp.root_dir={root}",
-        f"--IdentityProvider.token={token}",
-        "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ]
+    cmd = [str(BIN / "jupyter-lab"), "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+           "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}",
+           f"--IdentityProvider.token={token}", "--LabApp.news_url=None",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
     base = f"http://127.0.0.1:{port}"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=root
-        )
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, cwd=root)
         try:
             _wait_http(f"{base}/api/status?token={token}", proc, log)
             yield Lab(base, token, log)
@@ -171,7 +144,8 @@ def chromium_page(width: int, height: int) -> Iterator[tuple[Page, list[str]]]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                     headless=True)
         try:
             context = browser.new_context(viewport={"width": width, "height": height})
             page = context.new_page()
@@ -230,6 +204,4 @@ def wait_all_run(page, timeout_ms: int = 180_000) -> None:
         """() => {
             const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
             return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
-        }""",
-        timeout=timeout_ms,
-    )
+        }""", timeout=timeout_ms)

@@ -121,7 +121,6 @@ def purge_job_modules() -> None:
 def stop_leftover_worker() -> None:
     """A worker a test started and did not stop must not outlive it."""
     from notebookjobs import config, remote
-
     try:
         info = remote.worker_info(config.load_settings())
     except Exception:
@@ -168,14 +167,8 @@ class Project:
 
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         """``python -m notebookjobs ARGS`` in the project, for real."""
-        return subprocess.run(
-            [sys.executable, "-m", "notebookjobs", *args],
-            cwd=self.root,
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        return subprocess.run([sys.executable, "-m", "notebookjobs", *args], cwd=self.root,
+                              env=self.env(), capture_output=True, text=True, timeout=timeout)
 
 
 class WorkerProcess:
@@ -185,13 +178,9 @@ class WorkerProcess:
         self.project = project
         self.log = project.root / f"worker-{time.monotonic_ns()}.log"
         self._log_file = open(self.log, "wb")  # noqa: SIM115 - kept open for the process; closed by stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "notebookjobs.worker", *args],
-            cwd=project.root,
-            env={**project.env(), **(env or {})},
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-        )
+        self.proc = subprocess.Popen([sys.executable, "-m", "notebookjobs.worker", *args],
+                                     cwd=project.root, env={**project.env(), **(env or {})},
+                                     stdout=self._log_file, stderr=subprocess.STDOUT)
 
     @property
     def pid(self) -> int:
@@ -202,13 +191,9 @@ class WorkerProcess:
 
     def wait_ready(self) -> WorkerProcess:
         from notebookjobs import config, remote
-
         settings = config.load_settings()
-        wait_until(
-            lambda: self.proc.poll() is not None or remote.worker_info(settings),
-            timeout=60,
-            what="the worker to answer on its socket",
-        )
+        wait_until(lambda: self.proc.poll() is not None or remote.worker_info(settings),
+                   timeout=60, what="the worker to answer on its socket")
         assert self.proc.poll() is None, self.output()
         return self
 

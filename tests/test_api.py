@@ -47,16 +47,13 @@ def test_unlisted_member_of_allowed_owner_is_refused(project):
         nj.dispatch("jobs.testing.fail")
 
 
-@pytest.mark.parametrize(
-    "args, kwargs, fragment",
-    [
-        (("a",), {}, "missing a required argument: 'param2'"),
-        (("a", "b", "c"), {}, "too many positional arguments"),
-        (("a", "b"), {"param3": "x"}, "unexpected keyword argument 'param3'"),
-        ((object(), "b"), {}, "param1: <object object"),
-        (({1, 2}, "b"), {}, "not accepted; expected str"),
-    ],
-)
+@pytest.mark.parametrize("args, kwargs, fragment", [
+    (("a",), {}, "missing a required argument: 'param2'"),
+    (("a", "b", "c"), {}, "too many positional arguments"),
+    (("a", "b"), {"param3": "x"}, "unexpected keyword argument 'param3'"),
+    ((object(), "b"), {}, "param1: <object object"),
+    (({1, 2}, "b"), {}, "not accepted; expected str"),
+])
 def test_dispatch_refuses_bad_arguments_before_storing(project, args, kwargs, fragment):
     with pytest.raises(nj.InvalidArgumentsError) as info:
         nj.dispatch("jobs.sample.SampleJobClass.process", *args, **kwargs)
@@ -94,19 +91,16 @@ def test_strings_are_coerced_by_annotation(project):
     }
 
 
-@pytest.mark.parametrize(
-    "position, value, fragment",
-    [
-        (0, "seven", "n: 'seven' is not accepted; expected int"),
-        (1, "fast", "x: 'fast' is not accepted; expected float"),
-        (1, "inf", "expected a finite float"),
-        (2, "perhaps", "flag: 'perhaps' is not accepted; expected bool"),
-        (4, "1, 2", "items: '1, 2' is not accepted; expected list written as JSON"),
-        (5, "[1]", "options: '[1]' is not accepted; expected dict written as JSON"),
-        (0, 1.5, "expected int"),
-        (3, 5, "expected str"),
-    ],
-)
+@pytest.mark.parametrize("position, value, fragment", [
+    (0, "seven", "n: 'seven' is not accepted; expected int"),
+    (1, "fast", "x: 'fast' is not accepted; expected float"),
+    (1, "inf", "expected a finite float"),
+    (2, "perhaps", "flag: 'perhaps' is not accepted; expected bool"),
+    (4, "1, 2", "items: '1, 2' is not accepted; expected list written as JSON"),
+    (5, "[1]", "options: '[1]' is not accepted; expected dict written as JSON"),
+    (0, 1.5, "expected int"),
+    (3, 5, "expected str"),
+])
 def test_coercion_errors_name_the_parameter(project, position, value, fragment):
     args = ["1", "1.0", "true", "s", "[]", "{}"]
     args[position] = value
@@ -287,21 +281,10 @@ def test_ids_of_pruned_jobs_are_not_handed_out_again(project):
     assert nj.dispatch("jobs.testing.ok", 9) == ids[-1] + 1
 
 
-@pytest.mark.parametrize(
-    "delay, seconds",
-    [
-        (90, 90),
-        ("90", 90),
-        ("90s", 90),
-        ("5m", 300),
-        ("1h30m", 5400),
-        ("2d", 172800),
-        ("1w", 604800),
-        ("1.5h", 5400),
-        ("500ms", 0.5),
-        (timedelta(minutes=2), 120),
-    ],
-)
+@pytest.mark.parametrize("delay, seconds", [
+    (90, 90), ("90", 90), ("90s", 90), ("5m", 300), ("1h30m", 5400), ("2d", 172800),
+    ("1w", 604800), ("1.5h", 5400), ("500ms", 0.5), (timedelta(minutes=2), 120),
+])
 def test_delay_takes_seconds_or_a_duration_string(project, delay, seconds):
     job_id = nj.dispatch("jobs.testing.ok", delay=delay)
     info = nj.status(job_id)

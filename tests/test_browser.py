@@ -96,10 +96,8 @@ def test_dashboard_in_jupyterlab(lab_project, stop_worker_after, tmp_path):
 
     env = lab_env(lab_project.env(), tmp_path / "jupyter")
     assert env["NOTEBOOKJOBS_ROOT"] == str(lab_project.root) and "NOTEBOOKJOBS_DB" not in env
-    with (
-        jupyter_lab(lab_project.root, env, tmp_path / "lab.log") as lab,
-        chromium_page(*VIEWPORT) as (page, page_errors),
-    ):
+    with jupyter_lab(lab_project.root, env, tmp_path / "lab.log") as lab, \
+            chromium_page(*VIEWPORT) as (page, page_errors):
         lap("lab and chromium up")
         page.goto(lab.url("notebooks/dashboard.ipynb"))
         wait_kernel_ready(page)
@@ -142,11 +140,7 @@ def test_dashboard_in_jupyterlab(lab_project, stop_worker_after, tmp_path):
         assert job_id == JOBS_IN_NOTEBOOK + 1
         info = client.status(job_id)
         assert (info["target"], info["args"], info["kwargs"], info["priority"]) == (
-            PROCESS,
-            [],
-            {"param1": "from", "param2": "the browser"},
-            7,
-        )
+            PROCESS, [], {"param1": "from", "param2": "the browser"}, 7)
         delay = (info["run_at"] - info["created_at"]).total_seconds()
         assert delay == pytest.approx(DELAY_S, abs=0.5)
 

@@ -21,11 +21,8 @@ def test_run_success_exit_0_logged_and_recorded(project):
     assert "processing param1 and param2" in info["output"]
     assert info["started_at"] <= info["finished_at"]
     log = (project.root / "logs" / "background_jobs.log").read_text()
-    assert re.search(
-        rf"COMPLETED job={job_id} target=jobs.sample.SampleJobClass.process "
-        r"attempts=1/3 duration=\d+\.\d{3}s",
-        log,
-    )
+    assert re.search(rf"COMPLETED job={job_id} target=jobs.sample.SampleJobClass.process "
+                     r"attempts=1/3 duration=\d+\.\d{3}s", log)
 
 
 def test_run_accepts_the_seeds_backslashes_and_no_params(project):
@@ -40,16 +37,8 @@ def test_run_retries_then_succeeds(project):
     assert "completed after 3 attempts: 3" in out.stdout
     assert project.effect_lines("flaky") == ["1", "2", "3"]
     errors = (project.root / "logs" / "background_jobs_errors.log").read_text()
-    assert (
-        len(
-            re.findall(
-                r"RETRYING job=\d+ target=jobs.testing.fail_times attempt=\d/3 "
-                r"error=RuntimeError: flaky: run \d fails",
-                errors,
-            )
-        )
-        == 2
-    )
+    assert len(re.findall(r"RETRYING job=\d+ target=jobs.testing.fail_times attempt=\d/3 "
+                          r"error=RuntimeError: flaky: run \d fails", errors)) == 2
     assert "Traceback (most recent call last)" in errors
 
 
@@ -76,10 +65,8 @@ def test_run_fails_after_the_retries_exit_1(project):
 
 
 def test_run_uses_the_retry_delay_and_backoff(project):
-    project.write_whitelist(
-        "retry_attempts: 2\nretry_delay: 0.2\nretry_backoff: 2\n"
-        "allowed_jobs: {jobs.testing: [fail]}\n"
-    )
+    project.write_whitelist("retry_attempts: 2\nretry_delay: 0.2\nretry_backoff: 2\n"
+                            "allowed_jobs: {jobs.testing: [fail]}\n")
     out = project.cli("run", "jobs.testing", "fail")
     assert out.returncode == 1
     info = nj.jobs(status="failed").iloc[0]
@@ -129,20 +116,8 @@ def test_config_error_exit_2_one_line(project):
 
 
 def test_dispatch_status_list_cancel_retry(project):
-    out = project.cli(
-        "dispatch",
-        "jobs.testing.typed",
-        "3",
-        "x=2.5",
-        "flag=yes",
-        "name=n",
-        "items=[1]",
-        "options={}",
-        "--priority",
-        "7",
-        "--delay",
-        "60",
-    )
+    out = project.cli("dispatch", "jobs.testing.typed", "3", "x=2.5", "flag=yes", "name=n",
+                      "items=[1]", "options={}", "--priority", "7", "--delay", "60")
     assert out.returncode == 0, out.stderr
     job_id = int(out.stdout)
     info = nj.status(job_id)

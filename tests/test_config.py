@@ -20,9 +20,7 @@ def load(project, text):
 
 
 def test_both_forms_and_overrides(project):
-    settings = load(
-        project,
-        """
+    settings = load(project, """
 retry_attempts: 4
 retry_delay: 2
 retry_backoff: 3
@@ -33,15 +31,13 @@ allowed_jobs:
   jobs.sample:
     flaky: {retry_attempts: 0, timeout: 600}
     slow:
-""",
-    )
+""")
     assert settings.policy == RetryPolicy(
         retry_attempts=4, retry_delay=2, retry_backoff=3, timeout=60
     )
     assert settings.policy_for("jobs.sample.SampleJobClass.process") == settings.policy
     assert settings.policy_for("jobs.sample.flaky") == RetryPolicy(
-        retry_attempts=0, retry_delay=2, retry_backoff=3, timeout=600
-    )
+        retry_attempts=0, retry_delay=2, retry_backoff=3, timeout=600)
     assert settings.policy_for("jobs.sample.slow").max_attempts == 5
     assert (
         settings.worker.concurrency,

@@ -109,21 +109,14 @@ def test_jobs_section_groups_targets_and_greys_out_those_not_allowed(project, ma
     assert "nj-not-allowed" not in find(dash, "nj-target-jobs-testing-noisy")._dom_classes
 
 
-@pytest.mark.parametrize(
-    "text, hint",
-    [
-        (
-            "allowed_jobs:\n  a.b: [x, y]\n",
-            "change the a.b line under allowed_jobs in whitelist.yaml to:\n  a.b: [x, y, new]",
-        ),
-        (
-            "allowed_jobs:\n    a.b:\n      - x\n",
-            "add under allowed_jobs > a.b in whitelist.yaml:\n      - new",
-        ),
-        ("allowed_jobs:\n  a.b: {x: {timeout: 3}}\n", "to:\n  a.b: {x: {timeout: 3}, new: {}}"),
-        ("allowed_jobs:\n  c.d: [x]\n", "add under allowed_jobs in whitelist.yaml:\n  a.b: [new]"),
-    ],
-)
+@pytest.mark.parametrize("text, hint", [
+    ("allowed_jobs:\n  a.b: [x, y]\n", "change the a.b line under allowed_jobs in whitelist.yaml "
+     "to:\n  a.b: [x, y, new]"),
+    ("allowed_jobs:\n    a.b:\n      - x\n", "add under allowed_jobs > a.b in whitelist.yaml:\n"
+     "      - new"),
+    ("allowed_jobs:\n  a.b: {x: {timeout: 3}}\n", "to:\n  a.b: {x: {timeout: 3}, new: {}}"),
+    ("allowed_jobs:\n  c.d: [x]\n", "add under allowed_jobs in whitelist.yaml:\n  a.b: [new]"),
+])
 def test_allow_hint_matches_the_style_of_the_file(tmp_path, text, hint):
     from notebookjobs.hints import allow_hint
 
@@ -165,14 +158,8 @@ def test_form_inputs_are_typed_by_annotation(make_dashboard):
     find(dash, "nj-dispatch-jobs-testing-typed").click()
     form = dash.form
     kinds = {name: type(w) for name, w in form.inputs.items()}
-    assert kinds == {
-        "n": widgets.IntText,
-        "x": widgets.FloatText,
-        "flag": widgets.Checkbox,
-        "name": widgets.Text,
-        "items": widgets.Text,
-        "options": widgets.Text,
-    }
+    assert kinds == {"n": widgets.IntText, "x": widgets.FloatText, "flag": widgets.Checkbox,
+                     "name": widgets.Text, "items": widgets.Text, "options": widgets.Text}
     assert all(w.description == name for name, w in form.inputs.items())
 
     form.inputs["n"].value = 5
@@ -183,14 +170,8 @@ def test_form_inputs_are_typed_by_annotation(make_dashboard):
     form.inputs["options"].value = '{"a": 1}'
     find(form, "nj-form-submit").click()
 
-    assert client.status(1)["kwargs"] == {
-        "n": 5,
-        "x": 2.5,
-        "flag": True,
-        "name": "x",
-        "items": [1, 2],
-        "options": {"a": 1},
-    }
+    assert client.status(1)["kwargs"] == {"n": 5, "x": 2.5, "flag": True, "name": "x",
+                                          "items": [1, 2], "options": {"a": 1}}
 
 
 def test_form_fills_in_defaults_and_leaves_untouched_ones_to_the_function(make_dashboard):
@@ -221,26 +202,18 @@ def test_form_takes_json_for_star_args_and_star_star_kwargs(make_dashboard):
     assert (info["args"], info["kwargs"]) == ([1, "a"], {"k": [2]})
 
 
-@pytest.mark.parametrize(
-    "target, values, expected",
-    [
-        (
-            "jobs.testing.typed",
-            {"nj-input-items": "[1,", "nj-input-options": "{}", "nj-input-name": "n"},
-            "items: '[1,'",
-        ),
-        ("jobs.extra.maybe", {"nj-input-n": "abc"}, "n: 'abc' is not accepted; expected int"),
-        (PROCESS, {"nj-input-param1": "", "nj-input-param2": "b"}, "param1 is required"),
-        ("jobs.testing.ok", {"nj-form-delay": -5}, "delay=-5.0 is not allowed"),
-    ],
-)
-def test_bad_input_shows_an_error_in_the_form_and_stores_nothing(
-    project, make_dashboard, target, values, expected
-):
+@pytest.mark.parametrize("target, values, expected", [
+    ("jobs.testing.typed", {"nj-input-items": "[1,", "nj-input-options": "{}",
+                            "nj-input-name": "n"}, "items: '[1,'"),
+    ("jobs.extra.maybe", {"nj-input-n": "abc"}, "n: 'abc' is not accepted; expected int"),
+    (PROCESS, {"nj-input-param1": "", "nj-input-param2": "b"}, "param1 is required"),
+    ("jobs.testing.ok", {"nj-form-delay": -5}, "delay=-5.0 is not allowed"),
+])
+def test_bad_input_shows_an_error_in_the_form_and_stores_nothing(project, make_dashboard,
+                                                                 target, values, expected):
     # Given a target whose int parameter is optional (so the form gives it a Text input)
     (project.root / "jobs" / "extra.py").write_text(
-        'def maybe(n: int | None = None) -> int | None:\n    """Optional int."""\n    return n\n'
-    )
+        'def maybe(n: int | None = None) -> int | None:\n    """Optional int."""\n    return n\n')
     project.write_whitelist(TEST_WHITELIST + "  jobs.extra: [maybe]\n")
     dash = make_dashboard()
     find(dash, f"nj-dispatch-{target.replace('.', '-')}").click()
@@ -291,14 +264,8 @@ def test_status_filter(make_dashboard):
     client.cancel(2)
     dash = make_dashboard()
     status_filter = find(dash, "nj-status-filter")
-    assert list(status_filter.options) == [
-        "all",
-        "pending",
-        "running",
-        "completed",
-        "failed",
-        "cancelled",
-    ]
+    assert list(status_filter.options) == ["all", "pending", "running", "completed", "failed",
+                                           "cancelled"]
 
     status_filter.value = "cancelled"
     assert row_ids(dash) == [2]
@@ -386,17 +353,8 @@ def test_worker_section_shows_state_counts_and_worker_errors(make_dashboard, mon
     def refuse(concurrency=None):
         raise WorkerError("cannot start the worker; see logs/worker.log")
 
-    monkeypatch.setattr(
-        client,
-        "worker_status",
-        lambda: {
-            "running": False,
-            "pid": None,
-            "concurrency": None,
-            "started_at": None,
-            "jobs": [],
-        },
-    )
+    monkeypatch.setattr(client, "worker_status", lambda: {
+        "running": False, "pid": None, "concurrency": None, "started_at": None, "jobs": []})
     monkeypatch.setattr(client, "start_worker", refuse)
     dash = make_dashboard()
     assert find(dash, "nj-worker-state").value == "worker: not running"
@@ -409,11 +367,8 @@ def test_worker_section_shows_state_counts_and_worker_errors(make_dashboard, mon
     assert "WorkerError: cannot start the worker" in find(dash, "nj-worker-message").value
 
     # When a worker runs, then its pid and concurrency show and Stop is enabled
-    monkeypatch.setattr(
-        client,
-        "worker_status",
-        lambda: {"running": True, "pid": 4242, "concurrency": 2, "started_at": None, "jobs": [5]},
-    )
+    monkeypatch.setattr(client, "worker_status", lambda: {
+        "running": True, "pid": 4242, "concurrency": 2, "started_at": None, "jobs": [5]})
     monkeypatch.setattr(client, "stop_worker", lambda: True)
     dash.refresh()
     state = find(dash, "nj-worker-state").value
@@ -445,43 +400,16 @@ def test_table_shows_progress_attempts_wait_and_duration():
     from notebookjobs.dashboard.table import queue_html
 
     now = pd.Timestamp("2026-01-01 12:00:00", tz="UTC")
-    base = {
-        "target": "jobs.testing.sleep",
-        "args": [5],
-        "kwargs": {"key": "<k>"},
-        "priority": 1,
-        "max_attempts": 3,
-        "created_at": now - pd.Timedelta(seconds=100),
-        "finished_at": None,
-        "error": None,
-        "result": None,
-        "output": None,
-    }
+    base = {"target": "jobs.testing.sleep", "args": [5], "kwargs": {"key": "<k>"}, "priority": 1,
+            "max_attempts": 3, "created_at": now - pd.Timedelta(seconds=100), "finished_at": None,
+            "error": None, "result": None, "output": None}
     seconds = pd.Timedelta(seconds=1)
-    page = pd.DataFrame(
-        [
-            {
-                **base,
-                "id": 2,
-                "status": "pending",
-                "attempts": 0,
-                "run_at": now + 30 * seconds,
-                "started_at": None,
-                "progress": None,
-                "progress_message": None,
-            },
-            {
-                **base,
-                "id": 1,
-                "status": "running",
-                "attempts": 2,
-                "run_at": now - 90 * seconds,
-                "started_at": now - 75 * seconds,
-                "progress": 0.42,
-                "progress_message": "step 4",
-            },
-        ]
-    )
+    page = pd.DataFrame([
+        {**base, "id": 2, "status": "pending", "attempts": 0, "run_at": now + 30 * seconds,
+         "started_at": None, "progress": None, "progress_message": None},
+        {**base, "id": 1, "status": "running", "attempts": 2, "run_at": now - 90 * seconds,
+         "started_at": now - 75 * seconds, "progress": 0.42, "progress_message": "step 4"},
+    ])
 
     html = queue_html(page, now.to_pydatetime(), "njtest")
 
@@ -521,20 +449,16 @@ def test_rows_follow_a_real_worker(project, start_worker, make_dashboard):
     short = client.dispatch("jobs.testing.sleep", 0.1, key="short")
 
     # Then the running row shows its progress bar and can be cancelled
-    wait_until(
-        lambda: dash.refresh() and "width:50%" in find(dash, "nj-queue-table").value,
-        what="the progress bar",
-    )
+    wait_until(lambda: dash.refresh() and "width:50%" in find(dash, "nj-queue-table").value,
+               what="the progress bar")
     assert find(dash, f"nj-status-{gated}").value == "running"
     assert "half way" in find(dash, "nj-queue-table").value
     find(dash, f"nj-cancel-{gated}").click()
     assert client.status(gated)["status"] == "cancelled"
 
     # And the next job runs to completion; its details show the result
-    wait_until(
-        lambda: dash.refresh() and find(dash, f"nj-status-{short}").value == "completed",
-        what="the short job to complete",
-    )
+    wait_until(lambda: dash.refresh() and find(dash, f"nj-status-{short}").value == "completed",
+               what="the short job to complete")
     find(dash, f"nj-details-{short}").click()
     assert "nj-detail-result" in find(dash, "nj-detail-body").value
     assert "<b>1</b> completed" in find(dash, "nj-counts").value

@@ -15,9 +15,7 @@ def test_classes_methods_and_functions_with_parameters(project):
     assert process["owner"] == "jobs.sample.SampleJobClass"
     assert process["member"] == "process" and process["kind"] == "method" and process["allowed"]
     assert [(p["name"], p["annotation"], p["required"]) for p in process["parameters"]] == [
-        ("param1", "str", True),
-        ("param2", "str", True),
-    ]
+        ("param1", "str", True), ("param2", "str", True)]
     assert process["doc"].startswith("Combine two parameters")
     slow = rows["jobs.sample.slow"]
     assert slow["kind"] == "function"

@@ -41,8 +41,7 @@ def known(project):
         )
         with locked_store() as job_store:
             return StoreQueue(job_store, Journal(config.load_settings().db_path)).enqueue(
-                spec, at(created)
-            )
+                spec, at(created))
 
     def start(name, when):
         change_job(ids[name], lambda job: transitions.start(job, "w", at(when)))
@@ -52,16 +51,8 @@ def known(project):
 
     t1, t2 = "jobs.testing.ok", "jobs.testing.echo"
     # C is not due for decades, so a worker started by a test leaves it pending
-    ids = {
-        name: enqueue(t, 0, after)
-        for name, t, after in (
-            ("A", t1, 0),
-            ("B", t1, 0),
-            ("C", t2, 10**9),
-            ("D", t1, 0),
-            ("E", t2, 0),
-        )
-    }
+    ids = {name: enqueue(t, 0, after) for name, t, after in (
+        ("A", t1, 0), ("B", t1, 0), ("C", t2, 10**9), ("D", t1, 0), ("E", t2, 0))}
     ids["F"] = enqueue(t1, 30)
     done = Outcome(kind=OutcomeKind.SUCCEEDED, result={"n": 1}, output="out")
     boom = Outcome(kind=OutcomeKind.FAILED, error="Traceback\nValueError: boom")
@@ -170,8 +161,8 @@ def test_stats_by_target_to_the_value(known):
     assert t1["success_rate"] == pytest.approx(2 / 3)
     assert t1["duration_mean"] == pytest.approx(10 / 3)
     assert (t1["duration_p50"], t1["duration_max"]) == (3.0, 6.0)
-    assert t1["duration_p95"] == pytest.approx(5.7)  # [1, 3, 6] interpolated at 0.95
-    assert t1["wait_p50"] == pytest.approx(1.5)  # waits [0, 1, 2, 4]
+    assert t1["duration_p95"] == pytest.approx(5.7)      # [1, 3, 6] interpolated at 0.95
+    assert t1["wait_p50"] == pytest.approx(1.5)          # waits [0, 1, 2, 4]
     assert t1["wait_p95"] == pytest.approx(3.7)
     assert t1["attempts_mean"] == pytest.approx(5 / 4) and t1["retries"] == 1
     t2 = stats.loc["jobs.testing.echo"]
@@ -218,10 +209,8 @@ def test_sql_and_history_through_the_worker(known, start_worker, project):
     after = (nj.history(), nj.stats(), nj.sql("SELECT id, target FROM jobs ORDER BY id"))
     # the worker recovered F (left running): compare the rows it did not touch
     untouched = before[0]["id"] != known["F"]
-    pd.testing.assert_frame_equal(
-        before[0][untouched].reset_index(drop=True),
-        after[0][after[0]["id"] != known["F"]].reset_index(drop=True),
-    )
+    pd.testing.assert_frame_equal(before[0][untouched].reset_index(drop=True),
+                                  after[0][after[0]["id"] != known["F"]].reset_index(drop=True))
     pd.testing.assert_frame_equal(before[2], after[2])
     with pytest.raises(nj.InvalidArgumentsError, match="DELETE statements are refused"):
         nj.sql("DELETE FROM queue")

@@ -31,13 +31,9 @@ with log.locked() as fd:
 
 def kill_a_writer_mid_record(project) -> int:
     """A process that writes half a record to the journal and is killed; the id it had."""
-    out = subprocess.run(
-        [sys.executable, "-c", KILLED_MID_RECORD, str(config.load_settings().db_path)],
-        env=project.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = subprocess.run([sys.executable, "-c", KILLED_MID_RECORD,
+                          str(config.load_settings().db_path)],
+                         env=project.env(), capture_output=True, text=True, timeout=60)
     assert out.returncode == -signal.SIGKILL, out.stderr
     return int(out.stdout)
 
@@ -83,28 +79,17 @@ print(" ".join(map(str, ids)), flush=True)
 """
 
 
-def test_four_processes_with_and_without_a_worker_get_consecutive_ids(
-    project, start_worker, tmp_path
-):
+def test_four_processes_with_and_without_a_worker_get_consecutive_ids(project, start_worker,
+                                                                        tmp_path):
     # Given four processes dispatching 60 jobs each, all at once, with no worker running
     go, per = tmp_path / "go", 60
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", DISPATCHER, f"p{n}", str(go), str(per)],
-            env=project.env(),
-            cwd=project.root,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for n in range(4)
-    ]
+    procs = [subprocess.Popen([sys.executable, "-c", DISPATCHER, f"p{n}", str(go), str(per)],
+                              env=project.env(), cwd=project.root, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for n in range(4)]
     go.touch()
     # When a worker starts in the middle of it
-    wait_until(
-        lambda: journal.Journal(config.load_settings().db_path).size() > 10_000,
-        what="some dispatches in the journal",
-    )
+    wait_until(lambda: journal.Journal(config.load_settings().db_path).size() > 10_000,
+               what="some dispatches in the journal")
     start_worker("--concurrency", "2")
     outputs = [proc.communicate(timeout=300) for proc in procs]
     assert all(proc.returncode == 0 for proc in procs), [err for _, err in outputs]
@@ -116,8 +101,7 @@ def test_four_processes_with_and_without_a_worker_get_consecutive_ids(
     wait_until(lambda: nj.counts()["completed"] == 4 * per, timeout=120, what="all jobs to run")
     frame = nj.history()
     assert sorted(tuple(json.loads(a)) for a in frame["args"]) == sorted(
-        (f"p{n}", i) for n in range(4) for i in range(per)
-    )
+        (f"p{n}", i) for n in range(4) for i in range(per))
 
 
 def test_the_journal_is_private_and_reset_once_its_records_are_in(project, start_worker):
@@ -145,11 +129,7 @@ def test_a_record_that_cannot_be_read_back_fails_its_jobs_alone(project):
     # When the queue is read, then the bad record's ids are failed jobs saying why, the others
     # are pending, and the queue reads on
     assert [nj.status(i)["status"] for i in (first, first_bad, last_bad, after)] == [
-        "pending",
-        "failed",
-        "failed",
-        "pending",
-    ]
+        "pending", "failed", "failed", "pending"]
     assert "could not be read back from the journal" in nj.status(first_bad)["error"]
 
 

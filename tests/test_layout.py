@@ -17,41 +17,24 @@ PACKAGE = Path(nj.__file__).parent
 
 
 def test_no_module_is_over_400_lines():
-    long = {
-        str(p.relative_to(PACKAGE)): n
-        for p in PACKAGE.rglob("*.py")
-        if (n := len(p.read_text().splitlines())) > 400
-    }
+    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 400}
     assert long == {}
 
 
 def test_every_way_into_the_queue_implements_the_whole_protocol():
     # Given the operations of the Queue protocol, with their signatures
     wanted = {name: inspect.signature(getattr(queue.Queue, name)) for name in queue.OPERATIONS}
-    assert {
-        "enqueue",
-        "enqueue_batch",
-        "get",
-        "page",
-        "counts",
-        "cancel",
-        "prune",
-        "table",
-        "record_progress",
-        "run_started",
-        "run_restarted",
-        "run_finished",
-    } == set(wanted)
+    assert {"enqueue", "enqueue_batch", "get", "page", "counts", "cancel", "prune", "table",
+            "record_progress", "run_started", "run_restarted", "run_finished"} == set(wanted)
     # Then the file path, the socket client, the client's router and the worker's service each
     # have every one of them, taking the same parameters
     for cls in (queue.StoreQueue, remote.RemoteQueue, queue.QueueClient, WorkerService):
         for name, signature in wanted.items():
             method = getattr(cls, name, None)
             assert method is not None, f"{cls.__name__} lacks {name}"
-            assert list(inspect.signature(method).parameters) == list(signature.parameters), (
-                cls.__name__,
-                name,
-            )
+            assert list(inspect.signature(method).parameters) == list(signature.parameters), \
+                (cls.__name__, name)
 
 
 def test_the_socket_checks_the_arguments_of_exactly_the_operations_it_serves():
@@ -61,10 +44,8 @@ def test_the_socket_checks_the_arguments_of_exactly_the_operations_it_serves():
 def test_the_worker_package_init_imports_nothing_heavy():
     # The pool's children import notebookjobs.worker.child through the package: neither the store
     # (duckdb) nor the server nor pandas may come with it
-    code = (
-        "import sys, notebookjobs.worker.child; "
-        "print(sorted(m for m in ('duckdb', 'pandas', 'pyarrow', 'notebookjobs.store', "
-        "'notebookjobs.worker.server', 'notebookjobs.queue') if m in sys.modules))"
-    )
+    code = ("import sys, notebookjobs.worker.child; "
+            "print(sorted(m for m in ('duckdb', 'pandas', 'pyarrow', 'notebookjobs.store', "
+            "'notebookjobs.worker.server', 'notebookjobs.queue') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -47,14 +47,8 @@ class Inline:
     def free_slots(self) -> int:
         return self.slots - len(self._running)
 
-    def submit(
-        self,
-        job_id: int,
-        target: str,
-        args: list[Any],
-        kwargs: dict[str, Any],
-        timeout: float | None,
-    ) -> None:
+    def submit(self, job_id: int, target: str, args: list[Any], kwargs: dict[str, Any],
+               timeout: float | None) -> None:
         self.started.append(job_id)
         self._running.add(job_id)
         self._events.started.append((job_id, T0))
@@ -81,38 +75,18 @@ class Inline:
 def make_loop(project):
     def make(slots: int = 2) -> tuple[Loop, QueueState, Inline]:
         state, executor = QueueState(), Inline(slots)
-        loop = Loop(
-            settings=config.load_settings(),
-            state=state,
-            state_lock=threading.RLock(),
-            executor=executor,
-            joblog=JobLog(project.root / "logs"),
-            problems=Problems(),
-            on_change=lambda: None,
-            clock=lambda: T0,
-        )
+        loop = Loop(settings=config.load_settings(), state=state, state_lock=threading.RLock(),
+                    executor=executor, joblog=JobLog(project.root / "logs"), problems=Problems(),
+                    on_change=lambda: None, clock=lambda: T0)
         return loop, state, executor
-
     return make
 
 
-def add(
-    state: QueueState,
-    job_id: int,
-    target: str = "jobs.testing.ok",
-    args: list | None = None,
-    priority: int = 0,
-    delay_s: float = 0,
-    attempts: int = 2,
-) -> None:
-    spec = JobSpec(
-        target=target,
-        args=args if args is not None else [1],
-        kwargs={},
-        priority=priority,
-        run_at=T0 + timedelta(seconds=delay_s),
-        policy=RetryPolicy(retry_attempts=attempts, retry_delay=30),
-    )
+def add(state: QueueState, job_id: int, target: str = "jobs.testing.ok", args: list | None = None,
+        priority: int = 0, delay_s: float = 0, attempts: int = 2) -> None:
+    spec = JobSpec(target=target, args=args if args is not None else [1], kwargs={},
+                   priority=priority, run_at=T0 + timedelta(seconds=delay_s),
+                   policy=RetryPolicy(retry_attempts=attempts, retry_delay=30))
     state.add(transitions.pending(job_id, spec, T0))
 
 

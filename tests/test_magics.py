@@ -91,17 +91,8 @@ def test_list_status_cancel_retry(shell, capsys):
 
 
 def test_worker_subcommands(shell, capsys, monkeypatch):
-    monkeypatch.setattr(
-        client,
-        "worker_status",
-        lambda: {
-            "running": False,
-            "pid": None,
-            "concurrency": None,
-            "started_at": None,
-            "jobs": [],
-        },
-    )
+    monkeypatch.setattr(client, "worker_status", lambda: {
+        "running": False, "pid": None, "concurrency": None, "started_at": None, "jobs": []})
     run(shell, "%jobs worker status")
     assert capsys.readouterr().out == "worker: not running\n"  # as `notebookjobs worker status`
 
@@ -116,34 +107,26 @@ def test_worker_subcommands(shell, capsys, monkeypatch):
     run(shell, "%jobs worker start")
     run(shell, "%jobs worker stop")
     assert capsys.readouterr().out.splitlines() == [
-        "worker running (pid 4242); its log is logs/worker.log",
-        "no worker was running",
-    ]
+        "worker running (pid 4242); its log is logs/worker.log", "no worker was running"]
 
 
-@pytest.mark.parametrize(
-    "line, expected",
-    [
-        ("%jobs frobnicate", "unknown command 'frobnicate'"),
-        ("%jobs dispatch jobs.testing.nope", "'jobs.testing.nope' is not allowed"),
-        ("%jobs dispatch os.system ls", "'os.system' is not allowed"),
-        (
-            "%jobs dispatch jobs.testing.ok notanint",
-            "value: 'notanint' is not accepted; expected int",
-        ),
-        ("%jobs dispatch jobs.testing.ok 1 2", "too many positional arguments"),
-        ("%jobs dispatch", "the following arguments are required: target"),
-        ("%jobs dispatch jobs.testing.ok --priority high", "invalid int value: 'high'"),
-        ("%jobs status abc", "argument id: invalid int value: 'abc'"),
-        ("%jobs status 99", "no job has id 99"),
-        ("%jobs cancel", "the following arguments are required: id"),
-        ("%jobs retry 1", "no job has id 1"),
-        ("%jobs dispatch jobs.testing.ok 1 --colour red", "unrecognized arguments: --colour"),
-        ("%jobs list --status nope", "invalid choice: 'nope'"),
-        ("%jobs worker restart", "invalid choice: 'restart'"),
-        ("%jobs dispatch jobs.testing.ok 'unclosed", "cannot read the line"),
-    ],
-)
+@pytest.mark.parametrize("line, expected", [
+    ("%jobs frobnicate", "unknown command 'frobnicate'"),
+    ("%jobs dispatch jobs.testing.nope", "'jobs.testing.nope' is not allowed"),
+    ("%jobs dispatch os.system ls", "'os.system' is not allowed"),
+    ("%jobs dispatch jobs.testing.ok notanint", "value: 'notanint' is not accepted; expected int"),
+    ("%jobs dispatch jobs.testing.ok 1 2", "too many positional arguments"),
+    ("%jobs dispatch", "the following arguments are required: target"),
+    ("%jobs dispatch jobs.testing.ok --priority high", "invalid int value: 'high'"),
+    ("%jobs status abc", "argument id: invalid int value: 'abc'"),
+    ("%jobs status 99", "no job has id 99"),
+    ("%jobs cancel", "the following arguments are required: id"),
+    ("%jobs retry 1", "no job has id 1"),
+    ("%jobs dispatch jobs.testing.ok 1 --colour red", "unrecognized arguments: --colour"),
+    ("%jobs list --status nope", "invalid choice: 'nope'"),
+    ("%jobs worker restart", "invalid choice: 'restart'"),
+    ("%jobs dispatch jobs.testing.ok 'unclosed", "cannot read the line"),
+])
 def test_bad_input_prints_one_line_and_no_traceback(shell, capsys, line, expected):
     assert run(shell, line) is None
     message = one_error_line(capsys)
@@ -166,9 +149,8 @@ def test_bare_jobs_shows_the_dashboard(shell, capsys):
 
     before = {id(w) for w in _instances.values()}
     assert run(shell, "%jobs") is None
-    shown = [
-        w for w in list(_instances.values()) if isinstance(w, Dashboard) and id(w) not in before
-    ]
+    shown = [w for w in list(_instances.values())
+             if isinstance(w, Dashboard) and id(w) not in before]
     try:
         assert len(shown) == 1
         assert "Dashboard(" in capsys.readouterr().out  # display() without a frontend: the repr

@@ -72,7 +72,6 @@ def finish(pool: Pool, *job_ids: int) -> tuple[dict[int, Outcome], Progress]:
 
 def wait_ready(pool: Pool, free: int) -> None:
     """Run pool.wait() until ``free`` children are idle (replacements included)."""
-
     def enough() -> bool:
         assert not pool.wait(0.5).finished
         return pool.free_slots() == free * DEPTH
@@ -203,11 +202,8 @@ def test_two_children_run_two_jobs_at_once_and_close_kills_them(make_pool, proje
     with pytest.raises(RuntimeError, match="free_slots"):
         pool.submit(5, "jobs.testing.ok", [], {}, None)
     # And close() kills and reaps the children; a second close() is harmless
-    pids = [
-        p.pid
-        for p in multiprocessing.active_children()
-        if p.name == "notebookjobs-child" and p.pid is not None
-    ]
+    pids = [p.pid for p in multiprocessing.active_children()
+            if p.name == "notebookjobs-child" and p.pid is not None]
     assert len(pids) == 2
     pool.close()
     pool.close()
@@ -310,15 +306,9 @@ def test_children_die_when_their_parent_is_killed(project, tmp_path):
     # Given a process whose pool runs a long job in one child and has one idle child
     script = tmp_path / "parent.py"
     script.write_text(PARENT_SCRIPT)
-    parent = subprocess.Popen(
-        [sys.executable, str(script), str(project.root)],
-        cwd=project.root,
-        env=project.env(),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    parent = subprocess.Popen([sys.executable, str(script), str(project.root)], cwd=project.root,
+                              env=project.env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
     pids: list[int] = []
     try:
         assert parent.stdout is not None
@@ -423,7 +413,6 @@ def test_a_pool_needs_a_child():
 
 
 # --- stopping a child stops all it started (SPEC §14) ----------------------------------------
-
 
 def test_stop_job_leaves_no_process_of_the_attempt(make_pool, loop_pids):
     # Given two attempts: one whose loop runs in its process group, one whose loop left it

@@ -7,23 +7,9 @@ import pkgutil
 
 import notebookjobs as nj
 
-SPEC_NAMES = [
-    "dispatch",
-    "status",
-    "wait",
-    "cancel",
-    "retry",
-    "jobs",
-    "history",
-    "stats",
-    "sql",
-    "available_jobs",
-    "start_worker",
-    "stop_worker",
-    "worker_status",
-    "progress",
-    "dashboard",
-]
+SPEC_NAMES = ["dispatch", "status", "wait", "cancel", "retry", "jobs", "history", "stats", "sql",
+              "available_jobs", "start_worker", "stop_worker", "worker_status", "progress",
+              "dashboard"]
 
 
 def test_spec_names_are_functions_even_after_importing_every_submodule():

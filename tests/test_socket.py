@@ -36,7 +36,6 @@ def counts_and_path() -> tuple[dict[str, int], bool]:
     queue = QueueClient(config.load_settings())
     return queue.counts(), queue.used_worker
 
-
 DISPATCHERS = 8
 #: dispatches that must go through while a worker runs, and then while none runs, in each round
 PER_PHASE = 40
@@ -79,11 +78,8 @@ def test_dispatches_during_graceful_stops_are_stored_once_or_refused_clearly(pro
         for thread in threads:
             thread.join()
     # Then every dispatch returned an id or raised a clear NotebookJobsError, never a broken pipe
-    unclear = [
-        f
-        for f in failures
-        if not isinstance(f, nj.NotebookJobsError) or "Broken pipe" in str(f) or "Errno" in str(f)
-    ]
+    unclear = [f for f in failures if not isinstance(f, nj.NotebookJobsError)
+               or "Broken pipe" in str(f) or "Errno" in str(f)]
     assert not unclear, [repr(f) for f in unclear]
     # and every returned id was stored exactly once, and nothing else was
     frame = nj.history()
@@ -157,13 +153,10 @@ def _raw_exchange(path: Path, payload: bytes) -> list[bytes]:
     return received.splitlines()
 
 
-@pytest.mark.parametrize(
-    "payload",
-    [
-        pytest.param(b'"' + b"x" * wire.MAX_REQUEST_BYTES + b'"\n', id="oversize"),
-        pytest.param(b'{"op": "counts", "args": [\n{"op": "counts", "args": []}\n', id="not-json"),
-    ],
-)
+@pytest.mark.parametrize("payload", [
+    pytest.param(b'"' + b"x" * wire.MAX_REQUEST_BYTES + b'"\n', id="oversize"),
+    pytest.param(b'{"op": "counts", "args": [\n{"op": "counts", "args": []}\n', id="not-json"),
+])
 def test_a_raw_client_with_a_bad_line_gets_one_error_reply_and_is_disconnected(
     project, start_worker, payload
 ):
@@ -181,7 +174,6 @@ def test_a_raw_client_with_a_bad_line_gets_one_error_reply_and_is_disconnected(
 
 
 # --- where the socket lives ---------------------------------------------------------------------
-
 
 @pytest.fixture
 def long_db(project, tmp_path, monkeypatch) -> Path:
@@ -266,11 +258,8 @@ def _a_symlink(folder: Path) -> None:
     folder.symlink_to(target)
 
 
-@pytest.mark.parametrize(
-    "prepare",
-    [_someone_elses, _wide_open, _a_symlink],
-    ids=["owned-by-another-user", "mode-0777", "symlink"],
-)
+@pytest.mark.parametrize("prepare", [_someone_elses, _wide_open, _a_symlink],
+                         ids=["owned-by-another-user", "mode-0777", "symlink"])
 def test_a_socket_dir_that_is_not_private_and_ours_is_refused(project, long_db, temp_dir, prepare):
     # Given the temp dir's socket folder already made by someone else, or open to all, or a link
     folder = temp_dir / f"notebookjobs-{os.getuid()}"
@@ -283,7 +272,6 @@ def test_a_socket_dir_that_is_not_private_and_ours_is_refused(project, long_db, 
 
 
 # --- what a client does with a worker that answers badly or not at all -------------------------
-
 
 class _FakeWorker:
     """A peer on the worker's socket, standing in for a broken worker: it reads each request and

@@ -16,14 +16,8 @@ POLICY = RetryPolicy(retry_attempts=2, retry_delay=30, retry_backoff=2.0)
 
 
 def _job(state: QueueState, job_id: int, priority: int = 0, delay_s: float = 0.0) -> Job:
-    spec = JobSpec(
-        target="jobs.testing.ok",
-        args=[],
-        kwargs={},
-        priority=priority,
-        run_at=T0 + timedelta(seconds=delay_s),
-        policy=POLICY,
-    )
+    spec = JobSpec(target="jobs.testing.ok", args=[], kwargs={}, priority=priority,
+                   run_at=T0 + timedelta(seconds=delay_s), policy=POLICY)
     job = transitions.pending(job_id, spec, T0)
     state.add(job)
     return job
@@ -86,15 +80,13 @@ def test_a_failed_attempt_is_retried_with_backoff_then_fails():
     assert (job.status, job.attempts, job.run_at) == ("pending", 1, T0 + timedelta(seconds=30))
     assert _take(state, T0 + timedelta(seconds=29)) is None
     # Second fails at t=40: 60 s later (backoff 2)
-    job = transitions.settle(
-        _take_one(state, T0 + timedelta(seconds=30)), boom, T0 + timedelta(seconds=40)
-    )
+    job = transitions.settle(_take_one(state, T0 + timedelta(seconds=30)), boom,
+                             T0 + timedelta(seconds=40))
     state.update(job)
     assert job.run_at == T0 + timedelta(seconds=100)
     # Third (the last of 1 + 2 retries) fails for good, and leaves the in-memory queue
-    job = transitions.settle(
-        _take_one(state, T0 + timedelta(seconds=100)), boom, T0 + timedelta(seconds=101)
-    )
+    job = transitions.settle(_take_one(state, T0 + timedelta(seconds=100)), boom,
+                             T0 + timedelta(seconds=101))
     state.update(job)
     assert (job.status, job.attempts, job.error) == ("failed", 3, "boom")
     assert len(state) == 0 and state.next_run_at() is None
@@ -156,12 +148,8 @@ def test_recover_counts_a_crash_as_a_failed_attempt_or_cancels_a_flagged_job():
 def test_changes_are_kept_when_a_commit_fails_and_newer_states_win():
     state = QueueState()
     _job(state, 1)
-    state.add(
-        transitions.pending(
-            2, JobSpec(target="t.x", args=[], kwargs={}, priority=0, run_at=T0, policy=POLICY), T0
-        ),
-        new=True,
-    )
+    state.add(transitions.pending(2, JobSpec(target="t.x", args=[], kwargs={}, priority=0,
+                                             run_at=T0, policy=POLICY), T0), new=True)
     jobs, new, _ = state.take_changes()
     assert [j.id for j in jobs] == [2] and new == {2}
     started = _take_one(state, T0)  # job 1 changes after the failed commit took the batch

@@ -78,11 +78,8 @@ def test_a_file_from_a_newer_version_is_refused(project):
 def test_an_older_file_is_migrated_and_keeps_its_jobs(project, monkeypatch):
     job_id = nj.dispatch("jobs.testing.ok", 5)
     # Given a file whose schema is one step behind (a new step appended to the migrations)
-    monkeypatch.setitem(
-        store.schema.MIGRATIONS,
-        store.schema.SCHEMA_VERSION + 1,
-        "ALTER TABLE queue ADD COLUMN IF NOT EXISTS tags VARCHAR;",
-    )
+    monkeypatch.setitem(store.schema.MIGRATIONS, store.schema.SCHEMA_VERSION + 1,
+                        "ALTER TABLE queue ADD COLUMN IF NOT EXISTS tags VARCHAR;")
     monkeypatch.setattr(store.schema, "SCHEMA_VERSION", store.schema.SCHEMA_VERSION + 1)
     # When it is opened by the newer package
     assert nj.status(job_id)["args"] == [5]
@@ -144,24 +141,13 @@ sys.stdin.readline()
 
 def test_a_client_waits_for_the_lock_then_gives_up_clearly(project):
     nj.counts()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER],
-        env=project.env(),
-        cwd=project.root,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER], env=project.env(), cwd=project.root,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         env = project.env() | {"NOTEBOOKJOBS_LOCK_TIMEOUT": "0.3"}
-        out = subprocess.run(
-            [sys.executable, "-m", "notebookjobs", "list"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        out = subprocess.run([sys.executable, "-m", "notebookjobs", "list"], env=env,
+                             capture_output=True, text=True, timeout=60)
         assert out.returncode == 1
         assert "stayed locked by another process for 0.3 s" in out.stderr
         assert "NOTEBOOKJOBS_LOCK_TIMEOUT" in out.stderr

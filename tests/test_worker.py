@@ -22,14 +22,9 @@ def settings():
 
 
 def burst(project, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "notebookjobs.worker", "--burst", *args],
-        cwd=project.root,
-        env=project.env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return subprocess.run([sys.executable, "-m", "notebookjobs.worker", "--burst", *args],
+                          cwd=project.root, env=project.env(), capture_output=True, text=True,
+                          timeout=600)
 
 
 @pytest.mark.slow
@@ -91,10 +86,8 @@ def test_retries_then_success_and_retries_then_failure(project):
 
 
 def test_retry_delay_and_backoff_are_applied(project):
-    project.write_whitelist(
-        "retry_attempts: 2\nretry_delay: 0.3\nretry_backoff: 2\n"
-        "allowed_jobs: {jobs.testing: [fail]}\n"
-    )
+    project.write_whitelist("retry_attempts: 2\nretry_delay: 0.3\nretry_backoff: 2\n"
+                            "allowed_jobs: {jobs.testing: [fail]}\n")
     job_id = nj.dispatch("jobs.testing.fail")
     assert burst(project).returncode == 0
     info = nj.status(job_id)
@@ -104,9 +97,8 @@ def test_retry_delay_and_backoff_are_applied(project):
 
 
 def test_timeout_kills_the_attempt(project):
-    project.write_whitelist(
-        "retry_attempts: 1\nretry_delay: 0\nallowed_jobs: {jobs.testing: {sleep: {timeout: 0.5}}}\n"
-    )
+    project.write_whitelist("retry_attempts: 1\nretry_delay: 0\n"
+                            "allowed_jobs: {jobs.testing: {sleep: {timeout: 0.5}}}\n")
     job_id = nj.dispatch("jobs.testing.sleep", 60)
     assert burst(project).returncode == 0
     info = nj.status(job_id)
@@ -139,11 +131,9 @@ def test_output_result_and_progress(project, start_worker):
         "    p = pathlib.Path(path)\n"
         "    while not p.exists():\n"
         "        time.sleep(0.01)\n"
-        "    return 1\n"
-    )
-    project.write_whitelist(
-        project.root.joinpath("whitelist.yaml").read_text() + "  jobs.progressing: [work]\n"
-    )
+        "    return 1\n")
+    project.write_whitelist(project.root.joinpath("whitelist.yaml").read_text()
+                            + "  jobs.progressing: [work]\n")
     gate = project.root / "gate"
     job_id = nj.dispatch("jobs.progressing.work", str(gate))
     info = wait_until(
@@ -223,11 +213,8 @@ def _alive(pid: int) -> bool:
 
 
 def test_graceful_stop_lets_short_jobs_finish_and_requeues_long_ones(project, start_worker):
-    project.write_whitelist(
-        project.root.joinpath("whitelist.yaml")
-        .read_text()
-        .replace("  autostart: false\n", "  autostart: false\n  grace_period: 1\n")
-    )
+    project.write_whitelist(project.root.joinpath("whitelist.yaml").read_text().replace(
+        "  autostart: false\n", "  autostart: false\n  grace_period: 1\n"))
     worker = start_worker("--concurrency", "2")
     short = nj.dispatch("jobs.testing.sleep", 0.3, key="short")
     long = nj.dispatch("jobs.testing.sleep", 60, key="long")
@@ -256,11 +243,8 @@ def test_hot_reload_of_job_code_and_whitelist(project, start_worker):
     st = module.stat()
     os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
     assert nj.wait(nj.dispatch("jobs.hot.version"), timeout=30)["result"] == 2
-    project.write_whitelist(
-        project.root.joinpath("whitelist.yaml")
-        .read_text()
-        .replace("jobs.hot: [version]", "jobs.hot: [version, extra]")
-    )
+    project.write_whitelist(project.root.joinpath("whitelist.yaml").read_text()
+                            .replace("jobs.hot: [version]", "jobs.hot: [version, extra]"))
     assert nj.wait(nj.dispatch("jobs.hot.extra"), timeout=30)["result"] == "new"
 
 
@@ -339,14 +323,8 @@ def test_detached_worker_start_status_stop(project):
 
 def test_detached_worker_outlives_the_process_that_started_it(project):
     code = "import notebookjobs as nj; print(nj.start_worker())"
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=project.root,
-        env=project.env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=project.root, env=project.env(),
+                         capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     pid = int(out.stdout)
     try:
@@ -368,11 +346,8 @@ def test_cli_worker_commands(project):
 
 
 def test_autostart_on_dispatch(project):
-    project.write_whitelist(
-        project.root.joinpath("whitelist.yaml")
-        .read_text()
-        .replace("autostart: false", "autostart: true")
-    )
+    project.write_whitelist(project.root.joinpath("whitelist.yaml").read_text()
+                            .replace("autostart: false", "autostart: true"))
     try:
         job_id = nj.dispatch("jobs.testing.ok", 2)
         assert nj.worker_status()["running"]
@@ -429,9 +404,8 @@ def test_cancel_kills_the_processes_the_job_started(project, start_worker, loop_
 
 def test_a_timeout_kills_the_processes_the_job_started(project, start_worker, loop_pids):
     # Given a job with a 0.5 s timeout whose subprocess loops until it is killed
-    project.write_whitelist(
-        "retry_attempts: 0\nallowed_jobs: {jobs.testing: {spawn_loop: {timeout: 0.5}}}\n"
-    )
+    project.write_whitelist("retry_attempts: 0\n"
+                            "allowed_jobs: {jobs.testing: {spawn_loop: {timeout: 0.5}}}\n")
     start_worker()
     job_id = nj.dispatch("jobs.testing.spawn_loop", "timed")
     child, loop = loop_pids("timed")

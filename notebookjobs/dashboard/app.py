@@ -48,10 +48,8 @@ class Dashboard(widgets.VBox):
 
     def __init__(self, refresh_interval: float = 1.0, autorefresh: bool = True) -> None:
         if not refresh_interval > 0:
-            raise ValueError(
-                f"refresh_interval={refresh_interval!r} is not allowed; "
-                "give the seconds between refreshes, a number > 0"
-            )
+            raise ValueError(f"refresh_interval={refresh_interval!r} is not allowed; "
+                             "give the seconds between refreshes, a number > 0")
         self.refresh_interval = refresh_interval
         self._thread: threading.Thread | None = None
         self._lock = threading.RLock()  # one refresh or user action at a time
@@ -63,36 +61,26 @@ class Dashboard(widgets.VBox):
         self.error.add_class("nj-error")
         self.worker = WorkerSection(self._lock)
         self.catalog = JobsSection(on_dispatch=self.open_form)
-        self.reload_button = widgets.Button(
-            description="Reload jobs", icon="refresh", tooltip="read jobs/ and whitelist.yaml again"
-        )
+        self.reload_button = widgets.Button(description="Reload jobs", icon="refresh",
+                                            tooltip="read jobs/ and whitelist.yaml again")
         self.reload_button.add_class("nj-reload-jobs")
         on_click(self.reload_button, lambda: self.refresh(catalog=True))
         self.form_area = widgets.VBox()
         self.form_area.add_class("nj-form-area")
         self.queue = QueueSection(self._lock)
-        super().__init__(
-            [
-                widgets.HTML("<div style='font-size:16px;font-weight:700'>notebookjobs</div>"),
-                self.error,
-                self.worker,
-                widgets.HBox(
-                    [_heading("Jobs"), self.reload_button], layout={"align_items": "center"}
-                ),
-                self.catalog,
-                self.form_area,
-                _heading("Queue"),
-                self.queue,
-            ]
-        )
+        super().__init__([
+            widgets.HTML("<div style='font-size:16px;font-weight:700'>notebookjobs</div>"),
+            self.error, self.worker,
+            widgets.HBox([_heading("Jobs"), self.reload_button], layout={"align_items": "center"}),
+            self.catalog, self.form_area, _heading("Queue"), self.queue,
+        ])
         self.add_class("nj-dashboard")
         # Ask the frontend to count the views of this widget (None would mean "not tracked").
         self._view_count = 0
         self.refresh(catalog=True)
         if autorefresh:
-            self._thread = threading.Thread(
-                target=self._loop, name="notebookjobs-dashboard", daemon=True
-            )
+            self._thread = threading.Thread(target=self._loop, name="notebookjobs-dashboard",
+                                            daemon=True)
             self._thread.start()
 
     # --- refreshing --------------------------------------------------------------------------
@@ -152,13 +140,8 @@ class Dashboard(widgets.VBox):
         """Open the Dispatch form of a target (a row of ``client.available_jobs()``)."""
         with self._lock:
             self.close_form()
-            self.form = DispatchForm(
-                record["target"],
-                record["parameters"],
-                record.get("doc", ""),
-                on_dispatched=self._dispatched,
-                on_close=self.close_form,
-            )
+            self.form = DispatchForm(record["target"], record["parameters"], record.get("doc", ""),
+                                     on_dispatched=self._dispatched, on_close=self.close_form)
             self.form_area.children = (self.form,)
             return self.form
 

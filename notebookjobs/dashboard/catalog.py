@@ -60,17 +60,12 @@ class JobsSection(widgets.VBox):
         self.buttons, self.rows = {}, {}
         children: list[widgets.Widget] = []
         if frame.empty:
-            children.append(
-                widgets.HTML(
-                    "<i>no jobs found under jobs/ and none allowed in "
-                    f"{html.escape(whitelist_name)}</i>"
-                )
-            )
+            children.append(widgets.HTML("<i>no jobs found under jobs/ and none allowed in "
+                                         f"{html.escape(whitelist_name)}</i>"))
         for owner, group in frame.groupby("owner", sort=True):
             kind = "class" if set(group["kind"]) & _CLASS_KINDS else "module"
-            children.append(
-                widgets.HTML(f"<b>{html.escape(str(owner))}</b> <small>({kind})</small>")
-            )
+            children.append(widgets.HTML(f"<b>{html.escape(str(owner))}</b> "
+                                         f"<small>({kind})</small>"))
             for record in group.to_dict("records"):
                 children.append(self._row(record))
         self.children = children
@@ -83,36 +78,25 @@ class JobsSection(widgets.VBox):
         target = record["target"]
         name = css_name(target)
         if record["kind"] == "error":
-            text = (
-                f"<span style='color:#cf222e'><b>{html.escape(target)}</b>: "
-                f"{html.escape(record['doc'])}</span>"
-            )
+            text = (f"<span style='color:#cf222e'><b>{html.escape(target)}</b>: "
+                    f"{html.escape(record['doc'])}</span>")
             row = widgets.HBox([widgets.HTML(text)])
             row.add_class(f"nj-target-{name}")
             self.rows[target] = row
             return row
         allowed = bool(record["allowed"])
-        button = widgets.Button(
-            description="Dispatch",
-            disabled=not allowed,
-            icon="play",
-            tooltip=target if allowed else f"{target} is not allowed",
-            layout={"width": "100px"},
-        )
+        button = widgets.Button(description="Dispatch", disabled=not allowed, icon="play",
+                                tooltip=target if allowed else f"{target} is not allowed",
+                                layout={"width": "100px"})
         button.add_class(f"nj-dispatch-{name}")
         on_click(button, lambda r=record: self._on_dispatch(r))
-        doc = (
-            f" <span style='color:#57606a'>— {html.escape(record['doc'])}</span>"
-            if record["doc"]
-            else ""
-        )
+        doc = (f" <span style='color:#57606a'>— {html.escape(record['doc'])}</span>"
+               if record["doc"] else "")
         text = f"<b>{html.escape(record['member'])}</b>{signature_text(record['parameters'])}{doc}"
         if not allowed:
             hint = html.escape(record["allow_hint"])
-            text = (
-                f"<span style='opacity:0.55'>{text} <i>(not allowed)</i></span>"
-                f"<pre class='nj-allow-hint' style='margin:2px 0;font-size:11px'>{hint}</pre>"
-            )
+            text = (f"<span style='opacity:0.55'>{text} <i>(not allowed)</i></span>"
+                    f"<pre class='nj-allow-hint' style='margin:2px 0;font-size:11px'>{hint}</pre>")
         row = widgets.HBox([button, widgets.HTML(text)])
         row.add_class(f"nj-target-{name}")
         if not allowed:

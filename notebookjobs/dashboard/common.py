@@ -45,9 +45,8 @@ def message_html(text: str, kind: str = "info") -> str:
     if not text:
         return ""
     colour = _MESSAGE_COLOURS[kind]
-    return (
-        f'<span style="color:{colour};white-space:pre-wrap">{html.escape(text, quote=False)}</span>'
-    )
+    return (f'<span style="color:{colour};white-space:pre-wrap">'
+            f"{html.escape(text, quote=False)}</span>")
 
 
 def error_text(exc: BaseException) -> str:

@@ -12,17 +12,13 @@ import ipywidgets as widgets
 from .common import STATUS_COLOURS, between, local_time, on_click, seconds_text
 from .table import arguments_text
 
-_PRE = (
-    "margin:2px 0 6px 0;padding:4px 6px;background:#f6f8fa;max-height:240px;overflow:auto;"
-    "white-space:pre-wrap;font-size:11px"
-)
+_PRE = ("margin:2px 0 6px 0;padding:4px 6px;background:#f6f8fa;max-height:240px;overflow:auto;"
+        "white-space:pre-wrap;font-size:11px")
 
 
 def _block(title: str, text: str, css: str) -> str:
-    return (
-        f"<div><b>{title}</b><pre class='{css}' style='{_PRE}'>"
-        f"{html.escape(text, quote=False)}</pre></div>"
-    )
+    return (f"<div><b>{title}</b><pre class='{css}' style='{_PRE}'>"
+            f"{html.escape(text, quote=False)}</pre></div>")
 
 
 def detail_html(info: dict[str, Any], now: datetime) -> str:
@@ -39,23 +35,16 @@ def detail_html(info: dict[str, Any], now: datetime) -> str:
         ("run at", local_time(info["run_at"])),
         ("started", local_time(info["started_at"])),
         ("finished", local_time(info["finished_at"])),
-        (
-            "duration",
-            seconds_text(between(info["started_at"], now if running else info["finished_at"])),
-        ),
+        ("duration", seconds_text(between(info["started_at"],
+                                          now if running else info["finished_at"]))),
     ]
     if info["progress"] is not None or info["progress_message"]:
         pct = "" if info["progress"] is None else f"{float(info['progress']) * 100:.0f}% "
         fields.append(("progress", pct + (info["progress_message"] or "")))
-    rows = "".join(
-        f"<tr><td style='padding:0 10px 0 0;color:#57606a'>{name}</td>"
-        f"<td>{html.escape(str(value))}</td></tr>"
-        for name, value in fields
-    )
-    parts = [
-        f"<div><b>job {info['id']}</b> <span style='color:{colour};font-weight:bold'>"
-        f"{html.escape(status)}</span></div><table style='font-size:12px'>{rows}</table>"
-    ]
+    rows = "".join(f"<tr><td style='padding:0 10px 0 0;color:#57606a'>{name}</td>"
+                   f"<td>{html.escape(str(value))}</td></tr>" for name, value in fields)
+    parts = [f"<div><b>job {info['id']}</b> <span style='color:{colour};font-weight:bold'>"
+             f"{html.escape(status)}</span></div><table style='font-size:12px'>{rows}</table>"]
     if info["error"]:
         parts.append(_block("error", info["error"], "nj-detail-error"))
     if info["output"]:
@@ -76,15 +65,9 @@ class DetailView(widgets.VBox):
         self.close_button.add_class("nj-detail-close")
         on_click(self.close_button, self.hide)
         # Hidden with display:none rather than emptied, so its widgets stay in ``children``.
-        super().__init__(
-            [self.body, self.close_button],
-            layout={
-                "display": "none",
-                "border": "1px solid #d0d7de",
-                "padding": "6px",
-                "margin": "6px 0",
-            },
-        )
+        super().__init__([self.body, self.close_button],
+                         layout={"display": "none", "border": "1px solid #d0d7de",
+                                 "padding": "6px", "margin": "6px 0"})
         self.add_class("nj-detail")
 
     def show_job(self, info: dict[str, Any], now: datetime) -> None:

@@ -51,9 +51,8 @@ def input_for(param: dict[str, Any]) -> widgets.ValueWidget:
     name, default, required = param["name"], param["default"], param["required"]
     common = {"description": name, "style": _DESCRIPTION_STYLE, "layout": dict(_INPUT_LAYOUT)}
     if param["kind"] == "var_positional":
-        return widgets.Text(
-            placeholder='more positional values as a JSON list, e.g. [1, "a"]', **common
-        )
+        return widgets.Text(placeholder='more positional values as a JSON list, e.g. [1, "a"]',
+                            **common)
     if param["kind"] == "var_keyword":
         return widgets.Text(placeholder='more keywords as a JSON object, e.g. {"key": 1}', **common)
     base = annotation_base(param["annotation"])
@@ -66,8 +65,7 @@ def input_for(param: dict[str, Any]) -> widgets.ValueWidget:
     if base == "float" and (required or isinstance(default, (int, float))):
         return widgets.FloatText(value=float(default or 0.0), **common)
     placeholder = {"list": "JSON list, e.g. [1, 2]", "dict": 'JSON object, e.g. {"key": 1}'}.get(
-        base, "required" if required else "empty: the default"
-    )
+        base, "required" if required else "empty: the default")
     return widgets.Text(value=_default_text(default), placeholder=placeholder, **common)
 
 
@@ -90,23 +88,17 @@ def _parse_json(name: str, text: str, kind: type) -> Any:
         value = None
     if not isinstance(value, kind):
         example = '[1, "a"]' if kind is list else '{"key": 1}'
-        raise InvalidArgumentsError(
-            f"{name}: {text!r} is not a JSON {kind.__name__}; write it like {example}"
-        )
+        raise InvalidArgumentsError(f"{name}: {text!r} is not a JSON {kind.__name__}; "
+                                    f"write it like {example}")
     return value
 
 
 class DispatchForm(widgets.VBox):
     """A form that dispatches one target; shows "dispatched job N" or the error, in place."""
 
-    def __init__(
-        self,
-        target: str,
-        parameters: list[dict[str, Any]],
-        doc: str = "",
-        on_dispatched: Callable[[int], None] | None = None,
-        on_close: Callable[[], None] | None = None,
-    ) -> None:
+    def __init__(self, target: str, parameters: list[dict[str, Any]], doc: str = "",
+                 on_dispatched: Callable[[int], None] | None = None,
+                 on_close: Callable[[], None] | None = None) -> None:
         self.target = target
         self.parameters = list(parameters)
         self.last_job_id: int | None = None
@@ -121,42 +113,25 @@ class DispatchForm(widgets.VBox):
             self.inputs[param["name"]] = field
             self._initial[param["name"]] = field.value
             rows.append(widgets.HBox([field, widgets.HTML(f"<small>{_hint(param)}</small>")]))
-        self.priority = widgets.IntText(
-            value=0, description="priority", style=_DESCRIPTION_STYLE, layout=dict(_INPUT_LAYOUT)
-        )
-        self.delay = widgets.FloatText(
-            value=0.0,
-            description="delay (seconds)",
-            style=_DESCRIPTION_STYLE,
-            layout=dict(_INPUT_LAYOUT),
-        )
+        self.priority = widgets.IntText(value=0, description="priority", style=_DESCRIPTION_STYLE,
+                                        layout=dict(_INPUT_LAYOUT))
+        self.delay = widgets.FloatText(value=0.0, description="delay (seconds)",
+                                       style=_DESCRIPTION_STYLE, layout=dict(_INPUT_LAYOUT))
         self.submit = widgets.Button(description="Dispatch", button_style="primary", icon="play")
         self.close_button = widgets.Button(description="Close")
         self.message = widgets.HTML()
-        for widget, name in (
-            (self.priority, "nj-form-priority"),
-            (self.delay, "nj-form-delay"),
-            (self.submit, "nj-form-submit"),
-            (self.close_button, "nj-form-close"),
-            (self.message, "nj-form-message"),
-        ):
+        for widget, name in ((self.priority, "nj-form-priority"), (self.delay, "nj-form-delay"),
+                             (self.submit, "nj-form-submit"), (self.close_button, "nj-form-close"),
+                             (self.message, "nj-form-message")):
             widget.add_class(name)
         on_click(self.submit, self.submit_form)
         on_click(self.close_button, lambda: self._on_close and self._on_close())
-        title = widgets.HTML(
-            f"<b>Dispatch {html.escape(target)}</b>" + (f" — {html.escape(doc)}" if doc else "")
-        )
-        super().__init__(
-            [
-                title,
-                *rows,
-                self.priority,
-                self.delay,
-                widgets.HBox([self.submit, self.close_button]),
-                self.message,
-            ],
-            layout={"border": "1px solid #d0d7de", "padding": "6px", "margin": "4px 0"},
-        )
+        title = widgets.HTML(f"<b>Dispatch {html.escape(target)}</b>"
+                             + (f" — {html.escape(doc)}" if doc else ""))
+        super().__init__([title, *rows, self.priority, self.delay,
+                          widgets.HBox([self.submit, self.close_button]), self.message],
+                         layout={"border": "1px solid #d0d7de", "padding": "6px",
+                                 "margin": "4px 0"})
         self.add_class("nj-form")
         self.add_class(f"nj-form-{css_name(target)}")
 
@@ -194,11 +169,8 @@ class DispatchForm(widgets.VBox):
             args = [value if given else param["default"] for param, given, value in slots]
             return args + extra, self._checked(kwargs)
         # Positional-only values up to the last one given; defaults fill the gaps before it.
-        only = [
-            (given, value if given else param["default"])
-            for param, given, value in slots
-            if param["kind"] == "positional_only"
-        ]
+        only = [(given, value if given else param["default"])
+                for param, given, value in slots if param["kind"] == "positional_only"]
         while only and not only[-1][0]:
             only.pop()
         for param, given, value in slots:
@@ -212,17 +184,15 @@ class DispatchForm(widgets.VBox):
         if clash:
             raise InvalidArgumentsError(
                 f"parameter {clash[0]!r} has the name of a dispatch option, so the form cannot "
-                f"pass it; rename it in {self.target}"
-            )
+                f"pass it; rename it in {self.target}")
         return kwargs
 
     def submit_form(self) -> int | None:
         """Dispatch with the form's values; the new job id, or None when it was refused."""
         try:
             args, kwargs = self.arguments()
-            job_id = client.dispatch(
-                self.target, *args, priority=self.priority.value, delay=self.delay.value, **kwargs
-            )
+            job_id = client.dispatch(self.target, *args, priority=self.priority.value,
+                                     delay=self.delay.value, **kwargs)
         except NotebookJobsError as exc:
             self.message.value = message_html(error_text(exc), "error")
             return None

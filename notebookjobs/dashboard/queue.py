@@ -41,27 +41,18 @@ class QueueSection(widgets.VBox):
         #: job id -> its row of widgets, for the jobs on the current page
         self.rows: dict[int, JobRow] = {}
         self._uuid = "nj" + uuid.uuid4().hex[:8]  # stable Styler ids for this dashboard
-        self.status_filter = widgets.Dropdown(
-            options=[ALL, *STATUSES], value=ALL, description="status", layout={"width": "190px"}
-        )
-        self.page_size = widgets.Dropdown(
-            options=list(PAGE_SIZES),
-            value=PAGE_SIZES[0],
-            description="per page",
-            layout={"width": "160px"},
-        )
-        self.first_button = widgets.Button(
-            icon="angle-double-left", tooltip="first page", layout=dict(_NAV_LAYOUT)
-        )
-        self.prev_button = widgets.Button(
-            icon="angle-left", tooltip="previous page", layout=dict(_NAV_LAYOUT)
-        )
-        self.next_button = widgets.Button(
-            icon="angle-right", tooltip="next page", layout=dict(_NAV_LAYOUT)
-        )
-        self.last_button = widgets.Button(
-            icon="angle-double-right", tooltip="last page", layout=dict(_NAV_LAYOUT)
-        )
+        self.status_filter = widgets.Dropdown(options=[ALL, *STATUSES], value=ALL,
+                                              description="status", layout={"width": "190px"})
+        self.page_size = widgets.Dropdown(options=list(PAGE_SIZES), value=PAGE_SIZES[0],
+                                          description="per page", layout={"width": "160px"})
+        self.first_button = widgets.Button(icon="angle-double-left", tooltip="first page",
+                                           layout=dict(_NAV_LAYOUT))
+        self.prev_button = widgets.Button(icon="angle-left", tooltip="previous page",
+                                          layout=dict(_NAV_LAYOUT))
+        self.next_button = widgets.Button(icon="angle-right", tooltip="next page",
+                                          layout=dict(_NAV_LAYOUT))
+        self.last_button = widgets.Button(icon="angle-double-right", tooltip="last page",
+                                          layout=dict(_NAV_LAYOUT))
         self.page_label = widgets.Label()
         # The table never shrinks or scrolls on its own: a scrollbar inside it would shift its rows
         # against the widget column; the two scroll together in ``body`` instead.
@@ -69,25 +60,17 @@ class QueueSection(widgets.VBox):
         self.actions_header = widgets.HTML(
             f"<div style='height:{ROW_HEIGHT_PX}px;line-height:{ROW_HEIGHT_PX}px;"
             "font-size:12px;font-weight:600;background:#f6f8fa;padding:0 6px'>status</div>",
-            layout={"margin": "0", "width": "100%"},
-        )
-        self.actions = widgets.VBox(
-            [self.actions_header], layout={"margin": "0", "flex": "0 0 auto"}
-        )
+            layout={"margin": "0", "width": "100%"})
+        self.actions = widgets.VBox([self.actions_header],
+                                   layout={"margin": "0", "flex": "0 0 auto"})
         self.message = widgets.HTML()
         self.detail = DetailView()
         for widget, name in (
-            (self.status_filter, "nj-status-filter"),
-            (self.page_size, "nj-page-size"),
-            (self.first_button, "nj-first-page"),
-            (self.prev_button, "nj-prev-page"),
-            (self.next_button, "nj-next-page"),
-            (self.last_button, "nj-last-page"),
-            (self.page_label, "nj-page-label"),
-            (self.table, "nj-queue-table"),
-            (self.actions, "nj-queue-actions"),
-            (self.message, "nj-queue-message"),
-        ):
+                (self.status_filter, "nj-status-filter"), (self.page_size, "nj-page-size"),
+                (self.first_button, "nj-first-page"), (self.prev_button, "nj-prev-page"),
+                (self.next_button, "nj-next-page"), (self.last_button, "nj-last-page"),
+                (self.page_label, "nj-page-label"), (self.table, "nj-queue-table"),
+                (self.actions, "nj-queue-actions"), (self.message, "nj-queue-message")):
             widget.add_class(name)
         on_click(self.first_button, lambda: self.go_to(1))
         on_click(self.prev_button, lambda: self.go_to(self.page - 1))
@@ -95,23 +78,13 @@ class QueueSection(widgets.VBox):
         on_click(self.last_button, lambda: self.go_to(self.pages))
         self.status_filter.observe(lambda _c: self.go_to(1), names="value")
         self.page_size.observe(lambda _c: self.go_to(1), names="value")
-        controls = widgets.HBox(
-            [
-                self.status_filter,
-                self.page_size,
-                self.first_button,
-                self.prev_button,
-                self.page_label,
-                self.next_button,
-                self.last_button,
-            ],
-            layout={"align_items": "center"},
-        )
+        controls = widgets.HBox([self.status_filter, self.page_size, self.first_button,
+                                 self.prev_button, self.page_label, self.next_button,
+                                 self.last_button], layout={"align_items": "center"})
         # The status and buttons come first: in a narrow notebook the table's last columns
         # scroll out of sight, never the job's status and its Cancel/Retry.
-        body = widgets.HBox(
-            [self.actions, self.table], layout={"align_items": "flex-start", "overflow": "auto"}
-        )
+        body = widgets.HBox([self.actions, self.table],
+                            layout={"align_items": "flex-start", "overflow": "auto"})
         super().__init__([controls, body, self.message, self.detail])
         self.add_class("nj-queue")
 
@@ -143,9 +116,8 @@ class QueueSection(widgets.VBox):
             frame = client.jobs(page=self.page, per_page=self.page_size.value, status=self.status)
             if self.page > frame.attrs["pages"]:  # jobs went away: show the last page there is
                 self.page = frame.attrs["pages"]
-                frame = client.jobs(
-                    page=self.page, per_page=self.page_size.value, status=self.status
-                )
+                frame = client.jobs(page=self.page, per_page=self.page_size.value,
+                                    status=self.status)
             self._show(frame, now)
             if self.detail.job_id is not None:
                 try:
@@ -164,12 +136,10 @@ class QueueSection(widgets.VBox):
         label = f"page {self.page} of {self.pages} ({self.total} {noun})"
         if self.page_label.value != label:
             self.page_label.value = label
-        for button, disabled in (
-            (self.first_button, self.page <= 1),
-            (self.prev_button, self.page <= 1),
-            (self.next_button, self.page >= self.pages),
-            (self.last_button, self.page >= self.pages),
-        ):
+        for button, disabled in ((self.first_button, self.page <= 1),
+                                 (self.prev_button, self.page <= 1),
+                                 (self.next_button, self.page >= self.pages),
+                                 (self.last_button, self.page >= self.pages)):
             if button.disabled != disabled:
                 button.disabled = disabled
         self._show_rows(list(zip(frame["id"].astype(int), frame["status"], strict=True)))

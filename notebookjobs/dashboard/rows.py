@@ -24,29 +24,22 @@ class JobRow(widgets.HBox):
     ``action`` is "cancel", "retry" or "details".
     """
 
-    def __init__(self, job_id: int, status: str, on_action: Callable[[str, int], None]) -> None:
+    def __init__(self, job_id: int, status: str,
+                 on_action: Callable[[str, int], None]) -> None:
         self.job_id = job_id
-        self.status = widgets.Label(
-            layout={"width": "80px", "margin": "0 2px"}, style={"font_weight": "bold"}
-        )
+        self.status = widgets.Label(layout={"width": "80px", "margin": "0 2px"},
+                                    style={"font_weight": "bold"})
         self.status.add_class(f"nj-status-{job_id}")
-        self.cancel_button = widgets.Button(
-            description="Cancel",
-            button_style="warning",
-            tooltip=f"cancel job {job_id}",
-            layout=dict(_BUTTON_LAYOUT),
-        )
+        self.cancel_button = widgets.Button(description="Cancel", button_style="warning",
+                                            tooltip=f"cancel job {job_id}",
+                                            layout=dict(_BUTTON_LAYOUT))
         self.cancel_button.add_class(f"nj-cancel-{job_id}")
-        self.retry_button = widgets.Button(
-            description="Retry",
-            button_style="info",
-            tooltip=f"dispatch job {job_id} again",
-            layout=dict(_BUTTON_LAYOUT),
-        )
+        self.retry_button = widgets.Button(description="Retry", button_style="info",
+                                           tooltip=f"dispatch job {job_id} again",
+                                           layout=dict(_BUTTON_LAYOUT))
         self.retry_button.add_class(f"nj-retry-{job_id}")
-        self.details_button = widgets.Button(
-            description="Details", tooltip=f"show job {job_id}", layout=dict(_BUTTON_LAYOUT)
-        )
+        self.details_button = widgets.Button(description="Details", tooltip=f"show job {job_id}",
+                                             layout=dict(_BUTTON_LAYOUT))
         self.details_button.add_class(f"nj-details-{job_id}")
         # Keeps Details in its column when a completed job has no Cancel or Retry.
         self._spacer = widgets.Box(layout=dict(_BUTTON_LAYOUT))
@@ -54,14 +47,8 @@ class JobRow(widgets.HBox):
         on_click(self.cancel_button, lambda: on_action("cancel", job_id))
         on_click(self.retry_button, lambda: on_action("retry", job_id))
         on_click(self.details_button, lambda: on_action("details", job_id))
-        super().__init__(
-            layout={
-                "height": f"{ROW_HEIGHT_PX}px",
-                "align_items": "center",
-                "margin": "0",
-                "overflow": "hidden",
-            }
-        )
+        super().__init__(layout={"height": f"{ROW_HEIGHT_PX}px", "align_items": "center",
+                                 "margin": "0", "overflow": "hidden"})
         self.add_class(f"nj-row-{job_id}")
         self.show(status)
 
@@ -82,12 +69,7 @@ class JobRow(widgets.HBox):
 
     def close(self) -> None:
         """Close the row and all its widgets (shown or not)."""
-        for widget in (
-            self.status,
-            self.cancel_button,
-            self.retry_button,
-            self.details_button,
-            self._spacer,
-        ):
+        for widget in (self.status, self.cancel_button, self.retry_button, self.details_button,
+                       self._spacer):
             widget.close()
         super().close()

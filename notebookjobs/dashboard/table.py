@@ -18,23 +18,14 @@ import pandas as pd
 from .common import ROW_HEIGHT_PX, STATUS_TINTS, between, seconds_text, short_time
 
 #: Columns of the rendered table, in order.
-COLUMNS = (
-    "id",
-    "target",
-    "arguments",
-    "priority",
-    "attempts",
-    "progress",
-    "wait",
-    "duration",
-    "created",
-)
+COLUMNS = ("id", "target", "arguments", "priority", "attempts", "progress", "wait", "duration",
+           "created")
 ARGUMENTS_MAX_CHARS = 40  # longer argument lists are cut; the full text is in the tooltip
 
 
 def _titled(text: str, limit: int | None = None) -> str:
     """Escaped text, cut to ``limit`` characters, with the full text as a tooltip."""
-    shown = text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
+    shown = text if limit is None or len(text) <= limit else text[:limit - 1] + "…"
     return f'<span title="{html.escape(text)}">{html.escape(shown)}</span>'
 
 
@@ -51,13 +42,11 @@ def progress_html(fraction: Any, message: Any) -> str:
     if fraction is None or pd.isna(fraction):
         return _titled(label or "running", 24)
     pct = max(0.0, min(1.0, float(fraction))) * 100
-    bar = (
-        f'<span class="nj-bar" style="display:inline-block;width:70px;height:9px;'
-        f'background:#d0d7de;border-radius:4px;vertical-align:middle;overflow:hidden">'
-        f'<span style="display:block;height:100%;width:{pct:.0f}%;background:#0969da">'
-        f"</span></span>"
-    )
-    return f"{bar} {pct:.0f}%" + (f" {_titled(label, 20)}" if label else "")
+    bar = (f'<span class="nj-bar" style="display:inline-block;width:70px;height:9px;'
+           f'background:#d0d7de;border-radius:4px;vertical-align:middle;overflow:hidden">'
+           f'<span style="display:block;height:100%;width:{pct:.0f}%;background:#0969da">'
+           f"</span></span>")
+    return f'{bar} {pct:.0f}%' + (f" {_titled(label, 20)}" if label else "")
 
 
 def wait_text(row: pd.Series, now: datetime) -> str:
@@ -81,33 +70,25 @@ def display_frame(page: pd.DataFrame, now: datetime) -> pd.DataFrame:
     rows = []
     for _, row in page.iterrows():
         running = row["status"] == "running"
-        rows.append(
-            {
-                "id": int(row["id"]),
-                "target": _titled(str(row["target"])),
-                "arguments": _titled(
-                    arguments_text(row["args"], row["kwargs"]), ARGUMENTS_MAX_CHARS
-                ),
-                "priority": int(row["priority"]),
-                "attempts": f"{int(row['attempts'])}/{int(row['max_attempts'])}",
-                "progress": progress_html(row["progress"], row["progress_message"])
-                if running
-                else "",
-                "wait": wait_text(row, now),
-                "duration": duration_text(row, now),
-                "created": short_time(row["created_at"], now),
-            }
-        )
+        rows.append({
+            "id": int(row["id"]),
+            "target": _titled(str(row["target"])),
+            "arguments": _titled(arguments_text(row["args"], row["kwargs"]), ARGUMENTS_MAX_CHARS),
+            "priority": int(row["priority"]),
+            "attempts": f"{int(row['attempts'])}/{int(row['max_attempts'])}",
+            "progress": progress_html(row["progress"], row["progress_message"]) if running else "",
+            "wait": wait_text(row, now),
+            "duration": duration_text(row, now),
+            "created": short_time(row["created_at"], now),
+        })
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
 def _table_styles() -> list[Any]:  # Styler's CSSDicts
     # Fixed row heights and no wrapping keep the rows level with the widget column beside them.
-    cell = (
-        f"height:{ROW_HEIGHT_PX}px;line-height:{ROW_HEIGHT_PX}px;padding:0 8px;"
-        "white-space:nowrap;overflow:hidden;text-overflow:ellipsis;border:none;"
-        "font-size:12px;text-align:left"
-    )
+    cell = (f"height:{ROW_HEIGHT_PX}px;line-height:{ROW_HEIGHT_PX}px;padding:0 8px;"
+            "white-space:nowrap;overflow:hidden;text-overflow:ellipsis;border:none;"
+            "font-size:12px;text-align:left")
     return [
         {"selector": "", "props": "border-collapse:collapse;border-spacing:0;margin:0"},
         {"selector": "th", "props": cell + ";font-weight:600;background:#f6f8fa"},
@@ -128,12 +109,9 @@ def queue_html(page: pd.DataFrame, now: datetime, uuid: str) -> str:
         colour = STATUS_TINTS.get(status_of[row.name], "")
         return [f"background-color:{colour}" if colour else ""] * len(row)
 
-    styler = (
-        cells.style.hide(axis="index")
-        .set_uuid(uuid)
-        .set_table_attributes('class="nj-table"')
-        .set_table_styles(_table_styles())
-    )
+    styler = (cells.style.hide(axis="index").set_uuid(uuid)
+              .set_table_attributes('class="nj-table"')
+              .set_table_styles(_table_styles()))
     if len(cells):
         styler = styler.apply(tint, axis=1)
     return styler.to_html()

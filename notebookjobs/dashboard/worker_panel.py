@@ -36,11 +36,9 @@ def counts_html(counts: dict[str, int]) -> str:
     """One coloured 'status: n' chip per status, in lifecycle order."""
     chips = []
     for status in STATUSES:
-        chips.append(
-            f"<span class='nj-count-{status}' style='color:{STATUS_COLOURS[status]};"
-            f"margin-right:12px'><b>{counts.get(status, 0)}</b> {html.escape(status)}"
-            "</span>"
-        )
+        chips.append(f"<span class='nj-count-{status}' style='color:{STATUS_COLOURS[status]};"
+                     f"margin-right:12px'><b>{counts.get(status, 0)}</b> {html.escape(status)}"
+                     "</span>")
     return "".join(chips)
 
 
@@ -53,27 +51,21 @@ class WorkerSection(widgets.VBox):
         self.info: dict[str, Any] = {}
         self._status_error = ""  # message shown because worker_status() itself failed
         self.state = widgets.Label("worker: unknown")
-        self.start_button = widgets.Button(
-            description="Start worker", icon="play", button_style="success"
-        )
-        self.stop_button = widgets.Button(
-            description="Stop worker", icon="stop", button_style="danger"
-        )
+        self.start_button = widgets.Button(description="Start worker", icon="play",
+                                           button_style="success")
+        self.stop_button = widgets.Button(description="Stop worker", icon="stop",
+                                          button_style="danger")
         self.message = widgets.HTML()
         self.counts = widgets.HTML()
-        for widget, name in (
-            (self.state, "nj-worker-state"),
-            (self.start_button, "nj-worker-start"),
-            (self.stop_button, "nj-worker-stop"),
-            (self.message, "nj-worker-message"),
-            (self.counts, "nj-counts"),
-        ):
+        for widget, name in ((self.state, "nj-worker-state"),
+                             (self.start_button, "nj-worker-start"),
+                             (self.stop_button, "nj-worker-stop"),
+                             (self.message, "nj-worker-message"), (self.counts, "nj-counts")):
             widget.add_class(name)
         on_click(self.start_button, lambda: self._act(self.start))
         on_click(self.stop_button, lambda: self._act(self.stop))
-        top = widgets.HBox(
-            [self.state, self.start_button, self.stop_button], layout={"align_items": "center"}
-        )
+        top = widgets.HBox([self.state, self.start_button, self.stop_button],
+                           layout={"align_items": "center"})
         super().__init__([top, self.message, self.counts])
         self.add_class("nj-worker")
 

@@ -114,13 +114,8 @@ def column_values(jobs: list[Job], columns: tuple[Column, ...]) -> list[list[Any
 
 def job_to_json(job: Job) -> str:
     """The whole job as one JSON object (an inbox row): times as ISO text, naive UTC."""
-    return json.dumps(
-        {
-            c.name: (naive(v).isoformat() if c.kind == "time" and v is not None else v)
-            for c in COLUMNS
-            for v in (getattr(job, c.name),)
-        }
-    )
+    return json.dumps({c.name: (naive(v).isoformat() if c.kind == "time" and v is not None else v)
+                       for c in COLUMNS for v in (getattr(job, c.name),)})
 
 
 def job_from_json(text: str) -> dict[str, Any]:

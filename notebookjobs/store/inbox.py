@@ -65,32 +65,21 @@ def _checked(job_id: int, text: str) -> Job:
     if fields.get("id") != job_id:
         raise InvalidArgumentsError(f"the row's job has id {fields.get('id')!r}, not {job_id}")
     attempts = fields["max_attempts"]
-    policy = validate.retry_policy(
-        "policy",
-        RetryPolicy(
-            retry_attempts=attempts - 1 if isinstance(attempts, int) else attempts,
-            retry_delay=fields["retry_delay"],
-            retry_backoff=fields["retry_backoff"],
-            timeout=fields["timeout"],
-        ),
-    )
+    policy = validate.retry_policy("policy", RetryPolicy(
+        retry_attempts=attempts - 1 if isinstance(attempts, int) else attempts,
+        retry_delay=fields["retry_delay"], retry_backoff=fields["retry_backoff"],
+        timeout=fields["timeout"]))
     if not isinstance(fields["args"], list) or not isinstance(fields["kwargs"], dict):
         raise InvalidArgumentsError("args must be a list and kwargs an object")
-    return Job(
-        id=job_id,
-        target=validate.target_name("target", fields["target"]),
-        args=validate.json_value("args", fields["args"]),
-        kwargs=validate.json_value("kwargs", fields["kwargs"]),
-        status="pending",
-        priority=validate.priority(fields["priority"]),
-        attempts=0,
-        max_attempts=policy.max_attempts,
-        created_at=validate.timestamp("created_at", fields["created_at"]),
-        run_at=validate.timestamp("run_at", fields["run_at"]),
-        retry_delay=policy.retry_delay,
-        retry_backoff=policy.retry_backoff,
-        timeout=policy.timeout,
-    )
+    return Job(id=job_id, target=validate.target_name("target", fields["target"]),
+               args=validate.json_value("args", fields["args"]),
+               kwargs=validate.json_value("kwargs", fields["kwargs"]), status="pending",
+               priority=validate.priority(fields["priority"]), attempts=0,
+               max_attempts=policy.max_attempts,
+               created_at=validate.timestamp("created_at", fields["created_at"]),
+               run_at=validate.timestamp("run_at", fields["run_at"]),
+               retry_delay=policy.retry_delay, retry_backoff=policy.retry_backoff,
+               timeout=policy.timeout)
 
 
 def _unreadable(job_id: int, text: Any, reason: str) -> Job:
@@ -103,20 +92,8 @@ def _unreadable(job_id: int, text: Any, reason: str) -> Job:
             target = validate.text(found)[:1000]
     except (ValueError, TypeError, AttributeError, RecursionError):
         pass
-    return Job(
-        id=job_id,
-        target=target,
-        args=[],
-        kwargs={},
-        status="failed",
-        priority=0,
-        attempts=0,
-        max_attempts=1,
-        created_at=now,
-        run_at=now,
-        finished_at=now,
-        error=validate.text(
-            f"the stored dispatch of this job could not be read "
-            f"({reason}); nothing ran; dispatch it again"
-        ),
-    )
+    return Job(id=job_id, target=target, args=[], kwargs={}, status="failed", priority=0,
+               attempts=0, max_attempts=1, created_at=now, run_at=now, finished_at=now,
+               error=validate.text(f"the stored dispatch of this job could not be read "
+                                   f"({reason}); nothing ran; dispatch it again"))
+

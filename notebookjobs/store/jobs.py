@@ -37,19 +37,12 @@ def _unnest(columns: tuple[Any, ...]) -> str:
     return "SELECT " + ", ".join(f"unnest(?::{c.type}[]) AS {c.name}" for c in columns)
 
 
-_INSERT = (
-    f"INSERT INTO queue ({', '.join(c.name for c in COLUMNS)}) SELECT * FROM ({_unnest(COLUMNS)})"
-)
-_UPDATE = (
-    "UPDATE queue SET "
-    + ", ".join(f"{c.name} = b.{c.name}" for c in MUTABLE)
-    + f" FROM ({_unnest((COLUMNS[0], *MUTABLE))}) AS b WHERE queue.id = b.id"
-)
-_SAVE_GUARDED = (
-    "UPDATE queue SET "
-    + ", ".join(f"{c.name} = ?" for c in MUTABLE)
-    + " WHERE id = ? AND status = ?"
-)
+_INSERT = (f"INSERT INTO queue ({', '.join(c.name for c in COLUMNS)}) "
+           f"SELECT * FROM ({_unnest(COLUMNS)})")
+_UPDATE = ("UPDATE queue SET " + ", ".join(f"{c.name} = b.{c.name}" for c in MUTABLE)
+           + f" FROM ({_unnest((COLUMNS[0], *MUTABLE))}) AS b WHERE queue.id = b.id")
+_SAVE_GUARDED = ("UPDATE queue SET " + ", ".join(f"{c.name} = ?" for c in MUTABLE)
+                 + " WHERE id = ? AND status = ?")
 
 
 class JobStore:
@@ -74,9 +67,8 @@ class JobStore:
         """One page of jobs, newest first, and how many jobs have ``status`` (None: all).
         A page past the end is an empty list."""
         total = self.conn.execute(QUERIES["count_jobs"], [status, status]).fetchone()[0]  # type: ignore[index]
-        rows = self.conn.execute(
-            QUERIES["page_jobs"], [status, status, per_page, (page - 1) * per_page]
-        ).fetchall()
+        rows = self.conn.execute(QUERIES["page_jobs"],
+                                 [status, status, per_page, (page - 1) * per_page]).fetchall()
         return [job_from_row(r) for r in rows], total
 
     def counts(self) -> dict[str, int]:
@@ -152,11 +144,8 @@ class JobStore:
             else:
                 parts.append(f"?::{column.type} AS {column.name}")
                 params.append(column_values([first], (column,))[0][0])
-        self.conn.execute(
-            f"INSERT INTO queue ({', '.join(c.name for c in COLUMNS)}) "
-            f"SELECT * FROM (SELECT {', '.join(parts)})",
-            params,
-        )
+        self.conn.execute(f"INSERT INTO queue ({', '.join(c.name for c in COLUMNS)}) "
+                          f"SELECT * FROM (SELECT {', '.join(parts)})", params)
 
     def save(self, job: Job, expected: str) -> None:
         """Write a job's changed state, guarded: ``JobStateError`` unless it is still in status
@@ -191,13 +180,8 @@ class JobStore:
                 loaded.append(job)
                 continue
             logger.warning("job %d cannot be loaded: its arguments are not JSON", job.id)
-            self.conn.execute(
-                QUERIES["fail_unloadable"],
-                [
-                    naive(datetime.now(UTC)),
-                    "the job's stored arguments are not a JSON list and object; nothing ran; "
-                    "dispatch it again",
-                    job.id,
-                ],
-            )
+            self.conn.execute(QUERIES["fail_unloadable"], [
+                naive(datetime.now(UTC)),
+                "the job's stored arguments are not a JSON list and object; nothing ran; "
+                "dispatch it again", job.id])
         return loaded

@@ -47,19 +47,10 @@ def replay(conn: duckdb.DuckDBPyConnection, log: journal.Journal) -> int:
         try:
             store = JobStore(conn)
             applied = meta_int(conn, APPLIED)
-            jobs = [
-                job
-                for record in records
-                if record.last_id > applied
-                for job in _jobs(record)
-                if job.id > applied
-            ]
-            present = {
-                row[0]
-                for row in conn.execute(
-                    QUERIES["ids_from"], [min((j.id for j in jobs), default=0)]
-                ).fetchall()
-            }
+            jobs = [job for record in records if record.last_id > applied
+                    for job in _jobs(record) if job.id > applied]
+            present = {row[0] for row in conn.execute(
+                QUERIES["ids_from"], [min((j.id for j in jobs), default=0)]).fetchall()}
             fresh = [job for job in jobs if job.id not in present]
             store.insert(fresh)
             last = max([store.last_id(), *(r.last_id for r in records)])
@@ -80,7 +71,6 @@ def _jobs(record: journal.Record) -> list[Job]:
     try:
         return journal.jobs_of(record)
     except (InvalidArgumentsError, ValueError, KeyError, TypeError, RecursionError) as exc:
-        logger.warning(
-            "journal record of ids %d..%d cannot be read: %s", record.first_id, record.last_id, exc
-        )
+        logger.warning("journal record of ids %d..%d cannot be read: %s", record.first_id,
+                       record.last_id, exc)
         return journal.unreadable(record, f"{type(exc).__name__}: {exc}", datetime.now(UTC))

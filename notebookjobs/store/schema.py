@@ -74,8 +74,7 @@ def migrate(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
     if version > SCHEMA_VERSION:
         raise StorageError(
             f"{path} has schema version {version}, newer than this notebookjobs understands "
-            f"({SCHEMA_VERSION}); upgrade notebookjobs"
-        )
+            f"({SCHEMA_VERSION}); upgrade notebookjobs")
     if version == SCHEMA_VERSION:
         return
     conn.execute("BEGIN")
@@ -105,10 +104,8 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
     except duckdb.Error as exc:
         raise StorageError(f"cannot open the queue database {path}: {exc}") from exc
     except OSError as exc:
-        raise StorageError(
-            f"cannot open the queue database {path}: {exc.strerror}; set "
-            "NOTEBOOKJOBS_DB to a file in a folder you can write"
-        ) from exc
+        raise StorageError(f"cannot open the queue database {path}: {exc.strerror}; set "
+                           "NOTEBOOKJOBS_DB to a file in a folder you can write") from exc
     files.narrow(path, files.FILE_MODE)  # a file an older version created with wider rights
     try:
         migrate(conn, path)

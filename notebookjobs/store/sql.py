@@ -27,16 +27,14 @@ def parse(text: str) -> dict[str, str]:
 def _fill(statement: str) -> str:
     # Only the placeholders that are fixed for the package are filled here; str.replace,
     # not format, so the caller's own {placeholders} survive.
-    typed = ", ".join(
-        f"status::{_STATUS_ENUM} AS status" if k == "status" else k for k in Job.STATUS_KEYS
-    )
-    return statement.replace("{columns}", ", ".join(NAMES)).replace("{status_columns_typed}", typed)
+    typed = ", ".join(f"status::{_STATUS_ENUM} AS status" if k == "status" else k
+                      for k in Job.STATUS_KEYS)
+    return (statement.replace("{columns}", ", ".join(NAMES))
+            .replace("{status_columns_typed}", typed))
 
 
 QUERIES: dict[str, str] = {
-    name: _fill(statement)
-    for name, statement in parse(
-        resources.files(__package__).joinpath("queries.sql").read_text(encoding="utf-8")
-    ).items()
+    name: _fill(statement) for name, statement in
+    parse(resources.files(__package__).joinpath("queries.sql").read_text(encoding="utf-8")).items()
 }
 STATUS_ENUM = _STATUS_ENUM

@@ -24,17 +24,12 @@ STATS_GROUPS = {
 }
 
 
-def history_query(
-    since: datetime | None, until: datetime | None, target: str | None, status: str | None
-) -> tuple[str, list[Any]]:
+def history_query(since: datetime | None, until: datetime | None, target: str | None,
+                  status: str | None) -> tuple[str, list[Any]]:
     """SQL and parameters for ``nj.history`` with its filters (on created_at, target, status)."""
     conditions, params = [], []
-    for column_test, value in (
-        ("created_at >= ?", since),
-        ("created_at < ?", until),
-        ("target = ?", target),
-        ("status = ?", status),
-    ):
+    for column_test, value in (("created_at >= ?", since), ("created_at < ?", until),
+                               ("target = ?", target), ("status = ?", status)):
         if value is not None:
             conditions.append(column_test)
             params.append(naive(value) if isinstance(value, datetime) else value)
@@ -59,20 +54,16 @@ def select_query(query: str) -> tuple[str, list[Any]]:
         raise InvalidArgumentsError(f"nj.sql: the query does not parse: {exc}") from exc
     if len(statements) != 1:
         raise InvalidArgumentsError(
-            f"nj.sql takes one statement, got {len(statements)}; run them one by one"
-        )
+            f"nj.sql takes one statement, got {len(statements)}; run them one by one")
     kind = statements[0].type
     if kind != duckdb.StatementType.SELECT:
         raise InvalidArgumentsError(
             f"nj.sql is read-only: {kind.name} statements are refused; use SELECT over the "
-            "jobs view (to delete old jobs, use nj.prune)"
-        )
+            "jobs view (to delete old jobs, use nj.prune)")
     return query, []
 
 
 #: the named tables a client may ask for (through the worker too), and how each is built
 TABLES: dict[str, Callable[..., tuple[str, list[Any]]]] = {
-    "history": history_query,
-    "stats": stats_query,
-    "sql": select_query,
+    "history": history_query, "stats": stats_query, "sql": select_query,
 }

@@ -40,14 +40,10 @@ def job_spec(value: Any) -> JobSpec:
     kwargs = (
         value.kwargs if isinstance(value.kwargs, dict) else _not("kwargs", value.kwargs, "a dict")
     )
-    return JobSpec(
-        target=target_name("target", value.target),
-        args=json_value("args", list(args)),
-        kwargs=json_value("kwargs", kwargs),
-        priority=priority(value.priority),
-        run_at=timestamp("run_at", value.run_at),
-        policy=retry_policy("policy", value.policy),
-    )
+    return JobSpec(target=target_name("target", value.target), args=json_value("args", list(args)),
+                   kwargs=json_value("kwargs", kwargs), priority=priority(value.priority),
+                   run_at=timestamp("run_at", value.run_at),
+                   policy=retry_policy("policy", value.policy))
 
 
 def job_batch(value: Any) -> JobBatch:
@@ -58,29 +54,19 @@ def job_batch(value: Any) -> JobBatch:
         raise InvalidArgumentsError("a batch's args and kwargs must be lists, one item per job")
     if len(value.args) != len(value.kwargs):
         raise InvalidArgumentsError(
-            f"a batch has {len(value.args)} args and {len(value.kwargs)} kwargs; one each per job"
-        )
+            f"a batch has {len(value.args)} args and {len(value.kwargs)} kwargs; one each per job")
     args = [_dumps_checked(f"args[{i}]", a, list) for i, a in enumerate(value.args)]
     kwargs = [_dumps_checked(f"kwargs[{i}]", k, dict) for i, k in enumerate(value.kwargs)]
-    return JobBatch(
-        target=target_name("target", value.target),
-        args=args,
-        kwargs=kwargs,
-        priority=priority(value.priority),
-        run_at=timestamp("run_at", value.run_at),
-        policy=retry_policy("policy", value.policy),
-    )
+    return JobBatch(target=target_name("target", value.target), args=args, kwargs=kwargs,
+                    priority=priority(value.priority), run_at=timestamp("run_at", value.run_at),
+                    policy=retry_policy("policy", value.policy))
 
 
 def _dumps_checked(name: str, raw: Any, expected: type) -> str:
     """The JSON text of one job's arguments in a batch, checked; the text as sent when it is
     clean (the common case: a hundred thousand of them must cost little)."""
-    if (
-        isinstance(raw, str)
-        and raw.isascii()
-        and "\\u" not in raw
-        and raw.count("[") + raw.count("{") <= MAX_JSON_DEPTH
-    ):
+    if (isinstance(raw, str) and raw.isascii() and "\\u" not in raw
+            and raw.count("[") + raw.count("{") <= MAX_JSON_DEPTH):
         # No escapes (so no lone surrogates) and too few brackets to nest too deep: parsing
         # is the only check left.
         try:
@@ -110,13 +96,9 @@ def outcome(value: Any) -> Outcome:
         and not isinstance(duration, bool)
         and math.isfinite(duration)
     )
-    return Outcome(
-        kind=value.kind,
-        result=result,
-        error=optional_text(value.error),
-        output=optional_text(value.output) or "",
-        duration_s=float(duration) if ok and duration >= 0 else 0.0,
-    )
+    return Outcome(kind=value.kind, result=result, error=optional_text(value.error),
+                   output=optional_text(value.output) or "",
+                   duration_s=float(duration) if ok and duration >= 0 else 0.0)
 
 
 # --- a request on the worker's socket --------------------------------------------------------
@@ -146,9 +128,8 @@ def _runner_name(name: str, value: Any) -> str:
 
 def _status(name: str, value: Any) -> str:
     if value not in STATUS_NAMES:
-        raise InvalidArgumentsError(
-            f"{name}={short_repr(value)} is not a job status; use one of {', '.join(STATUS_NAMES)}"
-        )
+        raise InvalidArgumentsError(f"{name}={short_repr(value)} is not a job status; use one "
+                                    f"of {', '.join(STATUS_NAMES)}")
     return str(value)
 
 
@@ -162,41 +143,26 @@ _REQUESTS: dict[str, tuple[tuple[str, Callable[[str, Any], Any]], ...]] = {
     "enqueue": (("spec", _checked(job_spec)), ("now", timestamp)),
     "enqueue_batch": (("batch", _checked(job_batch)), ("now", timestamp)),
     "get": (("job_id", _checked(job_id)),),
-    "page": (
-        ("page", lambda n, v: integer(n, v, 1, ID_MAX)),
-        ("per_page", lambda n, v: integer(n, v, 1, MAX_PAGE_SIZE)),
-        ("status", _optional(_status)),
-    ),
+    "page": (("page", lambda n, v: integer(n, v, 1, ID_MAX)),
+             ("per_page", lambda n, v: integer(n, v, 1, MAX_PAGE_SIZE)),
+             ("status", _optional(_status))),
     "counts": (),
     "cancel": (("job_id", _checked(job_id)), ("now", timestamp)),
     "prune": (("before", timestamp),),
-    "record_progress": (
-        ("job_id", _checked(job_id)),
-        ("fraction", _checked(progress_fraction)),
-        ("message", _optional(_str)),
-    ),
+    "record_progress": (("job_id", _checked(job_id)), ("fraction", _checked(progress_fraction)),
+                        ("message", _optional(_str))),
     "run_started": (("spec", _checked(job_spec)), ("owner", _runner_name), ("now", timestamp)),
-    "run_restarted": (
-        ("job_id", _checked(job_id)),
-        ("outcome", _checked(outcome)),
-        ("now", timestamp),
-    ),
-    "run_finished": (
-        ("job_id", _checked(job_id)),
-        ("outcome", _checked(outcome)),
-        ("now", timestamp),
-    ),
+    "run_restarted": (("job_id", _checked(job_id)), ("outcome", _checked(outcome)),
+                      ("now", timestamp)),
+    "run_finished": (("job_id", _checked(job_id)), ("outcome", _checked(outcome)),
+                     ("now", timestamp)),
     "worker_status": (),
     "stop": (),
 }
 #: the named frames of "table" and the checks of their arguments
 _TABLES: dict[str, tuple[tuple[str, Callable[[str, Any], Any]], ...]] = {
-    "history": (
-        ("since", _optional(timestamp)),
-        ("until", _optional(timestamp)),
-        ("target", _optional(_str)),
-        ("status", _optional(_status)),
-    ),
+    "history": (("since", _optional(timestamp)), ("until", _optional(timestamp)),
+                ("target", _optional(_str)), ("status", _optional(_status))),
     "stats": (("by", _str),),
     "sql": (("query", _str),),
 }
@@ -213,8 +179,7 @@ def request(operation: Any, args: Any) -> list[Any]:
     if operation == "table":
         if not args or args[0] not in _TABLES:
             raise InvalidArgumentsError(
-                f"table: the first argument must be one of {', '.join(_TABLES)}"
-            )
+                f"table: the first argument must be one of {', '.join(_TABLES)}")
         return [args[0], *_check_args(f"table {args[0]}", _TABLES[args[0]], args[1:])]
     checks = _REQUESTS.get(operation) if isinstance(operation, str) else None
     if checks is None:
@@ -222,12 +187,10 @@ def request(operation: Any, args: Any) -> list[Any]:
     return _check_args(operation, checks, args)
 
 
-def _check_args(
-    operation: str, checks: tuple[tuple[str, Callable[[str, Any], Any]], ...], args: list[Any]
-) -> list[Any]:
+def _check_args(operation: str, checks: tuple[tuple[str, Callable[[str, Any], Any]], ...],
+                args: list[Any]) -> list[Any]:
     if len(args) != len(checks):
         raise InvalidArgumentsError(
             f"{operation} takes {len(checks)} argument{'s' if len(checks) != 1 else ''} "
-            f"({', '.join(name for name, _ in checks) or 'none'}), got {len(args)}"
-        )
+            f"({', '.join(name for name, _ in checks) or 'none'}), got {len(args)}")
     return [check(name, value) for (name, check), value in zip(checks, args, strict=True)]

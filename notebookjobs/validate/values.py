@@ -36,7 +36,6 @@ _JSON_HINT = "use numbers, strings, booleans, null, lists and dicts with string 
 
 # --- text -------------------------------------------------------------------------------------
 
-
 def text(value: str) -> str:
     """``value`` with every lone surrogate replaced by U+FFFD, so it can be stored as UTF-8.
 
@@ -61,7 +60,6 @@ def optional_text(value: Any) -> str | None:
 
 # --- numbers ----------------------------------------------------------------------------------
 
-
 def plain_number(value: Any) -> Any:
     """numpy scalars as the Python numbers they hold (SPEC §6); anything else unchanged.
 
@@ -79,15 +77,11 @@ def integer(name: str, value: Any, lowest: int | None = None, highest: int | Non
     """A whole number in ``[lowest, highest]``; any integer type (numpy's too), never a bool."""
     value = plain_number(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidArgumentsError(
-            f"{name}={short_repr(value)} is not allowed; expected a "
-            "whole number" + _range_text(lowest, highest)
-        )
+        raise InvalidArgumentsError(f"{name}={short_repr(value)} is not allowed; expected a "
+                                    "whole number" + _range_text(lowest, highest))
     if (lowest is not None and value < lowest) or (highest is not None and value > highest):
-        raise InvalidArgumentsError(
-            f"{name}={short_repr(value)} is out of range; expected a "
-            "whole number" + _range_text(lowest, highest)
-        )
+        raise InvalidArgumentsError(f"{name}={short_repr(value)} is out of range; expected a "
+                                    "whole number" + _range_text(lowest, highest))
     return int(value)
 
 
@@ -148,8 +142,7 @@ def seconds(name: str, value: Any, *, allow_zero: bool = True) -> float:
         parsed = parse_duration(value)
         if parsed is None:
             raise InvalidArgumentsError(
-                f"{name}={short_repr(value)} is not a duration; pass {DURATION_HINT}"
-            )
+                f"{name}={short_repr(value)} is not a duration; pass {DURATION_HINT}")
         value = parsed
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if ok:
@@ -162,13 +155,11 @@ def seconds(name: str, value: Any, *, allow_zero: bool = True) -> float:
         bound = ">= 0" if allow_zero else "> 0"
         raise InvalidArgumentsError(
             f"{name}={short_repr(shown)} is not allowed; expected {bound}: {DURATION_HINT}, "
-            "or a timedelta"
-        )
+            "or a timedelta")
     if number > MAX_DURATION_S:
         raise InvalidArgumentsError(
             f"{name}={short_repr(shown)} is too long; at most {MAX_DURATION_S:.4g} seconds "
-            "(100 years)"
-        )
+            "(100 years)")
     return number
 
 
@@ -176,8 +167,7 @@ def timestamp(name: str, value: Any) -> datetime:
     """A timezone-aware datetime between 1970 and the year 9000, as UTC."""
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise InvalidArgumentsError(
-            f"{name}={short_repr(value)} is not allowed; expected a timezone-aware datetime"
-        )
+            f"{name}={short_repr(value)} is not allowed; expected a timezone-aware datetime")
     try:
         value = value.astimezone(UTC)
     except (OverflowError, ValueError) as exc:
@@ -185,8 +175,7 @@ def timestamp(name: str, value: Any) -> datetime:
     if not EARLIEST_TIME <= value <= LATEST_TIME:
         raise InvalidArgumentsError(
             f"{name}={value.isoformat()} is out of range; expected a time between "
-            f"{EARLIEST_TIME:%Y} and {LATEST_TIME:%Y}"
-        )
+            f"{EARLIEST_TIME:%Y} and {LATEST_TIME:%Y}")
     return value
 
 
@@ -199,7 +188,6 @@ def later(now: datetime, delay_s: float) -> datetime:
 
 
 # --- JSON values ------------------------------------------------------------------------------
-
 
 def json_value(name: str, value: Any) -> Any:
     """``value`` as it will come back from the queue: tuples as lists, numpy scalars as Python
@@ -226,8 +214,7 @@ def json_value(name: str, value: Any) -> Any:
         elif isinstance(item, float):
             if not math.isfinite(item):
                 raise InvalidArgumentsError(
-                    f"{path}: {item!r} is not a JSON value; JSON has no NaN or infinity"
-                )
+                    f"{path}: {item!r} is not a JSON value; JSON has no NaN or infinity")
             parent[key] = float(item)
         elif isinstance(item, str):
             parent[key] = text(item)
@@ -235,16 +222,14 @@ def json_value(name: str, value: Any) -> Any:
             if depth >= MAX_JSON_DEPTH:
                 raise InvalidArgumentsError(
                     f"{name}: nested deeper than {MAX_JSON_DEPTH} levels; flatten the value "
-                    "(pass a shallower structure, or a file path)"
-                )
+                    "(pass a shallower structure, or a file path)")
             if isinstance(item, dict):
                 out: dict[str, Any] = {}
                 for k, v in item.items():
                     if not isinstance(k, str):
                         raise InvalidArgumentsError(
                             f"{path}: the key {k!r} ({type(k).__name__}) is not a string; "
-                            f"JSON objects have string keys"
-                        )
+                            f"JSON objects have string keys")
                     k = text(k)
                     out[k] = None
                     stack.append((out, k, v, depth + 1, f"{path}[{k!r}]"))
@@ -257,8 +242,7 @@ def json_value(name: str, value: Any) -> Any:
         else:
             shown = short_repr(item)
             raise InvalidArgumentsError(
-                f"{path}: {shown} ({type(item).__name__}) is not a JSON value; {_JSON_HINT}"
-            )
+                f"{path}: {shown} ({type(item).__name__}) is not a JSON value; {_JSON_HINT}")
     return result[0]
 
 
@@ -295,7 +279,6 @@ def json_text(name: str, value: Any, expected: type) -> Any:
 
 # --- policies and names -----------------------------------------------------------------
 
-
 def retry_policy(name: str, value: Any) -> RetryPolicy:
     """A RetryPolicy whose numbers are in range (as whitelist.yaml would give them)."""
     if not isinstance(value, RetryPolicy):
@@ -304,10 +287,8 @@ def retry_policy(name: str, value: Any) -> RetryPolicy:
         retry_attempts=integer(f"{name}.retry_attempts", value.retry_attempts, 0, MAX_ATTEMPTS - 1),
         retry_delay=seconds(f"{name}.retry_delay", value.retry_delay),
         retry_backoff=backoff_factor(f"{name}.retry_backoff", value.retry_backoff),
-        timeout=None
-        if value.timeout is None
-        else seconds(f"{name}.timeout", value.timeout, allow_zero=False),
-    )
+        timeout=None if value.timeout is None else seconds(f"{name}.timeout", value.timeout,
+                                                           allow_zero=False))
 
 
 def backoff_factor(name: str, value: Any) -> float:
@@ -322,8 +303,7 @@ def backoff_factor(name: str, value: Any) -> float:
     if not ok or not math.isfinite(value) or value <= 0 or value > MAX_BACKOFF:
         raise InvalidArgumentsError(
             f"{name}={short_repr(value)} is not allowed; expected a number > 0 and "
-            f"<= {MAX_BACKOFF:g} (1.0 keeps the delay constant)"
-        )
+            f"<= {MAX_BACKOFF:g} (1.0 keeps the delay constant)")
     return value
 
 
@@ -344,6 +324,5 @@ def progress_fraction(value: Any) -> float:
     if not ok or not math.isfinite(value) or not 0 <= value <= 1:
         raise InvalidArgumentsError(
             f"progress fraction {short_repr(value)} is not allowed; pass a number from 0 "
-            "(nothing done) to 1 (all done), e.g. nj.progress(i / total)"
-        )
+            "(nothing done) to 1 (all done), e.g. nj.progress(i / total)")
     return float(value)

@@ -122,8 +122,6 @@ def _run(
 def _progress_sender(send: Callable[[tuple[Any, ...]], None], job_id: int) -> Reporter:
     """The reporter of one attempt: ``job_id`` bound now, as a thread of the job may report
     after the attempt ended (the worker then ignores it)."""
-
     def report(fraction: float, message: str | None) -> None:
         send(("progress", job_id, fraction, message))
-
     return report

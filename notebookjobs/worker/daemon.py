@@ -29,6 +29,7 @@ STOP_MARGIN_S = 10.0  # beyond the grace period, for the worker to record and ex
 _POLL_S = 0.02
 
 
+
 def worker_log(settings: Settings) -> Path:
     return settings.logs_dir / "worker.log"
 
@@ -65,17 +66,11 @@ def start(settings: Settings, concurrency: int | None = None) -> int:
         logger.warning("cannot write %s (%s); the worker's output is dropped", log_path, exc)
         log_fd = os.open(os.devnull, os.O_WRONLY)
     try:
-        pid = os.posix_spawn(
-            sys.executable,
-            command,
-            env,
-            setsid=True,
-            file_actions=[
-                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                (os.POSIX_SPAWN_DUP2, log_fd, 1),
-                (os.POSIX_SPAWN_DUP2, log_fd, 2),
-            ],
-        )
+        pid = os.posix_spawn(sys.executable, command, env, setsid=True, file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, log_fd, 1),
+            (os.POSIX_SPAWN_DUP2, log_fd, 2),
+        ])
     finally:
         os.close(log_fd)
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -116,10 +111,8 @@ def stop(settings: Settings, timeout: float | None = None) -> bool:
             _exit_code(pid)  # reap it if it is our child
             return True
         time.sleep(_POLL_S)
-    raise WorkerError(
-        f"the worker (pid {pid}) did not stop within {limit:g} s; "
-        f"see {worker_log(settings)}, or kill it"
-    )
+    raise WorkerError(f"the worker (pid {pid}) did not stop within {limit:g} s; "
+                      f"see {worker_log(settings)}, or kill it")
 
 
 def _exit_code(pid: int) -> int | None:
@@ -129,3 +122,6 @@ def _exit_code(pid: int) -> int | None:
     except ChildProcessError:
         return None
     return os.waitstatus_to_exitcode(status) if done else None
+
+
+

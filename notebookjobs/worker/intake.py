@@ -35,9 +35,8 @@ class Intake:
     ) -> None:
         self.journal = log
         self.state, self.state_lock = state, state_lock
-        self.offset = (
-            BASE_ONLY  #: where the next unread record starts (the worker's start reset it)
-        )
+        #: where the next unread record starts (the worker's start reset it)
+        self.offset = BASE_ONLY
         self.last_id = 0  #: the last id of the records read
         self._lock = threading.Lock()  # the loop and the service's threads both read
 
@@ -92,7 +91,7 @@ def _jobs(record: journal.Record) -> list[Job]:
     try:
         return journal.jobs_of(record)
     except (InvalidArgumentsError, ValueError, KeyError, TypeError, RecursionError) as exc:
-        logger.warning(
-            "journal record of ids %d..%d cannot be read: %s", record.first_id, record.last_id, exc
-        )
+        logger.warning("journal record of ids %d..%d cannot be read: %s", record.first_id,
+                       record.last_id, exc)
         return journal.unreadable(record, f"{type(exc).__name__}: {exc}", datetime.now(UTC))
+

@@ -82,22 +82,11 @@ class Executor(Protocol):
 class Loop:
     """The worker's main loop over one ``QueueState`` (guarded by ``state_lock``)."""
 
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        state: QueueState,
-        state_lock: threading.RLock,
-        executor: Executor,
-        joblog: JobLog,
-        problems: Problems,
-        on_change: Callable[[], None],
-        health: Callable[[], None] = lambda: None,
-        ingest: Callable[[], int] = lambda: 0,
-        wakers: Sequence[Any] = (),
-        clock: Callable[[], datetime] = utcnow,
-        burst: bool = False,
-    ) -> None:
+    def __init__(self, *, settings: Settings, state: QueueState, state_lock: threading.RLock,
+                 executor: Executor, joblog: JobLog, problems: Problems,
+                 on_change: Callable[[], None], health: Callable[[], None] = lambda: None,
+                 ingest: Callable[[], int] = lambda: 0, wakers: Sequence[Any] = (),
+                 clock: Callable[[], datetime] = utcnow, burst: bool = False) -> None:
         self.settings = settings
         self.state, self.state_lock = state, state_lock
         self.executor = executor
@@ -134,10 +123,8 @@ class Loop:
     def request_stop(self) -> None:
         """Stop taking jobs; running ones get ``worker.grace_period`` seconds to finish."""
         if not self.stopping:
-            logger.info(
-                "stopping: no new jobs; running ones have %gs to finish",
-                self.settings.worker.grace_period,
-            )
+            logger.info("stopping: no new jobs; running ones have %gs to finish",
+                        self.settings.worker.grace_period)
             self.stopping = True
             self._stop_deadline = time.monotonic() + self.settings.worker.grace_period
         self.wake()
@@ -294,15 +281,11 @@ class Loop:
             if settled.status == JobStatus.COMPLETED:
                 self.joblog.completed(settled, outcome.duration_s)
             elif settled.status != JobStatus.CANCELLED:
-                self.joblog.attempt_failed(
-                    settled, outcome.error or "", final=settled.status == JobStatus.FAILED
-                )
+                self.joblog.attempt_failed(settled, outcome.error or "",
+                                           final=settled.status == JobStatus.FAILED)
         except OSError as exc:
-            self.problems.report(
-                "logs",
-                f"cannot write the job logs in {self.joblog.logs_dir}: "
-                f"{exc}; jobs go on, their records are in the queue",
-            )
+            self.problems.report("logs", f"cannot write the job logs in {self.joblog.logs_dir}: "
+                                 f"{exc}; jobs go on, their records are in the queue")
         else:
             self.problems.clear("logs")
 
@@ -330,14 +313,12 @@ class Loop:
         try:
             settings = load_settings(self.settings.root)
             if not settings.allowed:
-                raise ConfigError(
-                    f"{settings.whitelist_path} allows no jobs (allowed_jobs is empty)"
-                )
+                raise ConfigError(f"{settings.whitelist_path} allows no jobs (allowed_jobs is "
+                                  "empty)")
         except ConfigError as exc:
             self._config_problem = True
-            self.problems.report(
-                "whitelist", f"not starting jobs until whitelist.yaml is fixed: {exc}"
-            )
+            self.problems.report("whitelist", f"not starting jobs until whitelist.yaml is "
+                                 f"fixed: {exc}")
             return False
         self.settings = settings
         self._config_problem = False

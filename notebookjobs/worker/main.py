@@ -55,9 +55,8 @@ logger = logging.getLogger("notebookjobs.worker")
 class Worker:
     """One worker process: its settings and how it runs (``burst``: exit when idle)."""
 
-    def __init__(
-        self, settings: Settings, *, concurrency: int | None = None, burst: bool = False
-    ) -> None:
+    def __init__(self, settings: Settings, *, concurrency: int | None = None,
+                 burst: bool = False) -> None:
         self.settings = settings
         self.concurrency = concurrency or settings.worker.concurrency
         self.burst = burst
@@ -100,19 +99,10 @@ class Worker:
         waker = WakeSocket(wake_path(self.settings))
         joblog = JobLog(self.settings.logs_dir)
         pool = Pool(self.settings.root, self.concurrency, queue_token=self.queue_token)
-        loop = self.loop = Loop(
-            settings=self.settings,
-            state=state,
-            state_lock=state_lock,
-            executor=pool,
-            joblog=joblog,
-            problems=self.problems,
-            on_change=writer.wake,
-            health=self._check_database,
-            ingest=intake.poll,
-            wakers=[waker],
-            burst=self.burst,
-        )
+        loop = self.loop = Loop(settings=self.settings, state=state, state_lock=state_lock,
+                                executor=pool, joblog=joblog, problems=self.problems,
+                                on_change=writer.wake, health=self._check_database,
+                                ingest=intake.poll, wakers=[waker], burst=self.burst)
         # Children take a while to spawn: load the queue meanwhile. The pool is started from
         # this thread because its children die with the thread that spawned them (PDEATHSIG).
         loader = _Thread(lambda: self._load(db, db_lock, loop, writer))
@@ -121,29 +111,16 @@ class Worker:
         finally:
             loader.result()
         writer.start()
-        service = WorkerService(
-            db=db,
-            db_lock=db_lock,
-            state=state,
-            state_lock=state_lock,
-            writer=writer,
-            loop=loop,
-            intake=intake,
-            frames_dir=self.frames_dir,
-            status=self.status,
-        )
+        service = WorkerService(db=db, db_lock=db_lock, state=state, state_lock=state_lock,
+                                writer=writer, loop=loop, intake=intake, frames_dir=self.frames_dir,
+                                status=self.status)
         server = SocketServer(path, service)
         server.start()
         previous = {
             sig: signal.signal(sig, loop.on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
         }
-        logger.info(
-            "worker %s started: concurrency %d, queue %s, socket %s",
-            os.getpid(),
-            self.concurrency,
-            self.settings.db_path,
-            server.path,
-        )
+        logger.info("worker %s started: concurrency %d, queue %s, socket %s", os.getpid(),
+                    self.concurrency, self.settings.db_path, server.path)
         try:
             loop.run()
         finally:
@@ -168,16 +145,11 @@ class Worker:
     def status(self) -> dict[str, Any]:
         """What ``nj.worker_status()`` shows of a running worker."""
         loop = self.loop
-        return {
-            "running": True,
-            "pid": os.getpid(),
-            "concurrency": self.concurrency,
-            "started_at": self.started_at,
-            "jobs": sorted(loop.running) if loop is not None else [],
-            "stopping": loop.stopping if loop is not None else False,
-            "db": str(self.settings.db_path),
-            "problems": self.problems.messages(),
-        }
+        return {"running": True, "pid": os.getpid(), "concurrency": self.concurrency,
+                "started_at": self.started_at,
+                "jobs": sorted(loop.running) if loop is not None else [],
+                "stopping": loop.stopping if loop is not None else False,
+                "db": str(self.settings.db_path), "problems": self.problems.messages()}
 
     def _check_database(self) -> None:
         """Notice a queue file deleted or replaced under the running worker (SPEC §14)."""
@@ -190,12 +162,9 @@ class Worker:
             self.problems.clear("database")
             return
         what = "deleted" if identity is None else "replaced by another file"
-        self.problems.report(
-            "database",
-            f"the queue file {self.settings.db_path} was {what} "
-            "while the worker runs: what it holds now is lost when the worker "
-            "stops; stop the worker and restore the file",
-        )
+        self.problems.report("database", f"the queue file {self.settings.db_path} was {what} "
+                             "while the worker runs: what it holds now is lost when the worker "
+                             "stops; stop the worker and restore the file")
 
     def _take_over_processes(self) -> None:
         """Kill what a dead worker of this queue left running, then mark this worker's own.
@@ -207,15 +176,11 @@ class Worker:
         ran are recovered and run again. Called before any thread starts: setenv is not safe
         while another thread may read the environment.
         """
-        killed = procgroup.kill_leftovers(
-            self.queue_token, except_worker_pid=os.getpid(), quiet=True
-        )  # says it better below
+        killed = procgroup.kill_leftovers(self.queue_token, except_worker_pid=os.getpid(),
+                                          quiet=True)  # says it better below
         if killed:
-            logger.warning(
-                "killed %d process(es) left running by a previous worker of this queue: pids %s",
-                len(killed),
-                killed,
-            )
+            logger.warning("killed %d process(es) left running by a previous worker of this "
+                           "queue: pids %s", len(killed), killed)
         # multiprocessing's resource tracker is started with the first child otherwise: it must
         # not inherit the marker, as it outlives the children on purpose, to clean up what they
         # leaked (shared memory, semaphores), and a sweep would kill it.
@@ -227,14 +192,11 @@ class Worker:
 def _acquire(settings: Settings) -> int:
     """Take the queue's lock for the worker's lifetime; the descriptor that holds it.
     ``WorkerError`` naming the running worker when another one owns the queue."""
-
     def refuse_if_a_worker_answers() -> Any:
         info = worker_info(settings)
         if info is not None:
-            raise WorkerError(
-                f"a worker is already running for {settings.db_path} "
-                f"(pid {info['pid']}); stop it first with `notebookjobs worker stop`"
-            )
+            raise WorkerError(f"a worker is already running for {settings.db_path} "
+                              f"(pid {info['pid']}); stop it first with `notebookjobs worker stop`")
         return lock.NOTHING
 
     fd = lock.open_lock(settings.lock_path)
@@ -288,29 +250,19 @@ def _foreground_alive(owner: str) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m notebookjobs.worker",
-        description="Run the notebookjobs worker in the foreground.",
-    )
-    parser.add_argument(
-        "--concurrency",
-        type=int,
-        default=None,
-        help="children in the pool (default: worker.concurrency of whitelist.yaml)",
-    )
-    parser.add_argument(
-        "--burst", action="store_true", help="exit when nothing is pending or running"
-    )
+    parser = argparse.ArgumentParser(prog="python -m notebookjobs.worker",
+                                     description="Run the notebookjobs worker in the foreground.")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="children in the pool (default: worker.concurrency of whitelist.yaml)")
+    parser.add_argument("--burst", action="store_true",
+                        help="exit when nothing is pending or running")
     ns = parser.parse_args(argv)
     # Everything the worker creates (the DB and its WAL, logs, frames, the socket) is private
     # to its owner (SPEC §14); the jobs get the umask we were started with back (see child).
     job_umask = os.umask(files.PRIVATE_UMASK)
     os.environ[JOB_UMASK_ENV] = str(job_umask)
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if ns.concurrency is not None and ns.concurrency < 1:
         parser.exit(2, "python -m notebookjobs.worker: --concurrency must be >= 1\n")
     try:

@@ -97,10 +97,8 @@ class Pool:
             raise
         if self._start_failures:
             self.close()
-            raise WorkerError(
-                f"the pool could not start: {self._start_error}; its error "
-                "output is in the worker's log (the worker's stderr)"
-            )
+            raise WorkerError(f"the pool could not start: {self._start_error}; its error "
+                              "output is in the worker's log (the worker's stderr)")
 
     def free_slots(self) -> int:
         """How many more attempts ``submit()`` takes now (DEPTH per ready child)."""
@@ -134,10 +132,8 @@ class Pool:
         MAX_START_FAILURES replacements in a row died before they were ready.
         """
         if self._start_failures >= MAX_START_FAILURES:
-            raise WorkerError(
-                f"{self._start_failures} new children in a row died before they "
-                f"were ready (last: {self._start_error}); see the worker's log"
-            )
+            raise WorkerError(f"{self._start_failures} new children in a row died before they "
+                              f"were ready (last: {self._start_error}); see the worker's log")
         while not self._closed and len(self._children) < self.size:
             self._spawn()
         self._flush()
@@ -189,11 +185,8 @@ class Pool:
         for child in self._children:
             self._reap(child)
         if self._children:  # one sweep for all: every marker that names this worker
-            procgroup.kill_leftovers(
-                self.queue_token,
-                worker_pid=os.getpid(),
-                except_groups={child.pid for child in self._children},
-            )
+            procgroup.kill_leftovers(self.queue_token, worker_pid=os.getpid(),
+                                     except_groups={child.pid for child in self._children})
         self._children = []
         self._selector.close()
 

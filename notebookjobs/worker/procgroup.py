@@ -69,7 +69,6 @@ def mark_environment(token: str, worker_pid: int, child_pid: int | None = None) 
 
 # --- the parent side -------------------------------------------------------------------------
 
-
 def kill_group(pgid: int) -> None:
     """SIGKILL process group ``pgid``; nothing if it has no member left (or never formed).
 
@@ -82,15 +81,9 @@ def kill_group(pgid: int) -> None:
         pass  # every member has exited, or the child died before setpgid
 
 
-def kill_leftovers(
-    token: str,
-    *,
-    worker_pid: int | None = None,
-    child_pid: int | None = None,
-    except_worker_pid: int | None = None,
-    except_groups: Collection[int] = (),
-    quiet: bool = False,
-) -> list[int]:
+def kill_leftovers(token: str, *, worker_pid: int | None = None, child_pid: int | None = None,
+                   except_worker_pid: int | None = None, except_groups: Collection[int] = (),
+                   quiet: bool = False) -> list[int]:
     """SIGKILL every process of this user whose environment carries queue ``token``'s marker,
     narrowed to one worker's (``worker_pid``) or one child's (``child_pid``), or all workers' but
     ``except_worker_pid``'s; never this process, nor members of ``except_groups`` (groups just
@@ -106,13 +99,10 @@ def kill_leftovers(
         return []
     killed: list[int] = []
     for _ in range(SWEEP_PASSES):
-        found = [
-            pid
-            for pid, marker in _markers()  # killed ones may not have exited yet
-            if pid not in killed
-            and _matches(marker, token, worker_pid, child_pid, except_worker_pid)
-            and _group(pid) not in except_groups
-        ]
+        found = [pid for pid, marker in _markers()  # killed ones may not have exited yet
+                 if pid not in killed
+                 and _matches(marker, token, worker_pid, child_pid, except_worker_pid)
+                 and _group(pid) not in except_groups]
         for pid in found:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -122,11 +112,8 @@ def kill_leftovers(
         if not found:
             break
     if killed and not quiet:
-        logger.warning(
-            "killed %d process(es) that jobs started outside their child's process group: pids %s",
-            len(killed),
-            killed,
-        )
+        logger.warning("killed %d process(es) that jobs started outside their child's process "
+                       "group: pids %s", len(killed), killed)
     return killed
 
 
@@ -162,26 +149,18 @@ def _group(pid: int) -> int | None:
         return None
 
 
-def _matches(
-    marker: str,
-    token: str,
-    worker_pid: int | None,
-    child_pid: int | None,
-    except_worker_pid: int | None,
-) -> bool:
+def _matches(marker: str, token: str, worker_pid: int | None, child_pid: int | None,
+             except_worker_pid: int | None) -> bool:
     parts = marker.split(":")
     if parts[0] != token or len(parts) not in (2, 3):
         return False
     worker, child = parts[1], parts[2] if len(parts) == 3 else None
-    return (
-        (worker_pid is None or worker == str(worker_pid))
-        and (child_pid is None or child == str(child_pid))
-        and (except_worker_pid is None or worker != str(except_worker_pid))
-    )
+    return ((worker_pid is None or worker == str(worker_pid))
+            and (child_pid is None or child == str(child_pid))
+            and (except_worker_pid is None or worker != str(except_worker_pid)))
 
 
 # --- the child side --------------------------------------------------------------------------
-
 
 def enter_child(token: str, parent_pid: int) -> None:
     """Make this pool child the leader of its own group, mark its environment, ignore SIGINT, and

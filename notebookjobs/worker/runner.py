@@ -62,7 +62,7 @@ class BoundedOutput(io.TextIOBase):
 
     def _trim(self) -> None:
         joined = "".join(self._parts)
-        keep = joined[-self._limit :]
+        keep = joined[-self._limit:]
         self._dropped += len(joined) - len(keep)
         self._parts, self._size = [keep], len(keep)
 
@@ -101,15 +101,8 @@ def _alarm(timeout: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def execute(
-    settings: Settings,
-    target_name: str,
-    args: list[Any],
-    kwargs: dict[str, Any],
-    *,
-    timeout: float | None = None,
-    echo: bool = False,
-) -> Outcome:
+def execute(settings: Settings, target_name: str, args: list[Any], kwargs: dict[str, Any], *,
+            timeout: float | None = None, echo: bool = False) -> Outcome:
     """Run one attempt and describe how it ended; never raises for the job's own errors.
 
     The target is resolved against the current whitelist here, again, so a row that names
@@ -136,10 +129,5 @@ def execute(
             kind, error = OutcomeKind.TIMED_OUT, str(exc)
         except (Exception, SystemExit) as exc:  # the job's failure is data, not ours to raise
             kind, error = OutcomeKind.FAILED, "".join(traceback.format_exception(exc))
-    return Outcome(
-        kind=kind,
-        result=result,
-        error=error,
-        output=buffer.getvalue(),
-        duration_s=time.perf_counter() - started,
-    )
+    return Outcome(kind=kind, result=result, error=error, output=buffer.getvalue(),
+                   duration_s=time.perf_counter() - started)

@@ -90,10 +90,8 @@ class _Connection(socketserver.BaseRequestHandler):
         try:
             raw = wire.parse(line)
         except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, or nested too deep
-            raise _FramingError(
-                f"the request is not a valid JSON line ({type(exc).__name__}: "
-                f"{exc}); send one JSON object per line"
-            ) from exc
+            raise _FramingError(f"the request is not a valid JSON line ({type(exc).__name__}: "
+                                f"{exc}); send one JSON object per line") from exc
         try:
             if not isinstance(raw, dict) or "op" not in raw:
                 raise InvalidArgumentsError(
@@ -106,9 +104,8 @@ class _Connection(socketserver.BaseRequestHandler):
             return wire.dumps(wire.error_reply(exc))
         except Exception as exc:  # a bug must not kill the worker: report it to the client
             logger.exception("request failed")
-            return wire.dumps(
-                wire.error_reply(NotebookJobsError(f"worker error: {type(exc).__name__}: {exc}"))
-            )
+            return wire.dumps(wire.error_reply(
+                NotebookJobsError(f"worker error: {type(exc).__name__}: {exc}")))
 
     def _next_line(self) -> bytes | None:
         """The next complete request line; None when the connection is over (the client closed
@@ -120,8 +117,8 @@ class _Connection(socketserver.BaseRequestHandler):
             if end >= 0:
                 if end + 1 > MAX_REQUEST_BYTES:
                     raise _FramingError(wire.too_large(end + 1))
-                line = bytes(self.buffer[: end + 1])
-                del self.buffer[: end + 1]
+                line = bytes(self.buffer[:end + 1])
+                del self.buffer[:end + 1]
                 self.scanned = 0
                 return line
             self.scanned = len(self.buffer)

@@ -37,19 +37,9 @@ T = TypeVar("T")
 class WorkerService:
     """The worker's answers to its clients (``queue.Queue``, ``worker_status``, ``stop``)."""
 
-    def __init__(
-        self,
-        *,
-        db: Database,
-        db_lock: threading.Lock,
-        state: QueueState,
-        state_lock: threading.RLock,
-        writer: Writer,
-        loop: Loop,
-        intake: Intake,
-        frames_dir: Path,
-        status: Callable[[], dict[str, Any]],
-    ) -> None:
+    def __init__(self, *, db: Database, db_lock: threading.Lock, state: QueueState,
+                 state_lock: threading.RLock, writer: Writer, loop: Loop, intake: Intake,
+                 frames_dir: Path, status: Callable[[], dict[str, Any]]) -> None:
         self.db, self.db_lock = db, db_lock
         self.state, self.state_lock = state, state_lock
         self.writer, self.loop, self.intake = writer, loop, intake
@@ -98,9 +88,8 @@ class WorkerService:
     def enqueue_batch(self, batch: JobBatch, now: datetime) -> list[int]:
         if not batch.args:
             return []
-        first, last = self._append(
-            journal.BATCH, len(batch.args), journal.batch_payload(batch, now)
-        )
+        first, last = self._append(journal.BATCH, len(batch.args),
+                                   journal.batch_payload(batch, now))
         self._taken_in()
         return list(range(first, last + 1))
 

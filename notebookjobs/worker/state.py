@@ -63,9 +63,8 @@ class QueueState:
         if job.status in (PENDING, RUNNING):
             previous = self.jobs.get(job.id)
             self.jobs[job.id] = job
-            if job.status == PENDING and (
-                previous is None or previous.status != PENDING or previous.run_at != job.run_at
-            ):
+            if job.status == PENDING and (previous is None or previous.status != PENDING
+                                          or previous.run_at != job.run_at):
                 heapq.heappush(self._waiting, (job.run_at, job.id))
         else:
             self.jobs.pop(job.id, None)

@@ -31,15 +31,8 @@ class Writer:
     """Commits ``state``'s changes to ``db``. ``db_lock`` serialises every use of the
     connection; it is always taken before ``state_lock``, never inside it."""
 
-    def __init__(
-        self,
-        db: Database,
-        db_lock: threading.Lock,
-        state: QueueState,
-        state_lock: threading.RLock,
-        problems: Problems,
-        intake: Intake,
-    ) -> None:
+    def __init__(self, db: Database, db_lock: threading.Lock, state: QueueState,
+                 state_lock: threading.RLock, problems: Problems, intake: Intake) -> None:
         self.db, self.db_lock = db, db_lock
         self.state, self.state_lock = state, state_lock
         self.problems = problems
@@ -63,10 +56,8 @@ class Writer:
         try:
             self.flush()
         except NotebookJobsError as exc:
-            logger.error(
-                "could not write the last job states (%s); those jobs run again at the next start",
-                exc,
-            )
+            logger.error("could not write the last job states (%s); those jobs run again at "
+                         "the next start", exc)
 
     def flush(self) -> None:
         """Commit every change so far, now; ``StorageError`` when the file cannot be written
@@ -103,16 +94,10 @@ class Writer:
         with self.state_lock:
             for job, error in failed:
                 logger.error("job %d: its state cannot be stored (%s); failing it", job.id, error)
-                self.state.update(
-                    job.evolve(
-                        status=JobStatus.FAILED.value,
-                        worker=None,
-                        result=None,
-                        output=None,
-                        progress_message=None,
-                        error=f"the worker could not store this job's state ({error})"[:2000],
-                    )
-                )
+                self.state.update(job.evolve(
+                    status=JobStatus.FAILED.value, worker=None, result=None, output=None,
+                    progress_message=None,
+                    error=f"the worker could not store this job's state ({error})"[:2000]))
                 self.state.keep_changes([], new & {job.id})
         self._changes.set()
         return True
@@ -133,9 +118,8 @@ class Writer:
                 self.flush()
             except Exception as exc:  # the thread's top level: report, keep the changes, retry
                 failures += 1
-                self.problems.report(
-                    "commits", f"could not write job states to {self.db.path} ({exc}); retrying"
-                )
+                self.problems.report("commits", f"could not write job states to {self.db.path} "
+                                     f"({exc}); retrying")
                 if self._done and failures >= SHUTDOWN_COMMIT_TRIES:
                     return  # stop() logs what is lost
                 time.sleep(COMMIT_RETRY_S)

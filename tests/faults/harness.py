@@ -15,23 +15,14 @@ def socket_of(project: Project) -> Path:
     return socketdir.socket_path(config.load_settings(project.root))
 
 
-def cli_bytes(
-    project: Project, *args: str | bytes, env: dict | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess:
+def cli_bytes(project: Project, *args: str | bytes, env: dict | None = None,
+              timeout: float = 120) -> subprocess.CompletedProcess:
     """The CLI with raw argv bytes (as a shell passes $'\\xff'); output as text, errors replaced."""
-    out = subprocess.run(
-        [sys.executable, "-m", "notebookjobs", *args],
-        cwd=project.root,
-        env=env or project.env(),
-        capture_output=True,
-        timeout=timeout,
-    )
-    return subprocess.CompletedProcess(
-        out.args,
-        out.returncode,
-        out.stdout.decode("utf-8", "replace"),
-        out.stderr.decode("utf-8", "replace"),
-    )
+    out = subprocess.run([sys.executable, "-m", "notebookjobs", *args], cwd=project.root,
+                         env=env or project.env(), capture_output=True, timeout=timeout)
+    return subprocess.CompletedProcess(out.args, out.returncode,
+                                       out.stdout.decode("utf-8", "replace"),
+                                       out.stderr.decode("utf-8", "replace"))
 
 
 def one_clear_line(out: subprocess.CompletedProcess) -> str:

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from notebookjobs import wire
 from notebookjobs.models import JobBatch, JobSpec, Outcome, OutcomeKind, RetryPolicy, utcnow
 
-INT32 = (-(2**31), 2**31 - 1)
+INT32 = (-2**31, 2**31 - 1)
 MAX_JSON_DEPTH = 100  #: SPEC §14: JSON nested deeper than this is refused
 #: delays at or beyond this many seconds cannot be held by a timestamp (year 9999 is ~2.5e11 s
 #: away); they must be refused
@@ -66,41 +66,25 @@ LONE_SURROGATES = st.characters(min_codepoint=0xDC00, max_codepoint=0xDFFF, cate
 TEXT = st.one_of(
     st.text(max_size=12),
     st.lists(st.one_of(st.characters(), LONE_SURROGATES), max_size=8).map("".join),
-    st.sampled_from(
-        ["\udcff", "caf\udcff", "\ud800x", "\x00", "'; DROP TABLE queue; --", "$dt", "\u2028", "🙂"]
-    ),
+    st.sampled_from(["\udcff", "caf\udcff", "\ud800x", "\x00", "'; DROP TABLE queue; --",
+                     "$dt", "\u2028", "🙂"]),
 )
 #: (10**4000 is as large as Hypothesis can print: reprs of ints over 4,300 digits fail)
-HUGE_INTS = st.sampled_from(
-    [2**31, -(2**31) - 1, 2**40, 2**63, -(2**63) - 1, 2**64, 10**30, 10**4000, -(10**4000)]
-)
+HUGE_INTS = st.sampled_from([2**31, -2**31 - 1, 2**40, 2**63, -2**63 - 1, 2**64, 10**30,
+                             10**4000, -(10**4000)])
 NUMPY_SCALARS = st.one_of(
-    st.integers(-(2**63), 2**63 - 1).map(np.int64),
+    st.integers(-2**63, 2**63 - 1).map(np.int64),
     st.integers(0, 255).map(np.uint8),
     st.floats(allow_nan=True, allow_infinity=True).map(np.float64),
     st.floats(width=32).map(np.float32),
     st.booleans().map(np.bool_),
 )
 LEAVES = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(),
-    HUGE_INTS,
-    st.floats(allow_nan=True, allow_infinity=True),
-    TEXT,
-    st.binary(max_size=6),
-    NUMPY_SCALARS,
+    st.none(), st.booleans(), st.integers(), HUGE_INTS,
+    st.floats(allow_nan=True, allow_infinity=True), TEXT, st.binary(max_size=6), NUMPY_SCALARS,
 )
-KEYS = st.one_of(
-    TEXT,
-    TEXT,
-    TEXT,
-    st.integers(),
-    st.none(),
-    st.booleans(),
-    st.floats(),
-    st.integers(-(2**63), 2**63 - 1).map(np.int64),
-)
+KEYS = st.one_of(TEXT, TEXT, TEXT, st.integers(), st.none(), st.booleans(), st.floats(),
+                 st.integers(-2**63, 2**63 - 1).map(np.int64))
 
 
 def _nest(leaf: Any, depth: int) -> Any:
@@ -111,81 +95,35 @@ def _nest(leaf: Any, depth: int) -> Any:
 
 DEEP = st.builds(_nest, LEAVES, st.one_of(st.integers(1, 120), st.integers(120, 1000)))
 VALUES = st.one_of(
-    st.recursive(
-        LEAVES,
-        lambda inner: st.one_of(
-            st.lists(inner, max_size=4),
-            st.tuples(inner, inner),
-            st.dictionaries(KEYS, inner, max_size=4),
-        ),
-        max_leaves=12,
-    ),
+    st.recursive(LEAVES, lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.tuples(inner, inner),
+        st.dictionaries(KEYS, inner, max_size=4)), max_leaves=12),
     DEEP,
 )
 #: values a forged client can put on the wire (JSON can encode them: no bytes, no numpy)
 WIRE_LEAVES = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(),
-    HUGE_INTS,
-    st.floats(allow_nan=True, allow_infinity=True),
-    TEXT,
-)
+    st.none(), st.booleans(), st.integers(), HUGE_INTS,
+    st.floats(allow_nan=True, allow_infinity=True), TEXT)
 WIRE_VALUES = st.one_of(
-    st.recursive(
-        WIRE_LEAVES,
-        lambda inner: st.one_of(
-            st.lists(inner, max_size=3), st.dictionaries(TEXT, inner, max_size=3)
-        ),
-        max_leaves=8,
-    ),
+    st.recursive(WIRE_LEAVES, lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(TEXT, inner, max_size=3)), max_leaves=8),
     st.builds(_nest, WIRE_LEAVES, st.integers(90, 600)),
 )
 #: keyword names a caller can pass to ``nj.dispatch`` besides its own parameters
 KWARG_NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,7}", fullmatch=True).filter(
-    lambda name: name not in {"target", "priority", "delay", "at", "after", "unique"}
-)
+    lambda name: name not in {"target", "priority", "delay", "at", "after", "unique"})
 
 PRIORITIES = st.one_of(
-    st.integers(-5, 5),
-    st.integers(*INT32),
-    st.integers(),
-    HUGE_INTS,
-    st.floats(allow_nan=True, allow_infinity=True),
-    TEXT,
-    st.none(),
-    st.booleans(),
-    st.integers(-(2**63), 2**63 - 1).map(np.int64),
+    st.integers(-5, 5), st.integers(*INT32), st.integers(), HUGE_INTS,
+    st.floats(allow_nan=True, allow_infinity=True), TEXT, st.none(), st.booleans(),
+    st.integers(-2**63, 2**63 - 1).map(np.int64),
 )
 DELAYS = st.one_of(
-    st.just(0),
-    st.floats(0, 3600),
-    st.integers(0, 10**6),
-    st.sampled_from(
-        [
-            1e12,
-            1e15,
-            1e300,
-            -1,
-            -1e12,
-            2**70,
-            float("nan"),
-            float("inf"),
-            -float("inf"),
-            "5m",
-            "1h30m",
-            "2d",
-            "soon",
-            "",
-            "-5s",
-            "99999999999999d",
-            None,
-            True,
-            b"1",
-        ]
-    ),
-    st.floats(allow_nan=True, allow_infinity=True),
-    TEXT,
+    st.just(0), st.floats(0, 3600), st.integers(0, 10**6),
+    st.sampled_from([1e12, 1e15, 1e300, -1, -1e12, 2**70, float("nan"), float("inf"),
+                     -float("inf"), "5m", "1h30m", "2d", "soon", "", "-5s", "99999999999999d",
+                     None, True, b"1"]),
+    st.floats(allow_nan=True, allow_infinity=True), TEXT,
     st.floats(-1e9, 1e9).map(lambda s: timedelta(seconds=s)),
 )
 
@@ -243,11 +181,8 @@ def same_json(a: Any, b: Any) -> bool:
 
 def priority_in_range(priority: Any) -> bool:
     """A priority SPEC §14 accepts for sure: a whole number that fits 32 bits (numpy too)."""
-    return (
-        isinstance(priority, (int, np.integer))
-        and not isinstance(priority, (bool, np.bool_))
-        and INT32[0] <= int(priority) <= INT32[1]
-    )
+    return (isinstance(priority, (int, np.integer)) and not isinstance(priority, (bool, np.bool_))
+            and INT32[0] <= int(priority) <= INT32[1])
 
 
 def delay_must_be_refused(delay: Any) -> bool:
@@ -264,52 +199,18 @@ def delay_must_be_refused(delay: Any) -> bool:
 # --- whitelist.yaml ------------------------------------------------------------------------------
 
 YAML_SCALARS = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(),
-    HUGE_INTS,
+    st.none(), st.booleans(), st.integers(), HUGE_INTS,
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([1.0e12, 1e300, -1, 0, 0.5, 2**40, "5m", "ok", "", "os", "eval"]),
     st.text(max_size=10),
 )
-OWNERS = st.sampled_from(
-    [
-        "jobs.testing",
-        "jobs.sample",
-        "jobs.testing.Greeter",
-        "os",
-        "builtins",
-        "subprocess",
-        "shutil",
-        "jobs",
-        "_private",
-        "jobs.nope",
-        "1bad",
-        "",
-    ]
-)
-MEMBERS = st.sampled_from(
-    [
-        "ok",
-        "fail",
-        "echo",
-        "system",
-        "eval",
-        "exec",
-        "run",
-        "rmtree",
-        "hello",
-        "_secret",
-        "__init__",
-        "nope",
-        "",
-    ]
-)
+OWNERS = st.sampled_from(["jobs.testing", "jobs.sample", "jobs.testing.Greeter", "os", "builtins",
+                          "subprocess", "shutil", "jobs", "_private", "jobs.nope", "1bad", ""])
+MEMBERS = st.sampled_from(["ok", "fail", "echo", "system", "eval", "exec", "run", "rmtree",
+                           "hello", "_secret", "__init__", "nope", ""])
 POLICY = st.dictionaries(
     st.sampled_from(["retry_attempts", "retry_delay", "retry_backoff", "timeout", "bogus"]),
-    YAML_SCALARS,
-    max_size=3,
-)
+    YAML_SCALARS, max_size=3)
 MEMBER_LISTS = st.one_of(
     st.lists(MEMBERS, max_size=3),
     st.dictionaries(MEMBERS, st.one_of(st.none(), POLICY), max_size=3),
@@ -370,27 +271,14 @@ YAML_TEXT = st.one_of(
 
 # --- socket messages -----------------------------------------------------------------------------
 
-
 def good_spec() -> JobSpec:
-    return JobSpec(
-        target="jobs.testing.ok",
-        args=[1],
-        kwargs={},
-        priority=0,
-        run_at=utcnow(),
-        policy=RetryPolicy(retry_attempts=0, retry_delay=0.0),
-    )
+    return JobSpec(target="jobs.testing.ok", args=[1], kwargs={}, priority=0, run_at=utcnow(),
+                   policy=RetryPolicy(retry_attempts=0, retry_delay=0.0))
 
 
 def good_batch() -> JobBatch:
-    return JobBatch(
-        target="jobs.testing.ok",
-        args=["[1]", "[2]"],
-        kwargs=["{}", "{}"],
-        priority=0,
-        run_at=utcnow(),
-        policy=RetryPolicy(retry_attempts=0, retry_delay=0.0),
-    )
+    return JobBatch(target="jobs.testing.ok", args=["[1]", "[2]"], kwargs=["{}", "{}"], priority=0,
+                    run_at=utcnow(), policy=RetryPolicy(retry_attempts=0, retry_delay=0.0))
 
 
 def line(op: str, *args: Any) -> bytes:
@@ -428,17 +316,14 @@ def _record_with(record_fn, field_values: dict) -> st.SearchStrategy:
     """Records with one field replaced (most often: the one wrong field that gets through the
     others' checks), or several at once."""
     one_field = st.sampled_from(sorted(field_values)).flatmap(
-        lambda name: field_values[name].map(lambda value: {name: value})
-    )
+        lambda name: field_values[name].map(lambda value: {name: value}))
     several = st.fixed_dictionaries({}, optional=field_values)
     return st.one_of(one_field, one_field, one_field, several).map(
-        lambda changes: dataclasses.replace(record_fn(), **changes)
-    )
+        lambda changes: dataclasses.replace(record_fn(), **changes))
 
 
 DATETIMES = st.one_of(
-    st.datetimes(timezones=st.just(UTC)),
-    st.datetimes(),
+    st.datetimes(timezones=st.just(UTC)), st.datetimes(),
     st.sampled_from([NAIVE, datetime.max, datetime.min, datetime(9999, 12, 31, tzinfo=UTC)]),
 )
 ODD = st.one_of(
@@ -461,33 +346,23 @@ POLICIES = st.builds(
     retry_backoff=st.one_of(st.just(1.0), st.floats(allow_nan=True, allow_infinity=True), ODD),
     timeout=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), ODD),
 )
-SPECS = _record_with(
-    good_spec,
-    {
-        "target": st.one_of(
-            st.sampled_from(
-                ["jobs.testing.ok", "jobs.testing.echo", "os.system", "jobs.testing._effect", ""]
-            ),
-            TEXT,
-        ),
-        "args": st.one_of(st.lists(WIRE_VALUES, max_size=2), ODD),
-        "kwargs": st.one_of(st.dictionaries(TEXT, WIRE_VALUES, max_size=2), ODD),
-        "priority": ODD,
-        "run_at": st.one_of(DATETIMES, ODD),
-        "policy": st.one_of(POLICIES, ODD),
-    },
-)
-BATCHES = _record_with(
-    good_batch,
-    {
-        "target": st.sampled_from(["jobs.testing.ok", "jobs.testing.echo", "os.system"]),
-        "args": st.one_of(st.lists(JSON_TEXTS, max_size=3), ODD),
-        "kwargs": st.one_of(st.lists(JSON_TEXTS, max_size=3), ODD),
-        "priority": ODD,
-        "run_at": st.one_of(DATETIMES, ODD),
-        "policy": st.one_of(POLICIES, ODD),
-    },
-)
+SPECS = _record_with(good_spec, {
+    "target": st.one_of(st.sampled_from(["jobs.testing.ok", "jobs.testing.echo", "os.system",
+                                         "jobs.testing._effect", ""]), TEXT),
+    "args": st.one_of(st.lists(WIRE_VALUES, max_size=2), ODD),
+    "kwargs": st.one_of(st.dictionaries(TEXT, WIRE_VALUES, max_size=2), ODD),
+    "priority": ODD,
+    "run_at": st.one_of(DATETIMES, ODD),
+    "policy": st.one_of(POLICIES, ODD),
+})
+BATCHES = _record_with(good_batch, {
+    "target": st.sampled_from(["jobs.testing.ok", "jobs.testing.echo", "os.system"]),
+    "args": st.one_of(st.lists(JSON_TEXTS, max_size=3), ODD),
+    "kwargs": st.one_of(st.lists(JSON_TEXTS, max_size=3), ODD),
+    "priority": ODD,
+    "run_at": st.one_of(DATETIMES, ODD),
+    "policy": st.one_of(POLICIES, ODD),
+})
 OUTCOMES = st.builds(
     Outcome,
     kind=st.sampled_from(list(OutcomeKind)),
@@ -514,36 +389,22 @@ _ARGS_BY_OP = {
     "claim_next": st.tuples(st.just("w"), NOW),
     "counts": st.tuples(),
     "worker_status": st.tuples(),
-    "record_progress": st.tuples(
-        JOB_IDS, st.one_of(st.floats(allow_nan=True), ODD), st.one_of(TEXT, ODD)
-    ),
+    "record_progress": st.tuples(JOB_IDS, st.one_of(st.floats(allow_nan=True), ODD),
+                                 st.one_of(TEXT, ODD)),
     "prune": st.tuples(NOW),
     "table": st.one_of(
         st.tuples(st.sampled_from(["history", "stats", "sql", "nope"]), ODD),
-        st.tuples(
-            st.just("sql"),
-            st.sampled_from(
-                [
-                    "SELECT 1",
-                    "SELECT * FROM jobs",
-                    "DELETE FROM queue",
-                    "SELECT repeat('x', 100)",
-                    "ATTACH 'x.duckdb'",
-                    "SELECT * FROM read_text('/etc/hostname')",
-                ]
-            ),
-        ),
-        st.tuples(st.just("stats"), st.sampled_from(["target", "status", "hour", "bogus"])),
-    ),
+        st.tuples(st.just("sql"), st.sampled_from([
+            "SELECT 1", "SELECT * FROM jobs", "DELETE FROM queue", "SELECT repeat('x', 100)",
+            "ATTACH 'x.duckdb'", "SELECT * FROM read_text('/etc/hostname')"])),
+        st.tuples(st.just("stats"), st.sampled_from(["target", "status", "hour", "bogus"]))),
 }
 #: every operation the worker answers, except ``stop`` (a well-formed stop stops it, by design)
 OPERATIONS = sorted(_ARGS_BY_OP)
-STRUCTURED = st.one_of(
-    *[
-        st.tuples(st.just(op), args).map(lambda pair: line(pair[0], *pair[1]))
-        for op, args in _ARGS_BY_OP.items()
-    ]
-)
+STRUCTURED = st.one_of(*[
+    st.tuples(st.just(op), args).map(lambda pair: line(pair[0], *pair[1]))
+    for op, args in _ARGS_BY_OP.items()
+])
 JSON_ANY = st.recursive(
     st.one_of(
         st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=6)
@@ -567,28 +428,22 @@ def _mangle(data: bytes, cut: int, flip: int) -> bytes:
         body = body[: cut % (len(body) + 1)]
     else:
         i = flip % max(len(body), 1)
-        body = body[:i] + bytes([(body[i : i + 1] or b"x")[0] ^ 0x5A]) + body[i + 1 :]
+        body = body[:i] + bytes([(body[i:i + 1] or b"x")[0] ^ 0x5A]) + body[i + 1:]
     return body.replace(b"\n", b" ") + b"\n"
 
 
 MESSAGES = st.one_of(
     st.binary(max_size=64).map(lambda b: b.replace(b"\n", b"") + b"\n"),
     JSON_ANY.map(lambda v: json.dumps(v).encode() + b"\n"),
-    st.builds(
-        lambda op, args: json.dumps({"op": op, "args": args}).encode() + b"\n",
-        st.one_of(st.sampled_from(OPERATIONS), st.text(max_size=8)),
-        JSON_ANY,
-    ),
+    st.builds(lambda op, args: json.dumps({"op": op, "args": args}).encode() + b"\n",
+              st.one_of(st.sampled_from(OPERATIONS), st.text(max_size=8)), JSON_ANY),
     st.builds(lambda v: json.dumps({"op": "enqueue", "args": v}).encode() + b"\n", JSON_ANY),
     st.integers(50, 200_000).map(lambda n: b"[" * n + b"]" * n + b"\n"),
     st.integers(50, 5_000).map(lambda n: b'{"op": "get", "args": ' + b"[" * n + b"]" * n + b"}\n"),
-    STRUCTURED,
-    STRUCTURED,
-    STRUCTURED,
+    STRUCTURED, STRUCTURED, STRUCTURED,
     st.builds(_mangle, STRUCTURED, st.integers(0, 10**6), st.integers(0, 10**6)),
     st.sampled_from(list(FORGERIES.values())).map(lambda make: make()),
-    st.just(b"\n"),
-    st.just(b"\xff\xfe\n"),
+    st.just(b"\n"), st.just(b"\xff\xfe\n"),
 )
 
 
@@ -639,9 +494,8 @@ def check_reply(reply: bytes) -> dict | None:
         return None
     assert reply.endswith(b"\n"), f"reply is not a whole line: {reply[:200]!r}"
     data = json.loads(reply)
-    assert isinstance(data, dict) and len(data) == 1 and set(data) <= {"ok", "error"}, (
+    assert isinstance(data, dict) and len(data) == 1 and set(data) <= {"ok", "error"}, \
         f"reply is neither ok nor error: {reply[:200]!r}"
-    )
     if "error" in data:
         error = data["error"]
         assert isinstance(error, dict) and isinstance(error.get("type"), str), reply[:200]

@@ -55,7 +55,6 @@ READY_TIMEOUT_S = 60.0
 
 # --- the client processes ----------------------------------------------------------------------
 
-
 def client_main(ns: argparse.Namespace) -> int:
     """Dispatch until the stop file appears or the quota is reached; one line per outcome."""
     import notebookjobs as nj
@@ -114,31 +113,22 @@ class Soak:
         self.effects.mkdir()
         (self.root / "whitelist.yaml").write_text(SOAK_WHITELIST)
         (self.dir / "tmp").mkdir()
-        os.environ.update(
-            NOTEBOOKJOBS_ROOT=str(self.root),
-            NJ_TEST_EFFECTS=str(self.effects),
-            TMPDIR=str(self.dir / "tmp"),
-            NOTEBOOKJOBS_LOCK_TIMEOUT="120",
-        )
+        os.environ.update(NOTEBOOKJOBS_ROOT=str(self.root), NJ_TEST_EFFECTS=str(self.effects),
+                          TMPDIR=str(self.dir / "tmp"), NOTEBOOKJOBS_LOCK_TIMEOUT="120")
         os.environ.pop("NOTEBOOKJOBS_DB", None)
         tempfile.tempdir = None
         os.chdir(self.root)
 
     def start_worker(self, *args: str, name: str) -> subprocess.Popen:
         with open(self.dir / f"worker-{name}.log", "wb") as log:  # the child keeps its copy
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "notebookjobs.worker", *args],
-                cwd=self.root,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+            proc = subprocess.Popen([sys.executable, "-m", "notebookjobs.worker", *args],
+                                    cwd=self.root, stdout=log, stderr=subprocess.STDOUT)
         proc.log = self.dir / f"worker-{name}.log"  # type: ignore[attr-defined]
         self.workers.append(proc)
         return proc
 
     def wait_ready(self, proc: subprocess.Popen) -> bool:
         from notebookjobs import config, remote
-
         settings = config.load_settings()
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -158,11 +148,8 @@ class Soak:
     def start_clients(self) -> list[subprocess.Popen]:
         ns = self.ns
         clients = []
-        plan = [
-            ("s1", "single", 0.03, ns.jobs // 6),
-            ("s2", "single", 0.03, ns.jobs // 6),
-            ("b1", "batch", 0.25, ns.jobs - 2 * (ns.jobs // 6)),
-        ]
+        plan = [("s1", "single", 0.03, ns.jobs // 6), ("s2", "single", 0.03, ns.jobs // 6),
+                ("b1", "batch", 0.25, ns.jobs - 2 * (ns.jobs // 6))]
         for name, mode, pause, quota in plan:
             clients.append(
                 subprocess.Popen(
@@ -306,7 +293,7 @@ class Soak:
         runs: dict[str, list[list[int]]] = defaultdict(list)
         open_runs: dict[tuple[str, str], list[int]] = {}
         stamps = self.effects / "stamps.log"
-        for line in stamps.read_text().splitlines() if stamps.exists() else []:
+        for line in (stamps.read_text().splitlines() if stamps.exists() else []):
             parts = line.split()
             if len(parts) != 4:
                 continue
@@ -327,26 +314,13 @@ class Soak:
                     break
         reran = sum(1 for r in runs.values() if len(r) > 1)
         extra_runs = sum(len(r) - 1 for r in runs.values() if len(r) > 1)
-        never_ran = sum(
-            1
-            for i, token in acks.items()
-            if rows.get(i, (0, ""))[1] == "completed" and token not in runs
-        )
+        never_ran = sum(1 for i, token in acks.items() if rows.get(i, (0, ""))[1] == "completed"
+                        and token not in runs)
         stuck = counts.get("pending", 0) + counts.get("running", 0) if counts else "?"
-        self.figures.update(
-            dispatches=len(acks),
-            jobs_in_queue=len(rows),
-            lost=len(lost),
-            stuck=stuck,
-            not_completed=dict(not_completed),
-            overlapping=overlapping,
-            reran=reran,
-            extra_runs=extra_runs,
-            twice_stored=twice_stored,
-            never_ran=never_ran,
-            clear_errors=dict(errors),
-            raw_errors=dict(raws),
-        )
+        self.figures.update(dispatches=len(acks), jobs_in_queue=len(rows), lost=len(lost),
+                            stuck=stuck, not_completed=dict(not_completed), overlapping=overlapping,
+                            reran=reran, extra_runs=extra_runs, twice_stored=twice_stored,
+                            never_ran=never_ran, clear_errors=dict(errors), raw_errors=dict(raws))
         if lost:
             self.failed.append(f"{len(lost)} acknowledged dispatches lost, e.g. ids {lost[:5]}")
         if stuck != 0:
@@ -375,15 +349,9 @@ class Soak:
 
         path = socketdir.socket_path(config.load_settings())
         state: dict[str, Any] = {
-            "worker": self.start_worker("--concurrency", "2", name="poison"),
-            "sent": 0,
-            "alive": 0,
-            "served": 0,
-            "replies_ok": 0,
-            "deaths": [],
-            "restart_failed": False,
-            "unstartable": 0,
-        }
+            "worker": self.start_worker("--concurrency", "2", name="poison"), "sent": 0,
+            "alive": 0, "served": 0, "replies_ok": 0, "deaths": [], "restart_failed": False,
+            "unstartable": 0}
         if not self.wait_ready(state["worker"]):
             self.failed.append(f"the poison worker did not start: {self.log_tail(state['worker'])}")
             state["restart_failed"] = True
@@ -460,7 +428,6 @@ class Soak:
             generated()
         # poison values through the API, and poison jobs
         import numpy as np
-
         values = [
             ("priority=2**40", lambda: nj.dispatch("jobs.testing.ok", 1, priority=2**40)),
             ("delay=1e12", lambda: nj.dispatch("jobs.testing.ok", 1, delay=1e12)),
@@ -611,23 +578,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     client = sub.add_parser("client")
-    for name, kind in (
-        ("--name", str),
-        ("--mode", str),
-        ("--pause", float),
-        ("--quota", int),
-        ("--seed", float),
-        ("--out", str),
-        ("--stop", str),
-    ):
+    for name, kind in (("--name", str), ("--mode", str), ("--pause", float), ("--quota", int),
+                       ("--seed", float), ("--out", str), ("--stop", str)):
         client.add_argument(name, type=kind, required=True)
     parser.add_argument("--rounds", type=int, default=int(os.environ.get("SOAK_ROUNDS", 30)))
-    parser.add_argument(
-        "--jobs",
-        type=int,
-        default=int(os.environ.get("SOAK_JOBS", 6000)),
-        help="at most this many dispatches (the clients stop with the rounds)",
-    )
+    parser.add_argument("--jobs", type=int, default=int(os.environ.get("SOAK_JOBS", 6000)),
+                        help="at most this many dispatches (the clients stop with the rounds)")
     parser.add_argument("--messages", type=int, default=int(os.environ.get("SOAK_MESSAGES", 150)))
     parser.add_argument("--drain-timeout", type=float, default=600.0)
     parser.add_argument("--seed", type=int, default=None)
@@ -637,11 +593,8 @@ def main(argv: list[str] | None = None) -> int:
         return client_main(ns)
     ns.seed = ns.seed if ns.seed is not None else random.randrange(10**6)
     soak = Soak(ns)
-    print(
-        f"soak: {ns.rounds} kill -9 rounds, up to {ns.jobs} jobs, {ns.messages} messages "
-        f"(seed {ns.seed}) in {soak.dir}",
-        flush=True,
-    )
+    print(f"soak: {ns.rounds} kill -9 rounds, up to {ns.jobs} jobs, {ns.messages} messages "
+          f"(seed {ns.seed}) in {soak.dir}", flush=True)
     try:
         soak.setup()
         soak.kill_rounds()
@@ -650,7 +603,6 @@ def main(argv: list[str] | None = None) -> int:
         soak.poison()
     except Exception as exc:  # report what we have, and fail
         import traceback
-
         traceback.print_exc()
         soak.failed.append(f"the soak itself stopped: {type(exc).__name__}: {exc}")
     finally:

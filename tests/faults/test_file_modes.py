@@ -38,13 +38,8 @@ def test_queue_files_are_for_the_owner_only_whatever_the_umask(project, short_db
         settings = config.load_settings()
         sock = socketdir.socket_path(settings)
         # Then the queue folder is 0700 and every file in it 0600
-        wanted = {
-            short_db.parent: 0o700,
-            short_db: 0o600,
-            settings.lock_path: 0o600,
-            sock: 0o600,
-            project.root / "logs": 0o700,
-        }
+        wanted = {short_db.parent: 0o700, short_db: 0o600, settings.lock_path: 0o600, sock: 0o600,
+                  project.root / "logs": 0o700}
         wal = short_db.with_name(short_db.name + ".wal")
         if wal.exists():
             wanted[wal] = 0o600
@@ -59,17 +54,11 @@ def test_queue_files_are_for_the_owner_only_whatever_the_umask(project, short_db
         assert not wrong, "\n".join(wrong)
         # And, as root can check, another user can neither read the DB nor reach the socket
         if os.geteuid() == 0:
-            for code in (
-                f"open({str(short_db)!r}, 'rb').read(1)",
-                f"import socket; s = socket.socket(socket.AF_UNIX); s.connect({str(sock)!r})",
-            ):
-                other = subprocess.run(
-                    [_python_for_anyone(), "-c", code],
-                    user=65534,
-                    capture_output=True,
-                    text=True,
-                    timeout=60,
-                )
+            for code in (f"open({str(short_db)!r}, 'rb').read(1)",
+                         "import socket; s = socket.socket(socket.AF_UNIX); "
+                         f"s.connect({str(sock)!r})"):
+                other = subprocess.run([_python_for_anyone(), "-c", code], user=65534,
+                                       capture_output=True, text=True, timeout=60)
                 assert other.returncode != 0 and "PermissionError" in other.stderr, (
                     code,
                     other.stderr,
@@ -78,9 +67,8 @@ def test_queue_files_are_for_the_owner_only_whatever_the_umask(project, short_db
         nj.stop_worker()
 
 
-def test_a_socket_that_cannot_live_beside_the_db_is_in_a_private_folder(
-    project, private_tmp, start_worker, monkeypatch
-):
+def test_a_socket_that_cannot_live_beside_the_db_is_in_a_private_folder(project, private_tmp,
+                                                                       start_worker, monkeypatch):
     # Given a shared temp dir (as /tmp is) and a DB path too long for a socket beside it
     os.chmod(private_tmp, 0o1777)
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)

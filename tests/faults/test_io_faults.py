@@ -69,13 +69,8 @@ def test_worker_stop_returns_when_the_queue_folder_is_read_only(project, short_d
         # When the worker is stopped while it cannot write beside its DB
         pid = nj.worker_status()["pid"]
         try:
-            out = cli_bytes(
-                project,
-                "worker",
-                "stop",
-                timeout=90,
-                env={**project.env(), "NOTEBOOKJOBS_DB": str(short_db)},
-            )
+            out = cli_bytes(project, "worker", "stop", timeout=90,
+                            env={**project.env(), "NOTEBOOKJOBS_DB": str(short_db)})
         except subprocess.TimeoutExpired:
             pytest.fail("`notebookjobs worker stop` hung with a read-only queue folder")
         # Then the command returns, the worker has stopped (what it could not write is its

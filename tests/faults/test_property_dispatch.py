@@ -38,11 +38,8 @@ def priority_must_be_refused(priority: Any) -> bool:
     if isinstance(priority, (int, np.integer)):
         return not INT32[0] <= int(priority) <= INT32[1]
     if isinstance(priority, (float, np.floating)):
-        return not (
-            math.isfinite(priority)
-            and float(priority).is_integer()
-            and INT32[0] <= priority <= INT32[1]
-        )
+        return not (math.isfinite(priority) and float(priority).is_integer()
+                    and INT32[0] <= priority <= INT32[1])
     if isinstance(priority, str):
         try:
             return not INT32[0] <= int(priority) <= INT32[1]
@@ -56,9 +53,8 @@ def refusal_of(call) -> tuple[Any, Exception | None]:
     try:
         return call(), None
     except nj.NotebookJobsError as exc:
-        assert isinstance(exc, nj.InvalidArgumentsError), (
+        assert isinstance(exc, nj.InvalidArgumentsError), \
             f"refused with {type(exc).__name__} instead of InvalidArgumentsError: {exc}"
-        )
         assert str(exc).strip(), "an InvalidArgumentsError without a message"
         return None, exc
 
@@ -99,12 +95,9 @@ def queue_goes_on(door) -> None:
 
 def test_dispatch_stores_exactly_or_refuses(project, door):
     @examples(30 if door else 15)
-    @given(
-        args=st.lists(VALUES, max_size=3),
-        kwargs=st.dictionaries(KWARG_NAMES, VALUES, max_size=2),
-        priority=PRIORITIES,
-        delay=DELAYS,
-    )
+    @given(args=st.lists(VALUES, max_size=3),
+           kwargs=st.dictionaries(KWARG_NAMES, VALUES, max_size=2),
+           priority=PRIORITIES, delay=DELAYS)
     @example(args=[], kwargs={}, priority=2**40, delay=0)
     @example(args=["\udcff"], kwargs={"v": "caf\udcff"}, priority=0, delay=0)
     @example(args=[], kwargs={}, priority=0, delay=1e12)
@@ -118,8 +111,7 @@ def test_dispatch_stores_exactly_or_refuses(project, door):
     @example(args=[{1: "a", "1": "b"}], kwargs={}, priority=0, delay=0)
     def one(args, kwargs, priority, delay):
         job_id, refused = refusal_of(
-            lambda: nj.dispatch(TARGET, *args, priority=priority, delay=delay, **kwargs)
-        )
+            lambda: nj.dispatch(TARGET, *args, priority=priority, delay=delay, **kwargs))
         must = reasons_to_refuse(priority, delay, [(args, kwargs)])
         if refused is None:
             assert not must, f"stored although it must be refused: {must}"
@@ -129,15 +121,11 @@ def test_dispatch_stores_exactly_or_refuses(project, door):
     one()
 
 
-CALLS = st.lists(
-    st.one_of(
-        st.lists(VALUES, max_size=2),
-        st.tuples(VALUES),
-        st.dictionaries(KWARG_NAMES, VALUES, max_size=2),
-        VALUES.filter(lambda v: not isinstance(v, (list, tuple, dict))),
-    ),
-    max_size=4,
-)
+CALLS = st.lists(st.one_of(
+    st.lists(VALUES, max_size=2), st.tuples(VALUES),
+    st.dictionaries(KWARG_NAMES, VALUES, max_size=2),
+    VALUES.filter(lambda v: not isinstance(v, (list, tuple, dict))),
+), max_size=4)
 
 
 def test_dispatch_many_stores_exactly_or_refuses(project, door):

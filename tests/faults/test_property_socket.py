@@ -36,12 +36,10 @@ def send_and_check(path, worker, message: bytes, previous: bytes | None = None) 
             raise AssertionError(f"no reply within the timeout to {describe(message)}") from None
         if reply is not None:  # the same connection answers the next request, with its own reply
             follow = check_reply(client.ask(line("counts")))
-            assert follow is None or (
-                isinstance(follow.get("ok"), dict) and set(follow["ok"]) >= {"pending", "completed"}
-            ), follow
-    assert worker.proc.poll() is None, (
+            assert follow is None or (isinstance(follow.get("ok"), dict)
+                                      and set(follow["ok"]) >= {"pending", "completed"}), follow
+    assert worker.proc.poll() is None, \
         f"the worker died after {describe(message)}:\n{worker.output()[-3000:]}"
-    )
     nj.counts()
 
 
@@ -81,3 +79,4 @@ def test_malformed_socket_messages_leave_the_worker_serving(project, start_worke
     assert len(sent) >= 20
     wait_until(lambda: nj.worker_status()["running"], what="the worker to answer")
     queue_still_works(project, start_worker, worker)
+

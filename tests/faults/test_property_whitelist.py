@@ -18,13 +18,8 @@ from .poison import INT32, WHITELIST_DATA, YAML_TEXT, examples
 def parse(project, text: str):
     """Settings, or None for a ConfigError with a message; any other exception fails."""
     try:
-        return whitelist.parse_whitelist(
-            project.root / "whitelist.yaml",
-            text,
-            root=project.root,
-            db_path=project.db,
-            lock_timeout=60.0,
-        )
+        return whitelist.parse_whitelist(project.root / "whitelist.yaml", text, root=project.root,
+                                         db_path=project.db, lock_timeout=60.0)
     except ConfigError as exc:
         assert str(exc).strip()
         return None
@@ -60,9 +55,8 @@ def check_settings(project, settings, text: str) -> None:
     for owner in settings.allowed:
         top = owner.split(".")[0]
         in_project = (project.root / top).is_dir() or (project.root / f"{top}.py").is_file()
-        assert in_project or top in externals, (
+        assert in_project or top in externals, \
             f"owner {owner!r} is neither in the project nor named in external_packages (SPEC §4)"
-        )
 
 
 def test_whitelist_structures_give_settings_or_config_error(project):
@@ -95,22 +89,14 @@ def test_whitelist_text_gives_settings_or_config_error(project):
     one()
 
 
-TOP_LINES = [
-    "retry_attempts: 1\n",
-    "retry_delay: 0\n",
-    "retry_backoff: 1.0\n",
-    "timeout: null\n",
-    "worker: {autostart: false}\n",
-]
+TOP_LINES = ["retry_attempts: 1\n", "retry_delay: 0\n", "retry_backoff: 1.0\n", "timeout: null\n",
+             "worker: {autostart: false}\n"]
 
 
 def test_a_key_given_twice_is_a_config_error(project):
     @examples(40)
-    @given(
-        lines=st.lists(st.sampled_from(TOP_LINES), min_size=1, max_size=4, unique=True),
-        twice=st.integers(0, 3),
-        where=st.sampled_from(["top", "owner", "member"]),
-    )
+    @given(lines=st.lists(st.sampled_from(TOP_LINES), min_size=1, max_size=4, unique=True),
+           twice=st.integers(0, 3), where=st.sampled_from(["top", "owner", "member"]))
     def one(lines, twice, where):
         allowed = "allowed_jobs:\n  jobs.testing:\n    ok: {}\n    fail: {}\n"
         if where == "top":

@@ -15,14 +15,8 @@ STARTER = "import sys, notebookjobs as nj; print(nj.start_worker(), flush=True);
 
 
 def test_worker_stop_of_a_worker_that_became_a_zombie(project):
-    starter = subprocess.Popen(
-        [sys.executable, "-c", STARTER],
-        cwd=project.root,
-        env=project.env(),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    starter = subprocess.Popen([sys.executable, "-c", STARTER], cwd=project.root, env=project.env(),
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert starter.stdout is not None
         pid = int(starter.stdout.readline())

@@ -50,9 +50,8 @@ def still_runs(door) -> None:
 
 # --- case 1: priority ----------------------------------------------------------------------------
 
-
 def test_priority_beyond_32_bits_is_refused_and_the_queue_goes_on(project, door):
-    for priority in (2**40, 2**31, -(2**31) - 1, 10**5000):
+    for priority in (2**40, 2**31, -2**31 - 1, 10**5000):
         shown = "10**5000" if priority > 2**64 else str(priority)  # too many digits to print
         before = stored()  # still_runs below stores one job with a worker
         with pytest.raises(nj.InvalidArgumentsError, match="priority"):
@@ -65,8 +64,8 @@ def test_priority_beyond_32_bits_is_refused_and_the_queue_goes_on(project, door)
 
 def test_priority_at_the_32_bit_limits_is_stored(project, door):
     high = nj.dispatch("jobs.testing.ok", 1, priority=2**31 - 1, delay=3600)
-    low = nj.dispatch("jobs.testing.ok", 2, priority=-(2**31), delay=3600)
-    assert (nj.status(high)["priority"], nj.status(low)["priority"]) == (2**31 - 1, -(2**31))
+    low = nj.dispatch("jobs.testing.ok", 2, priority=-2**31, delay=3600)
+    assert (nj.status(high)["priority"], nj.status(low)["priority"]) == (2**31 - 1, -2**31)
     # (cancelled: a delayed high-priority job must not hold up due ones, but that is case 8)
     assert nj.cancel(high) and nj.cancel(low)
     still_runs(door)
@@ -78,10 +77,8 @@ def test_priority_at_the_32_bit_limits_is_stored(project, door):
 def test_text_that_is_not_utf8_from_jobs_is_stored_with_fffd(project, start_worker):
     # Given a worker, and jobs that print, raise, report as progress and return a lone surrogate
     worker = start_worker()
-    jobs = {
-        where: nj.dispatch("jobs.testing.bad_text", where)
-        for where in ("output", "error", "progress", "result")
-    }
+    jobs = {where: nj.dispatch("jobs.testing.bad_text", where)
+            for where in ("output", "error", "progress", "result")}
     # When they have ended
     infos = {where: nj.wait(job_id, timeout=60) for where, job_id in jobs.items()}
     # Then each text is stored with U+FFFD in place of the surrogate
@@ -223,14 +220,11 @@ def test_a_job_id_taken_from_a_frame_works(project, door):
 
 
 def test_numpy_numbers_are_the_python_numbers_they_hold(project, door):
-    for values in (
-        (3, np.float64(1.5), True),  # np.float64 for float
-        (np.int64(3), 1.5, True),  # np.int64 for int
-        (np.int32(3), np.float32(1.5), np.bool_(True)),
-    ):
-        job_id = nj.dispatch(
-            "jobs.testing.typed", *values, "n", [np.int64(1)], {"k": np.float64(2.5)}, delay=3600
-        )
+    for values in ((3, np.float64(1.5), True),  # np.float64 for float
+                   (np.int64(3), 1.5, True),  # np.int64 for int
+                   (np.int32(3), np.float32(1.5), np.bool_(True))):
+        job_id = nj.dispatch("jobs.testing.typed", *values, "n", [np.int64(1)],
+                             {"k": np.float64(2.5)}, delay=3600)
         args = nj.status(job_id)["args"]
         assert args == [3, 1.5, True, "n", [1], {"k": 2.5}], values
         assert [type(a) for a in args[:3]] == [int, float, bool] and type(args[4][0]) is int

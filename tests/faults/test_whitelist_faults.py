@@ -27,14 +27,11 @@ def refused_as_config_error(project, target: str, *args: str) -> None:
     assert sum(nj.counts().values()) == 0
 
 
-@pytest.mark.parametrize(
-    "owner, member, target, args",
-    [
-        ("os", "system", "os.system", ("touch pwned",)),
-        ("builtins", "eval", "builtins.eval", ("1 + 1",)),
-        ("subprocess", "getoutput", "subprocess.getoutput", ("id",)),
-    ],
-)
+@pytest.mark.parametrize("owner, member, target, args", [
+    ("os", "system", "os.system", ("touch pwned",)),
+    ("builtins", "eval", "builtins.eval", ("1 + 1",)),
+    ("subprocess", "getoutput", "subprocess.getoutput", ("id",)),
+])
 def test_an_owner_outside_the_project_is_a_config_error(project, owner, member, target, args):
     project.write_whitelist(TEST_WHITELIST + f"  {owner}: [{member}]\n")
     refused_as_config_error(project, target, *args)
@@ -47,16 +44,12 @@ def test_an_owner_named_in_external_packages_is_allowed(project):
     assert nj.status(job_id)["target"] == "json.dumps"
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        TEST_WHITELIST + "retry_attempts: 5\n",
-        TEST_WHITELIST + "  jobs.testing: [ok]\n",
-        TEST_WHITELIST.replace("    ok: {}\n", "    ok: {}\n    ok: {retry_attempts: 9}\n"),
-        TEST_WHITELIST.replace("  concurrency: 2\n", "  concurrency: 2\n  concurrency: 1\n"),
-    ],
-    ids=["top-level", "owner", "member", "worker-key"],
-)
+@pytest.mark.parametrize("text", [
+    TEST_WHITELIST + "retry_attempts: 5\n",
+    TEST_WHITELIST + "  jobs.testing: [ok]\n",
+    TEST_WHITELIST.replace("    ok: {}\n", "    ok: {}\n    ok: {retry_attempts: 9}\n"),
+    TEST_WHITELIST.replace("  concurrency: 2\n", "  concurrency: 2\n  concurrency: 1\n"),
+], ids=["top-level", "owner", "member", "worker-key"])
 def test_a_key_given_twice_is_a_config_error(project, text):
     project.write_whitelist(text)
     with pytest.raises(nj.ConfigError, match="twice|duplicate"):
@@ -115,7 +108,6 @@ def test_rewriting_the_whitelist_in_place_while_jobs_run_fails_none(project, sta
         args=(project.root / "whitelist.yaml", TEST_WHITELIST, stop, rewrites),
     )
     writer.start()
-
     def all_ended() -> bool:
         try:  # this process reads the file too: a half-written one may refuse the read
             counts = nj.counts()
