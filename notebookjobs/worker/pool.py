@@ -48,8 +48,9 @@ class PoolEvents:
 
     #: (job_id, outcome) of the attempts that ended
     finished: list[tuple[int, Outcome]] = field(default_factory=list)
-    #: (job_id, fraction, message) reported by running attempts, oldest first
-    progress: list[tuple[int, float, str | None]] = field(default_factory=list)
+    #: (job_id, fraction, message) reported by running attempts, oldest first; fraction None:
+    #: the message is the last line the attempt printed (it reports no progress itself)
+    progress: list[tuple[int, float | None, str | None]] = field(default_factory=list)
     ready: list[Any] = field(default_factory=list)  #: the ``extra`` objects that became ready
 
 
@@ -84,10 +85,13 @@ class Pool:
     spawned in ``start()`` and ``wait()`` only.
     """
 
-    def __init__(self, root: Path, size: int, *, queue_token: str | None = None) -> None:
+    def __init__(self, root: Path, size: int, *, queue_token: str | None = None,
+                 data_dir: Path | None = None) -> None:
         if size < 1:
             raise ValueError(f"a pool needs at least 1 child; got size={size}")
         self.root = Path(root)  #: the project root; children read its whitelist.yaml per attempt
+        #: the queue's data folder: children read argument files and write result files there
+        self.data_dir = data_dir
         self.size = size
         #: the queue's name in the children's environment marker; by default this pool's own
         self.queue_token = queue_token or secrets.token_hex(procgroup.TOKEN_CHARS // 2)
@@ -98,7 +102,7 @@ class Pool:
         self._selector = selectors.DefaultSelector()
         # Events seen outside wait() (stop_job) or while it works; wait() hands them out.
         self._finished: list[tuple[int, Outcome]] = []
-        self._progress: list[tuple[int, float, str | None]] = []
+        self._progress: list[tuple[int, float | None, str | None]] = []
         self._start_failures, self._start_error, self._closed = 0, "", False
 
     def start(self) -> None:
@@ -192,7 +196,8 @@ class Pool:
 
     def _spawn(self) -> None:
         parent_conn, child_conn = self._ctx.Pipe(duplex=True)
-        args = (child_conn, str(self.root), os.getpid(), self.queue_token)
+        args = (child_conn, str(self.root), os.getpid(), self.queue_token,
+                None if self.data_dir is None else str(self.data_dir))
         process = self._ctx.Process(target=child_main, name="notebookjobs-child", daemon=True,
                                     args=args)
         try:
@@ -258,7 +263,8 @@ class Pool:
         elif kind == "done":
             data = message[2]
             self._finished.append((message[1], Outcome(
-                kind=OutcomeKind(data["kind"]), result=data["result"], error=data["error"],
+                kind=OutcomeKind(data["kind"]), result=data["result"],
+                result_type=data.get("result_type"), error=data["error"],
                 output=data["output"], duration_s=data["duration_s"])))
             child.state, child.job_id = _State.IDLE, None
 
