@@ -246,7 +246,7 @@ def mixed():
 
 def describe(data, scale: float = 1.0) -> dict:
     """What the job received: its type, and the data scaled (a frame, series or array)."""
-    out = {"type": type(data).__name__, "module": type(data).__module__.split(".")[0]}
+    out: dict = {"type": type(data).__name__, "module": type(data).__module__.split(".")[0]}
     if out["type"] == "DataFrame":
         out.update(columns=[str(c) for c in data.columns], index=[str(i) for i in data.index],
                    dtypes=[str(t) for t in data.dtypes], total=float(data["v"].sum() * scale))
