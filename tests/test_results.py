@@ -28,7 +28,7 @@ def test_a_job_handle_is_an_int_with_the_calls_of_the_spec(project):
     # Then the handle is an int equal to the id, usable wherever an id is
     assert isinstance(job, nj.Job) and issubclass(nj.Job, int)
     assert job == job.id == 1 and type(job.id) is int
-    assert (str(job), f"job {job}", "%d" % job, json.dumps([job])) == ("1", "job 1", "1", "[1]")
+    assert (str(job), f"job {job}", f"{job:03d}", json.dumps([job])) == ("1", "job 1", "001", "[1]")
     assert {job: "x"}[1] == "x" and job + 1 == 2
     assert nj.status(job)["id"] == 1 and job.status()["status"] == "pending"
     # And its repr reads the job once: what it is and how it stands
