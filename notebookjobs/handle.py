@@ -133,3 +133,12 @@ def result(job_id: int, timeout: float | None = None) -> Any:
         raise JobCancelledError(f"job {info['id']} ({info['target']}) was cancelled, so it has "
                                 "no result; nj.retry(id) runs it again", job_id=info["id"])
     return results.read(info, datafiles.results_dir(client.data_folder()))
+
+
+def preview(info: dict[str, Any], rows: int = 10) -> Any:
+    """The first ``rows`` rows of a completed job's frame result (``info``: its status), read
+    without the rest of the file; other results whole."""
+    from . import client
+
+    results.check_completed(info)
+    return results.read(info, datafiles.results_dir(client.data_folder()), rows=rows)
