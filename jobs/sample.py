@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import notebookjobs as nj
+
 # Attempt counters live in the project, so every process running an attempt sees them.
 _STATE = Path(__file__).resolve().parent.parent / ".notebookjobs" / "sample-state"
 
@@ -40,8 +42,9 @@ def always_fails(message: str = "this job always fails") -> None:
 
 
 def slow(seconds: float = 5.0, steps: int = 10) -> float:
-    """Sleep `seconds` in `steps` steps, printing as it goes; returns the seconds slept."""
+    """Sleep `seconds` in `steps` steps, reporting progress; returns the seconds slept."""
     for step in range(steps):
         time.sleep(seconds / steps)
         print(f"step {step + 1}/{steps}")
+        nj.progress((step + 1) / steps, f"step {step + 1}/{steps}")
     return seconds

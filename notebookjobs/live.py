@@ -14,6 +14,7 @@ CSS classes: ``nj-job-line`` and ``nj-job-line-<id>`` on the widget; inside it,
 
 from __future__ import annotations
 
+import atexit
 import html
 import logging
 import sys
@@ -118,7 +119,7 @@ def mimebundle(job: int) -> dict[str, Any]:
     if info["status"] not in FINAL:
         FOLLOWER.follow(int(job), line=line)
     bundle: dict[str, Any] = line._repr_mimebundle_()
-    bundle["text/plain"] = text
+    bundle["text/plain"] = f"<{text}>"  # as repr(job): IPython may prefer its own text
     return bundle
 
 
@@ -152,12 +153,15 @@ class Follower:
         with self._lock:
             return sorted(set(self._lines) | set(self._ended))
 
-    def stop(self) -> None:
-        """Stop following (lines keep their last state)."""
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop following (lines keep their last state), and wait for the thread to end."""
         self._stop.set()
         with self._lock:
             self._lines.clear()
             self._ended.clear()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
 
     def _run(self) -> None:
         while not self._stop.wait(self.poll_s):
@@ -199,3 +203,6 @@ class Follower:
 
 #: the follower of this process (one thread for every line and notification)
 FOLLOWER = Follower()
+# Stopped before the interpreter shuts down: a daemon thread caught inside a DuckDB call at
+# exit is unwound through C++ and aborts the process ("terminate called ...").
+atexit.register(FOLLOWER.stop)
