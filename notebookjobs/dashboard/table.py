@@ -24,7 +24,7 @@ ARGUMENTS_MAX_CHARS = 40  # longer argument lists are cut; the full text is in t
 #: Each column's width in pixels. Fixed, so that the table keeps one width whatever its
 #: content, scrolls sideways as a whole in a narrow notebook, and its parts above and below an
 #: open Details line up column by column.
-COLUMN_WIDTHS_PX = (48, 190, 190, 56, 64, 170, 72, 72, 72)
+COLUMN_WIDTHS_PX = (48, 190, 190, 70, 78, 170, 84, 84, 76)
 
 
 def _titled(text: str, limit: int | None = None) -> str:
