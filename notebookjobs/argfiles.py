@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import datafiles, validate
-from .errors import InvalidArgumentsError
+from .errors import InvalidArgumentsError, StorageError
 from .validate import ARGUMENT_SUFFIXES, DataRef
 
 #: seconds: an argument file younger than this is never collected, referred to or not (its
@@ -29,10 +29,22 @@ from .validate import ARGUMENT_SUFFIXES, DataRef
 COLLECT_MIN_AGE_S = 3600.0
 
 
+#: values that are never data nor references: returned as they are, at once (a bulk dispatch
+#: of 100,000 jobs walks every argument)
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain(values: Iterable[Any]) -> bool:
+    """Whether every value is a plain scalar (nothing to swap in it)."""
+    return _SCALARS.issuperset(map(type, values))  # C speed: once per job of a batch
+
+
 def _walk(value: Any, leaf: Callable[[Any, str], Any | None], name: str, depth: int = 0) -> Any:
     """``value`` with every part for which ``leaf(part, path)`` is not None replaced by it;
     lists, tuples and dicts rebuilt only down to MAX_JSON_DEPTH (deeper ones are refused as
     JSON anyway)."""
+    if type(value) in _SCALARS:
+        return value
     replaced = leaf(value, name)
     if replaced is not None:
         return replaced
@@ -58,6 +70,9 @@ class Stash:
         """The arguments with DataRef placeholders for frames, arrays and references.
         ``InvalidArgumentsError`` for a ``{"$nj": ...}`` object that is not a valid reference
         to an argument file of this queue."""
+        args = list(args)
+        if _plain(args) and _plain(kwargs.values()):  # the common case, at no cost
+            return args, kwargs
         return ([_walk(v, self._leaf, f"argument {i + 1}") for i, v in enumerate(args)],
                 {k: _walk(v, self._leaf, k) for k, v in kwargs.items()})
 
@@ -81,6 +96,10 @@ class Stash:
                 path = self.folder / ref.name
                 try:
                     datafiles.write(value, ref.kind, path, limit=2**62)
+                except OSError as exc:
+                    raise StorageError(f"cannot store a {ref.shown} argument in {self.folder}: "
+                                       f"{exc.strerror or exc}; free some space, or pass a "
+                                       "file path instead") from exc
                 except Exception as exc:  # pyarrow's errors have no common base we can name
                     raise validate_error(ref, exc) from exc
                 self._written.append(path)
