@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import notebookjobs as nj
+
 # Attempt counters live in the project, so every process running an attempt sees them.
 _STATE = Path(__file__).resolve().parent.parent / ".notebookjobs" / "sample-state"
 
@@ -40,8 +42,32 @@ def always_fails(message: str = "this job always fails") -> None:
 
 
 def slow(seconds: float = 5.0, steps: int = 10) -> float:
-    """Sleep `seconds` in `steps` steps, printing as it goes; returns the seconds slept."""
+    """Sleep `seconds` in `steps` steps, reporting progress; returns the seconds slept."""
     for step in range(steps):
         time.sleep(seconds / steps)
         print(f"step {step + 1}/{steps}")
+        nj.progress((step + 1) / steps, f"step {step + 1}/{steps}")
     return seconds
+
+
+def sales_report(days: int = 7):
+    """Compute a week of (made-up) sales per region in the background: returns a DataFrame."""
+    import pandas as pd
+
+    regions = ["east", "north", "south", "west"]
+    start = pd.Timestamp("2026-01-05")
+    rows = [{"day": start + pd.Timedelta(days=d), "region": region,
+             "sales": float((d + 1) * (i + 2) * 10)}
+            for d in range(days) for i, region in enumerate(regions)]
+    frame = pd.DataFrame(rows)
+    frame["region"] = frame["region"].astype("category")
+    nj.progress(1.0, f"{len(frame)} rows")
+    return frame.groupby("region", observed=True).agg(days=("day", "nunique"),
+                                                       sales=("sales", "sum"))
+
+
+def with_share(report, column: str = "sales"):
+    """Add each row's share of the column's total to a DataFrame given as an argument."""
+    report = report.copy()
+    report["share"] = (report[column] / report[column].sum()).round(3)
+    return report

@@ -3,8 +3,8 @@
 The public API of SPEC §6::
 
     import notebookjobs as nj
-    job_id = nj.dispatch("jobs.sample.SampleJobClass.process", "a", "b", priority=5, delay=10)
-    nj.wait(job_id)
+    job = nj.dispatch("jobs.sample.SampleJobClass.process", "a", "b", priority=5, delay=10)
+    job.result()          # a Job: an int equal to the id, with status/wait/result/cancel/retry
 
 Names are imported on first use (PEP 562), so ``import notebookjobs`` stays cheap for the
 worker's children and the CLI, which do not need pandas.
@@ -22,6 +22,8 @@ from .dashboard import dashboard
 from .errors import (
     ConfigError,
     InvalidArgumentsError,
+    JobCancelledError,
+    JobFailedError,
     JobNotFoundError,
     JobStateError,
     NotAllowedError,
@@ -53,10 +55,15 @@ _LAZY = {
     "stats": "client",
     "sql": "client",
     "prune": "client",
+    "result": "handle",
+    "job": "handle",
+    "Job": "handle",
+    "notify": "toasts",
 }
 
 __all__ = [
-    *_LAZY, "ConfigError", "InvalidArgumentsError", "JobNotFoundError", "JobStateError",
+    *_LAZY, "ConfigError", "InvalidArgumentsError", "JobCancelledError", "JobFailedError",
+    "JobNotFoundError", "JobStateError",
     "NotAllowedError", "NotebookJobsError", "StorageError", "StoreBusyError", "WorkerError",
     "JobStatus", "dashboard", "progress", "__version__",
 ]

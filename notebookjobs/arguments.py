@@ -91,7 +91,7 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
     if isinstance(value, str) and optional and value.strip().lower() in ("null", "none"):
         return None
     if base in (int, float, bool, list, dict) and isinstance(value, str):
-        return _from_string(name, value, base)
+        return from_string(name, value, base)
     if base is bool and not isinstance(value, bool):
         raise _mismatch(name, value, "bool")
     if base is int and (isinstance(value, bool) or not isinstance(value, int)):
@@ -111,7 +111,9 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
     return value
 
 
-def _from_string(name: str, text: str, base: type) -> Any:
+def from_string(name: str, text: str, base: type) -> Any:
+    """``text`` as a ``base`` (int, float, bool, list or dict), as a dispatch coerces a string
+    for a parameter so annotated; ``InvalidArgumentsError`` naming ``name`` otherwise."""
     raw = text.strip()
     if base is bool:
         if raw.lower() in _TRUE:
@@ -146,4 +148,5 @@ def _from_string(name: str, text: str, base: type) -> Any:
 
 
 def _mismatch(name: str, value: Any, expected: str) -> InvalidArgumentsError:
-    return InvalidArgumentsError(f"{name}: {value!r} is not accepted; expected {expected}")
+    return InvalidArgumentsError(f"{name}: {validate.short_repr(value)} is not accepted; "
+                                 f"expected {expected}")

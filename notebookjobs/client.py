@@ -14,14 +14,23 @@ import socket
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import pandas as pd
 
-from . import discovery, frames, registry, retries, validate
+from . import argfiles, datafiles, discovery, frames, registry, retries, validate
 from .arguments import bind
 from .config import Settings, load_settings
-from .errors import InvalidArgumentsError, JobStateError, NotebookJobsError
+from .errors import (
+    ConfigError,
+    InvalidArgumentsError,
+    JobStateError,
+    NotAllowedError,
+    NotebookJobsError,
+)
+from .handle import Job as JobHandle
+from .handle import dispatched
 from .joblog import JobLog
 from .models import FINAL_STATUSES, STATUS_NAMES, Job, JobBatch, JobSpec, JobStatus, utcnow
 from .progress import set_reporter
@@ -29,6 +38,8 @@ from .queue import QueueClient
 from .remote import worker_info
 from .store import STATS_GROUPS
 from .worker import daemon, runner
+
+T = TypeVar("T")
 
 WAIT_FIRST_POLL_S = 0.01  # wait() polls quickly at first, then backs off
 WAIT_MAX_POLL_S = 0.25
@@ -47,6 +58,11 @@ def _paths() -> Settings:
     return load_settings(strict=False)
 
 
+def data_folder() -> Path:
+    """The queue's data folder: result files and the frames and arrays given as arguments."""
+    return datafiles.data_dir(_paths().db_path)
+
+
 def _check_int(name: str, value: Any, lowest: int | None = None) -> int:
     return validate.integer(name, value, lowest, validate.INT32_MAX)
 
@@ -61,9 +77,10 @@ def parameter_names(target: str) -> list[str]:
 
 
 def _spec(cfg: Settings, target: str | registry.Target, args: Any, kwargs: dict[str, Any],
-          priority: Any, delay: Any, now: datetime) -> JobSpec:
+          priority: Any, delay: Any, now: datetime, stash: argfiles.Stash) -> JobSpec:
     resolved = target if isinstance(target, registry.Target) else registry.resolve(target, cfg)
     target = resolved.name
+    args, kwargs = stash.swap(args, kwargs)  # frames and arrays: placeholders until stored
     bound_args, bound_kwargs = bind(resolved, list(args), kwargs)
     return JobSpec(target=target, args=bound_args, kwargs=bound_kwargs,
                    priority=validate.priority(priority),
@@ -71,32 +88,54 @@ def _spec(cfg: Settings, target: str | registry.Target, args: Any, kwargs: dict[
                    policy=cfg.policy_for(target))
 
 
+def _stash(cfg: Settings) -> argfiles.Stash:
+    return argfiles.Stash(datafiles.arguments_dir(datafiles.data_dir(cfg.db_path)))
+
+
+def _stored(stash: argfiles.Stash, store: Callable[[], T]) -> T:
+    """``store()`` with the stash's files written first; deleted again when the queue refused
+    the dispatch (not after an error that leaves it unknown whether it was stored)."""
+    stash.write()
+    try:
+        return store()
+    except (InvalidArgumentsError, NotAllowedError, ConfigError):
+        stash.discard()
+        raise
+
+
 def dispatch(target: str, *args: Any, priority: int = 0, delay: float | timedelta = 0,
-             **kwargs: Any) -> int:
-    """Validate ``target`` and its arguments, store a pending job, return its id.
+             **kwargs: Any) -> JobHandle:
+    """Validate ``target`` and its arguments, store a pending job, return its handle: a
+    ``Job``, an ``int`` equal to its id (SPEC §15).
 
     ``priority``: higher runs first. ``delay``: seconds (or a timedelta) before it may start.
-    Raises ``NotAllowedError`` for a target the whitelist does not name and
-    ``InvalidArgumentsError`` for arguments that do not fit its signature; nothing is stored then.
+    A DataFrame, Series or numpy array argument is stored as a file (Parquet, ``.npy``) and
+    the job receives it as such. Raises ``NotAllowedError`` for a target the whitelist does not
+    name and ``InvalidArgumentsError`` for arguments that do not fit its signature; nothing is
+    stored then.
     """
     cfg = settings()
     now = utcnow()
-    spec = _spec(cfg, target, args, kwargs, priority, delay, now)
+    stash = _stash(cfg)
+    spec = _spec(cfg, target, args, kwargs, priority, delay, now, stash)
     queue = QueueClient(cfg)
-    job_id = queue.enqueue(spec, now)
+    job_id = _stored(stash, lambda: queue.enqueue(spec, now))
     _autostart(cfg, queue)
-    return job_id
+    return dispatched([job_id])[0]
 
 
 def dispatch_many(target: str, calls: list[Any], *, priority: int = 0,
-                  delay: float | timedelta = 0) -> list[int]:
-    """Dispatch ``target`` once per item of ``calls`` in one transaction; returns the ids in order.
+                  delay: float | timedelta = 0) -> list[JobHandle]:
+    """Dispatch ``target`` once per item of ``calls`` in one transaction; their handles, in
+    order.
 
-    Each item is a list or tuple of positional arguments, or a dict of keyword arguments. Every
-    item is validated first: one bad item stores nothing.
+    Each item is a list or tuple of positional arguments, or a dict of keyword arguments
+    (frames and arrays among them, as for ``dispatch``). Every item is validated first: one
+    bad item stores nothing.
     """
     cfg = settings()
     now = utcnow()
+    stash = _stash(cfg)
     resolved = registry.resolve(target, cfg)
     # Checked once for the batch: the per-item work is the binding alone.
     priority = validate.priority(priority)
@@ -111,6 +150,7 @@ def dispatch_many(target: str, calls: list[Any], *, priority: int = 0,
             raise InvalidArgumentsError(f"calls[{i}]={item!r}: expected a list of positional "
                                         "arguments or a dict of keyword arguments")
         try:
+            args, kwargs = stash.swap(args, kwargs)
             bound_args, bound_kwargs = bind(resolved, args, kwargs)
         except InvalidArgumentsError as exc:
             raise InvalidArgumentsError(f"calls[{i}]: {exc}") from exc
@@ -119,9 +159,9 @@ def dispatch_many(target: str, calls: list[Any], *, priority: int = 0,
     batch = JobBatch(target=resolved.name, args=all_args, kwargs=all_kwargs, priority=priority,
                      run_at=run_at, policy=cfg.policy_for(resolved.name))
     queue = QueueClient(cfg)
-    ids = queue.enqueue_batch(batch, now)
+    ids = _stored(stash, lambda: queue.enqueue_batch(batch, now))
     _autostart(cfg, queue)
-    return ids
+    return dispatched(ids)
 
 
 def _autostart(cfg: Settings, queue: QueueClient) -> None:
@@ -171,8 +211,8 @@ def cancel(job_id: int) -> bool:
     return before in (JobStatus.PENDING, JobStatus.RUNNING)
 
 
-def retry(job_id: int) -> int:
-    """Dispatch a failed or cancelled job again with the same arguments; returns the new id.
+def retry(job_id: int) -> JobHandle:
+    """Dispatch a failed or cancelled job again with the same arguments; the new job's handle.
 
     The old job stays in the history as it was. The target is checked against the current
     whitelist again.
@@ -183,11 +223,12 @@ def retry(job_id: int) -> int:
                             "be retried (dispatch it again instead)")
     cfg = settings()
     now = utcnow()
-    spec = _spec(cfg, job.target, job.args, job.kwargs, job.priority, 0, now)
+    stash = _stash(cfg)  # its frames and arrays are the old job's files: shared, not copied
+    spec = _spec(cfg, job.target, job.args, job.kwargs, job.priority, 0, now, stash)
     queue = QueueClient(cfg)
-    new_id = queue.enqueue(spec, now)
+    new_id = _stored(stash, lambda: queue.enqueue(spec, now))
     _autostart(cfg, queue)
-    return new_id
+    return dispatched([new_id])[0]
 
 
 def _frame(jobs: list[Job]) -> pd.DataFrame:
@@ -198,15 +239,18 @@ def _frame(jobs: list[Job]) -> pd.DataFrame:
     return frame
 
 
-def jobs(page: int = 1, per_page: int = 5, status: str | None = None) -> pd.DataFrame:
-    """One page of the queue, newest first; ``df.attrs`` holds total, page, pages, per_page and
-    status."""
+def jobs(page: int = 1, per_page: int = 5, status: str | None = None,
+         order: str = "newest") -> pd.DataFrame:
+    """One page of the queue, newest first (``order``: also oldest, running for the running
+    and pending jobs first, priority); ``df.attrs`` holds total, page, pages, per_page, status
+    and order."""
     _check_int("page", page, 1)
     _check_int("per_page", per_page, 1)
     _check_status(status)
-    rows, total = QueueClient(_paths()).page(page, per_page, status)
+    validate.page_order("order", order)
+    rows, total = QueueClient(_paths()).page(page, per_page, status, order)
     frame = _frame(rows)
-    frame.attrs.update(total=total, page=page, per_page=per_page, status=status,
+    frame.attrs.update(total=total, page=page, per_page=per_page, status=status, order=order,
                        pages=max(1, math.ceil(total / per_page)))
     return frame
 
@@ -292,7 +336,9 @@ def run_now(target: str, args: list[Any], kwargs: dict[str, Any], *, echo: bool 
     """
     cfg = settings()
     now = utcnow()
-    spec = _spec(cfg, target, args, kwargs, 0, 0, now)
+    stash = _stash(cfg)
+    spec = _spec(cfg, target, args, kwargs, 0, 0, now, stash)
+    stash.write()
     queue = QueueClient(cfg)
     job = queue.run_started(spec, f"run:{socket.gethostname()}:{os.getpid()}", now)
     set_reporter(lambda fraction, message: queue.record_progress(job.id, fraction, message))
@@ -300,7 +346,8 @@ def run_now(target: str, args: list[Any], kwargs: dict[str, Any], *, echo: bool 
     try:
         while True:
             outcome = runner.execute(cfg, spec.target, spec.args, spec.kwargs,
-                                     timeout=spec.policy.timeout, echo=echo)
+                                     timeout=spec.policy.timeout, echo=echo, job_id=job.id,
+                                     data_dir=datafiles.data_dir(cfg.db_path))
             outcome = validate.outcome(outcome)
             decision = retries.decide(job.policy, job.attempts, outcome.kind, utcnow())
             if outcome.succeeded:

@@ -81,6 +81,12 @@ def job_lines(info: dict[str, Any]) -> list[str]:
     """A job's fields, one per line; multi-line text (tracebacks, output) indented below its key."""
     lines = []
     for key, value in info.items():
+        if key == "errors" and isinstance(value, list):  # one line per failed attempt
+            lines.append(f"errors: {len(value)}")
+            lines += [f"  attempt {e.get('attempt')} at {e.get('at')}: "
+                      + ((str(e.get("error") or "").strip().splitlines() or [""])[-1])
+                      for e in value if isinstance(e, dict)]
+            continue
         if isinstance(value, (list, dict)):
             value = json.dumps(value)
         if isinstance(value, str) and "\n" in value:

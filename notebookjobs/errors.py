@@ -41,3 +41,21 @@ class StoreBusyError(StorageError):
 
 class WorkerError(NotebookJobsError):
     """The worker is not running or could not be reached."""
+
+
+class JobFailedError(NotebookJobsError):
+    """The job failed: its last attempt raised; ``.traceback`` holds the job's traceback."""
+
+    def __init__(self, message: str | None = None, *, job_id: int | None = None,
+                 traceback: str | None = None) -> None:
+        super().__init__(message)
+        self.job_id = job_id  #: the job that failed
+        self.traceback = traceback or ""  #: the job's error as stored: its traceback text
+
+
+class JobCancelledError(NotebookJobsError):
+    """The job was cancelled, so it has no result; dispatch it again with ``nj.retry(id)``."""
+
+    def __init__(self, message: str | None = None, *, job_id: int | None = None) -> None:
+        super().__init__(message)
+        self.job_id = job_id  #: the job that was cancelled

@@ -8,8 +8,9 @@
     %jobs status ID | cancel ID | retry ID
     %jobs worker start|stop|status
 
-``dispatch`` and ``retry`` return the new job id and ``list`` returns the page as a DataFrame,
-so a cell ending with them shows the value (and ``job_id = %jobs dispatch ...`` works). Bad
+``dispatch`` and ``retry`` return the new job's handle (a ``Job``: an int equal to its id,
+shown as its live line) and ``list`` returns the page as a DataFrame, so a cell ending with
+them shows the value (and ``job = %jobs dispatch ...`` works). Bad
 input and every ``NotebookJobsError`` print one line to stderr, never a traceback: a typo in a
 notebook should read like a CLI's refusal, not like a crash.
 """

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +24,9 @@ class JobStatus(enum.StrEnum):
 
 #: States a job never leaves (except by an explicit retry, which makes a new job).
 FINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+#: The failed attempts' errors a job keeps (``Job.errors``): the last ones, so a job retried
+#: thousands of times keeps a row of bounded size.
+MAX_ERRORS_KEPT = 25
 #: The status strings, in lifecycle order.
 STATUS_NAMES = tuple(s.value for s in JobStatus)
 
@@ -76,7 +79,8 @@ class Job:
     """One job: a row of the queue, and the worker's record of it while it runs.
 
     Frozen: a change is a new ``Job`` made by a function of ``transitions``. The fields after
-    ``progress_message`` are internal: ``nj.status()`` shows the ones in STATUS_KEYS.
+    ``progress_message`` are internal, except ``result_type`` and ``errors``: ``nj.status()``
+    shows the ones in STATUS_KEYS.
     """
 
     id: int
@@ -92,7 +96,8 @@ class Job:
     started_at: datetime | None = None  #: of the current or last attempt
     finished_at: datetime | None = None  #: of the last attempt
     error: str | None = None  #: the last failed attempt's traceback or reason
-    result: Any = None  #: the JSON value the job returned
+    #: the JSON value the job returned, or a summary of a result kept in a file (``results``)
+    result: Any = None
     output: str | None = None  #: the last attempt's stdout and stderr, bounded
     progress: float | None = None  #: 0..1 while running
     progress_message: str | None = None
@@ -101,12 +106,18 @@ class Job:
     timeout: float | None = None
     worker: str | None = None  #: who runs it, while it is running
     cancel_requested: bool = False  #: a cancel of a running job, for its worker to carry out
+    #: how the result is kept (``validate.RESULT_TYPES``): json, repr, or a file's kind
+    #: (DataFrame, Series, ndarray, bytes); None until the job completes
+    result_type: str | None = None
+    #: every failed attempt's error, oldest first (Oban's ``errors``): ``{"attempt": n,
+    #: "at": ISO time, "error": text}``; the last MAX_ERRORS_KEPT
+    errors: list[dict[str, Any]] = field(default_factory=list)
 
     #: The keys of ``nj.status()``, in order (SPEC §6).
     STATUS_KEYS = (
         "id", "target", "args", "kwargs", "status", "priority", "attempts", "max_attempts",
         "created_at", "run_at", "started_at", "finished_at", "error", "result", "output",
-        "progress", "progress_message",
+        "progress", "progress_message", "result_type", "errors",
     )
 
     @property
@@ -146,7 +157,8 @@ class Outcome:
     """The result of one attempt: what the worker (or ``run``) records."""
 
     kind: OutcomeKind
-    result: Any = None  #: the JSON value the job returned
+    result: Any = None  #: the JSON value the job returned, or the summary of its result file
+    result_type: str | None = None  #: how the result is kept (``Job.result_type``)
     error: str | None = None  #: traceback or reason, for anything but success
     output: str = ""  #: captured stdout and stderr, bounded
     duration_s: float = 0.0

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from . import journal, lock, socketdir, store, transitions, wake
+from . import argfiles, datafiles, journal, lock, results, socketdir, store, transitions, wake
 from .config import Settings
 from .errors import JobStateError
 from .models import Job, JobBatch, JobSpec, JobStatus, Outcome
@@ -51,8 +51,13 @@ class Queue(Protocol):
     def get(self, job_id: int) -> Job:
         """The job; ``JobNotFoundError`` when there is none."""
 
-    def page(self, page: int, per_page: int, status: str | None) -> Page:
-        """Jobs newest first, and the number matching ``status``."""
+    def get_many(self, job_ids: list[int]) -> list[Job]:
+        """The jobs with these ids, in id order (ids without a job left out): one request for
+        the jobs a notebook follows."""
+
+    def page(self, page: int, per_page: int, status: str | None, order: str = "newest") -> Page:
+        """Jobs in ``order`` (``store.PAGE_ORDERS``: newest, oldest, running, priority), and the
+        number matching ``status``."""
 
     def counts(self) -> dict[str, int]:
         """Jobs per status, all five keys."""
@@ -62,7 +67,8 @@ class Queue(Protocol):
         (a final status: nothing changed)."""
 
     def prune(self, before: datetime) -> int:
-        """Delete the jobs that finished before ``before``; how many."""
+        """Delete the jobs that finished before ``before`` with their result files, and the
+        argument files no job refers to any more; how many jobs."""
 
     def table(self, name: str, *args: Any) -> pa.Table | str:
         """A named frame (history, stats, sql): the Arrow table, or the path of a Parquet file
@@ -88,11 +94,13 @@ OPERATIONS = frozenset(name for name in Queue.__dict__ if not name.startswith("_
 
 class StoreQueue:
     """``Queue`` over a ``JobStore`` inside the caller's transaction: the meaning of each
-    operation, written once for the locked-file path and for the worker's reads."""
+    operation, written once for the locked-file path and for the worker's reads. ``data``:
+    the queue's data folder (``datafiles.data_dir``), whose files ``prune`` deletes."""
 
-    def __init__(self, store: JobStore, log: journal.Journal) -> None:
+    def __init__(self, store: JobStore, log: journal.Journal, data: Path | None = None) -> None:
         self.store = store
         self.journal = log  #: where new ids come from (the queue file was opened: it has a base)
+        self.data = data
 
     def _ids(self, count: int) -> list[int]:
         first, last = self.journal.append(journal.RESERVE, count)
@@ -114,8 +122,11 @@ class StoreQueue:
     def get(self, job_id: int) -> Job:
         return self.store.get(job_id)
 
-    def page(self, page: int, per_page: int, status: str | None) -> Page:
-        return self.store.page(page, per_page, status)
+    def get_many(self, job_ids: list[int]) -> list[Job]:
+        return self.store.get_many(job_ids)
+
+    def page(self, page: int, per_page: int, status: str | None, order: str = "newest") -> Page:
+        return self.store.page(page, per_page, status, order)
 
     def counts(self) -> dict[str, int]:
         return self.store.counts()
@@ -128,7 +139,14 @@ class StoreQueue:
         return job.status
 
     def prune(self, before: datetime) -> int:
-        return self.store.prune(before)
+        pruned = self.store.prune(before)
+        if self.data is not None:
+            # Inside the transaction: should its commit fail, the jobs stay and their data
+            # files are gone; reading such a result then says so (StorageError).
+            results.remove(datafiles.results_dir(self.data), pruned)
+            argfiles.collect(datafiles.arguments_dir(self.data),
+                             argfiles.references(self.store.argument_texts()))
+        return len(pruned)
 
     def table(self, name: str, *args: Any) -> pa.Table:
         return self.store.table(name, *args)
@@ -188,7 +206,8 @@ class QueueClient:
                 if result is lock.LOCKED:
                     self.used_worker = False
                     with store.transaction(self.settings.db_path) as job_store:
-                        return call(StoreQueue(job_store, self._journal))
+                        return call(StoreQueue(job_store, self._journal,
+                                               datafiles.data_dir(self.settings.db_path)))
             finally:
                 os.close(fd)  # closing the descriptor releases the lock
         self.used_worker = True
@@ -219,8 +238,11 @@ class QueueClient:
     def get(self, job_id: int) -> Job:
         return self._route(lambda q: q.get(job_id))
 
-    def page(self, page: int, per_page: int, status: str | None) -> Page:
-        return self._route(lambda q: q.page(page, per_page, status))
+    def get_many(self, job_ids: list[int]) -> list[Job]:
+        return self._route(lambda q: q.get_many(job_ids))
+
+    def page(self, page: int, per_page: int, status: str | None, order: str = "newest") -> Page:
+        return self._route(lambda q: q.page(page, per_page, status, order))
 
     def counts(self) -> dict[str, int]:
         return self._route(lambda q: q.counts())

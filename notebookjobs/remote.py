@@ -279,8 +279,12 @@ class RemoteQueue:
     def get(self, job_id: int) -> Job:
         return self._send("get", job_id, read=True)
 
-    def page(self, page: int, per_page: int, status: str | None) -> tuple[list[Job], int]:
-        jobs, total = self._send("page", page, per_page, status, read=True)
+    def get_many(self, job_ids: list[int]) -> list[Job]:
+        return list(self._send("get_many", list(job_ids), read=True))
+
+    def page(self, page: int, per_page: int, status: str | None,
+             order: str = "newest") -> tuple[list[Job], int]:
+        jobs, total = self._send("page", page, per_page, status, order, read=True)
         return jobs, total
 
     def counts(self) -> dict[str, int]:

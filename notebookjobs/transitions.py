@@ -17,17 +17,25 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 from . import retries
 from .errors import JobStateError
-from .models import Job, JobBatch, JobSpec, JobStatus, Outcome, OutcomeKind
+from .models import MAX_ERRORS_KEPT, Job, JobBatch, JobSpec, JobStatus, Outcome, OutcomeKind
 
 PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
 
 # The fields of a new pending job that do not come from its dispatch.
 _NEW = {"status": PENDING, "attempts": 0, "started_at": None, "finished_at": None,
         "error": None, "result": None, "output": None, "progress": None,
-        "progress_message": None, "worker": None, "cancel_requested": False}
+        "progress_message": None, "worker": None, "cancel_requested": False,
+        "result_type": None, "errors": []}  # shared by a batch's jobs: never mutated
+
+
+def _errors(job: Job, error: str | None, now: datetime) -> list[dict[str, Any]]:
+    """The job's errors with this attempt's appended (a new list: jobs are frozen)."""
+    entry = {"attempt": job.attempts, "at": now.isoformat(), "error": error or ""}
+    return [*(job.errors or [])[-(MAX_ERRORS_KEPT - 1):], entry]
 
 
 def _expect(job: Job, status: str, what: str) -> None:
@@ -85,19 +93,24 @@ def settle(job: Job, outcome: Outcome, now: datetime) -> Job:
     if job.cancel_requested and not outcome.succeeded:
         kind = OutcomeKind.CANCELLED
     decision = retries.decide(job.policy, job.attempts, kind, now)
-    common = {"finished_at": now, "worker": None, "output": outcome.output,
-              "error": None if outcome.succeeded else outcome.error}
+    common: dict[str, Any] = {"finished_at": now, "worker": None, "output": outcome.output}
+    if outcome.succeeded:
+        common["error"] = None
+    else:
+        common["error"], common["errors"] = outcome.error, _errors(job, outcome.error, now)
     if decision.status is JobStatus.PENDING:
         return job.evolve(status=PENDING, run_at=decision.run_at, **common)
     return job.evolve(status=decision.status.value,
-                      result=outcome.result if outcome.succeeded else None, **common)
+                      result=outcome.result if outcome.succeeded else None,
+                      result_type=outcome.result_type if outcome.succeeded else None, **common)
 
 
 def fail(job: Job, reason: str, now: datetime) -> Job:
     """running -> failed at once, no retry: the job was refused where it was to run, or could
     not be started at all."""
     _expect(job, RUNNING, "failed")
-    return job.evolve(status=JobStatus.FAILED.value, finished_at=now, worker=None, error=reason)
+    return job.evolve(status=JobStatus.FAILED.value, finished_at=now, worker=None, error=reason,
+                      errors=_errors(job, reason, now))
 
 
 def restart(job: Job, outcome: Outcome, now: datetime) -> Job:
@@ -105,7 +118,8 @@ def restart(job: Job, outcome: Outcome, now: datetime) -> Job:
     running (its process keeps it) and the attempt is counted."""
     _expect(job, RUNNING, "restarted")
     return job.evolve(attempts=job.attempts + 1, started_at=now, error=outcome.error,
-                      output=outcome.output, progress=None, progress_message=None)
+                      errors=_errors(job, outcome.error, now), output=outcome.output,
+                      progress=None, progress_message=None)
 
 
 def requeue(job: Job, run_at: datetime) -> Job:
@@ -126,8 +140,9 @@ def cancel(job: Job, now: datetime) -> Job:
     return job
 
 
-def progress(job: Job, fraction: float, message: str | None) -> Job:
-    """A running job's progress report (ignored once it is no longer running)."""
+def progress(job: Job, fraction: float | None, message: str | None) -> Job:
+    """A running job's progress report (ignored once it is no longer running); fraction None
+    with the last line the job printed, while it reports no progress of its own."""
     if job.status != RUNNING:
         return job
     return job.evolve(progress=fraction, progress_message=message)

@@ -25,7 +25,8 @@ from .models import RetryPolicy
 
 POLICY_KEYS = ("retry_attempts", "retry_delay", "retry_backoff", "timeout")
 WORKER_KEYS = ("concurrency", "autostart", "grace_period")
-TOP_KEYS = (*POLICY_KEYS, "worker", "allowed_jobs", "external_packages")
+TOP_KEYS = (*POLICY_KEYS, "worker", "allowed_jobs", "external_packages", "max_result_bytes")
+DEFAULT_MAX_RESULT_BYTES = 2**30  #: a job's result is at most 1 GiB unless the file says more
 MAX_CONCURRENCY = 1024  #: children in one worker's pool at most
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 #: seconds after an edit during which a whitelist that refuses a job may still be half-written
@@ -61,6 +62,9 @@ class Settings:
     problem: str | None = None
     #: st_mtime_ns of whitelist.yaml when it was read
     mtime_ns: int = 0
+    #: bytes a job's result may take (a result file, or its JSON or repr text); larger fails
+    #: the attempt
+    max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
 
     def check(self) -> Settings:
         """These settings, or the ``ConfigError`` that made the whitelist unusable."""
@@ -125,6 +129,9 @@ def parse_whitelist(path: Path, text: str, *, root: Path, db_path: Path,
     worker = v.worker(data.get("worker"))
     external = v.external_packages(data.get("external_packages"))
     allowed = v.allowed_jobs(data.get("allowed_jobs"), policy)
+    max_result_bytes = DEFAULT_MAX_RESULT_BYTES
+    if data.get("max_result_bytes") is not None:
+        max_result_bytes = v.integer(["max_result_bytes"], data["max_result_bytes"], 1, 2**62)
     for owner in allowed:
         top = owner.split(".")[0]
         if top not in external and not _in_project(root, top):
@@ -134,7 +141,7 @@ def parse_whitelist(path: Path, text: str, *, root: Path, db_path: Path,
     return Settings(
         root=root, whitelist_path=path, db_path=db_path, policy=policy,
         worker=worker, allowed=allowed, lock_timeout=lock_timeout,
-        external_packages=external,
+        external_packages=external, max_result_bytes=max_result_bytes,
     )
 
 

@@ -43,6 +43,26 @@ info = nj.wait(job, timeout=60)
     ("code", """flaky = nj.dispatch("jobs.sample.flaky", key=f"quickstart-{uuid.uuid4().hex}")
 info = nj.wait(flaky, timeout=60)
 info["status"], info["attempts"], info["result"]"""),
+    ("md", """## Results that keep their type
+
+`dispatch` returns a `Job`: an `int` equal to the job's id, whose methods follow it
+(`status()`, `wait()`, `result()`, `cancel()`, `retry()`); shown as a cell's value in
+JupyterLab it is a live line that updates until the job ends. A job may return a pandas
+DataFrame or Series, a numpy array or bytes: the worker keeps it in a file of the queue's
+folder (Parquet, `.npy`), never as a pickle, and `result()` gives it back with its type."""),
+    ("code", """report = nj.dispatch("jobs.sample.sales_report", days=7)
+frame = report.result(timeout=60)  # computed in the background, read back as a DataFrame
+frame"""),
+    ("code", """info = nj.status(report)
+info["result_type"], info["result"]"""),
+    ("md", "Frames and arrays go in as arguments the same way: the job receives a DataFrame."),
+    ("code", """shares = nj.dispatch("jobs.sample.with_share", frame)
+shares.result(timeout=60)"""),
+    ("md", "A job that failed raises `JobFailedError` from `result()`, with the job's traceback:"),
+    ("code", """try:
+    nj.dispatch("jobs.sample.always_fails", "no data today").result(timeout=60)
+except nj.JobFailedError as exc:
+    print(exc.traceback.strip().splitlines()[-1])"""),
     ("md", "## Cancel a running job"),
     ("code", """import time
 

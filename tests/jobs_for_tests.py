@@ -193,3 +193,65 @@ def stamp(token: str, pause_ms: int = 0) -> str:
         time.sleep(pause_ms / 1000)
     _effect("stamps", f"end {token} {os.getpid()} {time.monotonic_ns()}")
     return token
+
+
+# --- typed results and data arguments (SPEC §15) ----------------------------------------------
+
+def frame(rows: int = 3):
+    """A DataFrame of several dtypes with a named index (pandas imported here, in the child)."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {"n": list(range(rows)), "x": [i / 2 for i in range(rows)],
+         "name": [f"r{i}" for i in range(rows)],
+         "when": pd.date_range("2026-01-01", periods=rows, tz="UTC"),
+         "kind": pd.Categorical(["a", "b", "a"][:rows] + ["a"] * max(0, rows - 3)),
+         "maybe": pd.array([1, None, 3][:rows] + [0] * max(0, rows - 3), dtype="Int64")},
+        index=pd.Index([f"k{i}" for i in range(rows)], name="key"))
+
+
+def series():
+    """A named Series of floats."""
+    import pandas as pd
+
+    return pd.Series([1.5, 2.5], index=["a", "b"], name="price")
+
+
+def array(rows: int = 2):
+    """A 2-d float32 array."""
+    import numpy as np
+
+    return np.arange(rows * 3, dtype="float32").reshape(rows, 3)
+
+
+def blob(size: int = 4) -> bytes:
+    """`size` bytes, every value once in a while."""
+    return bytes(i % 256 for i in range(size))
+
+
+def something() -> object:
+    """A value that is none of the above: kept as its repr."""
+    return {1, 2, 3}
+
+
+def mixed():
+    """A frame Parquet cannot hold (a column of mixed objects): kept as its repr."""
+    import pandas as pd
+
+    return pd.DataFrame({"m": ["a", 1, 2.5]})
+
+
+def describe(data, scale: float = 1.0) -> dict:
+    """What the job received: its type, and the data scaled (a frame, series or array)."""
+    out: dict = {"type": type(data).__name__, "module": type(data).__module__.split(".")[0]}
+    if out["type"] == "DataFrame":
+        out.update(columns=[str(c) for c in data.columns], index=[str(i) for i in data.index],
+                   dtypes=[str(t) for t in data.dtypes], total=float(data["v"].sum() * scale))
+    elif out["type"] in ("Series", "ndarray"):
+        out.update(total=float(data.sum() * scale), dtype=str(data.dtype))
+    return out
+
+
+def scaled(data, scale: float = 2.0):
+    """The frame, series or array it got, times `scale`: a frame in, a frame out."""
+    return data * scale

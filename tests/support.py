@@ -46,6 +46,14 @@ allowed_jobs:
     stubborn_loop: {}
     bad_text: {}
     stamp: {}
+    frame: {}
+    series: {}
+    array: {}
+    blob: {}
+    something: {}
+    mixed: {}
+    describe: {}
+    scaled: {}
   jobs.testing.Greeter: [hello, shout, kind]
 """
 

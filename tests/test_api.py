@@ -202,6 +202,7 @@ def test_empty_queue_has_one_empty_page(project):
         "per_page": 5,
         "status": None,
         "pages": 1,
+        "order": "newest",
     }
 
 

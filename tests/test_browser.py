@@ -102,15 +102,33 @@ def test_dashboard_in_jupyterlab(lab_project, stop_worker_after, tmp_path):
         page.goto(lab.url("notebooks/dashboard.ipynb"))
         wait_kernel_ready(page)
         lap("kernel ready")
-        # Fold the file browser away: the notebook gets the width (and the picture the table).
-        page.locator('.jp-SideBar.jp-mod-left li[data-id="filebrowser"]').click()
-        expect(page.locator(".jp-FileBrowser")).to_be_hidden()
         # The notebook is stored with its outputs (for nbval): clear them so that nothing seen
         # below can come from the stored run, then run every cell.
         clear_outputs(page)
         run_all(page)
         wait_all_run(page)
         lap("notebook run")
+
+        # With the file browser open in a 1400 px window, the queue does not fit: it scrolls
+        # sideways inside the notebook, and its last column can be scrolled into view.
+        page.set_viewport_size({"width": 1400, "height": VIEWPORT[1]})
+        expect(page.locator(".jp-FileBrowser")).to_be_visible()
+        expect(page.locator(".nj-queue-table th").last).to_have_text("created")
+        seen = page.locator(".nj-queue-body").evaluate("""body => {
+            body.scrollLeft = body.scrollWidth;
+            const box = body.getBoundingClientRect();
+            const last = [...body.querySelectorAll('.nj-queue-table th')].pop();
+            const cell = last.getBoundingClientRect();
+            return {scrolls: body.scrollWidth > body.clientWidth, left: box.left,
+                    right: box.right, cellLeft: cell.left, cellRight: cell.right};
+        }""")
+        assert seen["scrolls"], seen
+        assert seen["left"] <= seen["cellLeft"] and seen["cellRight"] <= seen["right"] + 1, seen
+        page.locator(".nj-queue-body").evaluate("body => { body.scrollLeft = 0; }")
+        # Fold the file browser away: the notebook gets the width (and the picture the table).
+        page.set_viewport_size({"width": VIEWPORT[0], "height": VIEWPORT[1]})
+        page.locator('.jp-SideBar.jp-mod-left li[data-id="filebrowser"]').click()
+        expect(page.locator(".jp-FileBrowser")).to_be_hidden()
 
         # The kernel (started by Lab, with Lab's environment) used this project's queue.
         assert client.worker_status()["running"]
@@ -170,7 +188,9 @@ def test_dashboard_in_jupyterlab(lab_project, stop_worker_after, tmp_path):
         assert_rows_line_up(page, 5)
         page.locator(".jp-NotebookPanel").hover()  # no tooltip of a button in the picture
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        dash.screenshot(path=str(SCREENSHOT))
+        hidden = page.add_style_tag(content=".Toastify { display: none !important; }")
+        dash.screenshot(path=str(SCREENSHOT))  # without the toasts of the notebook's jobs
+        hidden.evaluate("tag => tag.remove()")
         if os.environ.get("NJ_FULL_SCREENSHOT"):
             page.screenshot(path=os.environ["NJ_FULL_SCREENSHOT"])
         lap("screenshot")
@@ -183,6 +203,32 @@ def test_dashboard_in_jupyterlab(lab_project, stop_worker_after, tmp_path):
         expect(page.locator(f"button.nj-retry-{slow_id}")).to_be_visible()
         assert client.status(slow_id)["status"] == "cancelled"
         lap("cancelled")
+
+        # Its Details open right below its row; Edit & re-run opens its form filled in.
+        page.locator(f"button.nj-details-{slow_id}").click()
+        detail = page.locator(".nj-detail")
+        expect(detail).to_be_visible()
+        expect(page.locator(".nj-detail-body")).to_contain_text(f"job {slow_id}")
+        row_bottom = page.locator(f".nj-row-{slow_id}").bounding_box()
+        detail_box = detail.bounding_box()
+        assert row_bottom and detail_box
+        assert 0 <= detail_box["y"] - (row_bottom["y"] + row_bottom["height"]) <= 12, (
+            row_bottom, detail_box)
+        page.locator("button.nj-detail-rerun").click()
+        slow_form = page.locator(".nj-form-jobs-sample-slow")
+        expect(slow_form).to_be_visible()
+        expect(slow_form.locator(".nj-input-seconds input")).to_have_value("300")
+        expect(slow_form.locator(".nj-input-steps input")).to_have_value("300")
+        expect(slow_form.locator(".nj-form-priority input")).to_have_value("0")
+        # A number typed wrong is refused in the form with the API's words, not replaced.
+        slow_form.locator(".nj-input-steps input").fill("abc")
+        slow_form.locator("button.nj-form-submit").click()
+        expect(slow_form.locator(".nj-form-message")).to_contain_text(
+            "steps: 'abc' is not accepted; expected int")
+        slow_form.locator("button.nj-form-close").click()
+        page.locator("button.nj-detail-close").click()
+        expect(detail).to_be_hidden()
+        lap("edit and re-run")
 
         # Page forward: the label moves on and the rows are the next five jobs.
         page.locator("button.nj-next-page").click()
@@ -197,3 +243,53 @@ def test_dashboard_in_jupyterlab(lab_project, stop_worker_after, tmp_path):
         assert not page_errors, f"uncaught JS errors in the page: {page_errors}"
     lap("lab and chromium stopped")
     print("timings (s since start):", timings)
+
+
+LIVE_CELLS = [
+    "import notebookjobs as nj",
+    # pending for a few seconds (its delay), then running with its progress, then completed
+    "job = nj.dispatch('jobs.sample.slow', seconds=2, steps=4, delay=4)\njob",
+]
+
+
+def test_a_job_line_lives_until_the_job_ends_and_a_toast_says_so(lab_project, stop_worker_after,
+                                                                 tmp_path):
+    """SPEC §15 in JupyterLab: a Job as a cell's value updates from pending to completed
+    without the cell running again, and a notification says that the job ended."""
+    require_browser()
+    import nbformat
+    from playwright.sync_api import expect
+
+    from notebookjobs import client
+
+    # Given a notebook that dispatches a job and shows its handle, and a worker
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in LIVE_CELLS]
+    nbformat.write(nb, lab_project.root / "notebooks" / "live.ipynb")
+    client.start_worker()
+    env = lab_env(lab_project.env(), tmp_path / "jupyter")
+    with jupyter_lab(lab_project.root, env, tmp_path / "lab.log") as lab, \
+            chromium_page(*VIEWPORT) as (page, page_errors):
+        page.goto(lab.url("notebooks/live.ipynb"))
+        wait_kernel_ready(page)
+        # When its cells run once
+        run_all(page)
+        wait_all_run(page)
+        job_id = int(client.jobs()["id"].max())
+        status = page.locator(f".nj-job-line-{job_id} .nj-job-status")
+        # Then the line shows the job pending, then running, then completed, on its own
+        expect(status).to_have_text("● pending", timeout=10_000)
+        expect(page.locator(f".nj-job-line-{job_id}")).to_contain_text("starts in")
+        expect(status).to_have_text("● running", timeout=15_000)
+        expect(status).to_have_text("● completed", timeout=30_000)
+        expect(page.locator(f".nj-job-line-{job_id}")).to_contain_text("1 attempt")
+        expect(page.locator(".jp-CodeCell .jp-InputPrompt").last).to_have_text("[2]:")
+        assert client.status(job_id)["status"] == "completed"
+        # And a JupyterLab notification says which job ended, and how
+        toast = page.locator(".Toastify__toast", has_text=f"Job {job_id} jobs.sample.slow "
+                                                          "completed")
+        expect(toast).to_be_visible(timeout=15_000)
+        expect(page.locator(STDERR_OUTPUT)).to_have_count(0)
+        assert not page_errors, f"uncaught JS errors in the page: {page_errors}"

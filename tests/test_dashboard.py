@@ -134,8 +134,8 @@ def test_dispatch_form_queues_the_job_with_priority_and_delay(make_dashboard):
     first, second = find(form, "nj-input-param1"), find(form, "nj-input-param2")
     assert isinstance(first, widgets.Text) and first.description == "param1"
     first.value, second.value = "a", "b"
-    find(form, "nj-form-priority").value = 3
-    find(form, "nj-form-delay").value = 60
+    find(form, "nj-form-priority").value = "3"
+    find(form, "nj-form-delay").value = "60"
     find(form, "nj-form-submit").click()
 
     # Then the form reports the id, and the queue holds the job pending, priority 3, 60 s later
@@ -158,12 +158,13 @@ def test_form_inputs_are_typed_by_annotation(make_dashboard):
     find(dash, "nj-dispatch-jobs-testing-typed").click()
     form = dash.form
     kinds = {name: type(w) for name, w in form.inputs.items()}
-    assert kinds == {"n": widgets.IntText, "x": widgets.FloatText, "flag": widgets.Checkbox,
+    # numbers in Text inputs: a number input would turn "abc" into its last value silently
+    assert kinds == {"n": widgets.Text, "x": widgets.Text, "flag": widgets.Checkbox,
                      "name": widgets.Text, "items": widgets.Text, "options": widgets.Text}
     assert all(w.description == name for name, w in form.inputs.items())
 
-    form.inputs["n"].value = 5
-    form.inputs["x"].value = 2.5
+    form.inputs["n"].value = "5"
+    form.inputs["x"].value = "2.5"
     form.inputs["flag"].value = True
     form.inputs["name"].value = "x"
     form.inputs["items"].value = "[1, 2]"
@@ -177,7 +178,7 @@ def test_form_inputs_are_typed_by_annotation(make_dashboard):
 def test_form_fills_in_defaults_and_leaves_untouched_ones_to_the_function(make_dashboard):
     dash = make_dashboard()
     find(dash, "nj-dispatch-jobs-testing-ok").click()
-    assert dash.form.inputs["value"].value == 1
+    assert dash.form.inputs["value"].value == "1"
     find(dash, "nj-dispatch-jobs-testing-fail").click()  # replaces the open form
     assert dash.form.inputs["message"].value == "boom"
     assert len(find_all(dash, "nj-form")) == 1
@@ -204,10 +205,17 @@ def test_form_takes_json_for_star_args_and_star_star_kwargs(make_dashboard):
 
 @pytest.mark.parametrize("target, values, expected", [
     ("jobs.testing.typed", {"nj-input-items": "[1,", "nj-input-options": "{}",
-                            "nj-input-name": "n"}, "items: '[1,'"),
+                            "nj-input-name": "n", "nj-input-n": "1", "nj-input-x": "1"},
+     "items: '[1,'"),
     ("jobs.extra.maybe", {"nj-input-n": "abc"}, "n: 'abc' is not accepted; expected int"),
     (PROCESS, {"nj-input-param1": "", "nj-input-param2": "b"}, "param1 is required"),
-    ("jobs.testing.ok", {"nj-form-delay": -5}, "delay=-5.0 is not allowed"),
+    ("jobs.testing.ok", {"nj-form-delay": "-5"}, "delay='-5' is not allowed"),
+    ("jobs.testing.ok", {"nj-form-delay": "soon"}, "delay='soon' is not a duration"),
+    ("jobs.testing.ok", {"nj-form-priority": "high"}, "priority: 'high' is not accepted"),
+    ("jobs.testing.ok", {"nj-input-value": "abc"}, "value: 'abc' is not accepted; expected int"),
+    ("jobs.testing.typed", {"nj-input-n": "abc", "nj-input-x": "1", "nj-input-name": "a",
+                            "nj-input-items": "[]", "nj-input-options": "{}"},
+     "n: 'abc' is not accepted; expected int"),
 ])
 def test_bad_input_shows_an_error_in_the_form_and_stores_nothing(project, make_dashboard,
                                                                  target, values, expected):

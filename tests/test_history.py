@@ -88,6 +88,8 @@ def test_history_columns_values_and_dtypes(known):
         "output",
         "progress",
         "progress_message",
+        "result_type",
+        "errors",
         "wait_s",
         "duration_s",
     ]

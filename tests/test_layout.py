@@ -25,8 +25,9 @@ def test_no_module_is_over_400_lines():
 def test_every_way_into_the_queue_implements_the_whole_protocol():
     # Given the operations of the Queue protocol, with their signatures
     wanted = {name: inspect.signature(getattr(queue.Queue, name)) for name in queue.OPERATIONS}
-    assert {"enqueue", "enqueue_batch", "get", "page", "counts", "cancel", "prune", "table",
-            "record_progress", "run_started", "run_restarted", "run_finished"} == set(wanted)
+    assert {"enqueue", "enqueue_batch", "get", "get_many", "page", "counts", "cancel", "prune",
+            "table", "record_progress", "run_started", "run_restarted",
+            "run_finished"} == set(wanted)
     # Then the file path, the socket client, the client's router and the worker's service each
     # have every one of them, taking the same parameters
     for cls in (queue.StoreQueue, remote.RemoteQueue, queue.QueueClient, WorkerService):

@@ -28,7 +28,7 @@ T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 @dataclass
 class Events:
     finished: list[tuple[int, Outcome]] = field(default_factory=list)
-    progress: list[tuple[int, float, str | None]] = field(default_factory=list)
+    progress: list[tuple[int, float | None, str | None]] = field(default_factory=list)
     ready: list[Any] = field(default_factory=list)
     started: list[tuple[int, datetime]] = field(default_factory=list)
     returned: list[int] = field(default_factory=list)

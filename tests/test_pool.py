@@ -52,7 +52,7 @@ def make_pool(project: Project) -> Iterator[Callable[[int], Pool]]:
         pool.close()
 
 
-Progress = list[tuple[int, float, str | None]]
+Progress = list[tuple[int, float | None, str | None]]
 
 
 def finish(pool: Pool, *job_ids: int) -> tuple[dict[int, Outcome], Progress]:

@@ -39,30 +39,38 @@ class                              widget
 ``nj-dispatch-<target>``           Button "Dispatch" of a target (disabled when not allowed)
 ``nj-form-area``                   VBox holding the open Dispatch form
 ``nj-form``, ``nj-form-<target>``  the Dispatch form (VBox)
-``nj-input-<param>``               the form's input for a parameter (IntText, FloatText,
-                                   Checkbox or Text; ``description`` is the parameter name)
-``nj-form-priority``               IntText: priority
-``nj-form-delay``                  FloatText: delay in seconds
+``nj-input-<param>``               the form's input for a parameter (Checkbox for a bool, else
+                                   Text; ``description`` is the parameter name)
+``nj-form-priority``               Text: priority (a whole number)
+``nj-form-delay``                  Text: delay (seconds, or '90s', '5m', ...)
 ``nj-form-submit``                 Button: dispatch
 ``nj-form-close``                  Button: close the form
 ``nj-form-message``                HTML: "dispatched job N" or the error
 ``nj-queue``                       the Queue section (VBox)
 ``nj-status-filter``               Dropdown: all, pending, running, completed, failed, cancelled
 ``nj-page-size``                   Dropdown: 5, 10, 20, 50
+``nj-sort``                        Dropdown: newest first, running first, oldest first, priority
 ``nj-first-page``                  Button (also ``nj-prev-page``, ``nj-next-page``,
                                    ``nj-last-page``); disabled where there is no such page
 ``nj-page-label``                  Label: "page X of Y (N jobs)"
-``nj-queue-table``                 HTML: the page as a Styler table (``table.nj-table``)
+``nj-queue-body``                  VBox that scrolls sideways: the table, Details, the rest
+``nj-queue-table``                 HTML: the page (down to an open Details' job) as a Styler
+                                   table (``table.nj-table``)
 ``nj-queue-actions``               VBox beside the table: a header, then one row per job
-``nj-row-<id>``                    HBox: the job's status and buttons, level with its table row
+``nj-queue-table-rest``            HTML, ``nj-queue-actions-rest`` VBox: the rows below an
+                                   open Details
+``nj-row-<id>``                    HBox: the job's status and buttons, level with its table row;
+                                   also ``nj-row-status-<status>``, its tint
 ``nj-status-<id>``                 Label: the job's status text (pending, running, ...)
 ``nj-cancel-<id>``                 Button: cancel (in the row while pending or running)
 ``nj-retry-<id>``                  Button: retry (in the row while failed or cancelled)
 ``nj-details-<id>``                Button: open the detail view
 ``nj-queue-message``               HTML: outcome of Cancel/Retry, or the error
 ``nj-detail``                      VBox: the detail view (``display: none`` until opened)
-``nj-detail-body``                 HTML: fields, ``pre.nj-detail-error``,
-                                   ``pre.nj-detail-output``, ``pre.nj-detail-result``
+``nj-detail-body``                 HTML: fields, ``div.nj-detail-errors`` (every attempt),
+                                   ``pre.nj-detail-error``, ``pre.nj-detail-output``,
+                                   ``.nj-detail-result`` (``table.nj-detail-frame``)
+``nj-detail-rerun``                Button: Edit & re-run (a finished job's form, filled in)
 ``nj-detail-close``                Button: close the detail view
 =================================  ============================================================
 """

@@ -20,7 +20,7 @@ import ipywidgets as widgets
 from .. import client
 from ..errors import NotebookJobsError
 from .catalog import JobsSection
-from .common import close_tree, error_text, message_html, on_click
+from .common import STYLE, close_tree, error_text, message_html, on_click
 from .forms import DispatchForm
 from .queue import QueueSection
 from .worker_panel import WorkerSection
@@ -67,9 +67,10 @@ class Dashboard(widgets.VBox):
         on_click(self.reload_button, lambda: self.refresh(catalog=True))
         self.form_area = widgets.VBox()
         self.form_area.add_class("nj-form-area")
-        self.queue = QueueSection(self._lock)
+        self.queue = QueueSection(self._lock, on_rerun=self.rerun)
         super().__init__([
-            widgets.HTML("<div style='font-size:16px;font-weight:700'>notebookjobs</div>"),
+            widgets.HTML(STYLE + "<div style='font-size:16px;font-weight:700'>notebookjobs"
+                         "</div>"),
             self.error, self.worker,
             widgets.HBox([_heading("Jobs"), self.reload_button], layout={"align_items": "center"}),
             self.catalog, self.form_area, _heading("Queue"), self.queue,
@@ -136,14 +137,30 @@ class Dashboard(widgets.VBox):
 
     # --- the Dispatch form -------------------------------------------------------------------
 
-    def open_form(self, record: dict[str, Any]) -> DispatchForm:
-        """Open the Dispatch form of a target (a row of ``client.available_jobs()``)."""
+    def open_form(self, record: dict[str, Any], **prefill: Any) -> DispatchForm:
+        """Open the Dispatch form of a target (a row of ``client.available_jobs()``);
+        ``prefill``: ``values``, ``priority`` and ``delay`` to show (Edit & re-run)."""
         with self._lock:
             self.close_form()
             self.form = DispatchForm(record["target"], record["parameters"], record.get("doc", ""),
-                                     on_dispatched=self._dispatched, on_close=self.close_form)
+                                     on_dispatched=self._dispatched, on_close=self.close_form,
+                                     **prefill)
             self.form_area.children = (self.form,)
             return self.form
+
+    def rerun(self, info: dict[str, Any]) -> DispatchForm | None:
+        """Edit & re-run: the Dispatch form of a finished job's target, filled with its
+        arguments, priority and delay; None (and the reason in the queue's message line) when
+        the whitelist no longer allows the target."""
+        with self._lock:
+            record = self.catalog.records.get(info["target"])
+            if record is None or not record.get("allowed"):
+                self.queue.message.value = message_html(
+                    f"{info['target']} is not allowed now, so job {info['id']} cannot be run "
+                    "again; see the Jobs list", "error")
+                return None
+            return self.open_form(record, values=job_values(record["parameters"], info),
+                                  priority=info["priority"], delay=job_delay(info))
 
     def close_form(self) -> None:
         """Close the open Dispatch form, if any."""
@@ -170,3 +187,31 @@ class Dashboard(widgets.VBox):
             for child in self.children:
                 close_tree(child)
             super().close()
+
+
+def job_values(parameters: list[dict[str, Any]], info: dict[str, Any]) -> dict[str, Any]:
+    """A job's arguments by parameter name (``*args`` as a list, ``**kwargs`` as a dict), as
+    its Dispatch form shows them."""
+    args, kwargs = list(info["args"] or []), dict(info["kwargs"] or {})
+    values: dict[str, Any] = {}
+    for param in parameters:
+        name, kind = param["name"], param["kind"]
+        if kind in ("positional_only", "positional_or_keyword") and args:
+            values[name] = args.pop(0)
+        elif kind == "var_positional" and args:
+            values[name], args = args, []
+        elif kind == "var_keyword":
+            named = {p["name"] for p in parameters}
+            extra = {k: v for k, v in kwargs.items() if k not in named}
+            if extra:
+                values[name] = extra
+        elif name in kwargs:
+            values[name] = kwargs[name]
+    return values
+
+
+def job_delay(info: dict[str, Any]) -> float:
+    """The delay a job was dispatched with: run_at - created_at while no retry moved run_at."""
+    if info["attempts"] > 1 or info["run_at"] is None or info["created_at"] is None:
+        return 0.0
+    return max(0.0, round((info["run_at"] - info["created_at"]).total_seconds(), 3))

@@ -48,6 +48,8 @@ class JobsSection(widgets.VBox):
         self.buttons: dict[str, widgets.Button] = {}
         #: target -> the row showing it
         self.rows: dict[str, widgets.HBox] = {}
+        #: target -> its row of ``client.available_jobs()`` (what its Dispatch form needs)
+        self.records: dict[str, dict[str, Any]] = {}
         self._shown: list[widgets.Widget] = []  # the children now on show, closed on rebuild
 
     def update(self, frame: pd.DataFrame, whitelist_name: str) -> bool:
@@ -58,6 +60,8 @@ class JobsSection(widgets.VBox):
         self._fingerprint = fingerprint
         old, self._shown = self._shown, []
         self.buttons, self.rows = {}, {}
+        self.records = {str(r["target"]): {str(k): v for k, v in r.items()}
+                        for r in frame.to_dict("records")}
         children: list[widgets.Widget] = []
         if frame.empty:
             children.append(widgets.HTML("<i>no jobs found under jobs/ and none allowed in "

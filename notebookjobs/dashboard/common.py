@@ -28,6 +28,12 @@ STATUS_TINTS = {
     "failed": "#ffebe9",
     "cancelled": "#f6f8fa",
 }
+#: The dashboard's stylesheet (an HTML widget's <style>): each job's status cell and buttons
+#: tinted like its table row, and the queue scrolling sideways inside the notebook's width.
+STYLE = "<style>" + "".join(
+    f".nj-row-status-{status} {{ background: {tint}; }}" for status, tint in STATUS_TINTS.items()
+) + (".nj-dashboard, .nj-queue, .nj-queue-body { min-width: 0; max-width: 100%; }"
+     ".nj-queue-body { overflow-x: auto !important; }") + "</style>"
 #: Height of a queue row, in pixels, shared by the HTML table and the widget column beside it
 #: so the two line up as one table.
 ROW_HEIGHT_PX = 30
@@ -56,11 +62,16 @@ def error_text(exc: BaseException) -> str:
 
 
 def seconds_text(seconds: float | None) -> str:
-    """A duration for people: '0.4 s', '12 s', '3 min 05 s', '2 h 07 min'; '' for None."""
+    """A duration for people: '12 ms', '4.2 s', '12 s', '3 min 05 s', '2 h 07 min'; '' for
+    None. Short jobs read in milliseconds, not as "0.0 s"."""
     if seconds is None or pd.isna(seconds):
         return ""
     value = abs(float(seconds))
-    if value < 10:
+    if value < 0.001:
+        text = "<1 ms"
+    elif value < 1:
+        text = f"{value * 1000:.0f} ms"
+    elif value < 10:
         text = f"{value:.1f} s"
     elif value < 60:
         text = f"{int(value)} s"  # floor, so 59.9 s never shows as "60 s"

@@ -1,16 +1,23 @@
-"""The detail view of one job: its fields, error traceback, captured output and result."""
+"""The detail view of one job: its fields, every attempt's error, captured output and result
+(a frame's first rows as a Styler table, an array's shape and dtype), and *Edit & re-run*."""
 
 from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import ipywidgets as widgets
 
-from .common import STATUS_COLOURS, between, local_time, on_click, seconds_text
+from .. import handle
+from ..errors import NotebookJobsError
+from .common import STATUS_COLOURS, between, error_text, local_time, on_click, seconds_text
 from .table import arguments_text
+
+PREVIEW_ROWS = 10  #: rows of a frame result shown
+FINAL = ("completed", "failed", "cancelled")
 
 _PRE = ("margin:2px 0 6px 0;padding:4px 6px;background:#f6f8fa;max-height:240px;overflow:auto;"
         "white-space:pre-wrap;font-size:11px")
@@ -45,27 +52,81 @@ def detail_html(info: dict[str, Any], now: datetime) -> str:
                    f"<td>{html.escape(str(value))}</td></tr>" for name, value in fields)
     parts = [f"<div><b>job {info['id']}</b> <span style='color:{colour};font-weight:bold'>"
              f"{html.escape(status)}</span></div><table style='font-size:12px'>{rows}</table>"]
+    errors = info.get("errors") or []
+    if len(errors) > 1:
+        parts.append(_errors_html(errors))
     if info["error"]:
-        parts.append(_block("error", info["error"], "nj-detail-error"))
+        parts.append(_block("error" if len(errors) < 2 else "last error", info["error"],
+                            "nj-detail-error"))
     if info["output"]:
         parts.append(_block("output", info["output"], "nj-detail-output"))
     if info["result"] is not None or status == "completed":
-        parts.append(_block("result", json.dumps(info["result"], indent=2), "nj-detail-result"))
+        parts.append(_result_html(info))
     return "".join(parts)
 
 
-class DetailView(widgets.VBox):
-    """Shows one job's details below the queue; empty (and hidden) until a job is opened."""
+def _errors_html(errors: list[dict[str, Any]]) -> str:
+    """Every failed attempt, its error's last line, the whole traceback folded under it."""
+    items = []
+    for entry in errors:
+        text = str(entry.get("error") or "")
+        last = next((line for line in reversed(text.splitlines()) if line.strip()), "")
+        items.append(f"<details><summary>attempt {entry.get('attempt')} · "
+                     f"{html.escape(local_time(entry.get('at')))} · {html.escape(last)}"
+                     f"</summary><pre style='{_PRE}'>{html.escape(text)}</pre></details>")
+    return (f"<div class='nj-detail-errors'><b>errors of every attempt ({len(errors)})</b>"
+            + "".join(items) + "</div>")
 
-    def __init__(self) -> None:
+
+_previews: dict[tuple[int, Any], str] = {}  # (job id, finished_at) -> its frame's table
+
+
+def _result_html(info: dict[str, Any]) -> str:
+    """The result: a frame's first rows, an array's shape and dtype, else its JSON."""
+    kind, summary = info.get("result_type"), info["result"]
+    if kind in ("DataFrame", "Series") and info["status"] == "completed":
+        key = (info["id"], info["finished_at"])
+        if key not in _previews:  # read once per job, not at every refresh
+            try:
+                frame = handle.preview(info, PREVIEW_ROWS)
+                if kind == "Series":
+                    frame = frame.to_frame()
+                table = frame.style.set_table_attributes('class="nj-detail-frame"').to_html()
+            except NotebookJobsError as exc:
+                table = html.escape(error_text(exc))
+            _previews[key] = table
+        rows = summary.get("rows") if isinstance(summary, dict) else None
+        return (f"<div class='nj-detail-result'><b>result</b>: {kind}, {rows} rows; the first "
+                f"{min(PREVIEW_ROWS, rows or 0)}:<div style='overflow:auto;max-height:320px;"
+                f"font-size:11px'>{_previews[key]}</div></div>")
+    if kind == "ndarray" and isinstance(summary, dict):
+        return (f"<div class='nj-detail-result'><b>result</b>: ndarray, shape "
+                f"{tuple(summary.get('shape', ()))}, dtype {html.escape(str(summary.get('dtype')))}"
+                "</div>")
+    return _block("result", json.dumps(summary, indent=2), "nj-detail-result")
+
+
+class DetailView(widgets.VBox):
+    """Shows one job's details below its row; empty (and hidden) until a job is opened.
+    ``on_rerun(status)``: *Edit & re-run* was clicked for a finished job."""
+
+    def __init__(self, on_rerun: Callable[[dict[str, Any]], object] | None = None) -> None:
         self.job_id: int | None = None
+        self.info: dict[str, Any] | None = None
         self.body = widgets.HTML()
         self.body.add_class("nj-detail-body")
         self.close_button = widgets.Button(description="Close details")
         self.close_button.add_class("nj-detail-close")
         on_click(self.close_button, self.hide)
+        self.rerun_button = widgets.Button(description="Edit & re-run", icon="edit",
+                                           tooltip="open the Dispatch form with this job's "
+                                           "arguments, priority and delay",
+                                           layout={"width": "140px"})
+        self.rerun_button.add_class("nj-detail-rerun")
+        self._on_rerun = on_rerun
+        on_click(self.rerun_button, self._rerun)
         # Hidden with display:none rather than emptied, so its widgets stay in ``children``.
-        super().__init__([self.body, self.close_button],
+        super().__init__([self.body, widgets.HBox([self.rerun_button, self.close_button])],
                          layout={"display": "none", "border": "1px solid #d0d7de",
                                  "padding": "6px", "margin": "6px 0"})
         self.add_class("nj-detail")
@@ -78,9 +139,18 @@ class DetailView(widgets.VBox):
 
     def update(self, info: dict[str, Any], now: datetime) -> None:
         """Refresh the text of the open job (only sent to the page when it changed)."""
+        self.info = info
         text = detail_html(info, now)
         if self.body.value != text:
             self.body.value = text
+        # Edit & re-run: any finished job (a running one can be cancelled, then re-run).
+        disabled = info["status"] not in FINAL or self._on_rerun is None
+        if self.rerun_button.disabled != disabled:
+            self.rerun_button.disabled = disabled
+
+    def _rerun(self) -> None:
+        if self.info is not None and self._on_rerun is not None:
+            self._on_rerun(self.info)
 
     def hide(self) -> None:
         """Close the view; the next refresh stops reading the job."""
@@ -91,4 +161,7 @@ class DetailView(widgets.VBox):
         """Close the view and its widgets."""
         self.body.close()
         self.close_button.close()
+        self.rerun_button.close()
+        for child in self.children:
+            child.close()
         super().close()

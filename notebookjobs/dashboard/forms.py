@@ -1,9 +1,15 @@
 """The Dispatch form: one input per parameter of a target, priority, delay, submit.
 
-Inputs are typed by the parameter's annotation (int -> IntText, float -> FloatText,
-bool -> Checkbox, anything else -> Text; list and dict are typed as JSON). Text values go to
-``client.dispatch`` as strings, because the client coerces strings by annotation exactly as it
-does for the CLI and the magic; so the form and the CLI accept the same input.
+Inputs follow the parameter's annotation (bool -> Checkbox, anything else -> Text, with a
+hint of the type: list and dict are typed as JSON). Numbers are Text too, not IntText: a
+number input in the page silently turns "abc" into its last valid value, and the form would
+dispatch that. Text values go to ``client.dispatch`` as strings, which the client coerces by
+annotation exactly as it does for the CLI and the magic, with the same errors, shown in the
+form; priority and delay are read as dispatch reads them.
+
+*Edit & re-run* opens a form with a finished job's arguments (``values``), priority and
+delay: a value left as it was shown goes back as the job had it (a number stays a number, a
+frame argument stays its file), a value edited is coerced like any typed one.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from .. import client
+from .. import client, validate
+from ..arguments import from_string
 from ..errors import InvalidArgumentsError, NotebookJobsError
 from .common import css_name, error_text, message_html, on_click
 
@@ -56,15 +63,12 @@ def input_for(param: dict[str, Any]) -> widgets.ValueWidget:
     if param["kind"] == "var_keyword":
         return widgets.Text(placeholder='more keywords as a JSON object, e.g. {"key": 1}', **common)
     base = annotation_base(param["annotation"])
-    # A typed widget always holds a value, so use one only when the default is of that type (or
-    # there is none); ``x: int | None = None`` gets a Text whose empty value means "the default".
+    # A checkbox always holds a value, so use one only when the default is a bool (or there is
+    # none); ``flag: bool | None = None`` gets a Text whose empty value means "the default".
     if base == "bool" and (required or isinstance(default, bool)):
         return widgets.Checkbox(value=bool(default), indent=True, **common)
-    if base == "int" and (required or (isinstance(default, int) and not isinstance(default, bool))):
-        return widgets.IntText(value=default or 0, **common)
-    if base == "float" and (required or isinstance(default, (int, float))):
-        return widgets.FloatText(value=float(default or 0.0), **common)
-    placeholder = {"list": "JSON list, e.g. [1, 2]", "dict": 'JSON object, e.g. {"key": 1}'}.get(
+    placeholder = {"list": "JSON list, e.g. [1, 2]", "dict": 'JSON object, e.g. {"key": 1}',
+                   "int": "a whole number", "float": "a number"}.get(
         base, "required" if required else "empty: the default")
     return widgets.Text(value=_default_text(default), placeholder=placeholder, **common)
 
@@ -98,7 +102,9 @@ class DispatchForm(widgets.VBox):
 
     def __init__(self, target: str, parameters: list[dict[str, Any]], doc: str = "",
                  on_dispatched: Callable[[int], None] | None = None,
-                 on_close: Callable[[], None] | None = None) -> None:
+                 on_close: Callable[[], None] | None = None,
+                 values: dict[str, Any] | None = None, priority: int = 0,
+                 delay: float = 0.0) -> None:
         self.target = target
         self.parameters = list(parameters)
         self.last_job_id: int | None = None
@@ -106,17 +112,22 @@ class DispatchForm(widgets.VBox):
         self._on_close = on_close
         self.inputs: dict[str, widgets.ValueWidget] = {}
         self._initial: dict[str, Any] = {}  # what each input showed when the form opened
+        #: Edit & re-run: parameter -> (what its input showed, the job's own value)
+        self._prefilled: dict[str, tuple[Any, Any]] = {}
         rows = []
         for param in self.parameters:
             field = input_for(param)
             field.add_class(f"nj-input-{css_name(param['name'])}")
+            if values is not None and param["name"] in values:
+                self._prefill(field, values[param["name"]])
             self.inputs[param["name"]] = field
             self._initial[param["name"]] = field.value
             rows.append(widgets.HBox([field, widgets.HTML(f"<small>{_hint(param)}</small>")]))
-        self.priority = widgets.IntText(value=0, description="priority", style=_DESCRIPTION_STYLE,
-                                        layout=dict(_INPUT_LAYOUT))
-        self.delay = widgets.FloatText(value=0.0, description="delay (seconds)",
-                                       style=_DESCRIPTION_STYLE, layout=dict(_INPUT_LAYOUT))
+        self.priority = widgets.Text(value=str(priority), description="priority",
+                                     style=_DESCRIPTION_STYLE, layout=dict(_INPUT_LAYOUT))
+        self.delay = widgets.Text(value=f"{delay:g}", description="delay (seconds)",
+                                  placeholder="seconds, or 90s, 5m, 1h30m",
+                                  style=_DESCRIPTION_STYLE, layout=dict(_INPUT_LAYOUT))
         self.submit = widgets.Button(description="Dispatch", button_style="primary", icon="play")
         self.close_button = widgets.Button(description="Close")
         self.message = widgets.HTML()
@@ -135,6 +146,25 @@ class DispatchForm(widgets.VBox):
         self.add_class("nj-form")
         self.add_class(f"nj-form-{css_name(target)}")
 
+    def _prefill(self, field: widgets.ValueWidget, value: Any) -> None:
+        """Show a job's value in its input (Edit & re-run)."""
+        if isinstance(field, widgets.Checkbox):
+            field.value = bool(value)
+        elif validate.is_reference(value):  # a frame or array: kept as it is, not editable
+            field.value = f"{value.get(validate.TAG)} from the job (kept)"
+            field.disabled = True
+        else:
+            field.value = _default_text(value)
+        self._prefilled[field.description] = (field.value, value)
+
+    def _value(self, name: str) -> tuple[Any, bool]:
+        """The input's value, and whether it is the job's own (prefilled and left as shown)."""
+        value = self.inputs[name].value
+        shown = self._prefilled.get(name)
+        if shown is not None and value == shown[0]:
+            return shown[1], True
+        return value, False
+
     def arguments(self) -> tuple[list[Any], dict[str, Any]]:
         """(args, kwargs) from the inputs.
 
@@ -149,19 +179,19 @@ class DispatchForm(widgets.VBox):
         kwargs: dict[str, Any] = {}
         for param in self.parameters:
             name, kind = param["name"], param["kind"]
-            value = self.inputs[name].value
-            empty = isinstance(value, str) and not value.strip()
+            value, kept = self._value(name)
+            empty = isinstance(value, str) and not value.strip() and not kept
             if empty and param["required"]:
                 raise InvalidArgumentsError(f"{name} is required; enter a value")
-            given = not empty and (param["required"] or value != self._initial[name])
+            given = kept or (not empty and (param["required"] or value != self._initial[name]))
             if kind in ("positional_only", "positional_or_keyword"):
                 slots.append((param, given, value))
             elif not given:
                 continue
             elif kind == "var_positional":
-                extra = _parse_json(name, value, list)
+                extra = value if kept else _parse_json(name, value, list)
             elif kind == "var_keyword":
-                kwargs.update(_parse_json(name, value, dict))
+                kwargs.update(value if kept else _parse_json(name, value, dict))
             else:
                 kwargs[name] = value
         if extra:
@@ -191,8 +221,9 @@ class DispatchForm(widgets.VBox):
         """Dispatch with the form's values; the new job id, or None when it was refused."""
         try:
             args, kwargs = self.arguments()
-            job_id = client.dispatch(self.target, *args, priority=self.priority.value,
-                                     delay=self.delay.value, **kwargs)
+            priority = from_string("priority", self.priority.value, int)
+            job_id = client.dispatch(self.target, *args, priority=priority,
+                                     delay=self.delay.value.strip() or 0, **kwargs)
         except NotebookJobsError as exc:
             self.message.value = message_html(error_text(exc), "error")
             return None

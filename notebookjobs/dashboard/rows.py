@@ -55,6 +55,9 @@ class JobRow(widgets.HBox):
     def show(self, status: str) -> None:
         """Put the row in ``status``; widgets change only when something is different."""
         if self.status.value != status:
+            if self.status.value:
+                self.remove_class(f"nj-row-status-{self.status.value}")
+            self.add_class(f"nj-row-status-{status}")  # tinted like its table row (STYLE)
             self.status.value = status
             self.status.style.text_color = STATUS_COLOURS.get(status, "")
         if status in CANCELLABLE:

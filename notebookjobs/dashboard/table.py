@@ -21,6 +21,10 @@ from .common import ROW_HEIGHT_PX, STATUS_TINTS, between, seconds_text, short_ti
 COLUMNS = ("id", "target", "arguments", "priority", "attempts", "progress", "wait", "duration",
            "created")
 ARGUMENTS_MAX_CHARS = 40  # longer argument lists are cut; the full text is in the tooltip
+#: Each column's width in pixels. Fixed, so that the table keeps one width whatever its
+#: content, scrolls sideways as a whole in a narrow notebook, and its parts above and below an
+#: open Details line up column by column.
+COLUMN_WIDTHS_PX = (48, 190, 190, 70, 78, 170, 84, 84, 76)
 
 
 def _titled(text: str, limit: int | None = None) -> str:
@@ -88,16 +92,21 @@ def _table_styles() -> list[Any]:  # Styler's CSSDicts
     # Fixed row heights and no wrapping keep the rows level with the widget column beside them.
     cell = (f"height:{ROW_HEIGHT_PX}px;line-height:{ROW_HEIGHT_PX}px;padding:0 8px;"
             "white-space:nowrap;overflow:hidden;text-overflow:ellipsis;border:none;"
-            "font-size:12px;text-align:left")
+            "font-size:12px;text-align:left;box-sizing:border-box")
+    total = sum(COLUMN_WIDTHS_PX)
     return [
-        {"selector": "", "props": "border-collapse:collapse;border-spacing:0;margin:0"},
+        {"selector": "", "props": "border-collapse:collapse;border-spacing:0;margin:0;"
+                                  f"table-layout:fixed;width:{total}px;min-width:{total}px"},
         {"selector": "th", "props": cell + ";font-weight:600;background:#f6f8fa"},
-        {"selector": "td", "props": cell + ";max-width:240px"},
+        {"selector": "td", "props": cell},
+        *({"selector": f".col{i}", "props": f"width:{width}px;max-width:{width}px"}
+          for i, width in enumerate(COLUMN_WIDTHS_PX)),
     ]
 
 
-def queue_html(page: pd.DataFrame, now: datetime, uuid: str) -> str:
-    """The Styler HTML of one queue page; ``uuid`` keeps element ids stable between refreshes.
+def queue_html(page: pd.DataFrame, now: datetime, uuid: str, header: bool = True) -> str:
+    """The Styler HTML of one queue page (or part of it: ``header`` False for the rows below
+    an open Details); ``uuid`` keeps element ids stable between refreshes.
 
     A stable uuid matters: Styler picks a random one by default, which would change the HTML
     (and re-send it to the browser) every refresh even when nothing else changed.
@@ -112,6 +121,8 @@ def queue_html(page: pd.DataFrame, now: datetime, uuid: str) -> str:
     styler = (cells.style.hide(axis="index").set_uuid(uuid)
               .set_table_attributes('class="nj-table"')
               .set_table_styles(_table_styles()))
+    if not header:
+        styler = styler.hide(axis="columns")
     if len(cells):
         styler = styler.apply(tint, axis=1)
     return styler.to_html()

@@ -41,6 +41,14 @@ _INSERT = (f"INSERT INTO queue ({', '.join(c.name for c in COLUMNS)}) "
            f"SELECT * FROM ({_unnest(COLUMNS)})")
 _UPDATE = ("UPDATE queue SET " + ", ".join(f"{c.name} = b.{c.name}" for c in MUTABLE)
            + f" FROM ({_unnest((COLUMNS[0], *MUTABLE))}) AS b WHERE queue.id = b.id")
+#: the orders of a page of jobs (``nj.jobs(order=...)``) -> the SQL that sorts them
+PAGE_ORDERS = {
+    "newest": "id DESC",
+    "oldest": "id",
+    # The jobs at work first, so that a long queue's first page shows what runs now.
+    "running": "CASE status WHEN 'running' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END, id DESC",
+    "priority": "priority DESC, id DESC",
+}
 _SAVE_GUARDED = ("UPDATE queue SET " + ", ".join(f"{c.name} = ?" for c in MUTABLE)
                  + " WHERE id = ? AND status = ?")
 
@@ -63,12 +71,18 @@ class JobStore:
             raise JobNotFoundError(f"no job has id {job_id}; `notebookjobs list` shows the queue")
         return job_from_row(row)
 
-    def page(self, page: int, per_page: int, status: str | None) -> tuple[list[Job], int]:
-        """One page of jobs, newest first, and how many jobs have ``status`` (None: all).
-        A page past the end is an empty list."""
+    def get_many(self, job_ids: list[int]) -> list[Job]:
+        """The jobs with these ids, in id order; an id without a job is left out."""
+        rows = self.conn.execute(QUERIES["get_jobs"], [job_ids]).fetchall()
+        return [job_from_row(r) for r in rows]
+
+    def page(self, page: int, per_page: int, status: str | None,
+             order: str = "newest") -> tuple[list[Job], int]:
+        """One page of jobs in ``order`` (a key of PAGE_ORDERS), and how many jobs have
+        ``status`` (None: all). A page past the end is an empty list."""
         total = self.conn.execute(QUERIES["count_jobs"], [status, status]).fetchone()[0]  # type: ignore[index]
-        rows = self.conn.execute(QUERIES["page_jobs"],
-                                 [status, status, per_page, (page - 1) * per_page]).fetchall()
+        sql = QUERIES["page_jobs"].replace("{order}", PAGE_ORDERS[order])
+        rows = self.conn.execute(sql, [status, status, per_page, (page - 1) * per_page]).fetchall()
         return [job_from_row(r) for r in rows], total
 
     def counts(self) -> dict[str, int]:
@@ -163,9 +177,16 @@ class JobStore:
         if jobs:
             self.conn.execute(_UPDATE, column_values(jobs, (COLUMNS[0], *MUTABLE)))
 
-    def prune(self, before: datetime) -> int:
-        """Delete completed, failed and cancelled jobs that finished before ``before``; how many."""
-        return self.conn.execute(QUERIES["prune"], [naive(before)]).fetchone()[0]  # type: ignore[index]
+    def prune(self, before: datetime) -> list[int]:
+        """Delete completed, failed and cancelled jobs that finished before ``before``; their
+        ids (their result files go with them: ``queue.StoreQueue.prune``)."""
+        return [row[0] for row in self.conn.execute(QUERIES["prune"], [naive(before)]).fetchall()]
+
+    def argument_texts(self) -> list[str]:
+        """The JSON texts of the args and kwargs of the jobs that refer to argument files (a
+        text each); none when no job does."""
+        rows = self.conn.execute(QUERIES["argument_texts"]).fetchall()
+        return [text for row in rows for text in row]
 
     # --- the worker's start ----------------------------------------------------------------
 

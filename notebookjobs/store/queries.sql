@@ -6,10 +6,14 @@
 -- One job by id; no row when there is none.
 SELECT {columns} FROM queue WHERE id = ?
 
+-- get_jobs --
+-- The jobs with these ids (an array), in id order; ids without a job are left out.
+SELECT {columns} FROM queue WHERE id IN (SELECT unnest(?::BIGINT[])) ORDER BY id
+
 -- page_jobs --
--- One page of jobs, newest first; status NULL for all.
+-- One page of jobs in an order of PAGE_ORDERS ({order}); status NULL for all.
 SELECT {columns} FROM queue WHERE (?::VARCHAR IS NULL OR status = ?)
-ORDER BY id DESC LIMIT ? OFFSET ?
+ORDER BY {order} LIMIT ? OFFSET ?
 
 -- count_jobs --
 -- How many jobs have this status (NULL: all).
@@ -28,8 +32,13 @@ SELECT {columns} FROM queue WHERE status IN ('pending', 'running') ORDER BY id
 UPDATE queue SET status = 'failed', finished_at = ?, worker = NULL, error = ? WHERE id = ?
 
 -- prune --
--- Delete the finished jobs that finished before a time; the count.
+-- Delete the finished jobs that finished before a time; the ids deleted.
 DELETE FROM queue WHERE status IN ('completed', 'failed', 'cancelled') AND finished_at < ?
+RETURNING id
+
+-- argument_texts --
+-- The args and kwargs of the jobs whose arguments refer to argument files (frames, arrays).
+SELECT args, kwargs FROM queue WHERE contains(args, '"$nj"') OR contains(kwargs, '"$nj"')
 
 -- max_id --
 -- The highest id of any job stored, in the queue or still in the inbox (0 for none).

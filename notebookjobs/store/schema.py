@@ -22,7 +22,7 @@ from .sql import QUERIES
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Version 1, as it was first written: later versions change it only by migration.
 _V1 = """
@@ -57,6 +57,9 @@ INSERT OR REPLACE INTO meta
 DROP TABLE IF EXISTS pending;
 DROP SEQUENCE IF EXISTS job_ids;
 """,
+    # How a job's result is kept (result_type) and every failed attempt's error (errors): new
+    # columns only, added from columns.COLUMNS (since=4); old rows get '[]' for errors.
+    4: "-- columns only",
 }
 
 

@@ -7,12 +7,33 @@ clients cannot disagree about what is acceptable. Pure: no I/O, nothing imported
 standard library and the package's records (the pool's children use it too).
 
 ``values``: single values (numbers, durations, times, text, JSON); ``records``: the records
-that cross the worker's socket and each request's arguments.
+that cross the worker's socket and each request's arguments; ``data``: result types and the
+references to argument files (frames and arrays passed to a job).
 """
 
 from __future__ import annotations
 
-from .records import MAX_PAGE_SIZE, REQUEST_NAMES, job_batch, job_spec, outcome, request
+from .data import (
+                   ARGUMENT_SUFFIXES,
+                   RESULT_SUFFIXES,
+                   RESULT_TYPES,
+                   TAG,
+                   DataRef,
+                   is_reference,
+                   reference,
+                   result_type,
+)
+from .records import (
+                      MAX_GET_MANY,
+                      MAX_PAGE_SIZE,
+                      PAGE_ORDER_NAMES,
+                      REQUEST_NAMES,
+                      job_batch,
+                      job_spec,
+                      outcome,
+                      page_order,
+                      request,
+)
 from .values import (
                      EARLIEST_TIME,
                      ID_MAX,
@@ -44,8 +65,11 @@ from .values import (
 )
 
 __all__ = [
+    "ARGUMENT_SUFFIXES", "RESULT_SUFFIXES", "RESULT_TYPES", "TAG", "DataRef", "is_reference",
+    "reference", "result_type",
     "EARLIEST_TIME", "ID_MAX", "INT32_MAX", "INT32_MIN", "LATEST_TIME", "MAX_ATTEMPTS",
     "MAX_BACKOFF", "MAX_DURATION_S", "MAX_JSON_DEPTH", "MAX_PAGE_SIZE", "REPLACEMENT",
+    "MAX_GET_MANY", "PAGE_ORDER_NAMES", "page_order",
     "REQUEST_NAMES", "backoff_factor", "integer", "job_batch", "job_id", "job_spec",
     "json_text", "json_value", "later", "optional_text", "outcome", "plain_number", "priority",
     "progress_fraction", "request", "retry_policy", "seconds", "short_repr", "strict_loads",

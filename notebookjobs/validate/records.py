@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import InvalidArgumentsError
 from ..models import STATUS_NAMES, JobBatch, JobSpec, Outcome, OutcomeKind
+from .data import RESULT_SUFFIXES, result_type
 from .values import (
     ID_MAX,
     MAX_JSON_DEPTH,
@@ -83,20 +84,31 @@ def _not(name: str, value: Any, expected: str) -> Any:
 
 
 def outcome(value: Any) -> Outcome:
-    """An attempt's Outcome: its text made valid UTF-8, its result a JSON value (else its repr)."""
+    """An attempt's Outcome: its text made valid UTF-8, its result a JSON value (else its repr),
+    its result type one of RESULT_TYPES. A result kept in a file must come with the summary of
+    that file (a JSON object naming its type); a result type that does not fit its result is
+    dropped for ``repr`` rather than refused: nothing a job returns may stop the worker."""
     if not isinstance(value, Outcome) or not isinstance(value.kind, OutcomeKind):
         raise InvalidArgumentsError(f"expected an attempt's outcome, got {short_repr(value)}")
+    succeeded = value.kind is OutcomeKind.SUCCEEDED
+    kept_as = (result_type(value.result_type) or "json") if succeeded else None
     try:
         result = json_value("result", value.result)
     except InvalidArgumentsError:
-        result = text(short_repr(value.result, limit=10_000))
+        result, kept_as = text(short_repr(value.result, limit=10_000)), "repr"
+    if kept_as in RESULT_SUFFIXES and not (isinstance(result, dict)
+                                           and result.get("type") == kept_as):
+        result, kept_as = text(short_repr(result, limit=10_000)), "repr"
+    if not succeeded:
+        kept_as = None
     duration = value.duration_s
     ok = (
         isinstance(duration, (int, float))
         and not isinstance(duration, bool)
         and math.isfinite(duration)
     )
-    return Outcome(kind=value.kind, result=result, error=optional_text(value.error),
+    return Outcome(kind=value.kind, result=result, result_type=kept_as,
+                   error=optional_text(value.error),
                    output=optional_text(value.output) or "",
                    duration_s=float(duration) if ok and duration >= 0 else 0.0)
 
@@ -104,6 +116,9 @@ def outcome(value: Any) -> Outcome:
 # --- a request on the worker's socket --------------------------------------------------------
 
 MAX_PAGE_SIZE = 100_000  #: jobs per page at most
+MAX_GET_MANY = 10_000  #: jobs per get_many at most
+#: the orders of a page (``store.PAGE_ORDERS``, whose SQL only the store holds)
+PAGE_ORDER_NAMES = ("newest", "oldest", "running", "priority")
 
 
 def _optional(check: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
@@ -137,15 +152,32 @@ def _checked(check: Callable[[Any], Any]) -> Callable[[str, Any], Any]:
     return lambda name, value: check(value)
 
 
+def page_order(name: str, value: Any) -> str:
+    """The order of a page of jobs: one of PAGE_ORDER_NAMES."""
+    if value not in PAGE_ORDER_NAMES:
+        raise InvalidArgumentsError(f"{name}={short_repr(value)} is not an order of the queue; "
+                                    f"use one of {', '.join(PAGE_ORDER_NAMES)}")
+    return str(value)
+
+
+def job_ids(name: str, value: Any) -> list[int]:
+    """A list of at most MAX_GET_MANY job ids."""
+    if not isinstance(value, list) or len(value) > MAX_GET_MANY:
+        raise InvalidArgumentsError(f"{name}: {short_repr(value)} is not a list of at most "
+                                    f"{MAX_GET_MANY:,} job ids; ask for fewer at a time")
+    return [job_id(v) for v in value]
+
+
 #: operation -> a check per positional argument: (name, check(name, value) -> value); the
 #: operations of ``queue.Queue``, and the worker's own ``worker_status`` and ``stop``
 _REQUESTS: dict[str, tuple[tuple[str, Callable[[str, Any], Any]], ...]] = {
     "enqueue": (("spec", _checked(job_spec)), ("now", timestamp)),
     "enqueue_batch": (("batch", _checked(job_batch)), ("now", timestamp)),
     "get": (("job_id", _checked(job_id)),),
+    "get_many": (("job_ids", job_ids),),
     "page": (("page", lambda n, v: integer(n, v, 1, ID_MAX)),
              ("per_page", lambda n, v: integer(n, v, 1, MAX_PAGE_SIZE)),
-             ("status", _optional(_status))),
+             ("status", _optional(_status)), ("order", page_order)),
     "counts": (),
     "cancel": (("job_id", _checked(job_id)), ("now", timestamp)),
     "prune": (("before", timestamp),),

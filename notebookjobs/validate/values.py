@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import InvalidArgumentsError
 from ..models import RetryPolicy
+from .data import DataRef
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1  #: priority's range (an INTEGER column)
 ID_MAX = 2**63 - 1  #: job ids are BIGINT
@@ -218,6 +219,8 @@ def json_value(name: str, value: Any) -> Any:
             parent[key] = float(item)
         elif isinstance(item, str):
             parent[key] = text(item)
+        elif isinstance(item, DataRef):  # a frame or array argument, already in its file
+            parent[key] = item.as_json()
         elif isinstance(item, (list, tuple, dict)):
             if depth >= MAX_JSON_DEPTH:
                 raise InvalidArgumentsError(

@@ -8,8 +8,11 @@ children never open the database), no pandas. The pipe carries plain data only:
   order (several tiny ones travel in one message); ``("skip", job_id)``: do not start it.
 * child -> worker: ``("ready", pid)`` once; ``("started", job_id, unix time)`` as each attempt
   begins (so a timeout counts from there, and the worker knows which of its attempts run);
-  ``("progress", job_id, fraction, message)``; ``("done", job_id, outcome_as_dict)``;
-  ``("skipped", job_id)`` for an attempt it was told to skip before it began.
+  ``("progress", job_id, fraction, message)``, where ``fraction`` is None for the last line
+  the job printed while it reports no progress of its own; ``("done", job_id,
+  outcome_as_dict)``; ``("skipped", job_id)`` for an attempt it was told to skip before it
+  began. A result kept in a file (a frame, an array, bytes) is written by the child into the
+  queue's data folder (``results.keep``): only its type and summary cross the pipe.
 
 A child holds its next attempt while it runs the current one (the worker's ``pool`` sends it
 ahead), so it starts the next one without waiting for the worker to answer.
@@ -23,6 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -30,14 +34,64 @@ from typing import Any
 from ..config import load_settings
 from ..errors import NotebookJobsError
 from ..models import Outcome, OutcomeKind
-from ..progress import Reporter, set_reporter, throttled
+from ..progress import PROGRESS_INTERVAL_S, Reporter, set_reporter, throttled
 from . import procgroup
 from .defaults import JOB_UMASK_ENV
-from .runner import execute
+from .runner import BoundedOutput, execute
+
+Send = Callable[[tuple[Any, ...]], None]
 
 
-def child_main(conn: Connection, root: str, parent_pid: int, queue_token: str) -> None:
-    """A child's life: run the attempts the parent sends until the pipe closes."""
+class _LastLine(threading.Thread):
+    """Sends the last line a running job printed, while the job reports no progress itself:
+    a running job then shows what it is doing rather than the word "running"."""
+
+    def __init__(self, send: Send) -> None:
+        super().__init__(name="notebookjobs-last-line", daemon=True)
+        self._send = send
+        self._lock = threading.Lock()
+        self._attempt: tuple[int, BoundedOutput] | None = None
+        self._wake = threading.Event()
+        self.progress_reported = False  #: the attempt called nj.progress: its message wins
+
+    def watch(self, job_id: int | None, output: BoundedOutput | None = None) -> None:
+        """Follow an attempt's output (None: the attempt ended)."""
+        with self._lock:
+            self._attempt = None if job_id is None or output is None else (job_id, output)
+            self.progress_reported = False
+        self._wake.set()
+
+    def run(self) -> None:
+        sent = ""
+        while True:
+            self._wake.wait()
+            with self._lock:
+                attempt = self._attempt
+                if attempt is None:
+                    self._wake.clear()
+                    sent = ""
+                    continue
+                line = "" if self.progress_reported else attempt[1].last_line()
+                if line and line != sent:
+                    sent = line
+                    self._send(("progress", attempt[0], None, line))
+            time.sleep(2 * PROGRESS_INTERVAL_S)
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every attempt of this child shares."""
+
+    send: Send
+    root: Path
+    data: Path | None  #: the queue's data folder (argument and result files)
+    last_line: _LastLine
+
+
+def child_main(conn: Connection, root: str, parent_pid: int, queue_token: str,
+               data_dir: str | None = None) -> None:
+    """A child's life: run the attempts the parent sends until the pipe closes. ``data_dir``:
+    the queue's data folder (argument and result files)."""
     procgroup.enter_child(queue_token, parent_pid)  # before "ready": jobs start in its group
     # The worker runs with umask 077 so its own files are private; job code gets back the
     # umask the worker was started with, so the files a job writes are as the user expects.
@@ -54,6 +108,9 @@ def child_main(conn: Connection, root: str, parent_pid: int, queue_token: str) -
             conn.send(message)
 
     send(("ready", os.getpid()))
+    last_line = _LastLine(send)
+    last_line.start()
+    context = _Context(send, Path(root), Path(data_dir) if data_dir else None, last_line)
     waiting: deque[tuple[int, str, list[Any], dict[str, Any]]] = deque()
     arrived = threading.Condition()
 
@@ -82,46 +139,36 @@ def child_main(conn: Connection, root: str, parent_pid: int, queue_token: str) -
             while not waiting:
                 arrived.wait()
             attempt = waiting.popleft()
-        _run(send, root, *attempt)
+        _run(context, *attempt)
 
 
-def _run(
-    send: Callable[[tuple[Any, ...]], None],
-    root: str,
-    job_id: int,
-    target: str,
-    args: list[Any],
-    kwargs: dict[str, Any],
-) -> None:
+def _run(context: _Context, job_id: int, target: str, args: list[Any],
+         kwargs: dict[str, Any]) -> None:
     """One attempt, from "started" to "done"."""
+    send, last_line = context.send, context.last_line
     send(("started", job_id, time.time()))
     # At most one report per PROGRESS_INTERVAL_S, so a tight loop cannot flood the pipe.
-    set_reporter(throttled(_progress_sender(send, job_id)))
+    set_reporter(throttled(_progress_sender(send, job_id, last_line)))
+    output = BoundedOutput()
+    last_line.watch(job_id, output)
     try:
-        outcome = execute(load_settings(Path(root)), target, args, kwargs)
+        outcome = execute(load_settings(context.root), target, args, kwargs, job_id=job_id,
+                          data_dir=context.data, output=output)
     except NotebookJobsError as exc:  # whitelist.yaml unreadable or invalid right now:
         # not the job's fault; the worker waits for a valid file and runs it then
         outcome = Outcome(kind=OutcomeKind.DEFERRED, error=f"not started: {exc}")
     finally:
         set_reporter(None)
-    send(
-        (
-            "done",
-            job_id,
-            {
-                "kind": outcome.kind.value,
-                "result": outcome.result,
-                "error": outcome.error,
-                "output": outcome.output,
-                "duration_s": outcome.duration_s,
-            },
-        )
-    )
+        last_line.watch(None)
+    send(("done", job_id, {"kind": outcome.kind.value, "result": outcome.result,
+                           "result_type": outcome.result_type, "error": outcome.error,
+                           "output": outcome.output, "duration_s": outcome.duration_s}))
 
 
-def _progress_sender(send: Callable[[tuple[Any, ...]], None], job_id: int) -> Reporter:
+def _progress_sender(send: Send, job_id: int, last_line: _LastLine) -> Reporter:
     """The reporter of one attempt: ``job_id`` bound now, as a thread of the job may report
     after the attempt ended (the worker then ignores it)."""
     def report(fraction: float, message: str | None) -> None:
+        last_line.progress_reported = True
         send(("progress", job_id, fraction, message))
     return report

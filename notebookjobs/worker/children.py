@@ -69,10 +69,14 @@ class Child:
         return next((a for a in self.attempts if a.job_id == job_id), None)
 
     @classmethod
-    def spawn(cls, ctx: SpawnContext, root: Path, queue_token: str) -> Child:
-        """A new child process of the worker (its "ready" comes later)."""
+    def spawn(
+        cls, ctx: SpawnContext, root: Path, queue_token: str, data_dir: Path | None
+    ) -> Child:
+        """A new child process of the worker (its "ready" comes later); ``data_dir``: the
+        queue's data folder (argument and result files)."""
         parent_conn, child_conn = ctx.Pipe(duplex=True)
-        args = (child_conn, str(root), os.getpid(), queue_token)
+        data = None if data_dir is None else str(data_dir)
+        args = (child_conn, str(root), os.getpid(), queue_token, data)
         process = ctx.Process(target=child_main, name="notebookjobs-child", daemon=True, args=args)
         try:
             process.start()
@@ -117,6 +121,7 @@ def outcome_of(data: dict[str, Any]) -> Outcome:
     return Outcome(
         kind=OutcomeKind(data["kind"]),
         result=data["result"],
+        result_type=data.get("result_type"),
         error=data["error"],
         output=data["output"],
         duration_s=data["duration_s"],

@@ -37,8 +37,9 @@ class Events(Protocol):
         """(job_id, outcome) of the attempts that ended."""
 
     @property
-    def progress(self) -> list[tuple[int, float, str | None]]:
-        """(job_id, fraction, message) reported by running attempts, oldest first."""
+    def progress(self) -> list[tuple[int, float | None, str | None]]:
+        """(job_id, fraction, message) reported by running attempts, oldest first (fraction
+        None: the message is the last line the attempt printed)."""
 
     @property
     def ready(self) -> list[Any]:

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from multiprocessing import resource_tracker
 from typing import Any
 
-from .. import files, lock
+from .. import datafiles, files, lock
 from ..config import Settings, load_settings
 from ..errors import ConfigError, NotebookJobsError, WorkerError
 from ..joblog import JobLog
@@ -98,7 +98,8 @@ class Worker:
         writer = Writer(db, db_lock, state, state_lock, self.problems, intake)
         waker = WakeSocket(wake_path(self.settings))
         joblog = JobLog(self.settings.logs_dir)
-        pool = Pool(self.settings.root, self.concurrency, queue_token=self.queue_token)
+        pool = Pool(self.settings.root, self.concurrency, queue_token=self.queue_token,
+                    data_dir=datafiles.data_dir(self.settings.db_path))
         loop = self.loop = Loop(settings=self.settings, state=state, state_lock=state_lock,
                                 executor=pool, joblog=joblog, problems=self.problems,
                                 on_change=writer.wake, health=self._check_database,

@@ -49,8 +49,9 @@ class PoolEvents:
 
     #: (job_id, outcome) of the attempts that ended
     finished: list[tuple[int, Outcome]] = field(default_factory=list)
-    #: (job_id, fraction, message) reported by running attempts, oldest first
-    progress: list[tuple[int, float, str | None]] = field(default_factory=list)
+    #: (job_id, fraction, message) reported by running attempts, oldest first; fraction None:
+    #: the message is the last line the attempt printed (it reports no progress itself)
+    progress: list[tuple[int, float | None, str | None]] = field(default_factory=list)
     ready: list[Any] = field(default_factory=list)  #: the ``extra`` objects that became ready
     #: (job_id, when, as a UTC datetime) of the attempts that began, in order
     started: list[tuple[int, datetime]] = field(default_factory=list)
@@ -68,10 +69,13 @@ class Pool:
     (prctl(2)). Children are spawned in ``start()`` and ``wait()`` only.
     """
 
-    def __init__(self, root: Path, size: int, *, queue_token: str | None = None) -> None:
+    def __init__(self, root: Path, size: int, *, queue_token: str | None = None,
+                 data_dir: Path | None = None) -> None:
         if size < 1:
             raise ValueError(f"a pool needs at least 1 child; got size={size}")
         self.root = Path(root)  #: the project root; children read its whitelist.yaml per attempt
+        #: the queue's data folder: children read argument files and write result files there
+        self.data_dir = data_dir
         self.size = size
         #: the queue's name in the children's environment marker; by default this pool's own
         self.queue_token = queue_token or secrets.token_hex(procgroup.TOKEN_CHARS // 2)
@@ -193,7 +197,7 @@ class Pool:
     # --- internals ---------------------------------------------------------------------------
 
     def _spawn(self) -> None:
-        child = Child.spawn(self._ctx, self.root, self.queue_token)
+        child = Child.spawn(self._ctx, self.root, self.queue_token, self.data_dir)
         self._selector.register(child.conn, selectors.EVENT_READ, child.conn)
         sentinel = child.process.sentinel
         self._selector.register(sentinel, selectors.EVENT_READ, sentinel)

@@ -8,21 +8,28 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
+import os
 import signal
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
 from typing import Any, TextIO
 
+from .. import argfiles, datafiles, results
 from ..config import Settings
 from ..errors import ConfigError, NotebookJobsError
 from ..models import Outcome, OutcomeKind
 from ..registry import resolve
 
 OUTPUT_LIMIT_CHARS = 64 * 1024  #: captured output kept per attempt (the end is kept)
+LAST_LINE_CHARS = 200  #: the last printed line shown for a running job is cut to this
+#: frames in these files are ours (this runner, the registry's call, the argument loading):
+#: a job's traceback starts at its own code
+_OWN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 class AttemptTimeout(BaseException):
@@ -42,12 +49,15 @@ class BoundedOutput(io.TextIOBase):
         self._echo = echo
         self._limit = limit
         self._lock = threading.Lock()
+        self._last = ""  # the last write with something on it, for last_line()
 
     def writable(self) -> bool:
         return True
 
     def write(self, text: str) -> int:
         with self._lock:
+            if text.strip():
+                self._last = text
             self._parts.append(text)
             self._size += len(text)
             if self._size > 2 * self._limit:
@@ -66,6 +76,14 @@ class BoundedOutput(io.TextIOBase):
         self._dropped += len(joined) - len(keep)
         self._parts, self._size = [keep], len(keep)
 
+    def last_line(self) -> str:
+        """The last line printed that has something on it ('' before any): what a running job
+        that reports no progress shows instead of a bar."""
+        with self._lock:
+            last = self._last
+        lines = [line for line in last.splitlines() if line.strip()]
+        return lines[-1].strip()[:LAST_LINE_CHARS] if lines else ""
+
     def getvalue(self) -> str:
         with self._lock:
             if self._size > self._limit:
@@ -74,12 +92,13 @@ class BoundedOutput(io.TextIOBase):
         return f"[... {self._dropped} characters dropped ...]\n{text}" if self._dropped else text
 
 
-def json_result(value: Any) -> Any:
-    """The value itself when it is JSON, else its repr (results are stored as JSON)."""
-    try:
-        return json.loads(json.dumps(value, allow_nan=False))
-    except (TypeError, ValueError):
-        return repr(value)
+def job_traceback(exc: BaseException) -> str:
+    """The traceback of a job's exception, starting at the job's own code: the frames of the
+    runner that called it are left out (and an error raised in our own code is its message)."""
+    tb: TracebackType | None = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_OWN_DIR):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
 @contextlib.contextmanager
@@ -102,13 +121,17 @@ def _alarm(timeout: float | None) -> Iterator[None]:
 
 
 def execute(settings: Settings, target_name: str, args: list[Any], kwargs: dict[str, Any], *,
-            timeout: float | None = None, echo: bool = False) -> Outcome:
+            timeout: float | None = None, echo: bool = False, job_id: int | None = None,
+            data_dir: Path | None = None, output: BoundedOutput | None = None) -> Outcome:
     """Run one attempt and describe how it ended; never raises for the job's own errors.
 
     The target is resolved against the current whitelist here, again, so a row that names
-    anything else runs nothing.
+    anything else runs nothing. ``data_dir`` (the queue's ``<db>.data``) holds the frames and
+    arrays of the arguments and receives a result kept in a file (named by ``job_id``);
+    without it, such a result is kept as its repr. ``output``: the buffer that captures what
+    the job prints (the pool's child reads its last line while it runs).
     """
-    buffer = BoundedOutput(echo=sys.stdout if echo else None)
+    buffer = output or BoundedOutput(echo=sys.stdout if echo else None)
     started = time.perf_counter()
     try:
         if not settings.allowed:
@@ -120,14 +143,19 @@ def execute(settings: Settings, target_name: str, args: list[Any], kwargs: dict[
             # puts the job back and asks again once the file has settled.
             return Outcome(kind=OutcomeKind.DEFERRED, error=f"not started: {exc}")
         return Outcome(kind=OutcomeKind.FAILED, error=f"refused: {exc}", duration_s=0.0)
-    kind, result, error = OutcomeKind.SUCCEEDED, None, None
+    kind, result, result_type, error = OutcomeKind.SUCCEEDED, None, None, None
     with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
         try:
             with _alarm(timeout):
-                result = json_result(target.call(args, kwargs))
+                if data_dir is not None:
+                    args, kwargs = argfiles.load(args, kwargs, datafiles.arguments_dir(data_dir))
+                value = target.call(args, kwargs)
+                result_type, result = results.keep(
+                    value, folder=None if data_dir is None else datafiles.results_dir(data_dir),
+                    job_id=job_id, limit=settings.max_result_bytes)
         except AttemptTimeout as exc:
             kind, error = OutcomeKind.TIMED_OUT, str(exc)
         except (Exception, SystemExit) as exc:  # the job's failure is data, not ours to raise
-            kind, error = OutcomeKind.FAILED, "".join(traceback.format_exception(exc))
-    return Outcome(kind=kind, result=result, error=error, output=buffer.getvalue(),
-                   duration_s=time.perf_counter() - started)
+            kind, error = OutcomeKind.FAILED, job_traceback(exc)
+    return Outcome(kind=kind, result=result, result_type=result_type, error=error,
+                   output=buffer.getvalue(), duration_s=time.perf_counter() - started)

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .. import journal, transitions, validate
+from .. import datafiles, journal, transitions, validate
 from ..models import Job, JobBatch, JobSpec, Outcome
 from ..queue import OPERATIONS, Page, StoreQueue
 from ..store import Database
@@ -111,13 +111,16 @@ class WorkerService:
         self._taken_in()
         self.writer.flush()
         with self.db_lock, self.db.transaction() as job_store:
-            return call(StoreQueue(job_store, self.journal))
+            return call(StoreQueue(job_store, self.journal, datafiles.data_dir(self.db.path)))
 
     def get(self, job_id: int) -> Job:
         return self._on_file(lambda q: q.get(job_id))
 
-    def page(self, page: int, per_page: int, status: str | None) -> Page:
-        return self._on_file(lambda q: q.page(page, per_page, status))
+    def get_many(self, job_ids: list[int]) -> list[Job]:
+        return self._on_file(lambda q: q.get_many(job_ids))
+
+    def page(self, page: int, per_page: int, status: str | None, order: str = "newest") -> Page:
+        return self._on_file(lambda q: q.page(page, per_page, status, order))
 
     def counts(self) -> dict[str, int]:
         return self._on_file(lambda q: q.counts())

@@ -366,7 +366,10 @@ BATCHES = _record_with(good_batch, {
 OUTCOMES = st.builds(
     Outcome,
     kind=st.sampled_from(list(OutcomeKind)),
-    result=st.one_of(WIRE_VALUES, ODD),
+    result=st.one_of(WIRE_VALUES, ODD, st.just({"type": "DataFrame", "rows": 1})),
+    # a result type that does not fit its result is kept as text, never trusted (SPEC §15)
+    result_type=st.one_of(st.none(), st.sampled_from(["json", "repr", "DataFrame", "ndarray",
+                                                      "pickle"]), ODD),
     error=st.one_of(st.none(), TEXT),
     output=st.one_of(TEXT, ODD),
 )
@@ -383,7 +386,9 @@ _ARGS_BY_OP = {
     "run_finished": st.tuples(JOB_IDS, st.one_of(OUTCOMES, ODD), NOW),
     "get": st.tuples(JOB_IDS),
     "cancel": st.tuples(JOB_IDS, NOW),
-    "page": st.tuples(JOB_IDS, JOB_IDS, st.one_of(st.sampled_from(["pending", "bogus"]), ODD)),
+    "page": st.tuples(JOB_IDS, JOB_IDS, st.one_of(st.sampled_from(["pending", "bogus"]), ODD),
+                      st.one_of(st.sampled_from(["newest", "running", "bogus"]), ODD)),
+    "get_many": st.tuples(st.one_of(st.lists(JOB_IDS, max_size=5), ODD)),
     # names the worker does not serve (some did once): refused like any unknown operation
     "all_jobs": st.tuples(),
     "claim_next": st.tuples(st.just("w"), NOW),
