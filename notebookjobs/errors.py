@@ -41,3 +41,8 @@ class StoreBusyError(StorageError):
 
 class WorkerError(NotebookJobsError):
     """The worker is not running or could not be reached."""
+
+
+class NoWorkerWarning(UserWarning):
+    """No worker runs for this queue and ``worker.autostart`` is off: nothing will run the job
+    until one starts (``nj.start_worker()`` or ``notebookjobs worker start``)."""

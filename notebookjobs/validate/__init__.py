@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from .records import MAX_PAGE_SIZE, REQUEST_NAMES, job_batch, job_spec, outcome, request
 from .values import (
+                     DURATION_HINT,
                      EARLIEST_TIME,
                      ID_MAX,
                      INT32_MAX,
@@ -31,6 +32,7 @@ from .values import (
                      json_value,
                      later,
                      optional_text,
+                     parse_duration,
                      plain_number,
                      priority,
                      progress_fraction,
@@ -44,10 +46,10 @@ from .values import (
 )
 
 __all__ = [
-    "EARLIEST_TIME", "ID_MAX", "INT32_MAX", "INT32_MIN", "LATEST_TIME", "MAX_ATTEMPTS",
-    "MAX_BACKOFF", "MAX_DURATION_S", "MAX_JSON_DEPTH", "MAX_PAGE_SIZE", "REPLACEMENT",
-    "REQUEST_NAMES", "backoff_factor", "integer", "job_batch", "job_id", "job_spec",
-    "json_text", "json_value", "later", "optional_text", "outcome", "plain_number", "priority",
-    "progress_fraction", "request", "retry_policy", "seconds", "short_repr", "strict_loads",
-    "target_name", "text", "timestamp",
+    "DURATION_HINT", "EARLIEST_TIME", "ID_MAX", "INT32_MAX", "INT32_MIN", "LATEST_TIME",
+    "MAX_ATTEMPTS", "MAX_BACKOFF", "MAX_DURATION_S", "MAX_JSON_DEPTH", "MAX_PAGE_SIZE",
+    "REPLACEMENT", "REQUEST_NAMES", "backoff_factor", "integer", "job_batch", "job_id", "job_spec",
+    "json_text", "json_value", "later", "optional_text", "outcome", "parse_duration",
+    "plain_number", "priority", "progress_fraction", "request", "retry_policy", "seconds",
+    "short_repr", "strict_loads", "target_name", "text", "timestamp",
 ]

@@ -54,10 +54,17 @@ def child_main(conn: Connection, root: str, parent_pid: int, queue_token: str) -
         # At most one report per PROGRESS_INTERVAL_S, so a tight loop cannot flood the pipe.
         set_reporter(throttled(_progress_sender(send, job_id)))
         try:
+            # Jobs run in the project root, whoever started the worker and from where (SPEC
+            # §12): a relative path means the same from a notebook, the CLI and the dashboard.
+            # Before every attempt, as the previous one may have changed directory.
+            os.chdir(root)
             outcome = execute(load_settings(Path(root)), target, args, kwargs)
         except NotebookJobsError as exc:  # whitelist.yaml unreadable or invalid right now:
             # not the job's fault; the worker waits for a valid file and runs it then
             outcome = Outcome(kind=OutcomeKind.DEFERRED, error=f"not started: {exc}")
+        except OSError as exc:  # the root itself is gone: the attempt cannot start
+            outcome = Outcome(kind=OutcomeKind.FAILED, duration_s=0.0,
+                              error=f"not started: cannot enter the project root {root}: {exc}")
         finally:
             set_reporter(None)
         send(("done", job_id, {"kind": outcome.kind.value, "result": outcome.result,

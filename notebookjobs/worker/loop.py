@@ -184,6 +184,7 @@ class Loop:
             return
         self.running[job.id] = job
         self.executor.submit(job.id, job.target, job.args, job.kwargs, job.timeout)
+        logger.debug("job %d started: %s, attempt %d", job.id, job.target, job.attempts)
 
     def record(self, events: Events, now: datetime) -> None:
         """Progress reports and the attempts that ended, settled under the retry policy."""
@@ -221,6 +222,8 @@ class Loop:
         """The retry decision for an attempt that ended, and its log line."""
         settled = transitions.settle(job, outcome, now)
         self.state.update(settled)
+        logger.debug("job %d attempt %d %s: now %s", job.id, job.attempts, outcome.kind.value,
+                     settled.status)
         self._log(settled, outcome)
 
     def _fail(self, job: Job, reason: str, now: datetime) -> None:
