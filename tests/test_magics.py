@@ -106,8 +106,12 @@ def test_worker_subcommands(shell, capsys, monkeypatch):
     run(shell, "%jobs worker start")
     assert "cannot start the worker; see logs/worker.log" in one_error_line(capsys)
     started = []
-    monkeypatch.setattr(client, "start_worker", lambda concurrency=None, log_level=None:
-                        started.append((concurrency, log_level)) or 4242)
+
+    def start(concurrency=None, log_level=None):
+        started.append((concurrency, log_level))
+        return 4242
+
+    monkeypatch.setattr(client, "start_worker", start)
     monkeypatch.setattr(client, "stop_worker", lambda: False)
     run(shell, "%jobs worker start")
     run(shell, "%jobs worker stop")
@@ -136,7 +140,7 @@ def test_worker_subcommands(shell, capsys, monkeypatch):
     ("%jobs retry 1", "no job has id 1"),
     ("%jobs dispatch jobs.testing.ok 1 --colour red", "unrecognized arguments: --colour"),
     ("%jobs list --status nope", "invalid choice: 'nope'"),
-    ("%jobs worker restart", "invalid choice: 'restart'"),
+    ("%jobs worker reboot", "invalid choice: 'reboot'"),
     ("%jobs dispatch jobs.testing.ok 'unclosed", "cannot read the line"),
 ])
 def test_bad_input_prints_one_line_and_no_traceback(shell, capsys, line, expected):

@@ -11,6 +11,7 @@ import sys
 import warnings
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -195,7 +196,7 @@ def test_json_output_parses(project, capsys):
     job_id = nj.dispatch("jobs.testing.echo", 3, x=2.5)
     nj.dispatch("jobs.testing.ok", 1)
 
-    def run(*args: str) -> object:
+    def run(*args: str) -> Any:
         assert cli.main(list(args)) in (0, 1)
         return json.loads(capsys.readouterr().out)
 
