@@ -1,8 +1,8 @@
 """``notebookjobs dashboard`` (SPEC §19): the dashboard as a web page, for people who are not
 in a notebook.
 
-Voila runs the package's dashboard notebook (``templates/notebooks/dashboard.ipynb``: the widget
-and nothing else) in a kernel of its own and serves its widgets as a page on 127.0.0.1, behind
+Voila runs the package's page notebook (``page/notebookjobs.ipynb``: the widget and nothing
+else) in a kernel of its own and serves its widgets as a page on 127.0.0.1, behind
 a token. The project is the one found from the current folder (any folder of it), handed to the
 kernel as ``$NOTEBOOKJOBS_ROOT``. Voila's own log goes to ``<root>/logs/dashboard.log``.
 
@@ -36,8 +36,8 @@ _POLL_S = 0.2
 
 
 def notebook_path() -> Path:
-    """The dashboard notebook Voila serves (package data, a real file in an installed wheel)."""
-    return Path(str(files("notebookjobs").joinpath("templates", "notebooks", "dashboard.ipynb")))
+    """The notebook Voila serves (package data, a real file in an installed wheel)."""
+    return Path(str(files("notebookjobs").joinpath("page", "notebookjobs.ipynb")))
 
 
 def command(port: int, token: str) -> list[str]:
