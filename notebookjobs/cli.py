@@ -103,8 +103,10 @@ def cmd_init(ns: argparse.Namespace) -> int:
     print(f"new notebookjobs project in {where}:")
     for path in created:
         print(f"  {path.relative_to(where)}")
-    print(f"next: cd {ns.dir} && notebookjobs dispatch jobs.example.count_lines "
-          "&& notebookjobs dashboard")
+    steps = ([] if where == Path.cwd().resolve() else [f"cd {ns.dir}"]) + [
+        "notebookjobs dispatch jobs.example.count_lines   # runs a job; prints its id",
+        "notebookjobs dashboard                           # the dashboard as a web page"]
+    print("next:\n" + "\n".join(f"  {step}" for step in steps))
     return EXIT_OK
 
 
