@@ -51,8 +51,11 @@ def duration(text: str) -> float:
     try:
         return validate.seconds("duration", text)
     except InvalidArgumentsError as exc:
+        if validate.parse_duration(text) is None:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a duration; pass {validate.DURATION_HINT}") from exc
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration; pass {validate.DURATION_HINT}") from exc
+            f"{text!r} is out of range; pass a duration from 0 to 100 years") from exc
 
 
 def _add_json(p: argparse.ArgumentParser) -> None:

@@ -90,12 +90,6 @@ def test_init_refuses_to_overwrite_and_writes_nothing(tmp_path):
     assert not (tmp_path / "whitelist.yaml").exists()
 
 
-def test_the_templates_are_in_the_wheel():
-    # package-data: a pip install gets them (the wheel holds notebookjobs/ only)
-    text = (Path(__file__).parent.parent / "pyproject.toml").read_text()
-    assert '"templates/*", "templates/*/*",\n                "page/*.ipynb"' in text
-
-
 # --- the working directory of jobs (SPEC §12) ---------------------------------------------
 
 PATHS_MODULE = '''\
