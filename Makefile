@@ -40,7 +40,7 @@ test: setup
 # make floors: the dependency floors of pyproject.toml, tested. A venv of its own holds the lowest
 # version of every dependency (scripts/floors.py writes the pins; rebuilt when pyproject.toml
 # changes); the wheel of the current source is installed into it each time, then
-# tests/floors_smoke.py runs init, dispatch, a burst worker and history there (about 15 s; the
+# tests/floors_smoke.py runs init, dispatch, the workers and history there (about 40 s; the
 # first build of the venv about 1.5 min).
 FLOORS_VENV := .venv-floors
 FLOORS_DIR := build/floors
@@ -56,7 +56,7 @@ $(FLOORS_VENV)/.installed: pyproject.toml scripts/floors.py | setup
 	touch $@
 
 floors: $(FLOORS_VENV)/.installed
-	rm -rf $(FLOORS_DIR)/wheel
+	rm -rf $(FLOORS_DIR)/wheel build/lib  # (build/lib: no stale module may reach the wheel)
 	$(PY) -m pip wheel --quiet --no-deps -w $(FLOORS_DIR)/wheel .
 	$(FLOORS_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall \
 	    $(FLOORS_DIR)/wheel/notebookjobs-*.whl
