@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_DB := .notebookjobs/demo.duckdb
 
-.PHONY: demo test setup clean lab soak lint
+.PHONY: demo test setup clean lab soak lint floors
 
 # make lint: ruff and mypy alone (make test runs them first)
 lint: setup
@@ -16,7 +16,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,notebooks,lab]'
+	$(PY) -m pip install --quiet -e '.[test,notebooks,lab,dashboard]'
 	touch $@
 
 demo: setup
@@ -34,10 +34,36 @@ test: setup
 	        -o DPkg::Lock::Timeout=300 chromium; fi
 	$(PY) -m ruff check notebookjobs tests
 	$(PY) -m mypy
+	$(MAKE) --no-print-directory floors
 	$(PY) -m pytest -q tests $(NOTEBOOKS) --nbval --nbval-sanitize-with notebooks/sanitize.cfg
 
+# make floors: the dependency floors of pyproject.toml, tested. A venv of its own holds the lowest
+# version of every dependency (scripts/floors.py writes the pins; rebuilt when pyproject.toml
+# changes); the wheel of the current source is installed into it each time, then
+# tests/floors_smoke.py runs init, dispatch, the workers and history there (about 40 s; the
+# first build of the venv about 1.5 min).
+FLOORS_VENV := .venv-floors
+FLOORS_DIR := build/floors
+
+$(FLOORS_VENV)/.installed: pyproject.toml scripts/floors.py | setup
+	rm -rf $(FLOORS_VENV) $(FLOORS_DIR)
+	mkdir -p $(FLOORS_DIR)
+	$(PY) scripts/floors.py > $(FLOORS_DIR)/constraints.txt
+	$(PY) -m pip wheel --quiet --no-deps -w $(FLOORS_DIR)/wheel .
+	$(PYTHON) -m venv $(FLOORS_VENV)
+	$(FLOORS_VENV)/bin/python -m pip install --quiet -c $(FLOORS_DIR)/constraints.txt \
+	    $(FLOORS_DIR)/wheel/notebookjobs-*.whl
+	touch $@
+
+floors: $(FLOORS_VENV)/.installed
+	rm -rf $(FLOORS_DIR)/wheel build/lib  # (build/lib: no stale module may reach the wheel)
+	$(PY) -m pip wheel --quiet --no-deps -w $(FLOORS_DIR)/wheel .
+	$(FLOORS_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall \
+	    $(FLOORS_DIR)/wheel/notebookjobs-*.whl
+	$(FLOORS_VENV)/bin/python tests/floors_smoke.py
+
 clean:
-	rm -rf $(VENV) .notebookjobs logs
+	rm -rf $(VENV) $(FLOORS_VENV) .notebookjobs logs
 
 # make soak: the fault suite of SPEC §14 at length (a few minutes on 2 cores): the property tests
 # with more examples and the tests marked soak, then tests/faults/soak.py (kill -9 x 30 rounds with

@@ -28,14 +28,13 @@ from .errors import (
     JobStateError,
     NotAllowedError,
     NotebookJobsError,
+    NoWorkerWarning,
     StorageError,
     StoreBusyError,
     WorkerError,
 )
 from .models import JobStatus
 from .progress import progress
-
-__version__ = "0.1.0"
 
 #: public name -> module that defines it
 _LAZY = {
@@ -63,13 +62,26 @@ _LAZY = {
 
 __all__ = [
     *_LAZY, "ConfigError", "InvalidArgumentsError", "JobCancelledError", "JobFailedError",
-    "JobNotFoundError", "JobStateError",
-    "NotAllowedError", "NotebookJobsError", "StorageError", "StoreBusyError", "WorkerError",
+    "JobNotFoundError", "JobStateError", "NotAllowedError", "NotebookJobsError", "NoWorkerWarning",
+    "StorageError", "StoreBusyError", "WorkerError",
     "JobStatus", "dashboard", "progress", "__version__",
 ]
 
 
+def _version() -> str:
+    """The installed distribution's version: pyproject.toml is the one place it is written."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("notebookjobs")
+    except PackageNotFoundError:  # imported from a source tree that was never installed
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # read on first use: the metadata costs a few ms to load
+        globals()[name] = value = _version()
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'notebookjobs' has no attribute {name!r}")
@@ -79,7 +91,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | {"__version__"})
 
 
 def load_ipython_extension(ipython: Any) -> None:

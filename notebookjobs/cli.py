@@ -10,7 +10,8 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import NoReturn
 
 from . import client, commands
 from .errors import (
@@ -21,7 +22,7 @@ from .errors import (
     NotAllowedError,
     NotebookJobsError,
 )
-from .models import STATUS_NAMES, JobStatus
+from .models import JobStatus
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 #: errors that mean "your input was refused" (exit 2); others are operational failures (exit 1)
@@ -65,7 +66,7 @@ def cmd_status(ns: argparse.Namespace) -> int:
 
 def cmd_list(ns: argparse.Namespace) -> int:
     frame = commands.run_list(ns)
-    if len(frame):
+    if frame is not None and len(frame):
         shown = frame[
             ["id", "target", "status", "priority", "attempts", "created_at", "run_at"]
         ].copy()
@@ -85,34 +86,34 @@ def cmd_retry(ns: argparse.Namespace) -> int:
 
 
 def cmd_jobs(ns: argparse.Namespace) -> int:
-    frame = client.available_jobs()
-    if frame.empty:
-        print("no jobs found under jobs/ and none allowed in whitelist.yaml")
-        return EXIT_OK
-    shown = frame.copy()
-    shown["parameters"] = [", ".join(_param(p) for p in ps) for ps in shown["parameters"]]
-    shown["allowed"] = shown["allowed"].map({True: "yes", False: "no"})
-    print(commands.table_text(shown[["target", "kind", "parameters", "allowed", "doc"]]))
+    commands.run_jobs(ns)
     return EXIT_OK
-
-
-def _param(p: dict[str, Any]) -> str:
-    text = p["name"] + (f": {p['annotation']}" if p["annotation"] else "")
-    return text if p["required"] else f"{text} = {p['default']!r}"
 
 
 def cmd_history(ns: argparse.Namespace) -> int:
-    frame = client.history(since=ns.since, until=ns.until, target=ns.target, status=ns.status)
-    if ns.csv:
-        frame.to_csv(ns.csv, index=False)
-        print(f"{len(frame)} jobs written to {ns.csv}")
-    elif ns.parquet:
-        frame.to_parquet(ns.parquet, index=False)
-        print(f"{len(frame)} jobs written to {ns.parquet}")
-    else:
-        shown = frame[["id", "target", "status", "attempts", "wait_s", "duration_s", "created_at"]]
-        print(commands.table_text(shown.tail(ns.tail)) if len(shown) else "no jobs")
+    commands.run_history(ns)
     return EXIT_OK
+
+
+def cmd_init(ns: argparse.Namespace) -> int:
+    from . import scaffold
+
+    created = scaffold.create(Path(ns.dir))
+    where = Path(ns.dir).resolve()
+    print(f"new notebookjobs project in {where}:")
+    for path in created:
+        print(f"  {path.relative_to(where)}")
+    steps = ([] if where == Path.cwd().resolve() else [f"cd {ns.dir}"]) + [
+        "notebookjobs dispatch jobs.example.count_lines   # runs a job; prints its id",
+        "notebookjobs dashboard                           # the dashboard as a web page"]
+    print("next:\n" + "\n".join(f"  {step}" for step in steps))
+    return EXIT_OK
+
+
+def cmd_dashboard(ns: argparse.Namespace) -> int:
+    from . import webapp
+
+    return webapp.serve(port=ns.port, token=ns.token, open_browser=ns.open)
 
 
 def cmd_stats(ns: argparse.Namespace) -> int:
@@ -145,36 +146,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("params", metavar="P1,P2,...", nargs="?", help="comma-separated arguments")
     p.set_defaults(func=cmd_run)
 
+    parser.add_argument("--version", action="version", version=commands.version_text())
     handlers = {"dispatch": cmd_dispatch, "list": cmd_list, "status": cmd_status,
-                "cancel": cmd_cancel, "retry": cmd_retry, "worker": cmd_worker}
+                "cancel": cmd_cancel, "retry": cmd_retry, "worker": cmd_worker,
+                "jobs": cmd_jobs, "history": cmd_history}
     for name, (text, add_arguments) in commands.COMMANDS.items():
         p = sub.add_parser(name, help=text)
         add_arguments(p)
         p.set_defaults(func=handlers[name])
-
-    p = sub.add_parser("jobs", help="discovered and allowed targets")
-    p.set_defaults(func=cmd_jobs)
-
-    p = sub.add_parser(
-        "history", help="every job with wait and duration; export with --csv or --parquet"
-    )
-    out = p.add_mutually_exclusive_group()
-    out.add_argument("--csv", metavar="FILE", help="write every column to a CSV file")
-    out.add_argument("--parquet", metavar="FILE", help="write every column to a Parquet file")
-    p.add_argument("--since", help="created at or after this time (UTC), e.g. 2026-11-28")
-    p.add_argument("--until", help="created before this time (UTC)")
-    p.add_argument("--target")
-    p.add_argument("--status", choices=STATUS_NAMES)
-    p.add_argument("--tail", type=int, default=20, help="rows shown without an export (default 20)")
-    p.set_defaults(func=cmd_history)
 
     p = sub.add_parser("stats", help="counts, success rate, durations and waits per group")
     p.add_argument("--by", choices=("target", "status", "hour"), default="target")
     p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("prune", help="delete finished jobs older than a duration")
-    p.add_argument("--older-than", required=True, metavar="DURATION", help="e.g. 30d, 12h, 90m")
+    p.add_argument("--older-than", required=True, metavar="DURATION",
+                   help="seconds, or e.g. 30d, 12h, 90m, 1h30m")
     p.set_defaults(func=cmd_prune)
+
+    p = sub.add_parser("init", help="start a project: whitelist.yaml, jobs/, notebooks/")
+    p.add_argument("dir", metavar="DIR", nargs="?", default=".",
+                   help="the project folder (default: here); created if missing")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("dashboard", help="serve the dashboard as a web page (Voila, 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8866, help="the port on 127.0.0.1 (default 8866)")
+    p.add_argument("--token", default=None,
+                   help="the token the page asks for (default: a new random one)")
+    p.add_argument("--open", action="store_true", help="open it in the default browser")
+    p.set_defaults(func=cmd_dashboard)
     return parser
 
 
@@ -192,5 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"notebookjobs: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except OSError as exc:  # a file the command was asked to write or read (e.g. --csv)
-        print(f"notebookjobs: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"notebookjobs: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("notebookjobs: interrupted", file=sys.stderr)
+        return 130

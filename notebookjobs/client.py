@@ -7,11 +7,13 @@ input, and makes one typed call of ``queue.Queue``, through the running worker o
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
 import socket
 import time
+import warnings
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,6 +30,7 @@ from .errors import (
     JobStateError,
     NotAllowedError,
     NotebookJobsError,
+    NoWorkerWarning,
 )
 from .handle import Job as JobHandle
 from .handle import dispatched
@@ -44,6 +47,10 @@ T = TypeVar("T")
 WAIT_FIRST_POLL_S = 0.01  # wait() polls quickly at first, then backs off
 WAIT_MAX_POLL_S = 0.25
 CANCEL_WAIT_S = 5.0  # how long cancel() waits for the worker to stop a running job
+#: seconds a wait() goes on before it checks, once, that a worker runs (and warns if none does)
+NO_WORKER_CHECK_S = 3.0
+#: the queues (DB paths) this process has warned about: the warning comes once, not per call
+_warned_no_worker: set[str] = set()
 
 
 def settings() -> Settings:
@@ -70,10 +77,17 @@ def _check_int(name: str, value: Any, lowest: int | None = None) -> int:
 def parameter_names(target: str) -> list[str]:
     """The names of the target's parameters; none when it is not allowed (dispatching it then
     says why)."""
+    sig = signature(target)
+    return [] if sig is None else list(sig.parameters)
+
+
+def signature(target: str) -> inspect.Signature | None:
+    """What a caller binds the target's arguments against (no ``self``); None when the target
+    is not allowed or does not resolve (dispatching it then says why)."""
     try:
-        return list(registry.resolve(target, settings()).signature.parameters)
+        return registry.resolve(target, settings()).signature
     except NotebookJobsError:
-        return []
+        return None
 
 
 def _spec(cfg: Settings, target: str | registry.Target, args: Any, kwargs: dict[str, Any],
@@ -120,7 +134,7 @@ def dispatch(target: str, *args: Any, priority: int = 0, delay: float | timedelt
     spec = _spec(cfg, target, args, kwargs, priority, delay, now, stash)
     queue = QueueClient(cfg)
     job_id = _stored(stash, lambda: queue.enqueue(spec, now))
-    _autostart(cfg, queue)
+    _autostart(cfg, queue, [job_id])
     return dispatched([job_id])[0]
 
 
@@ -160,14 +174,25 @@ def dispatch_many(target: str, calls: list[Any], *, priority: int = 0,
                      run_at=run_at, policy=cfg.policy_for(resolved.name))
     queue = QueueClient(cfg)
     ids = _stored(stash, lambda: queue.enqueue_batch(batch, now))
-    _autostart(cfg, queue)
+    _autostart(cfg, queue, ids)
     return dispatched(ids)
 
 
-def _autostart(cfg: Settings, queue: QueueClient) -> None:
-    """The seed's "background runner is triggered on dispatch": start a worker if none runs."""
-    if cfg.worker.autostart and not queue.used_worker:
+def _autostart(cfg: Settings, queue: QueueClient, ids: list[int]) -> None:
+    """The seed's "background runner is triggered on dispatch": start a worker if none runs;
+    with autostart off, say (once per queue and process) that nothing will run the jobs."""
+    if queue.used_worker:
+        _warned_no_worker.discard(str(cfg.db_path))  # a later stop deserves a new warning
+    elif cfg.worker.autostart:
         daemon.start(cfg)  # finds a worker that started meanwhile, or starts one
+    elif str(cfg.db_path) not in _warned_no_worker:
+        _warned_no_worker.add(str(cfg.db_path))
+        shown = ", ".join(map(str, ids[:3])) + (", ..." if len(ids) > 3 else "")
+        warnings.warn(NoWorkerWarning(
+            f"job{'s' if len(ids) != 1 else ''} {shown} stored, but no worker is running and "
+            f"worker.autostart is false in {cfg.whitelist_path}: nothing will run "
+            f"{'them' if len(ids) != 1 else 'it'} until a worker starts (nj.start_worker() "
+            "or `notebookjobs worker start`)"), stacklevel=3)
 
 
 def status(job_id: int) -> dict[str, Any]:
@@ -182,17 +207,33 @@ def _get(job_id: int) -> Job:
 def wait(job_id: int, timeout: float | None = None) -> dict[str, Any]:
     """Block until the job is completed, failed or cancelled; ``TimeoutError`` after
     ``timeout`` seconds."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = None if timeout is None else started + timeout
     pause = WAIT_FIRST_POLL_S
+    checked = False
     while True:
         info = status(job_id)
         if info["status"] in FINAL_STATUSES:
             return info
+        if not checked and time.monotonic() - started >= NO_WORKER_CHECK_S:
+            checked = True
+            if info["status"] == JobStatus.PENDING:  # (a running one may be a foreground run)
+                _warn_if_no_worker(job_id)
         if deadline is not None and time.monotonic() >= deadline:
             raise TimeoutError(f"job {job_id} is still {info['status']} after {timeout:g} s")
         remaining = math.inf if deadline is None else deadline - time.monotonic()
         time.sleep(max(0.0, min(pause, remaining)))
         pause = min(pause * 2, WAIT_MAX_POLL_S)
+
+
+def _warn_if_no_worker(job_id: int) -> None:
+    """A wait that has gone on for a while: say so if no worker will ever end it."""
+    cfg = _paths()
+    if worker_info(cfg) is None:
+        warnings.warn(NoWorkerWarning(
+            f"job {job_id} is pending and no worker is running for {cfg.db_path}: "
+            "this wait goes on until a worker starts (nj.start_worker() or "
+            "`notebookjobs worker start`)"), stacklevel=3)
 
 
 def cancel(job_id: int) -> bool:
@@ -227,7 +268,7 @@ def retry(job_id: int) -> JobHandle:
     spec = _spec(cfg, job.target, job.args, job.kwargs, job.priority, 0, now, stash)
     queue = QueueClient(cfg)
     new_id = _stored(stash, lambda: queue.enqueue(spec, now))
-    _autostart(cfg, queue)
+    _autostart(cfg, queue, [new_id])
     return dispatched([new_id])[0]
 
 
@@ -343,6 +384,13 @@ def run_now(target: str, args: list[Any], kwargs: dict[str, Any], *, echo: bool 
     job = queue.run_started(spec, f"run:{socket.gethostname()}:{os.getpid()}", now)
     set_reporter(lambda fraction, message: queue.record_progress(job.id, fraction, message))
     log = JobLog(cfg.logs_dir)
+    # The attempts run in the project root, as the worker's do (SPEC §12); this is the caller's
+    # process, so its own directory comes back afterwards.
+    try:
+        caller_dir: str | None = os.getcwd()
+    except OSError:  # the caller's folder was deleted: nothing to come back to
+        caller_dir = None
+    os.chdir(cfg.root)
     try:
         while True:
             outcome = runner.execute(cfg, spec.target, spec.args, spec.kwargs,
@@ -360,6 +408,11 @@ def run_now(target: str, args: list[Any], kwargs: dict[str, Any], *, echo: bool 
             sleep(retries.delay_s(job.policy, job.attempts))
             job = queue.run_restarted(job.id, outcome, utcnow())
     finally:
+        if caller_dir is not None:
+            try:
+                os.chdir(caller_dir)
+            except OSError:
+                pass  # deleted meanwhile (by the job, say): stay in the root
         set_reporter(None)
         log.close()
     return job.to_status()
@@ -367,11 +420,17 @@ def run_now(target: str, args: list[Any], kwargs: dict[str, Any], *, echo: bool 
 
 # --- the detached worker ----------------------------------------------------------------------
 
-def start_worker(concurrency: int | None = None) -> int:
-    """Start the detached worker (or find the running one); returns its pid."""
+def start_worker(concurrency: int | None = None, *, log_level: str | None = None) -> int:
+    """Start the detached worker (or find the running one); returns its pid. ``log_level``:
+    DEBUG, INFO, WARNING, ERROR or CRITICAL (default ``$NOTEBOOKJOBS_LOG_LEVEL``, else INFO)."""
     if concurrency is not None:
         _check_int("concurrency", concurrency, 1)
-    return daemon.start(settings(), concurrency)
+    if log_level is not None:
+        try:
+            log_level = daemon.log_level(log_level)
+        except ValueError as exc:
+            raise InvalidArgumentsError(str(exc)) from None
+    return daemon.start(settings(), concurrency, log_level)
 
 
 def stop_worker() -> bool:

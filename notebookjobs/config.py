@@ -62,8 +62,8 @@ def find_root(start: Path | None = None) -> Path:
             _CACHE.roots[here] = folder
             return folder
     raise ConfigError(
-        f"no {WHITELIST_NAME} in {here} or any folder above it; create one in your project "
-        f"folder or set {ENV_ROOT} to the folder that holds it"
+        f"no {WHITELIST_NAME} in {here} or any folder above it; start a project with "
+        f"`notebookjobs init`, or set {ENV_ROOT} to the folder that holds one"
     )
 
 

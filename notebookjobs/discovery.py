@@ -1,12 +1,18 @@
 """Discovery (SPEC §6 ``nj.available_jobs()``): the project's job code, allowed or not.
 
-Every public function and class method of the modules under ``jobs/``, and every target the
+Every public function and class method of the modules it scans, and every target the
 whitelist allows wherever it lives, with its parameters, first doc line, whether it is allowed,
 and (when it is not) the whitelist.yaml line that would allow it.
+
+It scans (SPEC §4, ``Settings.discovered_packages``): ``jobs/``, the package of every owner
+under ``allowed_jobs`` (``tasks`` for ``tasks.etl.Loader``), and the packages and modules of the
+optional ``discover:`` list; a name that is a module (``tools.py``) is scanned alone, a package
+with all its submodules.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import traceback
 from dataclasses import dataclass, replace
@@ -24,8 +30,6 @@ from .registry import (
     resolve,
     signature_of,
 )
-
-JOBS_PACKAGE = "jobs"
 
 
 @dataclass(frozen=True)
@@ -64,17 +68,43 @@ def _annotation_text(annotation: Any) -> str:
     return str(annotation).replace("typing.", "")
 
 
-def _module_names(root: Path) -> list[str]:
-    package = root / JOBS_PACKAGE
-    if not package.is_dir():
+def _module_names(settings: Settings) -> list[str]:
+    """The dotted names of the modules discovery scans, each once, in a stable order."""
+    names: list[str] = []
+    for name in settings.discovered_packages():
+        names += _modules_of(name, settings)
+    return list(dict.fromkeys(names))
+
+
+def _modules_of(name: str, settings: Settings) -> list[str]:
+    """``name`` and, for a package, its submodules: looked for in the project, or (for a name of
+    ``external_packages``) where Python finds it. Nothing is imported here."""
+    local = settings.root.joinpath(*name.split("."))
+    if local.is_dir():
+        return _walk(local, name)
+    if local.with_suffix(".py").is_file():
+        return [name]
+    if name.split(".")[0] not in settings.external_packages:
+        return []  # e.g. no jobs/ in this project: nothing to scan there
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
         return []
+    if spec is None:
+        return []
+    if spec.submodule_search_locations:
+        return [m for folder in spec.submodule_search_locations for m in _walk(Path(folder), name)]
+    return [name]
+
+
+def _walk(package: Path, prefix: str) -> list[str]:
     names = []
     for path in sorted(package.rglob("*.py")):
-        rel = path.relative_to(root).with_suffix("")
-        parts = list(rel.parts)
+        parts = [prefix, *path.relative_to(package).with_suffix("").parts]
         if parts[-1] == "__init__":
             parts = parts[:-1]
-        if any(p.startswith("_") for p in parts) or not all(p.isidentifier() for p in parts):
+        rest = parts[1:]
+        if any(p.startswith("_") for p in rest) or not all(p.isidentifier() for p in rest):
             continue
         names.append(".".join(parts))
     return names
@@ -106,7 +136,7 @@ def discover(settings: Settings) -> list[Discovered]:
     """
     ensure_on_path(settings.root)
     rows: dict[str, Discovered] = {}
-    for modname in _module_names(settings.root):
+    for modname in _module_names(settings):
         try:
             module = import_fresh(modname)
         except Exception as exc:  # any error in user code: report it, keep scanning
@@ -125,7 +155,8 @@ def discover(settings: Settings) -> list[Discovered]:
                 target=target, owner=owner_name, member=member, kind=kind, parameters=params,
                 doc=first_doc_line(getattr(owner, member)),
                 allowed=settings.split_target(target) is not None)
-    # Allowed targets outside jobs/ (or broken ones) are listed too, so nothing allowed hides.
+    # Allowed targets outside what was scanned (or broken ones) are listed too, so nothing
+    # allowed hides.
     for target in settings.targets():
         if target in rows:
             continue

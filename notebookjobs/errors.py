@@ -59,3 +59,8 @@ class JobCancelledError(NotebookJobsError):
     def __init__(self, message: str | None = None, *, job_id: int | None = None) -> None:
         super().__init__(message)
         self.job_id = job_id  #: the job that was cancelled
+
+
+class NoWorkerWarning(UserWarning):
+    """No worker runs for this queue and ``worker.autostart`` is off: nothing will run the job
+    until one starts (``nj.start_worker()`` or ``notebookjobs worker start``)."""

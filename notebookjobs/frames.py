@@ -24,7 +24,7 @@ TIME_COLUMNS = ("created_at", "run_at", "started_at", "finished_at")
 
 def to_frame(table: pa.Table) -> pd.DataFrame:
     """An Arrow table from the store as a DataFrame with UTC timestamps and categoricals."""
-    frame = table.to_pandas()
+    frame = _to_pandas(table)
     for column in frame.columns:
         if pd.api.types.is_datetime64_any_dtype(frame[column]):
             series = frame[column]
@@ -40,6 +40,24 @@ def to_frame(table: pa.Table) -> pd.DataFrame:
     if "target" in frame.columns:
         frame["target"] = frame["target"].astype("category")
     return frame
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    """``table.to_pandas()``, also with pyarrow before 23, which cannot convert the dictionary
+    columns with unsigned indices that DuckDB makes of an ENUM (``status``): "Converting
+    unsigned dictionary indices to pandas not yet supported". Those columns are decoded to
+    their values first (``to_frame`` makes status a categorical again)."""
+    import pyarrow as pa
+
+    try:
+        return table.to_pandas()
+    except pa.ArrowTypeError:
+        pass
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type) and pa.types.is_unsigned_integer(
+                field.type.index_type):
+            table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
+    return table.to_pandas()
 
 
 def parse_duration(value: Any) -> timedelta:

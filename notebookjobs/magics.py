@@ -6,7 +6,8 @@
     %jobs dispatch TARGET [ARG ...] [name=value ...] [--priority N] [--delay S]
     %jobs list [--status S] [--page N] [--per-page N]
     %jobs status ID | cancel ID | retry ID
-    %jobs worker start|stop|status
+    %jobs worker start|stop|restart|status [--json]
+    %jobs --version
 
 ``dispatch`` and ``retry`` return the new job's handle (a ``Job``: an int equal to its id,
 shown as its live line) and ``list`` returns the page as a DataFrame, so a cell ending with
@@ -94,7 +95,8 @@ ACTIONS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "worker": _printed(commands.run_worker),
 }
 USAGE = (f"usage: {PROG} [dispatch TARGET [ARG ...] [--priority N] [--delay S] | list [--status S]"
-         " [--page N] | status ID | cancel ID | retry ID | worker start|stop|status]")
+         " [--page N] [--json] | status ID [--json] | cancel ID | retry ID | "
+         "worker start|stop|restart|status [--json] | --version]")
 
 
 def show_dashboard() -> None:
@@ -119,6 +121,9 @@ def run(line: str) -> Any:
     command, rest = words[0], words[1:]
     if command in ("-h", "--help", "help"):
         print(USAGE)
+        return None
+    if command == "--version":
+        print(commands.version_text())
         return None
     if command not in ACTIONS:
         print(f"{PROG}: unknown command {command!r}; use one of {', '.join(ACTIONS)} "

@@ -25,8 +25,11 @@ from .models import RetryPolicy
 
 POLICY_KEYS = ("retry_attempts", "retry_delay", "retry_backoff", "timeout")
 WORKER_KEYS = ("concurrency", "autostart", "grace_period")
-TOP_KEYS = (*POLICY_KEYS, "worker", "allowed_jobs", "external_packages", "max_result_bytes")
+TOP_KEYS = (*POLICY_KEYS, "worker", "allowed_jobs", "external_packages", "max_result_bytes",
+            "discover")
 DEFAULT_MAX_RESULT_BYTES = 2**30  #: a job's result is at most 1 GiB unless the file says more
+#: the package discovery scans in every project (SPEC §4), whether or not the whitelist names it
+DEFAULT_DISCOVER = "jobs"
 MAX_CONCURRENCY = 1024  #: children in one worker's pool at most
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 #: seconds after an edit during which a whitelist that refuses a job may still be half-written
@@ -58,6 +61,9 @@ class Settings:
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S
     #: top-level packages outside the project whose members may be allowed
     external_packages: tuple[str, ...] = ()
+    #: the ``discover:`` list: packages or modules scanned by discovery besides ``jobs`` and
+    #: the owners' packages (see ``discovered_packages``)
+    discover: tuple[str, ...] = ()
     #: why whitelist.yaml could not be used (then only reads and worker control work), or None
     problem: str | None = None
     #: st_mtime_ns of whitelist.yaml when it was read
@@ -97,6 +103,15 @@ class Settings:
         """The retry policy of an allowed target."""
         owner, _, member = target.rpartition(".")
         return self.allowed[owner][member]
+
+    def discovered_packages(self) -> list[str]:
+        """What discovery scans (SPEC §4): ``jobs``, the top-level package of every owner under
+        allowed_jobs that lives in the project, and the ``discover:`` list; no name twice."""
+        names = [DEFAULT_DISCOVER]
+        names += [owner.split(".")[0] for owner in self.allowed
+                  if owner.split(".")[0] not in self.external_packages]
+        names += self.discover
+        return list(dict.fromkeys(names))
 
     def targets(self) -> list[str]:
         """Every allowed target, sorted."""
@@ -138,10 +153,17 @@ def parse_whitelist(path: Path, text: str, *, root: Path, db_path: Path,
             v.fail(["allowed_jobs", owner], owner,
                    f"a module or class of the project (no module {top!r} in {root}); to allow "
                    f"an installed package, name it under external_packages: [{top}]")
+    discover = v.discover(data.get("discover"))
+    for i, name in enumerate(discover):
+        top = name.split(".")[0]
+        if top not in external and not _in_project(root, top):
+            v.fail(["discover", str(i)], name,
+                   f"a package or module of the project (no module {top!r} in {root}), or of "
+                   "a package named under external_packages")
     return Settings(
         root=root, whitelist_path=path, db_path=db_path, policy=policy,
         worker=worker, allowed=allowed, lock_timeout=lock_timeout,
-        external_packages=external, max_result_bytes=max_result_bytes,
+        external_packages=external, max_result_bytes=max_result_bytes, discover=discover,
     )
 
 
@@ -209,24 +231,17 @@ class _Validator:
             values["retry_attempts"] = self.integer(
                 [*keys, "retry_attempts"], data["retry_attempts"], 0, validate.MAX_ATTEMPTS - 1
             )
-        for name, lowest, expected in (
-            ("retry_delay", 0.0, "a number of seconds >= 0"),
-            ("retry_backoff", 0.0, "a number > 0 (1.0 keeps the delay constant)"),
-        ):
-            if name in data:
-                values[name] = self.number(
-                    [*keys, name],
-                    data[name],
-                    lowest,
-                    expected,
-                    strict=name == "retry_backoff",
-                    highest=validate.MAX_BACKOFF
-                    if name == "retry_backoff"
-                    else validate.MAX_DURATION_S,
-                )
+        if "retry_delay" in data:
+            values["retry_delay"] = self.duration([*keys, "retry_delay"], data["retry_delay"],
+                                                  strict=False)
+        if "retry_backoff" in data:
+            values["retry_backoff"] = self.number(
+                [*keys, "retry_backoff"], data["retry_backoff"], 0.0,
+                "a number > 0 (1.0 keeps the delay constant)", strict=True,
+                highest=validate.MAX_BACKOFF)
         if "timeout" in data and data["timeout"] is not None:
-            values["timeout"] = self.number([*keys, "timeout"], data["timeout"], 0.0,
-                                            "null or a number of seconds > 0", strict=True)
+            values["timeout"] = self.duration([*keys, "timeout"], data["timeout"], strict=True,
+                                              none="null or ")
         elif "timeout" in data:
             values["timeout"] = None
         return RetryPolicy(**{**base.__dict__, **values})
@@ -237,15 +252,27 @@ class _Validator:
         return value
 
     def number(self, keys: list[str], value: Any, lowest: float, expected: str, *, strict: bool,
-               highest: float = validate.MAX_DURATION_S) -> float:
+               highest: float = validate.MAX_DURATION_S, shown: Any = None) -> float:
+        """A finite number in range; ``shown``: the value as written, when ``value`` was read
+        from it (a duration string)."""
+        shown = value if shown is None else shown
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         try:
             ok = ok and math.isfinite(value)
         except OverflowError:  # an int too large for a float
             ok = False
         if not ok or value < lowest or (strict and value == lowest) or value > highest:
-            self.fail(keys, value, f"{expected}, at most {highest:.4g}")
+            self.fail(keys, shown, f"{expected}, at most {highest:.4g}")
         return float(value)
+
+    def duration(self, keys: list[str], value: Any, *, strict: bool, none: str = "") -> float:
+        """Seconds, or a duration string ('90s', '5m', '1h30m', '2d'): SPEC §6, every duration
+        key reads both, with the one parser of ``validate``."""
+        seconds = validate.parse_duration(value) if isinstance(value, str) else value
+        bound = "> 0" if strict else ">= 0"
+        return self.number(keys, seconds if seconds is not None else value, 0.0,
+                           f"{none}{validate.DURATION_HINT} ({bound})", strict=strict,
+                           shown=value)
 
     def worker(self, data: Any) -> WorkerSettings:
         if data is None:
@@ -262,8 +289,8 @@ class _Validator:
                 self.fail(["worker", "autostart"], data["autostart"], "true or false")
             values["autostart"] = data["autostart"]
         if "grace_period" in data:
-            values["grace_period"] = self.number(["worker", "grace_period"], data["grace_period"],
-                                                 0.0, "a number of seconds >= 0", strict=False)
+            values["grace_period"] = self.duration(["worker", "grace_period"],
+                                                   data["grace_period"], strict=False)
         return WorkerSettings(**values)
 
     def external_packages(self, data: Any) -> tuple[str, ...]:
@@ -275,6 +302,16 @@ class _Validator:
             self.fail(["external_packages"], data, "a list of top-level package names, e.g. "
                       "[mylib], whose members allowed_jobs may then name")
         return tuple(data)
+
+    def discover(self, data: Any) -> tuple[str, ...]:
+        if data is None:
+            return ()
+        if not isinstance(data, list) or not all(
+            isinstance(n, str) and all(_NAME.match(p) for p in n.split(".")) for n in data
+        ):
+            self.fail(["discover"], data, "a list of packages or modules to list in the "
+                      "dashboard, e.g. [tasks, lib.reports]")
+        return tuple(dict.fromkeys(data))
 
     def allowed_jobs(self, data: Any, base: RetryPolicy) -> dict[str, dict[str, RetryPolicy]]:
         expected = "a mapping of owners (module or module.Class) to a list or mapping of members"

@@ -159,11 +159,29 @@ def test_unknown_job_and_bad_usage_exit_2(project):
     assert out.returncode == 2 and "invalid choice" in out.stderr
 
 
-def test_name_value_is_positional_when_not_a_parameter(project):
-    out = project.cli("dispatch", "jobs.sample.SampleJobClass.process", "a=b", "param2=c")
+def test_name_value_with_an_unknown_name_is_refused_with_did_you_mean(project):
+    # Given a target whose parameters are param1 and param2
+    target = "jobs.sample.SampleJobClass.process"
+    # When a word names no parameter (a typo), it is refused, never stored as a positional string
+    out = project.cli("dispatch", target, "a", "parm2=c")
+    assert out.returncode == 2
+    assert "has no parameter 'parm2' (its parameters: param1, param2)" in out.stderr
+    assert "did you mean param2=c?" in out.stderr
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    # ... and so is a name nothing resembles, in `run` too (its P1,P2 words)
+    out = project.cli("run", "jobs.testing", "typed", "1,nosuch=1")
+    assert out.returncode == 2 and "has no parameter 'nosuch'" in out.stderr
+    assert "did you mean" not in out.stderr and "expected int" not in out.stderr
+    assert sum(nj.counts().values()) == 0
+    # Then a value that contains '=' goes in by naming its parameter
+    out = project.cli("dispatch", target, "param1=a=b", "param2=c")
     assert out.returncode == 0, out.stderr
     info = nj.status(int(out.stdout))
-    assert info["args"] == ["a=b"] and info["kwargs"] == {"param2": "c"}
+    assert info["args"] == [] and info["kwargs"] == {"param1": "a=b", "param2": "c"}
+    # ... and a target taking **kwargs takes any name
+    out = project.cli("dispatch", "jobs.testing.echo", "x", "anything=1")
+    assert out.returncode == 0, out.stderr
+    assert nj.status(int(out.stdout))["kwargs"] == {"anything": "1"}
 
 
 def test_history_csv(project, tmp_path):
@@ -173,3 +191,11 @@ def test_history_csv(project, tmp_path):
     lines = (tmp_path / "h.csv").read_text().splitlines()
     assert lines[0].startswith("id,target,args,kwargs,status") and len(lines) == 2
     assert lines[1].split(",")[1] == "jobs.testing.ok"
+
+
+def test_history_to_a_missing_folder_is_one_line(project, tmp_path):
+    for option in ("--csv", "--parquet"):
+        out = project.cli("history", option, str(tmp_path / "no" / "such" / "h.out"))
+        assert out.returncode == 2, out.stderr
+        assert out.stderr.startswith("notebookjobs: cannot write ")
+        assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr

@@ -70,7 +70,7 @@ def test_defaults_when_keys_are_absent(project):
         ("retry_attempts: true\n", ["retry_attempts", "True", "whole number"]),
         ("retry_delay: -5\n", ["retry_delay", "-5", ">= 0"]),
         ("retry_backoff: 0\n", ["retry_backoff", "> 0"]),
-        ("timeout: -1\n", ["timeout", "-1", "null or a number of seconds > 0"]),
+        ("timeout: -1\n", ["timeout", "-1", "null or seconds, or a duration like"]),
         ("worker: {concurrency: 0}\n", ["worker > concurrency", "0", ">= 1"]),
         ("worker: {autostart: maybe}\n", ["worker > autostart", "'maybe'", "true or false"]),
         ("worker: {threads: 2}\n", ["worker > threads", "one of the keys"]),

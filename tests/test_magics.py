@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -53,7 +55,8 @@ def test_dispatch_returns_the_id_and_binds_keywords(shell, capsys):
     job_id = run(shell, "%jobs dispatch --priority 4 jobs.testing.ok 3")
     assert client.status(job_id)["args"] == [3] and client.status(job_id)["priority"] == 4
     assert shell.run_line_magic("jobs", "dispatch jobs.testing.echo 'a b' key=1") == 4
-    assert client.status(4)["args"] == ["a b", "key=1"]  # echo has no parameter named key
+    # echo takes **kwargs: any name=value is a keyword for it
+    assert (client.status(4)["args"], client.status(4)["kwargs"]) == (["a b"], {"key": "1"})
     # ... and between the values
     job_id = run(shell, "%jobs dispatch jobs.testing.echo a --priority 3 -2 b")
     assert client.status(job_id)["args"] == ["a", "-2", "b"]
@@ -96,18 +99,31 @@ def test_worker_subcommands(shell, capsys, monkeypatch):
     run(shell, "%jobs worker status")
     assert capsys.readouterr().out == "worker: not running\n"  # as `notebookjobs worker status`
 
-    def refuse(concurrency=None):
+    def refuse(concurrency=None, log_level=None):
         raise WorkerError("cannot start the worker; see logs/worker.log")
 
     monkeypatch.setattr(client, "start_worker", refuse)
     run(shell, "%jobs worker start")
     assert "cannot start the worker; see logs/worker.log" in one_error_line(capsys)
-    monkeypatch.setattr(client, "start_worker", lambda concurrency=None: 4242)
+    started = []
+
+    def start(concurrency=None, log_level=None):
+        started.append((concurrency, log_level))
+        return 4242
+
+    monkeypatch.setattr(client, "start_worker", start)
     monkeypatch.setattr(client, "stop_worker", lambda: False)
     run(shell, "%jobs worker start")
     run(shell, "%jobs worker stop")
+    run(shell, "%jobs worker restart --concurrency 3 --log-level debug")
     assert capsys.readouterr().out.splitlines() == [
-        "worker running (pid 4242); its log is logs/worker.log", "no worker was running"]
+        "worker running (pid 4242); its log is logs/worker.log", "no worker was running",
+        "no worker was running", "worker running (pid 4242); its log is logs/worker.log"]
+    assert started == [(None, None), (3, "DEBUG")]
+    run(shell, "%jobs worker status --json")
+    assert json.loads(capsys.readouterr().out)["running"] is False
+    run(shell, "%jobs --version")
+    assert capsys.readouterr().out.startswith("notebookjobs ")
 
 
 @pytest.mark.parametrize("line, expected", [
@@ -124,7 +140,7 @@ def test_worker_subcommands(shell, capsys, monkeypatch):
     ("%jobs retry 1", "no job has id 1"),
     ("%jobs dispatch jobs.testing.ok 1 --colour red", "unrecognized arguments: --colour"),
     ("%jobs list --status nope", "invalid choice: 'nope'"),
-    ("%jobs worker restart", "invalid choice: 'restart'"),
+    ("%jobs worker reboot", "invalid choice: 'reboot'"),
     ("%jobs dispatch jobs.testing.ok 'unclosed", "cannot read the line"),
 ])
 def test_bad_input_prints_one_line_and_no_traceback(shell, capsys, line, expected):

@@ -35,6 +35,7 @@ from .records import (
                       request,
 )
 from .values import (
+                     DURATION_HINT,
                      EARLIEST_TIME,
                      ID_MAX,
                      INT32_MAX,
@@ -52,6 +53,7 @@ from .values import (
                      json_value,
                      later,
                      optional_text,
+                     parse_duration,
                      plain_number,
                      priority,
                      progress_fraction,
@@ -67,11 +69,11 @@ from .values import (
 __all__ = [
     "ARGUMENT_SUFFIXES", "RESULT_SUFFIXES", "RESULT_TYPES", "TAG", "DataRef", "is_reference",
     "reference", "result_type",
-    "EARLIEST_TIME", "ID_MAX", "INT32_MAX", "INT32_MIN", "LATEST_TIME", "MAX_ATTEMPTS",
-    "MAX_BACKOFF", "MAX_DURATION_S", "MAX_JSON_DEPTH", "MAX_PAGE_SIZE", "REPLACEMENT",
+    "DURATION_HINT", "EARLIEST_TIME", "ID_MAX", "INT32_MAX", "INT32_MIN", "LATEST_TIME",
+    "MAX_ATTEMPTS", "MAX_BACKOFF", "MAX_DURATION_S", "MAX_JSON_DEPTH", "MAX_PAGE_SIZE",
     "MAX_GET_MANY", "PAGE_ORDER_NAMES", "page_order",
-    "REQUEST_NAMES", "backoff_factor", "integer", "job_batch", "job_id", "job_spec",
-    "json_text", "json_value", "later", "optional_text", "outcome", "plain_number", "priority",
-    "progress_fraction", "request", "retry_policy", "seconds", "short_repr", "strict_loads",
-    "target_name", "text", "timestamp",
+    "REPLACEMENT", "REQUEST_NAMES", "backoff_factor", "integer", "job_batch", "job_id", "job_spec",
+    "json_text", "json_value", "later", "optional_text", "outcome", "parse_duration",
+    "plain_number", "priority", "progress_fraction", "request", "retry_policy", "seconds",
+    "short_repr", "strict_loads", "target_name", "text", "timestamp",
 ]

@@ -152,11 +152,18 @@ def _run(context: _Context, job_id: int, target: str, args: list[Any],
     output = BoundedOutput()
     last_line.watch(job_id, output)
     try:
+        # Jobs run in the project root, whoever started the worker and from where (SPEC §12): a
+        # relative path means the same from a notebook, the CLI and the dashboard. Before every
+        # attempt, as the previous one may have changed directory.
+        os.chdir(context.root)
         outcome = execute(load_settings(context.root), target, args, kwargs, job_id=job_id,
                           data_dir=context.data, output=output)
     except NotebookJobsError as exc:  # whitelist.yaml unreadable or invalid right now:
         # not the job's fault; the worker waits for a valid file and runs it then
         outcome = Outcome(kind=OutcomeKind.DEFERRED, error=f"not started: {exc}")
+    except OSError as exc:  # the root itself is gone: the attempt cannot start
+        outcome = Outcome(kind=OutcomeKind.FAILED, duration_s=0.0,
+                          error=f"not started: cannot enter the project root {context.root}: {exc}")
     finally:
         set_reporter(None)
         last_line.watch(None)

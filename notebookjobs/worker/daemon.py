@@ -21,8 +21,11 @@ from ..config import ENV_ROOT, Settings
 from ..errors import WorkerError
 from ..remote import RemoteQueue, worker_info
 from . import procgroup
+from .defaults import log_level
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["log_level", "restart", "start", "status", "stop", "worker_log"]
 
 START_TIMEOUT_S = 30.0  # spawning the pool's children can take a few seconds on a busy machine
 STOP_MARGIN_S = 10.0  # beyond the grace period, for the worker to record and exit
@@ -42,8 +45,9 @@ def status(settings: Settings) -> dict[str, Any]:
     return info
 
 
-def start(settings: Settings, concurrency: int | None = None) -> int:
-    """Start a detached worker unless one runs; returns the worker's pid."""
+def start(settings: Settings, concurrency: int | None = None, log_level: str | None = None) -> int:
+    """Start a detached worker unless one runs; returns the worker's pid. ``log_level``: its
+    logging level (default ``$NOTEBOOKJOBS_LOG_LEVEL``, else INFO)."""
     info = worker_info(settings)
     if info is not None:
         return info["pid"]
@@ -51,6 +55,8 @@ def start(settings: Settings, concurrency: int | None = None) -> int:
     command = [sys.executable, "-m", "notebookjobs.worker"]
     if concurrency is not None:
         command += ["--concurrency", str(concurrency)]
+    if log_level is not None:
+        command += ["--log-level", log_level]
     env = dict(os.environ, **{ENV_ROOT: str(settings.root)})
     # Started from a job, the worker would carry that job's marker: a cancel of the job would
     # then kill a worker that is meant to outlive whoever started it.
@@ -87,6 +93,13 @@ def start(settings: Settings, concurrency: int | None = None) -> int:
             raise WorkerError(f"the worker exited at start (code {code}); see {log_path}")
         time.sleep(_POLL_S)
     raise WorkerError(f"the worker did not answer within {START_TIMEOUT_S:g} s; see {log_path}")
+
+
+def restart(settings: Settings, concurrency: int | None = None,
+            log_level: str | None = None) -> int:
+    """Stop the running worker (gracefully, as ``stop``) and start a new one; its pid."""
+    stop(settings)
+    return start(settings, concurrency, log_level)
 
 
 def stop(settings: Settings, timeout: float | None = None) -> bool:

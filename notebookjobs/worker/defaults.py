@@ -33,3 +33,19 @@ INTERRUPTED = "the worker stopped before the attempt finished; it will run again
 JOB_UMASK_ENV = "NOTEBOOKJOBS_JOB_UMASK"
 """The environment variable that carries the umask the worker was started with to its
 children, which give it back to job code (the worker itself runs under umask 077)."""
+
+ENV_LOG_LEVEL = "NOTEBOOKJOBS_LOG_LEVEL"
+"""The environment variable that sets the worker's log level when ``--log-level`` is not given
+(INFO by default: a line per start, stop and problem; DEBUG adds a line per attempt)."""
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_level(value: str | None) -> str:
+    """A level of LOG_LEVELS (any case), INFO for None or blank; ``ValueError`` naming them."""
+    if value is None or not value.strip():
+        return "INFO"
+    level = value.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"log level {value!r} is not one of {', '.join(LOG_LEVELS)}")
+    return level

@@ -214,6 +214,7 @@ class Loop:
             return
         self.handed.add(job.id)
         self.executor.submit(job.id, job.target, job.args, job.kwargs, job.timeout)
+        logger.debug("job %d started: %s, attempt %d", job.id, job.target, job.attempts)
 
     def record(self, events: Events, now: datetime) -> None:
         """Attempts that began, progress reports, the attempts that ended (settled under the
@@ -268,6 +269,8 @@ class Loop:
         """The retry decision for an attempt that ended, and its log line."""
         settled = transitions.settle(job, outcome, now)
         self.state.update(settled)
+        logger.debug("job %d attempt %d %s: now %s", job.id, job.attempts, outcome.kind.value,
+                     settled.status)
         self._log(settled, outcome)
 
     def _fail(self, job: Job, reason: str, now: datetime) -> None:

@@ -39,7 +39,7 @@ from ..socketdir import socket_path, wake_path
 from ..store import Database
 from ..wake import WakeSocket
 from . import procgroup
-from .defaults import JOB_UMASK_ENV
+from .defaults import ENV_LOG_LEVEL, JOB_UMASK_ENV, LOG_LEVELS, log_level
 from .intake import Intake
 from .loop import Loop
 from .pool import Pool
@@ -257,12 +257,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="children in the pool (default: worker.concurrency of whitelist.yaml)")
     parser.add_argument("--burst", action="store_true",
                         help="exit when nothing is pending or running")
+    parser.add_argument("--log-level", metavar="LEVEL", default=None,
+                        help=f"{', '.join(LOG_LEVELS)} (default: ${ENV_LOG_LEVEL}, else INFO)")
     ns = parser.parse_args(argv)
+    try:
+        level = log_level(ns.log_level if ns.log_level is not None
+                          else os.environ.get(ENV_LOG_LEVEL))
+    except ValueError as exc:
+        parser.exit(2, f"python -m notebookjobs.worker: {exc}\n")
     # Everything the worker creates (the DB and its WAL, logs, frames, the socket) is private
     # to its owner (SPEC §14); the jobs get the umask we were started with back (see child).
     job_umask = os.umask(files.PRIVATE_UMASK)
     os.environ[JOB_UMASK_ENV] = str(job_umask)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+    logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if ns.concurrency is not None and ns.concurrency < 1:
         parser.exit(2, "python -m notebookjobs.worker: --concurrency must be >= 1\n")
