@@ -101,12 +101,15 @@ class Job:
     timeout: float | None = None
     worker: str | None = None  #: who runs it, while it is running
     cancel_requested: bool = False  #: a cancel of a running job, for its worker to carry out
+    #: where each counted attempt ran, in order: LOCAL, or the address of the Dask worker
+    #: (SPEC §18); None before the first attempt
+    ran_on: list[str] | None = None
 
-    #: The keys of ``nj.status()``, in order (SPEC §6).
+    #: The keys of ``nj.status()``, in order (SPEC §6, and §18 for ran_on).
     STATUS_KEYS = (
         "id", "target", "args", "kwargs", "status", "priority", "attempts", "max_attempts",
         "created_at", "run_at", "started_at", "finished_at", "error", "result", "output",
-        "progress", "progress_message",
+        "progress", "progress_message", "ran_on",
     )
 
     @property
@@ -126,6 +129,28 @@ class Job:
         new = object.__new__(Job)
         new.__dict__.update(self.__dict__, **changes)
         return new
+
+
+#: ``Job.ran_on`` of an attempt that ran on the queue's own machine (the worker's pool, or a
+#: foreground ``notebookjobs run``)
+LOCAL = "local"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttemptRequest:
+    """What crosses to a Dask cluster for one attempt (SPEC §18): plain data, sent as JSON to
+    one fixed function of ours (``worker.dask_task.run_attempt``), never a user object."""
+
+    key: str  #: the attempt's Dask key (names it for stop requests)
+    job_id: int
+    target: str  #: checked against the whitelist on the Dask worker before anything is imported
+    args: list[Any]
+    kwargs: dict[str, Any]
+    timeout: float | None  #: seconds; the Dask worker stops the attempt past it
+    root: str  #: the project root on the queue's machine (the same path on a shared filesystem)
+    upload: bool  #: the project root was uploaded to the Dask workers (UploadDirectory)
+    token: str  #: the queue's token: marks the attempt's processes, names its stop requests
+    topic: str  #: the Dask event topic that progress reports go to
 
 
 class OutcomeKind(enum.StrEnum):

@@ -16,7 +16,7 @@ import pytest
 
 from notebookjobs import config, transitions
 from notebookjobs.joblog import JobLog
-from notebookjobs.models import JobSpec, Outcome, OutcomeKind, RetryPolicy
+from notebookjobs.models import LOCAL, JobSpec, Outcome, OutcomeKind, RetryPolicy
 from notebookjobs.worker.loop import Loop
 from notebookjobs.worker.problems import Problems
 from notebookjobs.worker.runner import execute
@@ -46,12 +46,13 @@ class Inline:
         return self.slots - len(self._running)
 
     def submit(self, job_id: int, target: str, args: list[Any], kwargs: dict[str, Any],
-               timeout: float | None) -> None:
+               timeout: float | None) -> str:
         self.started.append(job_id)
         self._running.add(job_id)
         if job_id not in self.held:
             outcome = execute(config.load_settings(), target, args, kwargs)
             self._end(job_id, outcome)
+        return LOCAL
 
     def wait(self, timeout: float | None, extra: Any = ()) -> Events:
         events, self._events = self._events, Events()

@@ -54,6 +54,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("timeout", "DOUBLE", mutable=False),
     Column("worker", "VARCHAR"),
     Column("cancel_requested", "BOOLEAN NOT NULL DEFAULT false"),
+    Column("ran_on", "VARCHAR", "json", since=4),
 )
 NAMES = tuple(c.name for c in COLUMNS)
 MUTABLE = tuple(c for c in COLUMNS if c.mutable)

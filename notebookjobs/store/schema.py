@@ -20,7 +20,7 @@ from .sql import QUERIES
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Version 1, as it was first written: later versions change it only by migration.
 _V1 = """
@@ -55,6 +55,8 @@ INSERT OR REPLACE INTO meta
 DROP TABLE IF EXISTS pending;
 DROP SEQUENCE IF EXISTS job_ids;
 """,
+    # ran_on (SPEC §18: where each attempt ran) is a column only; the jobs view is rebuilt.
+    4: "SELECT 1;",
 }
 
 

@@ -7,11 +7,20 @@ clients cannot disagree about what is acceptable. Pure: no I/O, nothing imported
 standard library and the package's records (the pool's children use it too).
 
 ``values``: single values (numbers, durations, times, text, JSON); ``records``: the records
-that cross the worker's socket and each request's arguments.
+that cross the worker's socket and each request's arguments; ``cluster``: what crosses to and
+from a Dask cluster (SPEC §18).
 """
 
 from __future__ import annotations
 
+from .cluster import (
+                      attempt_request,
+                      cluster_outcome,
+                      cluster_progress,
+                      outcome_json,
+                      request_json,
+                      scheduler_address,
+)
 from .records import MAX_PAGE_SIZE, REQUEST_NAMES, job_batch, job_spec, outcome, request
 from .values import (
                      EARLIEST_TIME,
@@ -49,5 +58,6 @@ __all__ = [
     "REQUEST_NAMES", "backoff_factor", "integer", "job_batch", "job_id", "job_spec",
     "json_text", "json_value", "later", "optional_text", "outcome", "plain_number", "priority",
     "progress_fraction", "request", "retry_policy", "seconds", "short_repr", "strict_loads",
-    "target_name", "text", "timestamp",
+    "target_name", "text", "timestamp", "attempt_request", "cluster_outcome",
+    "cluster_progress", "outcome_json", "request_json", "scheduler_address",
 ]

@@ -7,6 +7,8 @@ children never open the database), no pandas. The pipe carries plain data only:
 * worker -> child: ``(job_id, target, args, kwargs)``
 * child -> worker: ``("ready", pid)`` once; ``("progress", job_id, fraction, message)``;
   ``("done", job_id, outcome_as_dict)``
+
+The same loop runs the attempts of a Dask worker (``dask_child``), over JSON lines instead.
 """
 
 from __future__ import annotations
@@ -15,9 +17,8 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..config import load_settings
 from ..errors import NotebookJobsError
@@ -28,7 +29,17 @@ from .defaults import JOB_UMASK_ENV
 from .runner import execute
 
 
-def child_main(conn: Connection, root: str, parent_pid: int, queue_token: str) -> None:
+class Channel(Protocol):
+    """The child's end of its pipe: a multiprocessing ``Connection`` in the pool."""
+
+    def send(self, obj: Any) -> None:
+        """Send one message (a tuple of plain data)."""
+
+    def recv(self) -> Any:
+        """The next message; ``EOFError`` once the other end is gone."""
+
+
+def child_main(conn: Channel, root: str, parent_pid: int, queue_token: str) -> None:
     """A child's life: run the attempts the parent sends until the pipe closes."""
     procgroup.enter_child(queue_token, parent_pid)  # before "ready": jobs start in its group
     # The worker runs with umask 077 so its own files are private; job code gets back the

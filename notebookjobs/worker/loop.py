@@ -46,14 +46,15 @@ class Events(Protocol):
 
 
 class Executor(Protocol):
-    """Runs attempts somewhere (``pool.Pool``: the local children)."""
+    """Runs attempts somewhere: ``pool.Pool`` (the local children) or
+    ``dask_executor.DaskExecutor`` (a Dask cluster, SPEC §18)."""
 
     def free_slots(self) -> int:
         """How many attempts could start now."""
 
     def submit(self, job_id: int, target: str, args: list[Any], kwargs: dict[str, Any],
-               timeout: float | None) -> None:
-        """Start an attempt (only while ``free_slots() > 0``)."""
+               timeout: float | None) -> str:
+        """Start an attempt (only while ``free_slots() > 0``); where it runs (``Job.ran_on``)."""
 
     def wait(self, timeout: float | None, extra: Sequence[Any] = ()) -> Events:
         """Block until something happens, one of ``extra`` is readable, or ``timeout`` s pass."""
@@ -183,7 +184,9 @@ class Loop:
             self._fail(job, reason, now)
             return
         self.running[job.id] = job
-        self.executor.submit(job.id, job.target, job.args, job.kwargs, job.timeout)
+        where = self.executor.submit(job.id, job.target, job.args, job.kwargs, job.timeout)
+        self.running[job.id] = placed = transitions.placed(job, where)
+        self.state.update(placed)
 
     def record(self, events: Events, now: datetime) -> None:
         """Progress reports and the attempts that ended, settled under the retry policy."""

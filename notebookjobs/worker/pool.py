@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import WorkerError
-from ..models import Outcome, OutcomeKind
+from ..models import LOCAL, Outcome, OutcomeKind
 from . import procgroup
 from .child import child_main
 
@@ -122,8 +122,9 @@ class Pool:
         return sum(c.state is _State.IDLE for c in self._children)
 
     def submit(self, job_id: int, target: str, args: list[Any], kwargs: dict[str, Any],
-               timeout: float | None) -> None:
-        """Start an attempt on an idle child; ``RuntimeError`` if none is idle (see free_slots)."""
+               timeout: float | None) -> str:
+        """Start an attempt on an idle child; ``RuntimeError`` if none is idle (see free_slots).
+        Returns where it runs: ``LOCAL``."""
         child = next((c for c in self._children if c.state is _State.IDLE), None)
         if child is None:
             raise RuntimeError("no idle child in the pool; submit() only while free_slots() > 0")
@@ -133,6 +134,7 @@ class Pool:
             logger.debug("child %s died before it got job %s", child.pid, job_id)
         child.state, child.job_id, child.started, child.timeout = (
             _State.BUSY, job_id, time.monotonic(), timeout)
+        return LOCAL
 
     def wait(self, timeout: float | None, extra: Sequence[Any] = ()) -> PoolEvents:
         """Block until an attempt ends or reports progress, a child dies or gets ready, a deadline
@@ -307,7 +309,7 @@ class Pool:
         if kill:
             child.process.kill()  # first: it may not have formed its group yet
         procgroup.kill_group(child.pid)  # before _reap, while child.pid cannot name another
-        how = _exit_text(self._reap(child))
+        how = exit_text(self._reap(child))
         procgroup.kill_leftovers(self.queue_token, worker_pid=os.getpid(), child_pid=child.pid,
                                  except_groups={child.pid})
         return how
@@ -332,7 +334,7 @@ class Pool:
         return code
 
 
-def _exit_text(code: int | None) -> str:
+def exit_text(code: int | None) -> str:
     """'exit code 3', 'killed by signal SIGSEGV' (multiprocessing gives -N for signal N)."""
     if code is None:
         return "it did not exit"
