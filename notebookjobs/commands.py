@@ -164,7 +164,9 @@ def run_retry(ns: argparse.Namespace) -> int:
 def run_worker(ns: argparse.Namespace) -> bool:
     """Start, stop or describe the detached worker; False when ``status`` finds none."""
     if ns.action == "start":
-        pid = client.start_worker(getattr(ns, "concurrency", None), dask=getattr(ns, "dask", None))
+        dask = getattr(ns, "dask", None)
+        options = {} if dask is None else {"dask": dask}
+        pid = client.start_worker(getattr(ns, "concurrency", None), **options)
         print(f"worker running (pid {pid}); its log is logs/worker.log")
     elif ns.action == "stop":
         print("worker stopped" if client.stop_worker() else "no worker was running")

@@ -17,6 +17,7 @@ import dask_cluster
 import pytest
 
 import notebookjobs as nj
+from notebookjobs.dashboard.worker_panel import WorkerSection
 from support import WorkerProcess, alive, group_members, wait_until
 
 # The module's fixtures (dask_cluster.py), bound here for pytest to find.
@@ -61,6 +62,12 @@ def test_the_worker_status_shows_the_cluster(cluster, dask_worker):
     assert {w["address"] for w in info["cluster"]["workers"]} == addresses(cluster)
     # ... and by default as many attempts in flight as the cluster has threads
     assert info["concurrency"] == info["cluster"]["threads"] == 2
+    # And the dashboard's worker section shows the cluster, with a link to Dask's dashboard
+    section = WorkerSection()
+    section.refresh()
+    assert cluster.scheduler_address in section.cluster.value
+    assert f"href='{info['cluster']['dashboard']}'" in section.cluster.value
+    assert all(address in section.cluster.value for address in addresses(cluster))
 
 
 def test_output_progress_and_errors_come_back_as_with_the_pool(dask_worker):

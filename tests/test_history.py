@@ -85,6 +85,7 @@ def test_history_columns_values_and_dtypes(known):
         "output",
         "progress",
         "progress_message",
+        "ran_on",
         "wait_s",
         "duration_s",
     ]

@@ -35,6 +35,7 @@ _ADDRESS = re.compile(r"^(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[
                       r":(?P<port>[0-9]{1,5})/?$")
 _KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")  #: attempt keys and queue tokens
 ADDRESS_HINT = "a Dask scheduler address like tcp://host:8786 (tls:// for TLS)"
+_PROGRESS_FIELDS = frozenset({"key", "job_id", "fraction", "message"})
 
 
 def scheduler_address(value: Any) -> str:
@@ -146,7 +147,7 @@ def cluster_progress(message: Any) -> tuple[str, int, float, str | None]:
     """A progress report from a Dask worker, ``(key, job_id, fraction, message)``;
     ``InvalidArgumentsError`` when it is anything else (it is then dropped). Other fields are
     ignored: the scheduler adds ``worker``."""
-    if not isinstance(message, dict) or not {"key", "job_id", "fraction", "message"} <= set(message):
+    if not isinstance(message, dict) or not set(message) >= _PROGRESS_FIELDS:
         raise InvalidArgumentsError(f"not a progress report: {short_repr(message)}")
     key = message["key"]
     if not isinstance(key, str) or not _KEY.match(key):

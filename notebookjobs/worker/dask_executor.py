@@ -174,8 +174,10 @@ class DaskExecutor:
             try:
                 # First, or the scheduler logs a failed send of our own "remove-client" event.
                 for topic in (self.topic, "all"):
-                    if topic in client._event_handlers:
+                    try:
                         client.unsubscribe_topic(topic)
+                    except ValueError:
+                        pass  # not subscribed: start() failed before
                 if self._running:
                     from .dask_task import stop_queue
                     client.run(stop_queue, self.queue_token, "its worker stopped",
