@@ -105,8 +105,10 @@ class AttemptChild:
         stopped (a stop request killed the child), or ``wanted()`` turns False."""
         started = time.monotonic()
         deadline = started + timeout if timeout else float("inf")
+        data = memoryview(json.dumps([job_id, target, args, kwargs]).encode() + b"\n")
         try:
-            os.write(self._to_child, json.dumps([job_id, target, args, kwargs]).encode() + b"\n")
+            while data:  # large arguments take more than one write of a pipe
+                data = data[os.write(self._to_child, data):]
         except OSError:
             pass  # it died: reading says how
         while True:
@@ -211,6 +213,10 @@ class AttemptChild:
 def main(argv: list[str]) -> None:
     """The child's life (``child.child_main``) over the pipes the Dask worker gave it."""
     read_fd, write_fd, root, parent_pid, token = argv
+    for fd in (int(read_fd), int(write_fd)):
+        # Not for what the jobs start: a process that outlived this one would hold the pipe
+        # open, and the Dask worker would never read that the attempt's process died.
+        os.set_inheritable(fd, False)
     child_main(JsonLines(int(read_fd), int(write_fd)), root, int(parent_pid), token)
 
 

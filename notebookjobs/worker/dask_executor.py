@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from .. import validate
 from ..errors import InvalidArgumentsError, WorkerError
 from ..models import AttemptRequest, Outcome, OutcomeKind
+from . import dask_connect
 from .dask_members import Members
 from .pool import PoolEvents
 
@@ -44,15 +45,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_S = 30.0  #: seconds to reach the scheduler at start
 #: seconds between two looks at the cluster's workers besides the scheduler's events (a lost
 #: event, a reconnection): a lost Dask worker is noticed within this at the latest
 REFRESH_S = 5.0
 GATHER_TIMEOUT_S = 60.0  #: seconds to fetch an attempt's outcome from its Dask worker
-#: the folders of a project that are never uploaded to the cluster: the queue (private, and
-#: large), logs, environments, caches, version control
-UPLOAD_SKIP = (".git", ".github", ".pytest_cache", ".notebookjobs", "logs", ".venv", "venv",
-               "__pycache__", ".ipynb_checkpoints", "node_modules", ".mypy_cache", ".ruff_cache")
 LOST = ("the Dask worker {where} running this attempt was lost (its process died or it left "
         "the cluster); our retry policy decides what follows, Dask does not run it again")
 """The error of an attempt whose Dask worker went away."""
@@ -89,6 +85,8 @@ class DaskExecutor:
         self._seq = 0
         self._running: dict[int, _Attempt] = {}
         self._by_key: dict[str, _Attempt] = {}
+        #: keys whose outcome came on the event topic: their tasks' results are not fetched
+        self._pushed: set[str] = set()
         # What Dask's threads saw, for the loop thread: deque appends are thread-safe.
         self._inbox: collections.deque[tuple[Any, ...]] = collections.deque()
         self._finished: list[tuple[int, Outcome]] = []
@@ -107,64 +105,27 @@ class DaskExecutor:
         """Connect, upload the project if asked, check every Dask worker can run our jobs,
         stop what a dead worker of this queue left running there, listen to the cluster.
         ``WorkerError`` with what to do when any of it fails."""
-        try:
-            from distributed import Client
-        except ImportError as exc:
-            raise WorkerError("the Dask executor needs the distributed package: install "
-                              "notebookjobs[dask] (pip install 'notebookjobs[dask]')") from exc
-        try:
-            self._client = client = Client(self.address, timeout=CONNECT_TIMEOUT_S,
-                                           set_as_default=False)
-        except (OSError, TimeoutError) as exc:
-            raise WorkerError(f"cannot reach the Dask scheduler at {self.address} ({exc}); "
-                              "start it, or fix worker.dask.scheduler in whitelist.yaml (or "
-                              "--dask)") from exc
+        self._client = client = dask_connect.connect(self.address)
         try:
             if self.upload:
-                self._upload(client)
-            self._check_workers(client)
+                dask_connect.upload(client, self.root)
+            dask_connect.check_workers(client, self.root, self.upload, self.address)
             from .dask_task import stop_queue
             client.run(stop_queue, self.queue_token, "a new worker took over this queue",
                        on_error="ignore")
-            client.subscribe_topic(self.topic, self._on_progress)
+            client.subscribe_topic(self.topic, self._on_event)
             client.subscribe_topic("all", self._on_cluster_event)
             self._refresh(client)
-            self.dashboard = client.dashboard_link
+            try:
+                self.dashboard = client.dashboard_link
+            except (KeyError, AttributeError):  # a scheduler without its dashboard
+                self.dashboard = None
         except BaseException:
             self.close()
             raise
         logger.info("attempts go to the Dask cluster at %s: %d worker(s), %d thread(s); "
                     "its dashboard: %s", self.address, len(self.members.workers),
                     self.members.threads(), self.dashboard)
-
-    def _upload(self, client: Client) -> None:
-        """The project root to every Dask worker, now and as they join (Dask's UploadDirectory
-        plugin, which extracts it beside the workers' own folders)."""
-        from distributed.diagnostics.plugin import UploadDirectory
-
-        plugin = UploadDirectory(str(self.root), skip_words=UPLOAD_SKIP)
-        client.register_plugin(plugin)
-        logger.info("uploaded %s to the Dask workers", self.root)
-
-    def _check_workers(self, client: Client) -> None:
-        """Refuse to start when a Dask worker cannot import notebookjobs or find the project:
-        every attempt sent there would fail."""
-        from .dask_task import probe
-
-        answers = client.run(probe, str(self.root), self.upload, on_error="return")
-        problems = []
-        for where, answer in sorted(answers.items()):
-            if isinstance(answer, BaseException):
-                problems.append(f"{where}: cannot run notebookjobs there "
-                                f"({type(answer).__name__}: {answer})")
-            elif answer.get("problem"):
-                problems.append(f"{where}: {answer['problem']}")
-        if problems:
-            raise WorkerError(
-                f"the Dask cluster at {self.address} cannot run this project's jobs:\n  "
-                + "\n  ".join(problems) + "\nInstall notebookjobs in the Dask workers' Python "
-                "environment (pip install 'notebookjobs[dask]', the same version as here) and "
-                "make the project reach them (README: More than one machine)")
 
     def close(self) -> None:
         """Stop what still runs on the cluster and disconnect. Safe twice."""
@@ -276,7 +237,11 @@ class DaskExecutor:
     # --- from Dask's threads -----------------------------------------------------------------
 
     def _on_done(self, future: Future) -> None:
-        """A task ended (Dask's callback thread): fetch its outcome here, off the loop."""
+        """A task ended (Dask's callback thread): fetch its outcome here, off the loop, unless
+        it came on the event topic already (``_on_event``)."""
+        if future.key in self._pushed:
+            self._pushed.discard(future.key)
+            return
         status, text, error = future.status, None, None
         try:
             if status == "finished":
@@ -287,8 +252,18 @@ class DaskExecutor:
             status, error = "error", f"{type(exc).__name__}: {exc}"
         self._post(("done", future.key, status, text, error))
 
-    def _on_progress(self, event: tuple[float, Any]) -> None:
-        self._post(("progress", event[1]))
+    def _on_event(self, event: tuple[float, Any]) -> None:
+        """A progress report, or a small outcome pushed ahead of its task's end (Dask's event
+        loop; the scheduler forwards both in the order the Dask worker sent them, so an outcome
+        is here before its task is done: ``_on_done`` then has nothing to fetch)."""
+        message = event[1]
+        if isinstance(message, dict) and "outcome" in message:
+            key = message.get("key")
+            if isinstance(key, str) and key in self._by_key:
+                self._pushed.add(key)
+                self._post(("outcome", key, message["outcome"]))
+        else:
+            self._post(("progress", message))
 
     def _on_cluster_event(self, event: tuple[float, Any]) -> None:
         message = event[1]
@@ -311,6 +286,8 @@ class DaskExecutor:
             item = self._inbox.popleft()
             if item[0] == "done":
                 self._done(*item[1:])
+            elif item[0] == "outcome":
+                self._done(item[1], "finished", item[2], None)
             elif item[0] == "progress":
                 self._progress_report(item[1])
             elif item[0] == "lost":

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 #: seconds a stop request that arrived before its attempt is kept for it (a task queued behind
 #: others on a busy Dask worker still starts within it, or is long given up)
 STOPPED_KEEP_S = 3600.0
+#: characters of an outcome sent on the event topic as well as returned (see run_attempt)
+PUSH_LIMIT_CHARS = 8192
 #: the states of a Dask task in which its worker no longer wants the result (the client that
 #: submitted it released it: our worker stopped or died)
 _RELEASED = frozenset({"cancelled", "released", "forgotten"})
@@ -82,7 +84,13 @@ def run_attempt(request: str) -> str:
     finally:
         with _LOCK:
             _RUNNING.pop(attempt.key, None)
-    return validate.outcome_json(outcome, worker.address)
+    text = validate.outcome_json(outcome, worker.address)
+    if len(text) <= PUSH_LIMIT_CHARS:
+        # Pushed through the scheduler's event stream ahead of the task's end, the outcome
+        # needs no fetch: a round trip through the scheduler less per attempt. (The scheduler
+        # keeps the last events of a topic, hence the limit; larger ones are fetched.)
+        worker.log_event(attempt.topic, {"key": attempt.key, "outcome": text})
+    return text
 
 
 def _run(request: AttemptRequest, attempt: _Attempt, worker: Worker) -> Outcome:
