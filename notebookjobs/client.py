@@ -367,11 +367,17 @@ def run_now(target: str, args: list[Any], kwargs: dict[str, Any], *, echo: bool 
 
 # --- the detached worker ----------------------------------------------------------------------
 
-def start_worker(concurrency: int | None = None) -> int:
-    """Start the detached worker (or find the running one); returns its pid."""
+def start_worker(concurrency: int | None = None, dask: Any = None) -> int:
+    """Start the detached worker (or find the running one); returns its pid.
+
+    ``dask``: run the attempts on a Dask cluster (SPEC §18): its scheduler's address
+    (``"tcp://host:8786"``), or the cluster or ``distributed.Client`` itself; by default
+    ``worker.executor`` of whitelist.yaml decides.
+    """
     if concurrency is not None:
         _check_int("concurrency", concurrency, 1)
-    return daemon.start(settings(), concurrency)
+    address = None if dask is None else validate.scheduler_address(dask)
+    return daemon.start(settings(), concurrency, dask=address)
 
 
 def stop_worker() -> bool:

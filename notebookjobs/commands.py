@@ -47,6 +47,9 @@ def add_worker_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=("start", "stop", "status"))
     p.add_argument("--concurrency", type=int, default=None,
                    help="children in the pool (start only; default from whitelist.yaml)")
+    p.add_argument("--dask", metavar="ADDRESS", default=None,
+                   help="start only: run the attempts on the Dask cluster whose scheduler is at "
+                   "ADDRESS, e.g. tcp://host:8786 (default: worker.executor of whitelist.yaml)")
 
 
 #: command -> (help text, the function that adds its arguments)
@@ -111,6 +114,10 @@ def worker_lines(info: dict[str, Any]) -> list[str]:
     lines = [f"worker: running (pid {info['pid']}, concurrency {info['concurrency']}, "
              f"started {info['started_at']:%Y-%m-%d %H:%M:%S} UTC)",
              f"running jobs: {', '.join(map(str, info['jobs'])) or 'none'}"]
+    cluster = info.get("cluster")
+    if cluster:
+        lines.append(f"dask: {cluster['scheduler']}, {len(cluster['workers'])} worker(s), "
+                     f"{cluster['threads']} thread(s); dashboard {cluster['dashboard']}")
     lines += [f"problem: {problem}" for problem in info.get("problems") or []]
     return lines
 
@@ -163,7 +170,9 @@ def run_retry(ns: argparse.Namespace) -> int:
 def run_worker(ns: argparse.Namespace) -> bool:
     """Start, stop or describe the detached worker; False when ``status`` finds none."""
     if ns.action == "start":
-        pid = client.start_worker(getattr(ns, "concurrency", None))
+        dask = getattr(ns, "dask", None)
+        options = {} if dask is None else {"dask": dask}
+        pid = client.start_worker(getattr(ns, "concurrency", None), **options)
         print(f"worker running (pid {pid}); its log is logs/worker.log")
     elif ns.action == "stop":
         print("worker stopped" if client.stop_worker() else "no worker was running")

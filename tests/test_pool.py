@@ -8,7 +8,7 @@ import multiprocessing.spawn
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from multiprocessing import resource_tracker
 from pathlib import Path
 
@@ -79,11 +79,17 @@ def wait_ready(pool: Pool, free: int) -> None:
     wait_until(enough, 60, what=f"{free} idle children")
 
 
+def gathered(into: list[int], items: Iterable[int]) -> list[int]:
+    """``into`` with ``items`` appended (for a wait's condition that collects events)."""
+    into.extend(items)
+    return into
+
+
 def until_started(pool: Pool, *job_ids: int) -> None:
     """Run pool.wait() (which sends what was submitted) until the children say these began."""
     seen: list[int] = []
     wait_until(
-        lambda: seen.extend(i for i, _ in pool.wait(0.2).started) or set(job_ids) <= set(seen),
+        lambda: set(job_ids) <= set(gathered(seen, (i for i, _ in pool.wait(0.2).started))),
         what=f"jobs {job_ids} to start",
     )
 
@@ -499,7 +505,7 @@ def test_stop_job_of_a_waiting_attempt_skips_it(make_pool, project):
     # Then it comes back unstarted, and the running one goes on
     returned: list[int] = []
     wait_until(
-        lambda: returned.extend(pool.wait(0.2).returned) or returned == [2],
+        lambda: gathered(returned, pool.wait(0.2).returned) == [2],
         what="the skipped attempt",
     )
     wait_until(lambda: project.effect_lines("sleep") == ["start"], what="the long job to run")

@@ -42,8 +42,9 @@ def status(settings: Settings) -> dict[str, Any]:
     return info
 
 
-def start(settings: Settings, concurrency: int | None = None) -> int:
-    """Start a detached worker unless one runs; returns the worker's pid."""
+def start(settings: Settings, concurrency: int | None = None, *, dask: str | None = None) -> int:
+    """Start a detached worker unless one runs; returns the worker's pid. ``dask``: the Dask
+    scheduler's address (checked) to run the attempts on, instead of whitelist.yaml's choice."""
     info = worker_info(settings)
     if info is not None:
         return info["pid"]
@@ -51,6 +52,8 @@ def start(settings: Settings, concurrency: int | None = None) -> int:
     command = [sys.executable, "-m", "notebookjobs.worker"]
     if concurrency is not None:
         command += ["--concurrency", str(concurrency)]
+    if dask is not None:
+        command += ["--dask", dask]
     env = dict(os.environ, **{ENV_ROOT: str(settings.root)})
     # Started from a job, the worker would carry that job's marker: a cancel of the job would
     # then kill a worker that is meant to outlive whoever started it.
