@@ -16,7 +16,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,notebooks,lab,dashboard]'
+	$(PY) -m pip install --quiet -e '.[test,notebooks,lab,dashboard,dask]'
 	touch $@
 
 demo: setup
@@ -86,7 +86,8 @@ lab: setup
 	    $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # make bench: notebookjobs against Huey (SPEC §13), every figure 3 times, into benchmarks/RESULTS.md
-# (takes many minutes); make bench-quick, or make bench ARGS=--quick: under a minute, benchmarks/out/.
+# (takes many minutes), then the Dask executor on 1, 2 and 4 Dask workers into benchmarks/DASK.md;
+# make bench-quick, or make bench ARGS=--quick: a few minutes, benchmarks/out/.
 .PHONY: bench bench-quick
 
 $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
@@ -94,7 +95,10 @@ $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
 	touch $@
 
 bench: setup $(VENV)/.bench-installed
-	$(PY) benchmarks/run.py $(ARGS)
+	@status=0; \
+	$(PY) benchmarks/run.py $(ARGS) || status=1; \
+	$(PY) benchmarks/dask_bench.py $(ARGS) || status=1; \
+	exit $$status
 
 bench-quick:
 	$(MAKE) bench ARGS=--quick

@@ -134,13 +134,15 @@ def load(args: list[Any], kwargs: dict[str, Any], folder: Path
         kind, path = validate.reference(name, value, folder)
         return datafiles.read(kind, path)
 
-    if not _mentions_tag(args, kwargs):
+    if not mentions_files(args, kwargs):
         return args, kwargs  # the common case: no data argument, nothing to walk
     return ([_walk(v, leaf, f"argument {i + 1}") for i, v in enumerate(args)],
             {k: _walk(v, leaf, k) for k, v in kwargs.items()})
 
 
-def _mentions_tag(args: Any, kwargs: Any) -> bool:
+def mentions_files(args: Any, kwargs: Any) -> bool:
+    """Whether these arguments may refer to argument files (a quick look for the tag; False
+    means surely not)."""
     try:
         return validate.TAG in json.dumps([args, kwargs])
     except (TypeError, ValueError, RecursionError):

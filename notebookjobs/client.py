@@ -420,9 +420,15 @@ def run_now(target: str, args: list[Any], kwargs: dict[str, Any], *, echo: bool 
 
 # --- the detached worker ----------------------------------------------------------------------
 
-def start_worker(concurrency: int | None = None, *, log_level: str | None = None) -> int:
-    """Start the detached worker (or find the running one); returns its pid. ``log_level``:
-    DEBUG, INFO, WARNING, ERROR or CRITICAL (default ``$NOTEBOOKJOBS_LOG_LEVEL``, else INFO)."""
+def start_worker(concurrency: int | None = None, *, log_level: str | None = None,
+                 dask: Any = None) -> int:
+    """Start the detached worker (or find the running one); returns its pid.
+
+    ``log_level``: DEBUG, INFO, WARNING, ERROR or CRITICAL (default ``$NOTEBOOKJOBS_LOG_LEVEL``,
+    else INFO). ``dask``: run the attempts on a Dask cluster (SPEC §18): its scheduler's address
+    (``"tcp://host:8786"``), or the cluster or ``distributed.Client`` itself; by default
+    ``worker.executor`` of whitelist.yaml decides.
+    """
     if concurrency is not None:
         _check_int("concurrency", concurrency, 1)
     if log_level is not None:
@@ -430,7 +436,8 @@ def start_worker(concurrency: int | None = None, *, log_level: str | None = None
             log_level = daemon.log_level(log_level)
         except ValueError as exc:
             raise InvalidArgumentsError(str(exc)) from None
-    return daemon.start(settings(), concurrency, log_level)
+    address = None if dask is None else validate.scheduler_address(dask)
+    return daemon.start(settings(), concurrency, log_level, dask=address)
 
 
 def stop_worker() -> bool:

@@ -94,6 +94,9 @@ def add_worker_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, default=None,
                    help="the worker's log level (start, restart; default "
                    "$NOTEBOOKJOBS_LOG_LEVEL, else INFO)")
+    p.add_argument("--dask", metavar="ADDRESS", default=None,
+                   help="start, restart: run the attempts on the Dask cluster whose scheduler is "
+                   "at ADDRESS, e.g. tcp://host:8786 (default: worker.executor of whitelist.yaml)")
     _add_json(p)
 
 
@@ -250,6 +253,10 @@ def worker_lines(info: dict[str, Any]) -> list[str]:
     lines = [f"worker: running (pid {info['pid']}, concurrency {info['concurrency']}, "
              f"started {info['started_at']:%Y-%m-%d %H:%M:%S} UTC)",
              f"running jobs: {', '.join(map(str, info['jobs'])) or 'none'}"]
+    cluster = info.get("cluster")
+    if cluster:
+        lines.append(f"dask: {cluster['scheduler']}, {len(cluster['workers'])} worker(s), "
+                     f"{cluster['threads']} thread(s); dashboard {cluster['dashboard']}")
     lines += [f"problem: {problem}" for problem in info.get("problems") or []]
     return lines
 
@@ -322,7 +329,7 @@ def run_worker(ns: argparse.Namespace) -> bool:
     if ns.action in ("start", "restart"):
         if ns.action == "restart":
             print("worker stopped" if client.stop_worker() else "no worker was running")
-        pid = client.start_worker(concurrency, log_level=level)
+        pid = client.start_worker(concurrency, log_level=level, dask=getattr(ns, "dask", None))
         print(f"worker running (pid {pid}); its log is logs/worker.log")
     elif ns.action == "stop":
         print("worker stopped" if client.stop_worker() else "no worker was running")

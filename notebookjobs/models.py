@@ -112,12 +112,15 @@ class Job:
     #: every failed attempt's error, oldest first (Oban's ``errors``): ``{"attempt": n,
     #: "at": ISO time, "error": text}``; the last MAX_ERRORS_KEPT
     errors: list[dict[str, Any]] = field(default_factory=list)
+    #: where each counted attempt ran, in order: LOCAL, or the address of the Dask worker
+    #: (SPEC §18); None before the first attempt
+    ran_on: list[str] | None = None
 
-    #: The keys of ``nj.status()``, in order (SPEC §6).
+    #: The keys of ``nj.status()``, in order (SPEC §6, and §18 for ran_on).
     STATUS_KEYS = (
         "id", "target", "args", "kwargs", "status", "priority", "attempts", "max_attempts",
         "created_at", "run_at", "started_at", "finished_at", "error", "result", "output",
-        "progress", "progress_message", "result_type", "errors",
+        "progress", "progress_message", "result_type", "errors", "ran_on",
     )
 
     @property
@@ -137,6 +140,31 @@ class Job:
         new = object.__new__(Job)
         new.__dict__.update(self.__dict__, **changes)
         return new
+
+
+#: ``Job.ran_on`` of an attempt that ran on the queue's own machine (the worker's pool, or a
+#: foreground ``notebookjobs run``)
+LOCAL = "local"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttemptRequest:
+    """What crosses to a Dask cluster for one attempt (SPEC §18): plain data, sent as JSON to
+    one fixed function of ours (``worker.dask_task.run_attempt``), never a user object."""
+
+    key: str  #: the attempt's Dask key (names it for stop requests)
+    job_id: int
+    target: str  #: checked against the whitelist on the Dask worker before anything is imported
+    args: list[Any]
+    kwargs: dict[str, Any]
+    timeout: float | None  #: seconds; the Dask worker stops the attempt past it
+    root: str  #: the project root on the queue's machine (the same path on a shared filesystem)
+    upload: bool  #: the project root was uploaded to the Dask workers (UploadDirectory)
+    #: the queue's data folder (argument and result files, SPEC §15) on the queue's machine,
+    #: used where it is the same path (a shared filesystem); None with ``upload``
+    data: str | None
+    token: str  #: the queue's token: marks the attempt's processes, names its stop requests
+    topic: str  #: the Dask event topic that progress reports go to
 
 
 class OutcomeKind(enum.StrEnum):

@@ -6,6 +6,7 @@
        │  ^               │ │ └──fail──> failed (refused where it was to run: no retry)
        │  └──settle(retry)┘ └──requeue (a stop interrupted it; the attempt is not counted)
        └──cancel──> cancelled          running ──cancel──> cancel_requested (its worker stops it)
+                                       running ──placed──> running (ran_on: where the attempt runs)
 
 The worker applies them to its in-memory jobs and commits the results; a client without a
 worker applies them to a job read from the file and saves it guarded by the status it read.
@@ -21,15 +22,16 @@ from typing import Any
 
 from . import retries
 from .errors import JobStateError
-from .models import MAX_ERRORS_KEPT, Job, JobBatch, JobSpec, JobStatus, Outcome, OutcomeKind
+from .models import LOCAL, MAX_ERRORS_KEPT, Job, JobBatch, JobSpec, JobStatus, Outcome, OutcomeKind
 
 PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
 
-# The fields of a new pending job that do not come from its dispatch.
+# The fields of a new pending job that do not come from its dispatch (shared by a batch's jobs:
+# never mutated).
 _NEW = {"status": PENDING, "attempts": 0, "started_at": None, "finished_at": None,
         "error": None, "result": None, "output": None, "progress": None,
         "progress_message": None, "worker": None, "cancel_requested": False,
-        "result_type": None, "errors": []}  # shared by a batch's jobs: never mutated
+        "result_type": None, "errors": [], "ran_on": None}
 
 
 def _errors(job: Job, error: str | None, now: datetime) -> list[dict[str, Any]]:
@@ -79,9 +81,16 @@ def start(job: Job, worker: str, now: datetime) -> Job:
                       cancel_requested=False)
 
 
+def placed(job: Job, where: str) -> Job:
+    """A running job's attempt was handed to ``where`` (``LOCAL``, or a Dask worker's address):
+    one entry of ``ran_on`` per counted attempt (SPEC §18)."""
+    _expect(job, RUNNING, "placed")
+    return job.evolve(ran_on=[*(job.ran_on or ()), where])
+
+
 def started_now(job_id: int, spec: JobSpec, worker: str, now: datetime) -> Job:
     """A new job already running its first attempt (a foreground ``notebookjobs run``)."""
-    return start(pending(job_id, spec, now), worker, now)
+    return placed(start(pending(job_id, spec, now), worker, now), LOCAL)
 
 
 def settle(job: Job, outcome: Outcome, now: datetime) -> Job:
@@ -119,15 +128,18 @@ def restart(job: Job, outcome: Outcome, now: datetime) -> Job:
     _expect(job, RUNNING, "restarted")
     return job.evolve(attempts=job.attempts + 1, started_at=now, error=outcome.error,
                       errors=_errors(job, outcome.error, now), output=outcome.output,
-                      progress=None, progress_message=None)
+                      progress=None, progress_message=None, ran_on=[*(job.ran_on or ()), LOCAL])
 
 
 def requeue(job: Job, run_at: datetime) -> Job:
     """running -> pending without counting the attempt: a graceful stop interrupted it, or it
     could not start (``OutcomeKind.DEFERRED``)."""
     _expect(job, RUNNING, "put back")
+    # ran_on keeps one entry per counted attempt: the uncounted one leaves none.
+    ran_on = (job.ran_on or [])[: job.attempts - 1] or None
     return job.evolve(status=PENDING, attempts=job.attempts - 1, run_at=run_at,
-                      started_at=None, worker=None, progress=None, progress_message=None)
+                      started_at=None, worker=None, progress=None, progress_message=None,
+                      ran_on=ran_on)
 
 
 def cancel(job: Job, now: datetime) -> Job:

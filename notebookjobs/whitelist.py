@@ -20,11 +20,13 @@ from typing import Any
 import yaml
 
 from . import validate
-from .errors import ConfigError
+from .errors import ConfigError, InvalidArgumentsError
 from .models import RetryPolicy
 
 POLICY_KEYS = ("retry_attempts", "retry_delay", "retry_backoff", "timeout")
-WORKER_KEYS = ("concurrency", "autostart", "grace_period")
+WORKER_KEYS = ("concurrency", "autostart", "grace_period", "executor", "dask")
+DASK_KEYS = ("scheduler", "upload")
+EXECUTORS = ("local", "dask")  #: where attempts run: the worker's own pool, or a Dask cluster
 TOP_KEYS = (*POLICY_KEYS, "worker", "allowed_jobs", "external_packages", "max_result_bytes",
             "discover")
 DEFAULT_MAX_RESULT_BYTES = 2**30  #: a job's result is at most 1 GiB unless the file says more
@@ -39,12 +41,31 @@ DEFAULT_LOCK_TIMEOUT_S = 60.0  #: seconds a client waits for the queue file befo
 
 
 @dataclass(frozen=True, kw_only=True)
+class DaskSettings:
+    """The ``worker.dask:`` section of whitelist.yaml (SPEC §18)."""
+
+    scheduler: str | None = None  #: the Dask scheduler's address, e.g. tcp://host:8786
+    #: upload the project root to the Dask workers at start (Dask's UploadDirectory plugin),
+    #: for clusters that do not share the project's filesystem
+    upload: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
 class WorkerSettings:
     """The ``worker:`` section of whitelist.yaml."""
 
-    concurrency: int = 2  #: children in the pool
+    concurrency: int = 2  #: children in the pool; attempts in flight on a Dask cluster
+    #: whether the file gives ``concurrency``: on Dask the default is the cluster's threads
+    concurrency_set: bool = False
     autostart: bool = True  #: dispatch() starts a detached worker when none runs
     grace_period: float = 10.0  #: seconds running attempts may finish after a stop request
+    executor: str = "local"  #: one of EXECUTORS
+    dask: DaskSettings = field(default_factory=DaskSettings)
+
+    @property
+    def dask_scheduler(self) -> str | None:
+        """The scheduler to send attempts to, when ``executor`` is dask; else None."""
+        return self.dask.scheduler if self.executor == "dask" else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -284,6 +305,7 @@ class _Validator:
         if "concurrency" in data:
             values["concurrency"] = self.integer(["worker", "concurrency"], data["concurrency"], 1,
                                                  MAX_CONCURRENCY)
+            values["concurrency_set"] = True
         if "autostart" in data:
             if not isinstance(data["autostart"], bool):
                 self.fail(["worker", "autostart"], data["autostart"], "true or false")
@@ -291,7 +313,35 @@ class _Validator:
         if "grace_period" in data:
             values["grace_period"] = self.duration(["worker", "grace_period"],
                                                    data["grace_period"], strict=False)
+        if "executor" in data:
+            if data["executor"] not in EXECUTORS:
+                self.fail(["worker", "executor"], data["executor"], "local (the worker's own "
+                          "pool) or dask (a Dask cluster, with worker.dask.scheduler)")
+            values["executor"] = data["executor"]
+        values["dask"] = self.dask(data.get("dask"))
+        if values.get("executor") == "dask" and values["dask"].scheduler is None:
+            self.fail(["worker", "dask", "scheduler"], None, "the Dask scheduler's address when "
+                      "worker.executor is dask, e.g. dask: {scheduler: tcp://host:8786}")
         return WorkerSettings(**values)
+
+    def dask(self, data: Any) -> DaskSettings:
+        if data is None:
+            return DaskSettings()
+        if not isinstance(data, dict):
+            self.fail(["worker", "dask"], data, "a mapping with keys " + ", ".join(DASK_KEYS))
+        self.known_keys(["worker", "dask"], data, DASK_KEYS)
+        values: dict[str, Any] = {}
+        if "scheduler" in data:
+            try:
+                values["scheduler"] = validate.scheduler_address(data["scheduler"])
+            except InvalidArgumentsError:
+                self.fail(["worker", "dask", "scheduler"], data["scheduler"],
+                          "a Dask scheduler address like tcp://host:8786")
+        if "upload" in data:
+            if not isinstance(data["upload"], bool):
+                self.fail(["worker", "dask", "upload"], data["upload"], "true or false")
+            values["upload"] = data["upload"]
+        return DaskSettings(**values)
 
     def external_packages(self, data: Any) -> tuple[str, ...]:
         if data is None:

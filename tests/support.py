@@ -6,6 +6,8 @@ Imported by conftest.py (the fixtures) and by tests (``from support import wait_
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -70,6 +72,78 @@ def wait_until(predicate: Callable[[], object], timeout: float = 20.0, what: str
             pytest.fail(f"timed out after {timeout} s waiting for {what}")
         time.sleep(pause)
         pause = min(pause * 2, 0.1)
+
+
+def new_project(root: Path, whitelist: str) -> Project:
+    """A project folder at ``root``: the repo's jobs/ plus jobs/testing.py, ``whitelist``,
+    no queue yet."""
+    shutil.copytree(REPO / "jobs", root / "jobs", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "tests" / "jobs_for_tests.py", root / "jobs" / "testing.py")
+    project = Project(root)
+    project.effects.mkdir()
+    project.write_whitelist(whitelist)
+    return project
+
+
+def enter_project(project: Project, mp: pytest.MonkeyPatch) -> None:
+    """Make ``project`` the current one (its root, effects, its own queue; the job modules
+    of another project forgotten) until ``mp`` is undone; ``leave_project`` after that."""
+    mp.setenv("NOTEBOOKJOBS_ROOT", str(project.root))
+    mp.setenv("NJ_TEST_EFFECTS", str(project.effects))
+    mp.delenv("NOTEBOOKJOBS_DB", raising=False)
+    mp.chdir(project.root)
+    purge_job_modules()
+
+
+def leave_project(project: Project) -> None:
+    """Forget the job modules ``project`` imported here, and its root on sys.path."""
+    purge_job_modules()
+    while str(project.root) in sys.path:
+        sys.path.remove(str(project.root))
+
+
+@contextmanager
+def worker_starter(project: Project, *leading: str, env: dict[str, str] | None = None
+                   ) -> Iterator[Callable[..., WorkerProcess]]:
+    """``start(*args, ready=True, env=None)``: a foreground worker in ``project``, run with
+    ``leading`` and ``args`` and the environment ``env`` adds; all are stopped (SIGTERM) when
+    the block ends."""
+    started: list[WorkerProcess] = []
+
+    def start(*args: str, ready: bool = True, env: dict[str, str] | None = None
+              ) -> WorkerProcess:
+        worker = WorkerProcess(project, *leading, *args, env={**(defaults or {}), **(env or {})})
+        started.append(worker)
+        return worker.wait_ready() if ready else worker
+
+    defaults = env
+    try:
+        yield start
+    finally:
+        for worker in started:
+            worker.stop()
+
+
+@contextmanager
+def recorded_pids(project: Project) -> Iterator[Callable[[str], list[int]]]:
+    """``read(key)``: the pids a ``*_loop`` job of ``project`` records under ``key``, once it
+    has; any of them still alive when the block ends is SIGKILLed, so no loop outlives a test."""
+    seen: list[int] = []
+
+    def read(key: str) -> list[int]:
+        lines = wait_until(lambda: project.effect_lines(key), what=f"the {key} job's loops")
+        pids = [int(pid) for pid in lines[0].split()]
+        seen.extend(pids)
+        return pids
+
+    try:
+        yield read
+    finally:
+        for pid in filter(alive, seen):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # it ended since we looked
 
 
 def alive(pid: int) -> bool:

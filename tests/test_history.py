@@ -90,6 +90,7 @@ def test_history_columns_values_and_dtypes(known):
         "progress_message",
         "result_type",
         "errors",
+        "ran_on",
         "wait_s",
         "duration_s",
     ]

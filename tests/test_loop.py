@@ -16,7 +16,7 @@ import pytest
 
 from notebookjobs import config, transitions
 from notebookjobs.joblog import JobLog
-from notebookjobs.models import JobSpec, Outcome, OutcomeKind, RetryPolicy
+from notebookjobs.models import LOCAL, JobSpec, Outcome, OutcomeKind, RetryPolicy
 from notebookjobs.worker.loop import Loop
 from notebookjobs.worker.problems import Problems
 from notebookjobs.worker.runner import execute
@@ -41,6 +41,8 @@ class Inline:
         self.slots = slots
         self.started: list[int] = []  #: job ids, in the order they were submitted
         self.held: set[int] = set()  #: jobs to keep "running" until stopped
+        self.where = LOCAL  #: where submit() says each attempt runs
+        self.says_started = True  #: whether wait() reports attempts that began
         self._running: set[int] = set()
         self._events = Events()
 
@@ -48,13 +50,15 @@ class Inline:
         return self.slots - len(self._running)
 
     def submit(self, job_id: int, target: str, args: list[Any], kwargs: dict[str, Any],
-               timeout: float | None) -> None:
+               timeout: float | None) -> str:
         self.started.append(job_id)
         self._running.add(job_id)
-        self._events.started.append((job_id, T0))
+        if self.says_started:
+            self._events.started.append((job_id, T0))
         if job_id not in self.held:
             outcome = execute(config.load_settings(), target, args, kwargs)
             self._end(job_id, outcome)
+        return self.where
 
     def wait(self, timeout: float | None, extra: Any = ()) -> Events:
         events, self._events = self._events, Events()
@@ -167,3 +171,27 @@ def test_cancel_of_a_running_job_stops_it_and_cancels_it(make_loop):
     loop.record(executor.wait(0), T0)
     changed, _, _ = state.take_changes()
     assert changed[-1].status == "cancelled" and changed[-1].error == "cancelled while running"
+
+
+@pytest.mark.parametrize("says_started", [True, False])
+def test_where_each_attempt_ran_is_recorded_as_it_begins(make_loop, says_started):
+    # Given an executor that places attempts on named hosts (as a Dask cluster's workers)
+    loop, state, executor = make_loop(slots=1)
+    executor.where, executor.says_started = "tcp://w:1", says_started
+    executor.held.add(1)
+    add(state, 1)
+    loop.claim(T0)
+    handed = state.get(1)
+    assert handed is not None and handed.ran_on is None  # handed out, not begun
+    # When its first attempt fails and the next one runs elsewhere
+    loop.record(executor.wait(0), T0)
+    executor.stop_job(1, OutcomeKind.CRASHED, "its host was lost")
+    loop.record(executor.wait(0), T0)
+    executor.held.clear()
+    executor.where = "tcp://w:2"
+    step(loop, T0 + timedelta(seconds=30))
+    # Then each counted attempt says where it ran, whether or not the executor said when it
+    # began (the loop then counts it begun when it ends)
+    changed, _, _ = state.take_changes()
+    assert (changed[-1].status, changed[-1].attempts) == ("completed", 2)
+    assert changed[-1].ran_on == ["tcp://w:1", "tcp://w:2"]

@@ -8,7 +8,7 @@ import multiprocessing.spawn
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from multiprocessing import resource_tracker
 from pathlib import Path
 
@@ -79,15 +79,19 @@ def wait_ready(pool: Pool, free: int) -> None:
     wait_until(enough, 60, what=f"{free} idle children")
 
 
+def gathered(into: list[int], items: Iterable[int]) -> list[int]:
+    """``into`` with ``items`` appended (for a wait's condition that collects events)."""
+    into.extend(items)
+    return into
+
+
 def until_started(pool: Pool, *job_ids: int) -> None:
     """Run pool.wait() (which sends what was submitted) until the children say these began."""
     seen: list[int] = []
-
-    def all_started() -> bool:
-        seen.extend(i for i, _ in pool.wait(0.2).started)
-        return set(job_ids) <= set(seen)
-
-    wait_until(all_started, what=f"jobs {job_ids} to start")
+    wait_until(
+        lambda: set(job_ids) <= set(gathered(seen, (i for i, _ in pool.wait(0.2).started))),
+        what=f"jobs {job_ids} to start",
+    )
 
 
 def run_one(pool: Pool, target: str, *args: object, timeout: float | None = None) -> Outcome:
@@ -500,12 +504,10 @@ def test_stop_job_of_a_waiting_attempt_skips_it(make_pool, project):
     assert pool.stop_job(2, OutcomeKind.CANCELLED, "cancelled by the user") is True
     # Then it comes back unstarted, and the running one goes on
     returned: list[int] = []
-
-    def skipped() -> bool:
-        returned.extend(pool.wait(0.2).returned)
-        return returned == [2]
-
-    wait_until(skipped, what="the skipped attempt")
+    wait_until(
+        lambda: gathered(returned, pool.wait(0.2).returned) == [2],
+        what="the skipped attempt",
+    )
     wait_until(lambda: project.effect_lines("sleep") == ["start"], what="the long job to run")
     assert project.effect_lines("ok") == []
     assert pool.stop_job(1, OutcomeKind.CANCELLED, "stop") is True

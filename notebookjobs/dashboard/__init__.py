@@ -27,6 +27,9 @@ class                              widget
 ``nj-worker``                      the Worker section (VBox)
 ``nj-worker-state``                Label: "worker: running · pid ... · concurrency ..." or
                                    "worker: not running"
+``nj-worker-cluster``              HTML: the Dask cluster the worker sends attempts to (its
+                                   scheduler, workers, a link to Dask's dashboard); empty
+                                   when it runs them itself
 ``nj-worker-start``                Button: start the worker (disabled while it runs)
 ``nj-worker-stop``                 Button: stop the worker (disabled while none runs)
 ``nj-worker-message``              HTML: outcome of Start/Stop, or a WorkerError

@@ -1,5 +1,5 @@
 """The Worker section: is the detached worker running, its pid and concurrency, Start/Stop,
-and how many jobs are in each status.
+the Dask cluster it sends attempts to (if it does), and how many jobs are in each status.
 
 Worker calls go through ``client`` at call time. A ``WorkerError`` (no worker available, it
 failed to start, ...) is shown in this section's message line, never raised into the kernel.
@@ -32,6 +32,24 @@ def worker_text(info: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
+def cluster_html(info: dict[str, Any]) -> str:
+    """'Dask cluster tcp://... · 2 workers (4 threads) · Dask dashboard' (a link), with each
+    worker and our attempts on it; '' when the worker runs attempts itself (SPEC §18)."""
+    cluster = info.get("cluster") if info.get("running") else None
+    if not cluster:
+        return ""
+    workers = cluster.get("workers") or []
+    parts = [f"Dask cluster <code>{html.escape(str(cluster.get('scheduler')))}</code>",
+             f"{len(workers)} worker{'s' if len(workers) != 1 else ''} "
+             f"({cluster.get('threads')} threads)"]
+    link = cluster.get("dashboard")
+    if isinstance(link, str) and link.startswith(("http://", "https://")):
+        parts.append(f"<a href='{html.escape(link)}' target='_blank'>Dask dashboard</a>")
+    rows = "".join(f"<li><code>{html.escape(str(w.get('address')))}</code> · "
+                   f"{w.get('running')} of {w.get('threads')} running</li>" for w in workers)
+    return " · ".join(parts) + (f"<ul style='margin:0'>{rows}</ul>" if rows else "")
+
+
 def counts_html(counts: dict[str, int]) -> str:
     """One coloured 'status: n' chip per status, in lifecycle order."""
     chips = []
@@ -56,8 +74,10 @@ class WorkerSection(widgets.VBox):
         self.stop_button = widgets.Button(description="Stop worker", icon="stop",
                                           button_style="danger")
         self.message = widgets.HTML()
+        self.cluster = widgets.HTML()  #: the Dask cluster, when attempts run on one
         self.counts = widgets.HTML()
         for widget, name in ((self.state, "nj-worker-state"),
+                             (self.cluster, "nj-worker-cluster"),
                              (self.start_button, "nj-worker-start"),
                              (self.stop_button, "nj-worker-stop"),
                              (self.message, "nj-worker-message"), (self.counts, "nj-counts")):
@@ -66,7 +86,7 @@ class WorkerSection(widgets.VBox):
         on_click(self.stop_button, lambda: self._act(self.stop))
         top = widgets.HBox([self.state, self.start_button, self.stop_button],
                            layout={"align_items": "center"})
-        super().__init__([top, self.message, self.counts])
+        super().__init__([top, self.cluster, self.message, self.counts])
         self.add_class("nj-worker")
 
     def refresh(self) -> None:
@@ -93,6 +113,9 @@ class WorkerSection(widgets.VBox):
         text = worker_text(info)
         if self.state.value != text:
             self.state.value = text
+        cluster = cluster_html(info)
+        if self.cluster.value != cluster:
+            self.cluster.value = cluster
         running = bool(info.get("running"))
         if self.start_button.disabled != running:
             self.start_button.disabled = running

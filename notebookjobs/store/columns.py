@@ -56,6 +56,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("cancel_requested", "BOOLEAN NOT NULL DEFAULT false"),
     Column("result_type", "VARCHAR", since=4),
     Column("errors", "VARCHAR DEFAULT '[]'", "json", since=4),
+    Column("ran_on", "VARCHAR", "json", since=4),
 )
 NAMES = tuple(c.name for c in COLUMNS)
 MUTABLE = tuple(c for c in COLUMNS if c.mutable)

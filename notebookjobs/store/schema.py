@@ -57,8 +57,9 @@ INSERT OR REPLACE INTO meta
 DROP TABLE IF EXISTS pending;
 DROP SEQUENCE IF EXISTS job_ids;
 """,
-    # How a job's result is kept (result_type) and every failed attempt's error (errors): new
-    # columns only, added from columns.COLUMNS (since=4); old rows get '[]' for errors.
+    # How a job's result is kept (result_type), every failed attempt's error (errors) and where
+    # each attempt ran (ran_on, SPEC §18): new columns only, added from columns.COLUMNS
+    # (since=4); old rows get '[]' for errors. The jobs view is rebuilt after every migration.
     4: "-- columns only",
 }
 

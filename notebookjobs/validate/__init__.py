@@ -8,11 +8,21 @@ standard library and the package's records (the pool's children use it too).
 
 ``values``: single values (numbers, durations, times, text, JSON); ``records``: the records
 that cross the worker's socket and each request's arguments; ``data``: result types and the
-references to argument files (frames and arrays passed to a job).
+references to argument files (frames and arrays passed to a job); ``cluster``: what crosses to
+and from a Dask cluster (SPEC §18).
 """
 
 from __future__ import annotations
 
+from .cluster import (
+                      attempt_request,
+                      cluster_outcome,
+                      cluster_progress,
+                      cluster_started,
+                      outcome_json,
+                      request_json,
+                      scheduler_address,
+)
 from .data import (
                    ARGUMENT_SUFFIXES,
                    RESULT_SUFFIXES,
@@ -76,4 +86,6 @@ __all__ = [
     "json_text", "json_value", "later", "optional_text", "outcome", "parse_duration",
     "plain_number", "priority", "progress_fraction", "request", "retry_policy", "seconds",
     "short_repr", "strict_loads", "target_name", "text", "timestamp",
+    "attempt_request", "cluster_outcome", "cluster_progress", "cluster_started", "outcome_json",
+    "request_json", "scheduler_address",
 ]

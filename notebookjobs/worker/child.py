@@ -16,6 +16,8 @@ children never open the database), no pandas. The pipe carries plain data only:
 
 A child holds its next attempt while it runs the current one (the worker's ``pool`` sends it
 ahead), so it starts the next one without waiting for the worker to answer.
+
+The same loop runs the attempts of a Dask worker (``dask_child``), over JSON lines instead.
 """
 
 from __future__ import annotations
@@ -27,9 +29,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..config import load_settings
 from ..errors import NotebookJobsError
@@ -40,6 +41,17 @@ from .defaults import JOB_UMASK_ENV
 from .runner import BoundedOutput, execute
 
 Send = Callable[[tuple[Any, ...]], None]
+
+
+class Channel(Protocol):
+    """The child's end of its pipe: a multiprocessing ``Connection`` in the pool, JSON lines
+    on a Dask worker (``dask_child.JsonLines``)."""
+
+    def send(self, obj: Any) -> None:
+        """Send one message (a tuple of plain data)."""
+
+    def recv(self) -> Any:
+        """The next message; ``EOFError`` once the other end is gone."""
 
 
 class _LastLine(threading.Thread):
@@ -88,7 +100,7 @@ class _Context:
     last_line: _LastLine
 
 
-def child_main(conn: Connection, root: str, parent_pid: int, queue_token: str,
+def child_main(conn: Channel, root: str, parent_pid: int, queue_token: str,
                data_dir: str | None = None) -> None:
     """A child's life: run the attempts the parent sends until the pipe closes. ``data_dir``:
     the queue's data folder (argument and result files)."""

@@ -45,9 +45,11 @@ def status(settings: Settings) -> dict[str, Any]:
     return info
 
 
-def start(settings: Settings, concurrency: int | None = None, log_level: str | None = None) -> int:
+def start(settings: Settings, concurrency: int | None = None, log_level: str | None = None, *,
+          dask: str | None = None) -> int:
     """Start a detached worker unless one runs; returns the worker's pid. ``log_level``: its
-    logging level (default ``$NOTEBOOKJOBS_LOG_LEVEL``, else INFO)."""
+    logging level (default ``$NOTEBOOKJOBS_LOG_LEVEL``, else INFO). ``dask``: the Dask
+    scheduler's address (checked) to run the attempts on, instead of whitelist.yaml's choice."""
     info = worker_info(settings)
     if info is not None:
         return info["pid"]
@@ -57,6 +59,8 @@ def start(settings: Settings, concurrency: int | None = None, log_level: str | N
         command += ["--concurrency", str(concurrency)]
     if log_level is not None:
         command += ["--log-level", log_level]
+    if dask is not None:
+        command += ["--dask", dask]
     env = dict(os.environ, **{ENV_ROOT: str(settings.root)})
     # Started from a job, the worker would carry that job's marker: a cancel of the job would
     # then kill a worker that is meant to outlive whoever started it.

@@ -1,6 +1,7 @@
 """The worker's loop: start due jobs on free children, settle the attempts that end, carry out
 cancels and the graceful stop. The clock is passed in (``clock``), so the loop's decisions have
-in-process tests; the children are behind ``Executor`` (``pool.Pool`` is the one there is).
+in-process tests; where attempts run is behind ``Executor`` (``pool.Pool``, the local children,
+or ``dask_executor.DaskExecutor``, a Dask cluster): nothing here knows which.
 
 It never waits for the database: every change goes through a function of ``transitions`` into
 the in-memory ``QueueState``, and the writer commits it (``on_change``).
@@ -56,7 +57,8 @@ class Events(Protocol):
 
 
 class Executor(Protocol):
-    """Runs attempts somewhere (``pool.Pool``: the local children)."""
+    """Runs attempts somewhere: ``pool.Pool`` (the local children) or
+    ``dask_executor.DaskExecutor`` (a Dask cluster, SPEC §18)."""
 
     def free_slots(self) -> int:
         """How many attempts could start now."""
@@ -68,16 +70,18 @@ class Executor(Protocol):
         args: list[Any],
         kwargs: dict[str, Any],
         timeout: float | None,
-    ) -> None:
+    ) -> str:
         """Hand an attempt over (only while ``free_slots() > 0``); ``wait`` says when it
-        begins, ends, or comes back unstarted."""
+        begins, ends, or comes back unstarted. Returns where it will run (``Job.ran_on``):
+        ``LOCAL``, or a Dask worker's address."""
 
     def wait(self, timeout: float | None, extra: Sequence[Any] = ()) -> Events:
         """Block until something happens, one of ``extra`` is readable, or ``timeout`` s pass."""
 
     def stop_job(self, job_id: int, kind: OutcomeKind, reason: str) -> bool:
         """Stop an attempt: a running one ends as ``Outcome(kind, error=reason)``, one that has
-        not begun comes back unstarted (both through ``wait``)."""
+        not begun comes back unstarted (both through ``wait``), or, from an executor that
+        cannot take it back, ends as that outcome too."""
 
 
 class Loop:
@@ -100,8 +104,9 @@ class Loop:
         self.clock = clock
         self.burst = burst
         self.name = f"worker:{socket.gethostname()}:{os.getpid()}"
-        #: job ids handed to the executor: running, or waiting there to begin (then pending)
-        self.handed: set[int] = set()
+        #: job ids handed to the executor (running, or waiting there to begin: then pending),
+        #: each with where its attempt runs (``Job.ran_on``), which the loop only records
+        self.handed: dict[int, str] = {}
         self.stopping = False
         self._stop_deadline: float | None = None
         self._cancels: set[int] = set()
@@ -195,7 +200,7 @@ class Loop:
                 # The loop's top level: a job that cannot start fails alone.
                 except Exception as exc:
                     logger.exception("job %d could not be started", job.id)
-                    self.handed.discard(job.id)
+                    self.handed.pop(job.id, None)
                     reason = f"the worker could not start this job: {type(exc).__name__}: {exc}"
                     self._fail(transitions.start(job, self.name, now), validate.text(reason), now)
         self.on_change()
@@ -212,8 +217,8 @@ class Loop:
             logger.warning("job %d %s", job.id, reason)
             self._fail(transitions.start(job, self.name, now), reason, now)
             return
-        self.handed.add(job.id)
-        self.executor.submit(job.id, job.target, job.args, job.kwargs, job.timeout)
+        self.handed[job.id] = self.executor.submit(job.id, job.target, job.args, job.kwargs,
+                                                   job.timeout)
         logger.debug("job %d started: %s, attempt %d", job.id, job.target, job.attempts)
 
     def record(self, events: Events, now: datetime) -> None:
@@ -233,7 +238,7 @@ class Loop:
             for job_id, outcome in events.finished:
                 self._finished(job_id, outcome, now)
             for job_id in events.returned:
-                self.handed.discard(job_id)
+                self.handed.pop(job_id, None)
                 self._interrupted.discard(job_id)
                 job = self.state.get(job_id)
                 if job is not None and job.status == PENDING:
@@ -241,14 +246,15 @@ class Loop:
         self.on_change()
 
     def _began(self, job_id: int, now: datetime) -> None:
-        """An attempt began: pending -> running, the attempt counted."""
+        """An attempt began: pending -> running, the attempt counted, where it runs recorded."""
         job = self.state.get(job_id)
         if job is not None and job.status == PENDING and job_id in self.handed:
-            self.state.update(transitions.start(job, self.name, now))
+            running = transitions.start(job, self.name, now)
+            self.state.update(transitions.placed(running, self.handed[job_id]))
 
     def _finished(self, job_id: int, outcome: Outcome, now: datetime) -> None:
         self._began(job_id, now)  # an executor that does not say when attempts begin
-        self.handed.discard(job_id)
+        self.handed.pop(job_id, None)
         job = self.state.get(job_id)
         if job is None or job.status != RUNNING:
             return  # not ours (any more)

@@ -6,7 +6,8 @@ the queue is loaded and a dead worker's jobs recovered), the writer, the socket 
 signals; then the loop, until a stop; then everything in reverse. Threads:
 
 - the main thread runs the loop (``loop.Loop``); the pool belongs to it (its children die
-  with the thread that spawned them);
+  with the thread that spawned them). With ``--dask`` or ``worker.executor: dask``, a Dask
+  cluster runs the attempts instead (``dask_executor``, SPEC §18), and its client has a thread;
 - the writer commits what changed (``writer.Writer``);
 - the server answers each client in a thread of its own (``server``, ``service``).
 
@@ -28,9 +29,9 @@ from collections.abc import Sequence
 from multiprocessing import resource_tracker
 from typing import Any
 
-from .. import datafiles, files, lock
+from .. import datafiles, files, lock, validate
 from ..config import Settings, load_settings
-from ..errors import ConfigError, NotebookJobsError, WorkerError
+from ..errors import ConfigError, InvalidArgumentsError, NotebookJobsError, WorkerError
 from ..joblog import JobLog
 from ..journal import Journal
 from ..models import utcnow
@@ -39,6 +40,7 @@ from ..socketdir import socket_path, wake_path
 from ..store import Database
 from ..wake import WakeSocket
 from . import procgroup
+from .dask_executor import DaskExecutor
 from .defaults import ENV_LOG_LEVEL, JOB_UMASK_ENV, LOG_LEVELS, log_level
 from .intake import Intake
 from .loop import Loop
@@ -56,9 +58,14 @@ class Worker:
     """One worker process: its settings and how it runs (``burst``: exit when idle)."""
 
     def __init__(self, settings: Settings, *, concurrency: int | None = None,
-                 burst: bool = False) -> None:
+                 burst: bool = False, dask: str | None = None) -> None:
         self.settings = settings
         self.concurrency = concurrency or settings.worker.concurrency
+        #: the Dask scheduler that runs the attempts (SPEC §18), or None: the local pool
+        self.dask = dask or settings.worker.dask_scheduler
+        #: attempts in flight on Dask at most; None: the cluster's threads
+        self.dask_limit = concurrency or (
+            settings.worker.concurrency if settings.worker.concurrency_set else None)
         self.burst = burst
         self.queue_token = procgroup.queue_token(settings.db_path)  #: marks what its jobs start
         self.started_at = utcnow()
@@ -68,6 +75,7 @@ class Worker:
         self.frames_dir = settings.db_path.with_name(settings.db_path.name + ".frames")
         self._db_identity: tuple[int, int] | None = None
         self.loop: Loop | None = None
+        self.executor: Pool | DaskExecutor | None = None
 
     def run(self) -> int:
         """Run until stopped (or, in burst mode, until idle); the exit code."""
@@ -98,17 +106,17 @@ class Worker:
         writer = Writer(db, db_lock, state, state_lock, self.problems, intake)
         waker = WakeSocket(wake_path(self.settings))
         joblog = JobLog(self.settings.logs_dir)
-        pool = Pool(self.settings.root, self.concurrency, queue_token=self.queue_token,
-                    data_dir=datafiles.data_dir(self.settings.db_path))
+        executor = self.executor = self._executor()
         loop = self.loop = Loop(settings=self.settings, state=state, state_lock=state_lock,
-                                executor=pool, joblog=joblog, problems=self.problems,
+                                executor=executor, joblog=joblog, problems=self.problems,
                                 on_change=writer.wake, health=self._check_database,
                                 ingest=intake.poll, wakers=[waker], burst=self.burst)
-        # Children take a while to spawn: load the queue meanwhile. The pool is started from
-        # this thread because its children die with the thread that spawned them (PDEATHSIG).
+        # Children take a while to spawn (a cluster, to answer): load the queue meanwhile. The
+        # pool is started from this thread because its children die with the thread that
+        # spawned them (PDEATHSIG).
         loader = _Thread(lambda: self._load(db, db_lock, loop, writer))
         try:
-            pool.start()
+            executor.start()
         finally:
             loader.result()
         writer.start()
@@ -120,13 +128,14 @@ class Worker:
         previous = {
             sig: signal.signal(sig, loop.on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
         }
-        logger.info("worker %s started: concurrency %d, queue %s, socket %s", os.getpid(),
-                    self.concurrency, self.settings.db_path, server.path)
+        logger.info("worker %s started: %s, queue %s, socket %s", os.getpid(),
+                    f"Dask cluster {self.dask}" if self.dask else f"concurrency {self.concurrency}",
+                    self.settings.db_path, server.path)
         try:
             loop.run()
         finally:
             server.close()
-            pool.close()
+            executor.close()
             writer.stop()
             joblog.close()
             loop.close()
@@ -134,6 +143,16 @@ class Worker:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         logger.info("worker %s stopped", os.getpid())
+
+    def _executor(self) -> Pool | DaskExecutor:
+        """Where attempts run: the local pool, or the Dask cluster (SPEC §18)."""
+        data_dir = datafiles.data_dir(self.settings.db_path)
+        if self.dask is None:
+            return Pool(self.settings.root, self.concurrency, queue_token=self.queue_token,
+                        data_dir=data_dir)
+        return DaskExecutor(self.settings.root, self.dask, queue_token=self.queue_token,
+                            concurrency=self.dask_limit, upload=self.settings.worker.dask.upload,
+                            data_dir=data_dir)
 
     @staticmethod
     def _load(db: Database, db_lock: threading.Lock, loop: Loop, writer: Writer) -> None:
@@ -145,12 +164,15 @@ class Worker:
 
     def status(self) -> dict[str, Any]:
         """What ``nj.worker_status()`` shows of a running worker."""
-        loop = self.loop
-        return {"running": True, "pid": os.getpid(), "concurrency": self.concurrency,
+        loop, executor = self.loop, self.executor
+        cluster = executor.describe() if isinstance(executor, DaskExecutor) else None
+        return {"running": True, "pid": os.getpid(),
+                "concurrency": cluster["concurrency"] if cluster else self.concurrency,
                 "started_at": self.started_at,
                 "jobs": sorted(loop.running) if loop is not None else [],
                 "stopping": loop.stopping if loop is not None else False,
-                "db": str(self.settings.db_path), "problems": self.problems.messages()}
+                "db": str(self.settings.db_path), "problems": self.problems.messages(),
+                "executor": "dask" if self.dask else "local", "cluster": cluster}
 
     def _check_database(self) -> None:
         """Notice a queue file deleted or replaced under the running worker (SPEC §14)."""
@@ -259,6 +281,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="exit when nothing is pending or running")
     parser.add_argument("--log-level", metavar="LEVEL", default=None,
                         help=f"{', '.join(LOG_LEVELS)} (default: ${ENV_LOG_LEVEL}, else INFO)")
+    parser.add_argument("--dask", metavar="ADDRESS", default=None,
+                        help="run the attempts on the Dask cluster whose scheduler is at ADDRESS "
+                        "(tcp://host:8786) instead of the local pool (default: worker.executor "
+                        "and worker.dask.scheduler of whitelist.yaml)")
     ns = parser.parse_args(argv)
     try:
         level = log_level(ns.log_level if ns.log_level is not None
@@ -274,8 +300,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ns.concurrency is not None and ns.concurrency < 1:
         parser.exit(2, "python -m notebookjobs.worker: --concurrency must be >= 1\n")
     try:
+        dask = None if ns.dask is None else validate.scheduler_address(ns.dask)
+    except InvalidArgumentsError as exc:
+        parser.exit(2, f"python -m notebookjobs.worker: --dask: {exc}\n")
+    try:
         settings = load_settings()
-        return Worker(settings, concurrency=ns.concurrency, burst=ns.burst).run()
+        return Worker(settings, concurrency=ns.concurrency, burst=ns.burst, dask=dask).run()
     except NotebookJobsError as exc:
         print(f"notebookjobs worker: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import WorkerError
-from ..models import Outcome, OutcomeKind
+from ..models import LOCAL, Outcome, OutcomeKind
 from . import children, procgroup
 from .children import Attempt, Child, exit_text, outcome_of
 
@@ -115,15 +115,17 @@ class Pool:
         args: list[Any],
         kwargs: dict[str, Any],
         timeout: float | None,
-    ) -> None:
+    ) -> str:
         """Hand an attempt to the ready child that holds the fewest (it goes with the next
-        ``wait()``); ``RuntimeError`` when none has room (see free_slots)."""
+        ``wait()``); ``RuntimeError`` when none has room (see free_slots). Where it runs:
+        ``LOCAL``."""
         room = [c for c in self._children if c.ready and len(c.attempts) < DEPTH]
         if not room:
             raise RuntimeError("no room in the pool; submit() only while free_slots() > 0")
         child = min(room, key=lambda c: len(c.attempts))
         child.attempts.append(Attempt(job_id, timeout))
         child.outbox.append((job_id, target, list(args), dict(kwargs)))
+        return LOCAL
 
     def wait(self, timeout: float | None, extra: Sequence[Any] = ()) -> PoolEvents:
         """Send what was submitted, then block until an attempt begins, ends or reports

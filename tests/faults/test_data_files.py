@@ -10,14 +10,15 @@ import socket
 import threading
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import config, datafiles, journal, remote, transitions
-from notebookjobs.models import JobSpec, utcnow
-from support import locked_store
+from notebookjobs import config, datafiles, remote
+from notebookjobs.models import utcnow
+from support import change_job
 
 from .harness import socket_of
 
@@ -145,14 +146,15 @@ def test_the_queue_folder_and_the_socket_hold_json_parquet_and_npy_only(project,
 
 
 def forged_job(args: list) -> int:
-    """A pending job written into the file by other means, with these arguments."""
-    settings = config.load_settings()
-    spec = JobSpec(target="jobs.testing.describe", args=args, kwargs={}, priority=0,
-                   run_at=utcnow(), policy=settings.policy_for("jobs.testing.describe"))
-    with locked_store() as job_store:
-        # ids come from the dispatch journal, as StoreQueue takes them
-        job_id, _ = journal.Journal(settings.db_path).append(journal.RESERVE, 1)
-        job_store.insert([transitions.pending(job_id, spec, utcnow())])
+    """A pending job whose arguments were changed in the file by other means."""
+    job_id = int(nj.dispatch("jobs.testing.describe", 0, delay=3600))
+    # Opening the file moves the dispatch from the journal into the queue table first.
+    change_job(job_id, lambda job: job.evolve(run_at=utcnow()))
+    conn = duckdb.connect(str(config.load_settings().db_path))
+    try:
+        conn.execute("UPDATE queue SET args = ? WHERE id = ?", [json.dumps(args), job_id])
+    finally:
+        conn.close()
     return job_id
 
 
@@ -183,8 +185,6 @@ def test_a_damaged_argument_file_fails_its_job_alone(project, start_worker):
     path = datafiles.data_dir(project.db) / "arguments" / name
     path.write_bytes(b"not parquet at all")
     os.utime(path)
-    from support import change_job
-
     change_job(job, lambda j: j.evolve(run_at=utcnow()))
     # When the worker runs it, then it fails with the reader's error, and the next job runs
     start_worker()
