@@ -53,6 +53,7 @@ _LAZY = {
     "stats": "client",
     "sql": "client",
     "prune": "client",
+    "schedules": "client",
 }
 
 __all__ = [

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import discovery, frames, registry, retries, validate
+from . import dependencies, discovery, frames, registry, retries, validate
 from .arguments import bind
 from .config import Settings, load_settings
 from .errors import InvalidArgumentsError, JobStateError, NotebookJobsError
@@ -61,27 +61,43 @@ def parameter_names(target: str) -> list[str]:
 
 
 def _spec(cfg: Settings, target: str | registry.Target, args: Any, kwargs: dict[str, Any],
-          priority: Any, delay: Any, now: datetime) -> JobSpec:
+          priority: Any, delay: Any, now: datetime, *, at: Any = None, after: Any = None,
+          unique: Any = None) -> JobSpec:
     resolved = target if isinstance(target, registry.Target) else registry.resolve(target, cfg)
     target = resolved.name
     bound_args, bound_kwargs = bind(resolved, list(args), kwargs)
+    delay_s = validate.seconds("delay", delay)
+    if at is None:
+        run_at = validate.later(now, delay_s)
+    elif delay_s:
+        raise InvalidArgumentsError("at= and delay= both say when the job may start; pass one")
+    else:
+        run_at = validate.at_time("at", at)
     return JobSpec(target=target, args=bound_args, kwargs=bound_kwargs,
-                   priority=validate.priority(priority),
-                   run_at=validate.later(now, validate.seconds("delay", delay)),
-                   policy=cfg.policy_for(target))
+                   priority=validate.priority(priority), run_at=run_at,
+                   policy=cfg.policy_for(target),
+                   after=() if after is None else validate.job_ids("after", after),
+                   unique_key=dependencies.unique_key(target, bound_args, bound_kwargs, unique))
 
 
-def dispatch(target: str, *args: Any, priority: int = 0, delay: float | timedelta = 0,
+def dispatch(target: str, *args: Any, priority: int = 0, delay: float | timedelta | str = 0,
+             at: datetime | str | None = None, after: Any = None, unique: bool | str = False,
              **kwargs: Any) -> int:
     """Validate ``target`` and its arguments, store a pending job, return its id.
 
-    ``priority``: higher runs first. ``delay``: seconds (or a timedelta) before it may start.
+    ``priority``: higher runs first. ``delay``: seconds, a duration ('5m') or a timedelta
+    before it may start; or ``at``: when (a datetime or an ISO 8601 string; without a zone,
+    local time). ``after``: ids of jobs that must complete first; when one fails or is
+    cancelled, this one is cancelled. ``unique``: True (key: the target and its arguments) or a
+    key; while a pending or running job has that key, its id is returned and nothing is
+    stored (SPEC §16). A target may be a notebook of ``allowed_notebooks`` (SPEC §17).
     Raises ``NotAllowedError`` for a target the whitelist does not name and
     ``InvalidArgumentsError`` for arguments that do not fit its signature; nothing is stored then.
     """
     cfg = settings()
     now = utcnow()
-    spec = _spec(cfg, target, args, kwargs, priority, delay, now)
+    spec = _spec(cfg, target, args, kwargs, priority, delay, now, at=at, after=after,
+                 unique=unique)
     queue = QueueClient(cfg)
     job_id = queue.enqueue(spec, now)
     _autostart(cfg, queue)
@@ -273,6 +289,30 @@ def counts() -> dict[str, int]:
     return QueueClient(_paths()).counts()
 
 
+def schedules() -> pd.DataFrame:
+    """The schedules of whitelist.yaml (SPEC §16): name, target, cron, every, timezone,
+    enabled, next_run, last_run (the last tick dispatched), last_job and its last_status, and
+    the problem that will fail its jobs (arguments that do not fit the target), if any."""
+    from .scheduling import LISTING_COLUMNS, listing
+
+    cfg = settings()
+    stored = QueueClient(cfg).table("schedules").to_pylist()
+    frame = pd.DataFrame(listing(cfg.schedules, stored, utcnow(),
+                                 lambda s: _schedule_problem(cfg, s)), columns=LISTING_COLUMNS)
+    for column in ("next_run", "last_run"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    frame["last_job"] = frame["last_job"].astype("Int64")
+    return frame
+
+
+def _schedule_problem(cfg: Settings, schedule: Any) -> str:
+    try:
+        bind(registry.resolve(schedule.target, cfg), list(schedule.args), schedule.kwargs)
+    except NotebookJobsError as exc:
+        return str(exc)
+    return ""
+
+
 def available_jobs() -> pd.DataFrame:
     """Discovery: target, owner, member, kind, parameters, doc, allowed (SPEC §6)."""
     rows = discovery.discover(settings())
@@ -300,7 +340,7 @@ def run_now(target: str, args: list[Any], kwargs: dict[str, Any], *, echo: bool 
     try:
         while True:
             outcome = runner.execute(cfg, spec.target, spec.args, spec.kwargs,
-                                     timeout=spec.policy.timeout, echo=echo)
+                                     timeout=spec.policy.timeout, echo=echo, job_id=job.id)
             outcome = validate.outcome(outcome)
             decision = retries.decide(job.policy, job.attempts, outcome.kind, utcnow())
             if outcome.succeeded:

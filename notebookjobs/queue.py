@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from . import lock, store, transitions
+from . import dependencies, lock, store, transitions
 from .config import Settings
 from .errors import JobStateError
 from .models import Job, JobBatch, JobSpec, JobStatus, Outcome
@@ -94,8 +94,18 @@ class StoreQueue:
         self.store = store
 
     def enqueue(self, spec: JobSpec, now: datetime) -> int:
+        if spec.unique_key is not None:
+            existing = self.store.unique_job(spec.unique_key)
+            if existing is not None:
+                return existing
+        known = self.store.statuses(spec.after)
+        dependencies.refuse_unknown(spec.after, known)
         [job_id] = self.store.next_ids(1)
-        self.store.insert([transitions.pending(job_id, spec, now)])
+        job = transitions.pending(job_id, spec, now)
+        _, ended = dependencies.blocking(job_id, spec.after, known.get)
+        if ended is not None:  # one it waits for has failed or was cancelled already
+            job = transitions.dependency_ended(job, *ended, now)
+        self.store.insert([job])
         return job_id
 
     def enqueue_batch(self, batch: JobBatch, now: datetime) -> list[int]:
@@ -118,7 +128,22 @@ class StoreQueue:
         changed = transitions.cancel(job, now)
         if changed is not job:
             self.store.save(changed, job.status)
+            self.cancel_waiters(changed, now)
         return job.status
+
+    def cancel_waiters(self, ended: Job, now: datetime) -> None:
+        """Cancel the pending jobs that wait for ``ended`` when it did not complete, and theirs
+        in turn (SPEC §16). Only without a worker: a worker holds pending jobs in memory and
+        does this there (``worker.state``)."""
+        todo = [ended]
+        while todo:
+            done = todo.pop()
+            if done.status not in dependencies.ENDED_BADLY:
+                continue
+            for waiter in self.store.waiting_on(done.id):
+                cancelled = transitions.dependency_ended(waiter, done.id, done.status, now)
+                self.store.save(cancelled, JobStatus.PENDING.value)
+                todo.append(cancelled)
 
     def prune(self, before: datetime) -> int:
         return self.store.prune(before)
@@ -147,6 +172,13 @@ class StoreQueue:
         return job
 
     def run_finished(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
+        job = self.settle_foreground(job_id, outcome, now)
+        self.cancel_waiters(job, now)
+        return job
+
+    def settle_foreground(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
+        """``run_finished`` without cancelling the jobs that wait for it (the worker does that
+        in its memory)."""
         job = transitions.settle(self.store.get(job_id), outcome, now)
         self.store.save(job, JobStatus.RUNNING.value)
         return job

@@ -85,6 +85,9 @@ def test_history_columns_values_and_dtypes(known):
         "output",
         "progress",
         "progress_message",
+        "after",
+        "unique_key",
+        "schedule",
         "wait_s",
         "duration_s",
     ]

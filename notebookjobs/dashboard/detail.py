@@ -10,7 +10,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from .common import STATUS_COLOURS, between, local_time, on_click, seconds_text
-from .table import arguments_text
+from .table import after_text, arguments_text
 
 _PRE = ("margin:2px 0 6px 0;padding:4px 6px;background:#f6f8fa;max-height:240px;overflow:auto;"
         "white-space:pre-wrap;font-size:11px")
@@ -38,6 +38,10 @@ def detail_html(info: dict[str, Any], now: datetime) -> str:
         ("duration", seconds_text(between(info["started_at"],
                                           now if running else info["finished_at"]))),
     ]
+    for name, value in (("waits for", after_text(info.get("after"))),
+                        ("unique key", info.get("unique_key")), ("schedule", info.get("schedule"))):
+        if value:
+            fields.append((name, value))
     if info["progress"] is not None or info["progress_message"]:
         pct = "" if info["progress"] is None else f"{float(info['progress']) * 100:.0f}% "
         fields.append(("progress", pct + (info["progress_message"] or "")))

@@ -18,8 +18,8 @@ import pandas as pd
 from .common import ROW_HEIGHT_PX, STATUS_TINTS, between, seconds_text, short_time
 
 #: Columns of the rendered table, in order.
-COLUMNS = ("id", "target", "arguments", "priority", "attempts", "progress", "wait", "duration",
-           "created")
+COLUMNS = ("id", "target", "arguments", "after", "priority", "attempts", "progress", "wait",
+           "duration", "created")
 ARGUMENTS_MAX_CHARS = 40  # longer argument lists are cut; the full text is in the tooltip
 
 
@@ -34,6 +34,13 @@ def arguments_text(args: Any, kwargs: Any) -> str:
     parts = [json.dumps(a) for a in (args or [])]
     parts += [f"{k}={json.dumps(v)}" for k, v in (kwargs or {}).items()]
     return ", ".join(parts)
+
+
+def after_text(after: Any) -> str:
+    """The ids a job waits for (SPEC §16): "3, 4"; '' for none."""
+    if after is None or isinstance(after, float):  # None, or NaN in a frame
+        return ""
+    return ", ".join(str(int(i)) for i in after)
 
 
 def progress_html(fraction: Any, message: Any) -> str:
@@ -74,6 +81,7 @@ def display_frame(page: pd.DataFrame, now: datetime) -> pd.DataFrame:
             "id": int(row["id"]),
             "target": _titled(str(row["target"])),
             "arguments": _titled(arguments_text(row["args"], row["kwargs"]), ARGUMENTS_MAX_CHARS),
+            "after": _titled(after_text(row.get("after")), ARGUMENTS_MAX_CHARS),
             "priority": int(row["priority"]),
             "attempts": f"{int(row['attempts'])}/{int(row['max_attempts'])}",
             "progress": progress_html(row["progress"], row["progress_message"]) if running else "",

@@ -54,6 +54,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("timeout", "DOUBLE", mutable=False),
     Column("worker", "VARCHAR"),
     Column("cancel_requested", "BOOLEAN NOT NULL DEFAULT false"),
+    # SPEC §16: a list column, not JSON text, so that a row written by other means cannot hold
+    # anything but ids, and prune can keep the jobs a pending job waits for in plain SQL.
+    Column("after", "BIGINT[]", mutable=False, since=4),
+    Column("unique_key", "VARCHAR", mutable=False, since=4),
+    Column("schedule", "VARCHAR", mutable=False, since=4),
 )
 NAMES = tuple(c.name for c in COLUMNS)
 MUTABLE = tuple(c for c in COLUMNS if c.mutable)

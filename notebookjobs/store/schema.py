@@ -20,7 +20,7 @@ from .sql import QUERIES
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Version 1, as it was first written: later versions change it only by migration.
 _V1 = """
@@ -54,6 +54,14 @@ INSERT OR REPLACE INTO meta
     SELECT 'last_id', (SELECT coalesce(max(id), 0) FROM queue)::VARCHAR;
 DROP TABLE IF EXISTS pending;
 DROP SEQUENCE IF EXISTS job_ids;
+""",
+    # Schedules (SPEC §16): the last tick the worker dispatched per schedule, written in the
+    # same transaction as that tick's job, so a tick runs once across restarts. ``definition``
+    # is what the tick was computed from (cron or every, timezone, enabled): an edit of the
+    # schedule in whitelist.yaml starts it afresh instead of catching up on the old one.
+    4: """
+CREATE TABLE IF NOT EXISTS schedule_ticks (name VARCHAR PRIMARY KEY, definition VARCHAR NOT NULL,
+                                           last_tick TIMESTAMP NOT NULL, last_job BIGINT);
 """,
 }
 

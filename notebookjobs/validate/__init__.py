@@ -24,9 +24,11 @@ from .values import (
                      MAX_DURATION_S,
                      MAX_JSON_DEPTH,
                      REPLACEMENT,
+                     at_time,
                      backoff_factor,
                      integer,
                      job_id,
+                     job_ids,
                      json_text,
                      json_value,
                      later,
@@ -41,13 +43,15 @@ from .values import (
                      target_name,
                      text,
                      timestamp,
+                     unique_key,
 )
 
 __all__ = [
     "EARLIEST_TIME", "ID_MAX", "INT32_MAX", "INT32_MIN", "LATEST_TIME", "MAX_ATTEMPTS",
     "MAX_BACKOFF", "MAX_DURATION_S", "MAX_JSON_DEPTH", "MAX_PAGE_SIZE", "REPLACEMENT",
-    "REQUEST_NAMES", "backoff_factor", "integer", "job_batch", "job_id", "job_spec",
+    "REQUEST_NAMES", "at_time", "backoff_factor", "integer", "job_batch", "job_id", "job_ids",
+    "job_spec",
     "json_text", "json_value", "later", "optional_text", "outcome", "plain_number", "priority",
     "progress_fraction", "request", "retry_policy", "seconds", "short_repr", "strict_loads",
-    "target_name", "text", "timestamp",
+    "target_name", "text", "timestamp", "unique_key",
 ]

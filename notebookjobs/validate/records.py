@@ -16,6 +16,7 @@ from .values import (
     MAX_JSON_DEPTH,
     integer,
     job_id,
+    job_ids,
     json_text,
     json_value,
     optional_text,
@@ -27,6 +28,7 @@ from .values import (
     target_name,
     text,
     timestamp,
+    unique_key,
 )
 
 
@@ -40,10 +42,16 @@ def job_spec(value: Any) -> JobSpec:
     kwargs = (
         value.kwargs if isinstance(value.kwargs, dict) else _not("kwargs", value.kwargs, "a dict")
     )
+    if value.schedule is not None:
+        raise InvalidArgumentsError("schedule is set by the worker for the jobs its schedules "
+                                    "dispatch; a client cannot set it")
     return JobSpec(target=target_name("target", value.target), args=json_value("args", list(args)),
                    kwargs=json_value("kwargs", kwargs), priority=priority(value.priority),
                    run_at=timestamp("run_at", value.run_at),
-                   policy=retry_policy("policy", value.policy))
+                   policy=retry_policy("policy", value.policy),
+                   after=job_ids("after", value.after),
+                   unique_key=None if value.unique_key is None else unique_key(
+                       "unique", value.unique_key))
 
 
 def job_batch(value: Any) -> JobBatch:
@@ -165,6 +173,7 @@ _TABLES: dict[str, tuple[tuple[str, Callable[[str, Any], Any]], ...]] = {
                 ("target", _optional(_str)), ("status", _optional(_status))),
     "stats": (("by", _str),),
     "sql": (("query", _str),),
+    "schedules": (),
 }
 #: every operation a request may name
 REQUEST_NAMES = frozenset({*_REQUESTS, "table"})

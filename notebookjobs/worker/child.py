@@ -54,7 +54,7 @@ def child_main(conn: Connection, root: str, parent_pid: int, queue_token: str) -
         # At most one report per PROGRESS_INTERVAL_S, so a tight loop cannot flood the pipe.
         set_reporter(throttled(_progress_sender(send, job_id)))
         try:
-            outcome = execute(load_settings(Path(root)), target, args, kwargs)
+            outcome = execute(load_settings(Path(root)), target, args, kwargs, job_id=job_id)
         except NotebookJobsError as exc:  # whitelist.yaml unreadable or invalid right now:
             # not the job's fault; the worker waits for a valid file and runs it then
             outcome = Outcome(kind=OutcomeKind.DEFERRED, error=f"not started: {exc}")

@@ -20,7 +20,8 @@ from typing import Any, TextIO
 from ..config import Settings
 from ..errors import ConfigError, NotebookJobsError
 from ..models import Outcome, OutcomeKind
-from ..registry import resolve
+from ..registry import Target, resolve
+from .notebook import NotebookFailed
 
 OUTPUT_LIMIT_CHARS = 64 * 1024  #: captured output kept per attempt (the end is kept)
 
@@ -102,20 +103,21 @@ def _alarm(timeout: float | None) -> Iterator[None]:
 
 
 def execute(settings: Settings, target_name: str, args: list[Any], kwargs: dict[str, Any], *,
-            timeout: float | None = None, echo: bool = False) -> Outcome:
+            timeout: float | None = None, echo: bool = False,
+            job_id: int | None = None) -> Outcome:
     """Run one attempt and describe how it ended; never raises for the job's own errors.
 
     The target is resolved against the current whitelist here, again, so a row that names
-    anything else runs nothing.
+    anything else runs nothing. ``job_id`` names a notebook job's executed notebook.
     """
     buffer = BoundedOutput(echo=sys.stdout if echo else None)
     started = time.perf_counter()
     try:
-        if not settings.allowed:
+        if not settings.allows_anything:
             raise ConfigError(f"{settings.whitelist_path} allows no jobs right now")
         target = resolve(target_name, settings)
     except NotebookJobsError as exc:
-        if settings.settling() or not settings.allowed:
+        if settings.settling() or not settings.allows_anything:
             # Maybe a whitelist caught half-written (an editor saving it in place): the worker
             # puts the job back and asks again once the file has settled.
             return Outcome(kind=OutcomeKind.DEFERRED, error=f"not started: {exc}")
@@ -124,10 +126,22 @@ def execute(settings: Settings, target_name: str, args: list[Any], kwargs: dict[
     with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
         try:
             with _alarm(timeout):
-                result = json_result(target.call(args, kwargs))
+                result = json_result(_run(settings, target, args, kwargs, job_id))
         except AttemptTimeout as exc:
             kind, error = OutcomeKind.TIMED_OUT, str(exc)
+        except NotebookFailed as exc:  # the failing cell's error, not our frames
+            kind, error = OutcomeKind.FAILED, str(exc)
         except (Exception, SystemExit) as exc:  # the job's failure is data, not ours to raise
             kind, error = OutcomeKind.FAILED, "".join(traceback.format_exception(exc))
     return Outcome(kind=kind, result=result, error=error, output=buffer.getvalue(),
                    duration_s=time.perf_counter() - started)
+
+
+def _run(settings: Settings, target: Target, args: list[Any], kwargs: dict[str, Any],
+         job_id: int | None) -> Any:
+    """Call the target; a notebook is run by papermill (its result: the executed notebook)."""
+    if target.kind != "notebook":
+        return target.call(args, kwargs)
+    from .notebook import run_notebook  # papermill only when a notebook runs
+
+    return run_notebook(settings, target, kwargs, job_id)

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .. import transitions, validate
+from .. import dependencies, transitions, validate
 from ..models import Job, JobBatch, JobSpec, JobStatus, Outcome
 from ..queue import OPERATIONS, Page, StoreQueue
 from ..store import Database
@@ -76,7 +76,21 @@ class WorkerService:
     # --- what changes the jobs in memory ------------------------------------------------------
 
     def enqueue(self, spec: JobSpec, now: datetime) -> int:
+        # The database lock is held to the end: it orders dispatches, so two with one unique key
+        # cannot both find none, and the writer cannot commit (and so forget) a job that ended
+        # between the look at the memory and the look at the file.
         with self.db_lock:
+            with self.state_lock:
+                if spec.unique_key is not None:
+                    existing = self.state.unique_job(spec.unique_key)
+                    if existing is not None:
+                        return existing
+                elsewhere = [i for i in spec.after if self.state.status_of(i) is None]
+            known: dict[int, str] = {}
+            if elsewhere:  # finished jobs (or none): their statuses are in the file
+                with self.db.autocommit() as job_store:
+                    known = job_store.statuses(elsewhere)
+                dependencies.refuse_unknown(elsewhere, known)
             [job_id] = self.ids.take(1)
             job = transitions.pending(job_id, spec, now)
             try:
@@ -85,8 +99,8 @@ class WorkerService:
             except BaseException:
                 self.ids.give_back([job_id])
                 raise
-        with self.state_lock:
-            self.state.add(job, new=True)
+            with self.state_lock:
+                self.state.add(job, new=True, known=known, now=now)
         self.loop.wake()
         self.writer.wake()
         return job_id
@@ -160,7 +174,13 @@ class WorkerService:
         return self._on_file(lambda q: q.run_restarted(job_id, outcome, now))
 
     def run_finished(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
-        return self._on_file(lambda q: q.run_finished(job_id, outcome, now))
+        # The jobs that wait for it are pending, so in memory: released or cancelled there.
+        job = self._on_file(lambda q: q.settle_foreground(job_id, outcome, now))
+        with self.state_lock:
+            self.state.dependency_ended(job)
+        self.loop.wake()
+        self.writer.wake()
+        return job
 
     def table(self, name: str, *args: Any) -> str:
         """The frame as an Arrow IPC file in the worker's private frames folder; its path."""
