@@ -201,3 +201,21 @@ def test_prune_keeps_a_job_that_a_pending_job_waits_for(project):
     assert (status(done), status(waiter)) == ("completed", "pending")
     with pytest.raises(nj.JobNotFoundError):
         nj.status(cancelled)
+
+
+def test_the_cli_dispatches_with_at_after_and_unique(project):
+    # Given a job dispatched from the CLI, and one that waits for it, with a key
+    first = int(project.cli("dispatch", "jobs.testing.ok", "1", "--at",
+                            "2030-05-01T09:30:00+02:00").stdout)
+    out = project.cli("dispatch", "jobs.testing.ok", "2", "--after", str(first), "--unique")
+    assert out.returncode == 0, out.stderr
+    second = int(out.stdout)
+    # Then they are stored as the API stores them, and the same --unique dispatch finds it
+    assert nj.status(first)["run_at"] == datetime(2030, 5, 1, 7, 30, tzinfo=UTC)
+    assert nj.status(second)["after"] == [first]
+    again = project.cli("dispatch", "jobs.testing.ok", "2", "--after", str(first), "--unique")
+    assert int(again.stdout) == second
+    # And bad input is one line, exit 2
+    out = project.cli("dispatch", "jobs.testing.ok", "--after", "x,y")
+    assert out.returncode == 2 and "expected job ids" in out.stderr
+    assert project.cli("schedules").stdout.startswith("no schedules in whitelist.yaml")
