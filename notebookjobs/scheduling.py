@@ -34,7 +34,7 @@ MIN_EVERY_S = 1.0  #: the shortest interval of an ``every:`` schedule, in second
 CRON_FIELDS = 5  #: minute, hour, day of month, month, day of week
 SCHEDULE_KEYS = ("target", "cron", "every", "timezone", "args", "kwargs", "priority", "enabled")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-_ONE_MICROSECOND = timedelta(microseconds=1)
+_ONE_MINUTE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,11 +77,14 @@ class Schedule:
             step = _step(self.every_s)
             return EPOCH + step * ((moment - EPOCH) // step)
         assert self.cron is not None
-        start = (moment + _ONE_MICROSECOND).astimezone(ZoneInfo(self.timezone))
-        try:  # reverse iteration is exclusive of its start, hence the microsecond
-            return next(CronSim(self.cron, start, reverse=True)).astimezone(UTC)
-        except StopIteration:
-            return None
+        # Backwards from a minute later, skipping what lies after the moment: cronsim's reverse
+        # iteration starts before its start (truncated to the minute in some versions, not in
+        # others), and a cron ticks at most once a minute.
+        start = (moment + _ONE_MINUTE).astimezone(ZoneInfo(self.timezone))
+        for tick in CronSim(self.cron, start, reverse=True):
+            if tick.astimezone(UTC) <= moment:
+                return tick.astimezone(UTC)
+        return None
 
     def due(self, last: datetime, now: datetime, limit: int) -> list[datetime]:
         """The ticks after ``last`` and at or before ``now``, oldest first; when there are more

@@ -133,7 +133,7 @@ SLEEPER = [
 def test_a_stopped_notebook_job_leaves_no_kernel(project, start_worker, stop):
     # Given a notebook job whose kernel records its pid, group and session, then sleeps
     write_notebook(project, SLEEPER)
-    allow(project, "{retry_attempts: 0, timeout: 10}" if stop == "timeout" else "{}")
+    allow(project, "{retry_attempts: 0, timeout: 20}" if stop == "timeout" else "{}")
     worker = start_worker("--concurrency", "1")
     job = nj.dispatch(NOTEBOOK)
     line = wait_until(lambda: project.effect_lines("kernel"), timeout=90, what="the kernel")[0]
@@ -148,7 +148,7 @@ def test_a_stopped_notebook_job_leaves_no_kernel(project, start_worker, stop):
     info = nj.wait(job, timeout=60)
     # Then the job says so, and its kernel is gone with the attempt's whole group
     expected = ("cancelled", "cancelled while running") if stop == "cancel" else (
-        "failed", "timed out after 10 s")
+        "failed", "timed out after 20 s")
     assert (info["status"], info["error"]) == expected
     wait_until(lambda: not alive(kernel), timeout=10, what="the kernel to be gone")
     assert group_members(group) == []

@@ -177,7 +177,7 @@ class Loop:
 
     def tick(self, now: datetime) -> None:
         """Dispatch the schedules' due ticks (the worker is their scheduler: SPEC §16)."""
-        if self.schedules is None or (self._next_tick is not None and now < self._next_tick):
+        if self.schedules is None:
             return
         try:
             self._next_tick = self.schedules(now)

@@ -12,19 +12,21 @@ neither is, and the next worker carries on from the last tick stored. The loop c
   CATCH_UP_TICKS fell at once (the machine slept): those are downtime too, and run once.
 - A schedule seen for the first time, or edited (``Schedule.definition``), starts afresh from
   now: no catching up on ticks of a definition that was not in force.
-- whitelist.yaml is read again at each run (hot reload); while it is invalid no tick is
-  dispatched, and the ticks missed meanwhile run once when it is fixed.
+- whitelist.yaml is read again when it changes (hot reload: a schedule added or edited applies
+  at the next turn of the loop, not at the next tick of the old ones); while it is invalid no
+  tick is dispatched, and the ticks missed meanwhile run once when it is fixed.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from datetime import datetime
 from pathlib import Path
 
 from .. import transitions, validate
-from ..config import Settings, load_settings
+from ..config import WHITELIST_NAME, Settings, load_settings
 from ..errors import ConfigError, StorageError
 from ..models import Job, JobSpec
 from ..scheduling import Schedule
@@ -50,6 +52,9 @@ class Scheduler:
         #: name -> (definition, last tick) as stored in the file
         self.ticks: dict[str, tuple[str, datetime]] = {}
         self._first = True  #: the next run is this worker's first
+        #: until when the last run's answer holds, while whitelist.yaml is as it was then
+        self._next: datetime | None = None
+        self._stamp: object = object()  #: whitelist.yaml's (mtime, size) at the last run
 
     def load(self) -> None:
         """Read the stored last ticks (at the worker's start)."""
@@ -57,7 +62,16 @@ class Scheduler:
             self.ticks = job_store.schedule_ticks()
 
     def run(self, now: datetime) -> datetime | None:
-        """Dispatch the ticks due at ``now``; when the next one falls (None: no schedule)."""
+        """Dispatch the ticks due at ``now``; when the next one falls (None: no schedule).
+        Called at every turn of the loop: nothing but a stat until then, or an edit."""
+        stamp = _stamp(self.root / WHITELIST_NAME)
+        if stamp == self._stamp and (self._next is None or now < self._next):
+            return self._next
+        self._stamp = stamp
+        self._next = self._run(now)
+        return self._next
+
+    def _run(self, now: datetime) -> datetime | None:
         try:
             settings = load_settings(self.root)
         except ConfigError:  # the loop reports it; ticks missed meanwhile run once when fixed
@@ -120,3 +134,12 @@ class Scheduler:
             self.ticks[schedule.name] = (schedule.definition, ticks[-1])
             logger.info("schedule %s: %d tick(s) dispatched, the last at %s", schedule.name,
                         len(ticks), ticks[-1].isoformat())
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """(mtime, size) of a file, as ``config`` decides whether to read it again."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size
