@@ -52,10 +52,15 @@ def output_path(settings: Settings, job_id: int | None, target: str) -> Path:
     return outputs_dir(settings) / f"{job_id if job_id is not None else 'run'}-{stem}.ipynb"
 
 
-def run_notebook(settings: Settings, target: Target, kwargs: dict[str, Any],
+def run_notebook(settings: Settings, target: Target, args: list[Any], kwargs: dict[str, Any],
                  job_id: int | None) -> str:
     """Execute the notebook with ``kwargs`` as its parameters; the executed notebook's path.
     ``NotebookFailed`` with the failing cell's error when a cell raises."""
+    try:  # checked at dispatch; again here, for a row written by other means
+        target.signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise NotebookFailed(f"refused: {exc}; the parameters of {target.name} are: "
+                             f"{', '.join(target.signature.parameters) or 'none'}") from None
     try:
         import papermill
         from papermill.exceptions import PapermillExecutionError
@@ -73,11 +78,22 @@ def run_notebook(settings: Settings, target: Target, kwargs: dict[str, Any],
             cwd=str(source.parent), start_timeout=KERNEL_START_TIMEOUT_S,
             kernel_manager_class=_kernel_manager_class())
     except PapermillExecutionError as exc:
+        _echo_streams(_read(out))
         raise NotebookFailed(_cell_error(exc, out)) from None
     finally:
         files.narrow(out, files.FILE_MODE)
     _echo_streams(executed)
     return str(out)
+
+
+def _read(path: Path) -> Any:
+    """The notebook saved at ``path``; None if it cannot be read."""
+    import nbformat
+
+    try:
+        return nbformat.read(path, as_version=4)
+    except (OSError, ValueError):  # a partial file: its output is a courtesy, the error matters
+        return None
 
 
 def _kernel_name(source: Path) -> str | None:
@@ -99,7 +115,7 @@ def _cell_error(exc: Any, out: Path) -> str:
 
 def _echo_streams(notebook: Any) -> None:
     """Print what the cells printed, so that it becomes the job's captured output."""
-    for cell in notebook.cells:
+    for cell in notebook.cells if notebook is not None else ():
         for output in cell.get("outputs", []):
             if output.get("output_type") == "stream":
                 stream = sys.stderr if output.get("name") == "stderr" else sys.stdout

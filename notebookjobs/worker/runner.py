@@ -144,4 +144,4 @@ def _run(settings: Settings, target: Target, args: list[Any], kwargs: dict[str, 
         return target.call(args, kwargs)
     from .notebook import run_notebook  # papermill only when a notebook runs
 
-    return run_notebook(settings, target, kwargs, job_id)
+    return run_notebook(settings, target, args, kwargs, job_id)

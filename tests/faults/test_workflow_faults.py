@@ -78,6 +78,31 @@ def test_a_tick_whose_arguments_do_not_fit_fails_alone(project, start_worker):
     assert worker.proc.poll() is None
 
 
+def test_a_notebook_job_with_forged_parameters_runs_nothing(project):
+    # Given an allowed notebook job, whose parameters are then rewritten in the file
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("region = 'EU'")
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell, nbformat.v4.new_code_cell("open('ran', 'w').write(region)")]
+    (project.root / "notebooks").mkdir()
+    nbformat.write(nb, project.root / "notebooks" / "n.ipynb")
+    project.write_whitelist(TEST_WHITELIST + "allowed_notebooks: {notebooks/n.ipynb: "
+                            "{retry_attempts: 0}}\n")
+    job = nj.dispatch("notebooks/n.ipynb", region="US")
+    conn = duckdb.connect(str(project.db))
+    conn.execute("UPDATE queue SET kwargs = ? WHERE id = ?", ['{"regoin": "x"}', job])
+    conn.close()
+    # When a worker runs it
+    assert burst(project).returncode == 0
+    # Then it is refused where it runs, naming the parameters, and no kernel ran a cell
+    info = nj.status(job)
+    assert info["status"] == "failed"
+    assert info["error"].startswith("refused: got an unexpected keyword argument 'regoin'")
+    assert not (project.root / "notebooks" / "ran").exists()
+
+
 @pytest.mark.parametrize("path", ["../outside.ipynb", "/etc/passwd.ipynb", "notebooks/x.py",
                                   "notebooks/../../x.ipynb", ".hidden/x.ipynb", "a\\b.ipynb"])
 def test_a_notebook_path_outside_the_project_is_a_config_error(project, path):
