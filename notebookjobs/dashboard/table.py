@@ -18,8 +18,8 @@ import pandas as pd
 from .common import ROW_HEIGHT_PX, STATUS_TINTS, between, seconds_text, short_time
 
 #: Columns of the rendered table, in order.
-COLUMNS = ("id", "target", "arguments", "after", "priority", "attempts", "progress", "wait",
-           "duration", "created")
+COLUMNS = ("id", "target", "arguments", "priority", "attempts", "progress", "wait", "duration",
+           "created", "after")
 ARGUMENTS_MAX_CHARS = 40  # longer argument lists are cut; the full text is in the tooltip
 
 
@@ -81,13 +81,13 @@ def display_frame(page: pd.DataFrame, now: datetime) -> pd.DataFrame:
             "id": int(row["id"]),
             "target": _titled(str(row["target"])),
             "arguments": _titled(arguments_text(row["args"], row["kwargs"]), ARGUMENTS_MAX_CHARS),
-            "after": _titled(after_text(row.get("after")), ARGUMENTS_MAX_CHARS),
             "priority": int(row["priority"]),
             "attempts": f"{int(row['attempts'])}/{int(row['max_attempts'])}",
             "progress": progress_html(row["progress"], row["progress_message"]) if running else "",
             "wait": wait_text(row, now),
             "duration": duration_text(row, now),
             "created": short_time(row["created_at"], now),
+            "after": _titled(after_text(row.get("after")), ARGUMENTS_MAX_CHARS),
         })
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
