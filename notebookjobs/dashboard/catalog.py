@@ -64,7 +64,7 @@ class JobsSection(widgets.VBox):
                                          f"{html.escape(whitelist_name)}</i>"))
         for owner, group in frame.groupby("owner", sort=True):
             kinds = set(group["kind"])
-            kind = ("class" if kinds & _CLASS_KINDS else "notebooks" if kinds == {"notebook"}
+            kind = ("class" if kinds & _CLASS_KINDS else "notebook folder" if kinds == {"notebook"}
                     else "module")
             children.append(widgets.HTML(f"<b>{html.escape(str(owner))}</b> "
                                          f"<small>({kind})</small>"))

@@ -31,13 +31,14 @@ def schedules_html(frame: pd.DataFrame, now: datetime) -> str:
         status = "" if row["last_status"] is None or pd.isna(row["last_status"]) else str(
             row["last_status"])
         colour = STATUS_COLOURS.get(status, "")
-        last_cell = (f"<td style='padding:0 8px'>{html.escape(last)} <span style='color:{colour}'>"
+        last_cell = (f"<td style='padding:0 8px;white-space:nowrap'>{html.escape(last)} "
+                     f"<span style='color:{colour}'>"
                      f"{html.escape(status)}</span></td>")
         rows.append("<tr>" + _cell(row["name"]) + _cell(row["target"]) + _cell(when)
                     + _cell(short_time(row["next_run"], now)) + last_cell
                     + f"<td style='color:#cf222e'>{html.escape(row['problem'])}</td></tr>")
-    head = "".join(f"<th style='text-align:left;padding:0 8px;background:#f6f8fa'>{c}</th>"
-                   for c in COLUMNS)
+    head = "".join(f"<th style='text-align:left;padding:0 8px;background:#f6f8fa;"
+                   f"white-space:nowrap'>{c}</th>" for c in COLUMNS)
     return (f"<table class='nj-schedules-table' style='font-size:12px;border-collapse:collapse'>"
             f"<tr>{head}</tr>{''.join(rows)}</table>")
 
