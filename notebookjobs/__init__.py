@@ -59,6 +59,7 @@ _LAZY = {
     "job": "handle",
     "Job": "handle",
     "notify": "toasts",
+    "schedules": "client",
 }
 
 __all__ = [

@@ -101,6 +101,19 @@ def _param(p: dict[str, Any]) -> str:
     return text if p["required"] else f"{text} = {p['default']!r}"
 
 
+def cmd_schedules(ns: argparse.Namespace) -> int:
+    frame = client.schedules()
+    if frame.empty:
+        print("no schedules in whitelist.yaml (see schedules: in the README)")
+        return EXIT_OK
+    shown = frame[["name", "target", "cron", "every", "timezone", "enabled", "next_run",
+                   "last_run", "last_job", "last_status", "problem"]].copy()
+    for column in ("next_run", "last_run"):
+        shown[column] = shown[column].dt.strftime("%Y-%m-%d %H:%M:%S").fillna("")
+    print(commands.table_text(shown.fillna("").astype(str)))
+    return EXIT_OK
+
+
 def cmd_history(ns: argparse.Namespace) -> int:
     frame = client.history(since=ns.since, until=ns.until, target=ns.target, status=ns.status)
     if ns.csv:
@@ -154,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("jobs", help="discovered and allowed targets")
     p.set_defaults(func=cmd_jobs)
+
+    p = sub.add_parser("schedules", help="the schedules of whitelist.yaml: next run, last job")
+    p.set_defaults(func=cmd_schedules)
 
     p = sub.add_parser(
         "history", help="every job with wait and duration; export with --csv or --parquet"

@@ -19,20 +19,14 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from . import argfiles, datafiles, discovery, frames, registry, retries, validate
+from . import datafiles, discovery, dispatching, frames, registry, retries, validate
 from .arguments import bind
 from .config import Settings, load_settings
-from .errors import (
-    ConfigError,
-    InvalidArgumentsError,
-    JobStateError,
-    NotAllowedError,
-    NotebookJobsError,
-)
+from .errors import InvalidArgumentsError, JobStateError, NotebookJobsError
 from .handle import Job as JobHandle
 from .handle import dispatched
 from .joblog import JobLog
-from .models import FINAL_STATUSES, STATUS_NAMES, Job, JobBatch, JobSpec, JobStatus, utcnow
+from .models import FINAL_STATUSES, STATUS_NAMES, Job, JobBatch, JobStatus, utcnow
 from .progress import set_reporter
 from .queue import QueueClient
 from .remote import worker_info
@@ -76,39 +70,18 @@ def parameter_names(target: str) -> list[str]:
         return []
 
 
-def _spec(cfg: Settings, target: str | registry.Target, args: Any, kwargs: dict[str, Any],
-          priority: Any, delay: Any, now: datetime, stash: argfiles.Stash) -> JobSpec:
-    resolved = target if isinstance(target, registry.Target) else registry.resolve(target, cfg)
-    target = resolved.name
-    args, kwargs = stash.swap(args, kwargs)  # frames and arrays: placeholders until stored
-    bound_args, bound_kwargs = bind(resolved, list(args), kwargs)
-    return JobSpec(target=target, args=bound_args, kwargs=bound_kwargs,
-                   priority=validate.priority(priority),
-                   run_at=validate.later(now, validate.seconds("delay", delay)),
-                   policy=cfg.policy_for(target))
-
-
-def _stash(cfg: Settings) -> argfiles.Stash:
-    return argfiles.Stash(datafiles.arguments_dir(datafiles.data_dir(cfg.db_path)))
-
-
-def _stored(stash: argfiles.Stash, store: Callable[[], T]) -> T:
-    """``store()`` with the stash's files written first; deleted again when the queue refused
-    the dispatch (not after an error that leaves it unknown whether it was stored)."""
-    stash.write()
-    try:
-        return store()
-    except (InvalidArgumentsError, NotAllowedError, ConfigError):
-        stash.discard()
-        raise
-
-
-def dispatch(target: str, *args: Any, priority: int = 0, delay: float | timedelta = 0,
+def dispatch(target: str, *args: Any, priority: int = 0, delay: float | timedelta | str = 0,
+             at: datetime | str | None = None, after: Any = None, unique: bool | str = False,
              **kwargs: Any) -> JobHandle:
     """Validate ``target`` and its arguments, store a pending job, return its handle: a
     ``Job``, an ``int`` equal to its id (SPEC §15).
 
-    ``priority``: higher runs first. ``delay``: seconds (or a timedelta) before it may start.
+    ``priority``: higher runs first. ``delay``: seconds, a duration ('5m') or a timedelta
+    before it may start; or ``at``: when (a datetime or an ISO 8601 string; without a zone,
+    local time). ``after``: ids of jobs that must complete first; when one fails or is
+    cancelled, this one is cancelled. ``unique``: True (key: the target and its arguments) or a
+    key; while a pending or running job has that key, its handle is returned and nothing is
+    stored (SPEC §16). A target may be a notebook of ``allowed_notebooks`` (SPEC §17).
     A DataFrame, Series or numpy array argument is stored as a file (Parquet, ``.npy``) and
     the job receives it as such. Raises ``NotAllowedError`` for a target the whitelist does not
     name and ``InvalidArgumentsError`` for arguments that do not fit its signature; nothing is
@@ -116,10 +89,11 @@ def dispatch(target: str, *args: Any, priority: int = 0, delay: float | timedelt
     """
     cfg = settings()
     now = utcnow()
-    stash = _stash(cfg)
-    spec = _spec(cfg, target, args, kwargs, priority, delay, now, stash)
+    stash = dispatching.stash(cfg)
+    spec = dispatching.job_spec(cfg, target, args, kwargs, priority, delay, now, stash, at=at,
+                                after=after, unique=unique)
     queue = QueueClient(cfg)
-    job_id = _stored(stash, lambda: queue.enqueue(spec, now))
+    job_id = dispatching.stored(stash, lambda: queue.enqueue(spec, now))
     _autostart(cfg, queue)
     return dispatched([job_id])[0]
 
@@ -135,7 +109,7 @@ def dispatch_many(target: str, calls: list[Any], *, priority: int = 0,
     """
     cfg = settings()
     now = utcnow()
-    stash = _stash(cfg)
+    stash = dispatching.stash(cfg)
     resolved = registry.resolve(target, cfg)
     # Checked once for the batch: the per-item work is the binding alone.
     priority = validate.priority(priority)
@@ -159,7 +133,7 @@ def dispatch_many(target: str, calls: list[Any], *, priority: int = 0,
     batch = JobBatch(target=resolved.name, args=all_args, kwargs=all_kwargs, priority=priority,
                      run_at=run_at, policy=cfg.policy_for(resolved.name))
     queue = QueueClient(cfg)
-    ids = _stored(stash, lambda: queue.enqueue_batch(batch, now))
+    ids = dispatching.stored(stash, lambda: queue.enqueue_batch(batch, now))
     _autostart(cfg, queue)
     return dispatched(ids)
 
@@ -223,10 +197,12 @@ def retry(job_id: int) -> JobHandle:
                             "be retried (dispatch it again instead)")
     cfg = settings()
     now = utcnow()
-    stash = _stash(cfg)  # its frames and arrays are the old job's files: shared, not copied
-    spec = _spec(cfg, job.target, job.args, job.kwargs, job.priority, 0, now, stash)
+    # Its frames and arrays are the old job's files: shared, not copied.
+    stash = dispatching.stash(cfg)
+    spec = dispatching.job_spec(cfg, job.target, job.args, job.kwargs, job.priority, 0, now,
+                                stash)
     queue = QueueClient(cfg)
-    new_id = _stored(stash, lambda: queue.enqueue(spec, now))
+    new_id = dispatching.stored(stash, lambda: queue.enqueue(spec, now))
     _autostart(cfg, queue)
     return dispatched([new_id])[0]
 
@@ -317,6 +293,23 @@ def counts() -> dict[str, int]:
     return QueueClient(_paths()).counts()
 
 
+def schedules() -> pd.DataFrame:
+    """The schedules of whitelist.yaml (SPEC §16): name, target, cron, every, timezone,
+    enabled, next_run, last_run (the last tick dispatched), last_job and its last_status, and
+    the problem that will fail its jobs (arguments that do not fit the target), if any."""
+    from .scheduling import LISTING_COLUMNS, listing
+
+    cfg = settings()
+    stored = QueueClient(cfg).table("schedules").to_pylist()
+    frame = pd.DataFrame(listing(cfg.schedules, stored, utcnow(),
+                                 lambda s: dispatching.schedule_problem(cfg, s)),
+                         columns=LISTING_COLUMNS)
+    for column in ("next_run", "last_run"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    frame["last_job"] = frame["last_job"].astype("Int64")
+    return frame
+
+
 def available_jobs() -> pd.DataFrame:
     """Discovery: target, owner, member, kind, parameters, doc, allowed (SPEC §6)."""
     rows = discovery.discover(settings())
@@ -336,8 +329,8 @@ def run_now(target: str, args: list[Any], kwargs: dict[str, Any], *, echo: bool 
     """
     cfg = settings()
     now = utcnow()
-    stash = _stash(cfg)
-    spec = _spec(cfg, target, args, kwargs, 0, 0, now, stash)
+    stash = dispatching.stash(cfg)
+    spec = dispatching.job_spec(cfg, target, args, kwargs, 0, 0, now, stash)
     stash.write()
     queue = QueueClient(cfg)
     job = queue.run_started(spec, f"run:{socket.gethostname()}:{os.getpid()}", now)

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from . import client
+from .errors import InvalidArgumentsError
 from .models import STATUS_NAMES
 
 #: the columns ``list`` shows (``nj.jobs()`` has them all)
@@ -31,6 +32,14 @@ def add_dispatch_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("args", nargs="*", metavar="ARG", help="positional values, or name=value")
     p.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
     p.add_argument("--delay", type=float, default=0.0, help="seconds before it may start")
+    p.add_argument("--at", default=None, metavar="TIME",
+                   help="when it may start, ISO 8601 (e.g. 2026-12-01T09:00+01:00; no offset: "
+                        "local time); instead of --delay")
+    p.add_argument("--after", default=None, metavar="ID[,ID...]",
+                   help="ids of jobs that must complete first")
+    p.add_argument("--unique", nargs="?", const=True, default=False, metavar="KEY",
+                   help="return the pending or running job with this key (no KEY: the target "
+                        "and its arguments) instead of a new one")
 
 
 def add_list_arguments(p: argparse.ArgumentParser) -> None:
@@ -127,7 +136,18 @@ def table_text(frame: pd.DataFrame) -> str:
 def run_dispatch(ns: argparse.Namespace) -> int:
     """Queue the target; the new id."""
     args, kwargs = split_arguments(ns.args, ns.target)
-    return client.dispatch(ns.target, *args, priority=ns.priority, delay=ns.delay, **kwargs)
+    after = None if ns.after is None else _ids(ns.after)
+    return client.dispatch(ns.target, *args, priority=ns.priority, delay=ns.delay, at=ns.at,
+                           after=after, unique=ns.unique, **kwargs)
+
+
+def _ids(text: str) -> list[int]:
+    """'3,4' -> [3, 4]; ``InvalidArgumentsError`` for anything else."""
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise InvalidArgumentsError(f"--after {text!r}: expected job ids separated by commas, "
+                                    "e.g. --after 3,4") from None
 
 
 def run_list(ns: argparse.Namespace) -> pd.DataFrame:

@@ -56,6 +56,12 @@ class JobSpec:
     priority: int
     run_at: datetime
     policy: RetryPolicy
+    #: ids of the jobs that must complete before this one may start (SPEC §16); none: ()
+    after: tuple[int, ...] = ()
+    #: while a pending or running job has this key, dispatching it again returns that job
+    unique_key: str | None = None
+    #: the schedule of whitelist.yaml that made it (set by the worker's scheduler only)
+    schedule: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,12 +118,17 @@ class Job:
     #: every failed attempt's error, oldest first (Oban's ``errors``): ``{"attempt": n,
     #: "at": ISO time, "error": text}``; the last MAX_ERRORS_KEPT
     errors: list[dict[str, Any]] = field(default_factory=list)
+    #: ids of the jobs it waits for (``dispatch(after=...)``), all earlier; None for none
+    after: list[int] | None = None
+    unique_key: str | None = None  #: the key of ``dispatch(unique=...)``; None for none
+    schedule: str | None = None  #: the name of the schedule that dispatched it
 
-    #: The keys of ``nj.status()``, in order (SPEC §6).
+    #: The keys of ``nj.status()``, in order (SPEC §6, §16).
     STATUS_KEYS = (
         "id", "target", "args", "kwargs", "status", "priority", "attempts", "max_attempts",
         "created_at", "run_at", "started_at", "finished_at", "error", "result", "output",
-        "progress", "progress_message", "result_type", "errors",
+        "progress", "progress_message", "result_type", "errors", "after", "unique_key",
+        "schedule",
     )
 
     @property

@@ -19,14 +19,17 @@ from typing import Any
 
 import yaml
 
-from . import validate
+from . import scheduling, validate
 from .errors import ConfigError
 from .models import RetryPolicy
+from .scheduling import Schedule
 
 POLICY_KEYS = ("retry_attempts", "retry_delay", "retry_backoff", "timeout")
 WORKER_KEYS = ("concurrency", "autostart", "grace_period")
-TOP_KEYS = (*POLICY_KEYS, "worker", "allowed_jobs", "external_packages", "max_result_bytes")
+TOP_KEYS = (*POLICY_KEYS, "worker", "allowed_jobs", "external_packages", "max_result_bytes",
+            "allowed_notebooks", "schedules")
 DEFAULT_MAX_RESULT_BYTES = 2**30  #: a job's result is at most 1 GiB unless the file says more
+NOTEBOOK_SUFFIX = ".ipynb"
 MAX_CONCURRENCY = 1024  #: children in one worker's pool at most
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 #: seconds after an edit during which a whitelist that refuses a job may still be half-written
@@ -58,6 +61,9 @@ class Settings:
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S
     #: top-level packages outside the project whose members may be allowed
     external_packages: tuple[str, ...] = ()
+    #: notebook path (relative to the root, "/"-separated) -> its policy (SPEC §17)
+    notebooks: dict[str, RetryPolicy] = field(default_factory=dict)
+    schedules: dict[str, Schedule] = field(default_factory=dict)  #: by name (SPEC §16)
     #: why whitelist.yaml could not be used (then only reads and worker control work), or None
     problem: str | None = None
     #: st_mtime_ns of whitelist.yaml when it was read
@@ -93,8 +99,19 @@ class Settings:
             return owner, member
         return None
 
+    def allows(self, target: str) -> bool:
+        """Whether the whitelist allows ``target``: a function, a method or a notebook."""
+        return target in self.notebooks or self.split_target(target) is not None
+
+    @property
+    def allows_anything(self) -> bool:
+        """Whether any job at all may run (an empty file may be one being rewritten)."""
+        return bool(self.allowed or self.notebooks)
+
     def policy_for(self, target: str) -> RetryPolicy:
         """The retry policy of an allowed target."""
+        if target in self.notebooks:
+            return self.notebooks[target]
         owner, _, member = target.rpartition(".")
         return self.allowed[owner][member]
 
@@ -138,10 +155,18 @@ def parse_whitelist(path: Path, text: str, *, root: Path, db_path: Path,
             v.fail(["allowed_jobs", owner], owner,
                    f"a module or class of the project (no module {top!r} in {root}); to allow "
                    f"an installed package, name it under external_packages: [{top}]")
+    notebooks = v.notebooks(data.get("allowed_notebooks"), policy)
+
+    def allows(target: str) -> bool:
+        owner, _, member = target.rpartition(".")
+        return target in notebooks or member in allowed.get(owner, {})
+
+    listed = v.schedules(data.get("schedules"), allows)
     return Settings(
         root=root, whitelist_path=path, db_path=db_path, policy=policy,
         worker=worker, allowed=allowed, lock_timeout=lock_timeout,
-        external_packages=external, max_result_bytes=max_result_bytes,
+        external_packages=external, max_result_bytes=max_result_bytes, notebooks=notebooks,
+        schedules=listed,
     )
 
 
@@ -312,3 +337,36 @@ class _Validator:
             self.known_keys(mkeys, overrides, POLICY_KEYS)
             members[member] = self.policy(mkeys, overrides, base)
         return members
+
+    def notebooks(self, data: Any, base: RetryPolicy) -> dict[str, RetryPolicy]:
+        """``allowed_notebooks:``: paths relative to the root, to overrides (SPEC §17)."""
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            self.fail(["allowed_notebooks"], data, "a mapping of notebook paths (relative to the "
+                      "project root) to overrides, e.g. {notebooks/report.ipynb: {}}")
+        notebooks: dict[str, RetryPolicy] = {}
+        for name, overrides in data.items():
+            keys = ["allowed_notebooks", str(name)]
+            parts = name.split("/") if isinstance(name, str) else []
+            if (not parts or not name.endswith(NOTEBOOK_SUFFIX) or "\\" in name
+                    or any(p in ("", ".", "..") or p.startswith(".") for p in parts)):
+                self.fail(keys, name, "the path of a .ipynb file inside the project, relative to "
+                          "its root and written with /, e.g. notebooks/report.ipynb")
+            if overrides is None:
+                overrides = {}
+            if not isinstance(overrides, dict):
+                self.fail(keys, overrides, "a mapping of overrides ({} for none) with keys "
+                          + ", ".join(POLICY_KEYS))
+            self.known_keys(keys, overrides, POLICY_KEYS)
+            notebooks[name] = self.policy(keys, overrides, base)
+        return notebooks
+
+    def schedules(self, data: Any, allowed: Any) -> dict[str, Schedule]:
+        """``schedules:``: name -> schedule (``scheduling.parse`` checks each one)."""
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            self.fail(["schedules"], data, "a mapping of schedule names to {target: ..., cron: "
+                      "... or every: ...}")
+        return {name: scheduling.parse(self, name, entry, allowed) for name, entry in data.items()}

@@ -90,6 +90,9 @@ def test_history_columns_values_and_dtypes(known):
         "progress_message",
         "result_type",
         "errors",
+        "after",
+        "unique_key",
+        "schedule",
         "wait_s",
         "duration_s",
     ]

@@ -82,10 +82,12 @@ def wait_ready(pool: Pool, free: int) -> None:
 def until_started(pool: Pool, *job_ids: int) -> None:
     """Run pool.wait() (which sends what was submitted) until the children say these began."""
     seen: list[int] = []
-    wait_until(
-        lambda: seen.extend(i for i, _ in pool.wait(0.2).started) or set(job_ids) <= set(seen),
-        what=f"jobs {job_ids} to start",
-    )
+
+    def all_started() -> bool:
+        seen.extend(i for i, _ in pool.wait(0.2).started)
+        return set(job_ids) <= set(seen)
+
+    wait_until(all_started, what=f"jobs {job_ids} to start")
 
 
 def run_one(pool: Pool, target: str, *args: object, timeout: float | None = None) -> Outcome:
@@ -498,10 +500,12 @@ def test_stop_job_of_a_waiting_attempt_skips_it(make_pool, project):
     assert pool.stop_job(2, OutcomeKind.CANCELLED, "cancelled by the user") is True
     # Then it comes back unstarted, and the running one goes on
     returned: list[int] = []
-    wait_until(
-        lambda: returned.extend(pool.wait(0.2).returned) or returned == [2],
-        what="the skipped attempt",
-    )
+
+    def came_back() -> bool:
+        returned.extend(pool.wait(0.2).returned)
+        return returned == [2]
+
+    wait_until(came_back, what="the skipped attempt")
     wait_until(lambda: project.effect_lines("sleep") == ["start"], what="the long job to run")
     assert project.effect_lines("ok") == []
     assert pool.stop_job(1, OutcomeKind.CANCELLED, "stop") is True

@@ -45,9 +45,11 @@ from .values import (
                      MAX_DURATION_S,
                      MAX_JSON_DEPTH,
                      REPLACEMENT,
+                     at_time,
                      backoff_factor,
                      integer,
                      job_id,
+                     job_ids,
                      json_text,
                      json_value,
                      later,
@@ -62,6 +64,7 @@ from .values import (
                      target_name,
                      text,
                      timestamp,
+                     unique_key,
 )
 
 __all__ = [
@@ -70,8 +73,9 @@ __all__ = [
     "EARLIEST_TIME", "ID_MAX", "INT32_MAX", "INT32_MIN", "LATEST_TIME", "MAX_ATTEMPTS",
     "MAX_BACKOFF", "MAX_DURATION_S", "MAX_JSON_DEPTH", "MAX_PAGE_SIZE", "REPLACEMENT",
     "MAX_GET_MANY", "PAGE_ORDER_NAMES", "page_order",
-    "REQUEST_NAMES", "backoff_factor", "integer", "job_batch", "job_id", "job_spec",
+    "REQUEST_NAMES", "at_time", "backoff_factor", "integer", "job_batch", "job_id", "job_ids",
+    "job_spec",
     "json_text", "json_value", "later", "optional_text", "outcome", "plain_number", "priority",
     "progress_fraction", "request", "retry_policy", "seconds", "short_repr", "strict_loads",
-    "target_name", "text", "timestamp",
+    "target_name", "text", "timestamp", "unique_key",
 ]

@@ -33,3 +33,8 @@ INTERRUPTED = "the worker stopped before the attempt finished; it will run again
 JOB_UMASK_ENV = "NOTEBOOKJOBS_JOB_UMASK"
 """The environment variable that carries the umask the worker was started with to its
 children, which give it back to job code (the worker itself runs under umask 077)."""
+
+CATCH_UP_TICKS = 10
+"""A running worker dispatches every tick of a schedule, also a few that fell while it was busy;
+more than this many at once means it did not run meanwhile (the machine slept, the process was
+stopped): those ticks are downtime and run once, as at a start (SPEC §16)."""

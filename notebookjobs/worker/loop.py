@@ -13,7 +13,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -87,7 +87,8 @@ class Loop:
                  executor: Executor, joblog: JobLog, problems: Problems,
                  on_change: Callable[[], None], health: Callable[[], None] = lambda: None,
                  ingest: Callable[[], int] = lambda: 0, wakers: Sequence[Any] = (),
-                 clock: Callable[[], datetime] = utcnow, burst: bool = False) -> None:
+                 clock: Callable[[], datetime] = utcnow, burst: bool = False,
+                 schedules: Callable[[datetime], datetime | None] | None = None) -> None:
         self.settings = settings
         self.state, self.state_lock = state, state_lock
         self.executor = executor
@@ -99,6 +100,9 @@ class Loop:
         self.wakers = list(wakers)
         self.clock = clock
         self.burst = burst
+        #: dispatches the due ticks of whitelist.yaml's schedules; when the next one is due
+        self.schedules = schedules
+        self._next_tick: datetime | None = None
         self.name = f"worker:{socket.gethostname()}:{os.getpid()}"
         #: job ids handed to the executor: running, or waiting there to begin (then pending)
         self.handed: set[int] = set()
@@ -150,6 +154,7 @@ class Loop:
                 self.request_stop()
             self.ingest()
             if not self.stopping:
+                self.tick(self.clock())
                 self.claim(self.clock())
             if self.stopping and not self.handed:
                 return
@@ -200,8 +205,19 @@ class Loop:
                     self._fail(transitions.start(job, self.name, now), validate.text(reason), now)
         self.on_change()
 
+    def tick(self, now: datetime) -> None:
+        """Dispatch the schedules' due ticks (the worker is their scheduler: SPEC §16)."""
+        if self.schedules is None:
+            return
+        try:
+            self._next_tick = self.schedules(now)
+        except Exception as exc:  # the loop's top level: a schedule must not stop the worker
+            logger.exception("the schedules could not be run")
+            self.problems.report("schedules", f"schedules not run: {type(exc).__name__}: {exc}")
+            self._next_tick = validate.later(now, CONFIG_RETRY_S)
+
     def _hand(self, job: Job, now: datetime) -> None:
-        if self.settings.split_target(job.target) is None:
+        if not self.settings.allows(job.target):
             if self.settings.settling():
                 # Maybe a whitelist caught half-written: ask again once it has settled.
                 self.state.update(job.evolve(run_at=validate.later(now, CONFIG_RETRY_S)))
@@ -290,14 +306,16 @@ class Loop:
         else:
             self.problems.clear("logs")
 
-    def recover(self, jobs: list[Job], now: datetime, *, alive: Callable[[str], bool]) -> None:
+    def recover(self, jobs: list[Job], now: datetime, *, alive: Callable[[str], bool],
+                known: Mapping[int, str] | None = None) -> None:
         """Take over the file's pending jobs, and settle the ones a dead worker left running as
         a failed attempt (``transitions.recover``): never lost, never run twice at once.
-        ``alive(owner)``: whether a foreground ``notebookjobs run`` still works on its job."""
+        ``alive(owner)``: whether a foreground ``notebookjobs run`` still works on its job;
+        ``known``: the file's statuses of the jobs they wait for (``after``)."""
         with self.state_lock:
-            for job in jobs:
+            for job in jobs:  # in id order: what a job waits for is taken over before it
                 if job.status == JobStatus.PENDING:
-                    self.state.add(job)
+                    self.state.add(job, known=known, now=now)
                 elif not (job.worker and job.worker.startswith("run:") and alive(job.worker)):
                     logger.warning("recovering job %d left running by %s", job.id, job.worker)
                     self.state.add(job)
@@ -313,9 +331,9 @@ class Loop:
         nothing (maybe caught half-written): pending jobs then wait, none fails for it."""
         try:
             settings = load_settings(self.settings.root)
-            if not settings.allowed:
-                raise ConfigError(f"{settings.whitelist_path} allows no jobs (allowed_jobs is "
-                                  "empty)")
+            if not settings.allows_anything:
+                raise ConfigError(f"{settings.whitelist_path} allows no jobs (allowed_jobs and "
+                                  "allowed_notebooks are empty)")
         except ConfigError as exc:
             self._config_problem = True
             self.problems.report("whitelist", f"not starting jobs until whitelist.yaml is "
@@ -333,10 +351,12 @@ class Loop:
             return max(0.0, min(0.5, self._stop_deadline - time.monotonic()))
         if self._config_problem:
             return CONFIG_RETRY_S
-        if self.executor.free_slots() == 0:
-            return MAX_SLEEP_S  # an attempt ending wakes us; due jobs wait for room
-        with self.state_lock:
-            next_at = self.state.next_run_at()
+        next_at = None  # no free child: an attempt ending wakes us; due jobs wait for room
+        if self.executor.free_slots() > 0:
+            with self.state_lock:
+                next_at = self.state.next_run_at()
+        if self._next_tick is not None and (next_at is None or self._next_tick < next_at):
+            next_at = self._next_tick
         if next_at is None:
             return MAX_SLEEP_S
         return max(0.0, min(MAX_SLEEP_S, (next_at - self.clock()).total_seconds()))

@@ -44,6 +44,7 @@ from .intake import Intake
 from .loop import Loop
 from .pool import Pool
 from .problems import Problems
+from .schedules import Scheduler
 from .server import SocketServer
 from .service import WorkerService
 from .state import QueueState
@@ -100,13 +101,16 @@ class Worker:
         joblog = JobLog(self.settings.logs_dir)
         pool = Pool(self.settings.root, self.concurrency, queue_token=self.queue_token,
                     data_dir=datafiles.data_dir(self.settings.db_path))
+        scheduler = Scheduler(root=self.settings.root, db=db, db_lock=db_lock, state=state,
+                              state_lock=state_lock, intake=intake, problems=self.problems)
         loop = self.loop = Loop(settings=self.settings, state=state, state_lock=state_lock,
                                 executor=pool, joblog=joblog, problems=self.problems,
                                 on_change=writer.wake, health=self._check_database,
-                                ingest=intake.poll, wakers=[waker], burst=self.burst)
+                                ingest=intake.poll, wakers=[waker], burst=self.burst,
+                                schedules=scheduler.run)
         # Children take a while to spawn: load the queue meanwhile. The pool is started from
         # this thread because its children die with the thread that spawned them (PDEATHSIG).
-        loader = _Thread(lambda: self._load(db, db_lock, loop, writer))
+        loader = _Thread(lambda: self._load(db, db_lock, loop, writer, scheduler))
         try:
             pool.start()
         finally:
@@ -136,11 +140,15 @@ class Worker:
         logger.info("worker %s stopped", os.getpid())
 
     @staticmethod
-    def _load(db: Database, db_lock: threading.Lock, loop: Loop, writer: Writer) -> None:
-        """Take over the file's pending jobs and recover the ones a dead worker left running."""
+    def _load(db: Database, db_lock: threading.Lock, loop: Loop, writer: Writer,
+              scheduler: Scheduler) -> None:
+        """Take over the file's pending jobs and recover the ones a dead worker left running;
+        read what the jobs wait for (``after``) and the schedules' last ticks."""
         with db_lock, db.transaction() as job_store:
             jobs = job_store.active_jobs()
-        loop.recover(jobs, utcnow(), alive=_foreground_alive)
+            known = job_store.statuses(sorted({i for job in jobs for i in job.after or ()}))
+            scheduler.ticks = job_store.schedule_ticks()
+        loop.recover(jobs, utcnow(), alive=_foreground_alive, known=known)
         writer.flush()
 
     def status(self) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import config, datafiles, remote, transitions
+from notebookjobs import config, datafiles, journal, remote, transitions
 from notebookjobs.models import JobSpec, utcnow
 from support import locked_store
 
@@ -150,7 +150,7 @@ def forged_job(args: list) -> int:
     spec = JobSpec(target="jobs.testing.describe", args=args, kwargs={}, priority=0,
                    run_at=utcnow(), policy=settings.policy_for("jobs.testing.describe"))
     with locked_store() as job_store:
-        [job_id] = job_store.next_ids(1)
+        job_id, _ = journal.Journal(settings.db_path).append(journal.RESERVE, 1)
         job_store.insert([transitions.pending(job_id, spec, utcnow())])
     return job_id
 
