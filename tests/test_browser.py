@@ -115,7 +115,7 @@ def test_dashboard_in_jupyterlab(lab_project, stop_worker_after, tmp_path):
         # sideways inside the notebook, and its last column can be scrolled into view.
         page.set_viewport_size({"width": 1400, "height": VIEWPORT[1]})
         expect(page.locator(".jp-FileBrowser")).to_be_visible()
-        expect(page.locator(".nj-queue-table th").last).to_have_text("created")
+        expect(page.locator(".nj-queue-table th").last).to_have_text("after")
         seen = page.locator(".nj-queue-body").evaluate("""body => {
             body.scrollLeft = body.scrollWidth;
             const box = body.getBoundingClientRect();
