@@ -24,7 +24,8 @@ demo: setup
 	NOTEBOOKJOBS_DB=$(DEMO_DB) $(PY) scripts/demo.py
 
 # dashboard last: it leaves its worker running, for the dashboard to show; the test stops it.
-NOTEBOOKS := notebooks/quickstart.ipynb notebooks/history.ipynb notebooks/dashboard.ipynb
+NOTEBOOKS := notebooks/quickstart.ipynb notebooks/history.ipynb notebooks/workflows.ipynb \
+	notebooks/dashboard.ipynb
 
 # The notebooks run on queues of their own (notebooks/conftest.py). The browser test needs
 # Debian's chromium: installed here when it is missing and we may (as root, as CI runs).

@@ -58,6 +58,7 @@ _LAZY = {
     "job": "handle",
     "Job": "handle",
     "notify": "toasts",
+    "schedules": "client",
 }
 
 __all__ = [

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from . import client, commands
+from . import client, commands, printing
 from .errors import (
     ConfigError,
     InvalidArgumentsError,
@@ -72,7 +72,7 @@ def cmd_list(ns: argparse.Namespace) -> int:
         ].copy()
         for column in ("created_at", "run_at"):
             shown[column] = shown[column].dt.strftime("%Y-%m-%d %H:%M:%S")
-        print(commands.table_text(shown))
+        print(printing.table_text(shown))
     return EXIT_OK
 
 
@@ -87,6 +87,19 @@ def cmd_retry(ns: argparse.Namespace) -> int:
 
 def cmd_jobs(ns: argparse.Namespace) -> int:
     commands.run_jobs(ns)
+    return EXIT_OK
+
+
+def cmd_schedules(ns: argparse.Namespace) -> int:
+    frame = client.schedules()
+    if frame.empty:
+        print("no schedules in whitelist.yaml (see schedules: in the README)")
+        return EXIT_OK
+    shown = frame[["name", "target", "cron", "every", "timezone", "enabled", "next_run",
+                   "last_run", "last_job", "last_status", "problem"]].copy()
+    for column in ("next_run", "last_run"):
+        shown[column] = shown[column].dt.strftime("%Y-%m-%d %H:%M:%S").fillna("")
+    print(printing.table_text(shown.fillna("").astype(str)))
     return EXIT_OK
 
 
@@ -117,7 +130,7 @@ def cmd_dashboard(ns: argparse.Namespace) -> int:
 
 
 def cmd_stats(ns: argparse.Namespace) -> int:
-    print(commands.table_text(client.stats(by=ns.by).round(3)))
+    print(printing.table_text(client.stats(by=ns.by).round(3)))
     return EXIT_OK
 
 
@@ -154,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         add_arguments(p)
         p.set_defaults(func=handlers[name])
+
+    p = sub.add_parser("schedules", help="the schedules of whitelist.yaml: next run, last job")
+    p.set_defaults(func=cmd_schedules)
 
     p = sub.add_parser("stats", help="counts, success rate, durations and waits per group")
     p.add_argument("--by", choices=("target", "status", "hour"), default="target")

@@ -10,37 +10,26 @@ from __future__ import annotations
 import inspect
 import json
 import math
-import os
-import socket
 import time
 import warnings
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
 
-from . import argfiles, datafiles, discovery, frames, registry, retries, validate
+from . import datafiles, discovery, dispatching, frames, registry, validate
 from .arguments import bind
 from .config import Settings, load_settings
-from .errors import (
-    ConfigError,
-    InvalidArgumentsError,
-    JobStateError,
-    NotAllowedError,
-    NotebookJobsError,
-    NoWorkerWarning,
-)
+from .errors import InvalidArgumentsError, JobStateError, NotebookJobsError, NoWorkerWarning
+from .foreground import run_now  # noqa: F401  (client.run_now: the CLI's `run`)
 from .handle import Job as JobHandle
 from .handle import dispatched
-from .joblog import JobLog
-from .models import FINAL_STATUSES, STATUS_NAMES, Job, JobBatch, JobSpec, JobStatus, utcnow
-from .progress import set_reporter
+from .models import FINAL_STATUSES, STATUS_NAMES, Job, JobBatch, JobStatus, utcnow
 from .queue import QueueClient
 from .remote import worker_info
 from .store import STATS_GROUPS
-from .worker import daemon, runner
+from .worker import daemon
 
 T = TypeVar("T")
 
@@ -90,39 +79,18 @@ def signature(target: str) -> inspect.Signature | None:
         return None
 
 
-def _spec(cfg: Settings, target: str | registry.Target, args: Any, kwargs: dict[str, Any],
-          priority: Any, delay: Any, now: datetime, stash: argfiles.Stash) -> JobSpec:
-    resolved = target if isinstance(target, registry.Target) else registry.resolve(target, cfg)
-    target = resolved.name
-    args, kwargs = stash.swap(args, kwargs)  # frames and arrays: placeholders until stored
-    bound_args, bound_kwargs = bind(resolved, list(args), kwargs)
-    return JobSpec(target=target, args=bound_args, kwargs=bound_kwargs,
-                   priority=validate.priority(priority),
-                   run_at=validate.later(now, validate.seconds("delay", delay)),
-                   policy=cfg.policy_for(target))
-
-
-def _stash(cfg: Settings) -> argfiles.Stash:
-    return argfiles.Stash(datafiles.arguments_dir(datafiles.data_dir(cfg.db_path)))
-
-
-def _stored(stash: argfiles.Stash, store: Callable[[], T]) -> T:
-    """``store()`` with the stash's files written first; deleted again when the queue refused
-    the dispatch (not after an error that leaves it unknown whether it was stored)."""
-    stash.write()
-    try:
-        return store()
-    except (InvalidArgumentsError, NotAllowedError, ConfigError):
-        stash.discard()
-        raise
-
-
-def dispatch(target: str, *args: Any, priority: int = 0, delay: float | timedelta = 0,
+def dispatch(target: str, *args: Any, priority: int = 0, delay: float | timedelta | str = 0,
+             at: datetime | str | None = None, after: Any = None, unique: bool | str = False,
              **kwargs: Any) -> JobHandle:
     """Validate ``target`` and its arguments, store a pending job, return its handle: a
     ``Job``, an ``int`` equal to its id (SPEC §15).
 
-    ``priority``: higher runs first. ``delay``: seconds (or a timedelta) before it may start.
+    ``priority``: higher runs first. ``delay``: seconds, a duration ('5m') or a timedelta
+    before it may start; or ``at``: when (a datetime or an ISO 8601 string; without a zone,
+    local time). ``after``: ids of jobs that must complete first; when one fails or is
+    cancelled, this one is cancelled. ``unique``: True (key: the target and its arguments) or a
+    key; while a pending or running job has that key, its handle is returned and nothing is
+    stored (SPEC §16). A target may be a notebook of ``allowed_notebooks`` (SPEC §17).
     A DataFrame, Series or numpy array argument is stored as a file (Parquet, ``.npy``) and
     the job receives it as such. Raises ``NotAllowedError`` for a target the whitelist does not
     name and ``InvalidArgumentsError`` for arguments that do not fit its signature; nothing is
@@ -130,10 +98,11 @@ def dispatch(target: str, *args: Any, priority: int = 0, delay: float | timedelt
     """
     cfg = settings()
     now = utcnow()
-    stash = _stash(cfg)
-    spec = _spec(cfg, target, args, kwargs, priority, delay, now, stash)
+    stash = dispatching.stash(cfg)
+    spec = dispatching.job_spec(cfg, target, args, kwargs, priority, delay, now, stash, at=at,
+                                after=after, unique=unique)
     queue = QueueClient(cfg)
-    job_id = _stored(stash, lambda: queue.enqueue(spec, now))
+    job_id = dispatching.stored(stash, lambda: queue.enqueue(spec, now))
     _autostart(cfg, queue, [job_id])
     return dispatched([job_id])[0]
 
@@ -149,7 +118,7 @@ def dispatch_many(target: str, calls: list[Any], *, priority: int = 0,
     """
     cfg = settings()
     now = utcnow()
-    stash = _stash(cfg)
+    stash = dispatching.stash(cfg)
     resolved = registry.resolve(target, cfg)
     # Checked once for the batch: the per-item work is the binding alone.
     priority = validate.priority(priority)
@@ -173,7 +142,7 @@ def dispatch_many(target: str, calls: list[Any], *, priority: int = 0,
     batch = JobBatch(target=resolved.name, args=all_args, kwargs=all_kwargs, priority=priority,
                      run_at=run_at, policy=cfg.policy_for(resolved.name))
     queue = QueueClient(cfg)
-    ids = _stored(stash, lambda: queue.enqueue_batch(batch, now))
+    ids = dispatching.stored(stash, lambda: queue.enqueue_batch(batch, now))
     _autostart(cfg, queue, ids)
     return dispatched(ids)
 
@@ -264,10 +233,12 @@ def retry(job_id: int) -> JobHandle:
                             "be retried (dispatch it again instead)")
     cfg = settings()
     now = utcnow()
-    stash = _stash(cfg)  # its frames and arrays are the old job's files: shared, not copied
-    spec = _spec(cfg, job.target, job.args, job.kwargs, job.priority, 0, now, stash)
+    # Its frames and arrays are the old job's files: shared, not copied.
+    stash = dispatching.stash(cfg)
+    spec = dispatching.job_spec(cfg, job.target, job.args, job.kwargs, job.priority, 0, now,
+                                stash)
     queue = QueueClient(cfg)
-    new_id = _stored(stash, lambda: queue.enqueue(spec, now))
+    new_id = dispatching.stored(stash, lambda: queue.enqueue(spec, now))
     _autostart(cfg, queue, [new_id])
     return dispatched([new_id])[0]
 
@@ -358,6 +329,23 @@ def counts() -> dict[str, int]:
     return QueueClient(_paths()).counts()
 
 
+def schedules() -> pd.DataFrame:
+    """The schedules of whitelist.yaml (SPEC §16): name, target, cron, every, timezone,
+    enabled, next_run, last_run (the last tick dispatched), last_job and its last_status, and
+    the problem that will fail its jobs (arguments that do not fit the target), if any."""
+    from .scheduling import LISTING_COLUMNS, listing
+
+    cfg = settings()
+    stored = QueueClient(cfg).table("schedules").to_pylist()
+    frame = pd.DataFrame(listing(cfg.schedules, stored, utcnow(),
+                                 lambda s: dispatching.schedule_problem(cfg, s)),
+                         columns=LISTING_COLUMNS)
+    for column in ("next_run", "last_run"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    frame["last_job"] = frame["last_job"].astype("Int64")
+    return frame
+
+
 def available_jobs() -> pd.DataFrame:
     """Discovery: target, owner, member, kind, parameters, doc, allowed (SPEC §6)."""
     rows = discovery.discover(settings())
@@ -365,57 +353,6 @@ def available_jobs() -> pd.DataFrame:
         [r.__dict__ for r in rows],
         columns=["target", "owner", "member", "kind", "parameters", "doc", "allowed", "allow_hint"],
     )
-
-
-def run_now(target: str, args: list[Any], kwargs: dict[str, Any], *, echo: bool = True,
-            sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
-    """Run a target in this process now, with retries, recorded in the queue and the logs.
-
-    The seed's ``run-job.php``: validation as for dispatch, then attempts until one succeeds or
-    the retry policy is spent (``retries.decide``, as the worker decides), sleeping the
-    configured delay in between. Returns the final status.
-    """
-    cfg = settings()
-    now = utcnow()
-    stash = _stash(cfg)
-    spec = _spec(cfg, target, args, kwargs, 0, 0, now, stash)
-    stash.write()
-    queue = QueueClient(cfg)
-    job = queue.run_started(spec, f"run:{socket.gethostname()}:{os.getpid()}", now)
-    set_reporter(lambda fraction, message: queue.record_progress(job.id, fraction, message))
-    log = JobLog(cfg.logs_dir)
-    # The attempts run in the project root, as the worker's do (SPEC §12); this is the caller's
-    # process, so its own directory comes back afterwards.
-    try:
-        caller_dir: str | None = os.getcwd()
-    except OSError:  # the caller's folder was deleted: nothing to come back to
-        caller_dir = None
-    os.chdir(cfg.root)
-    try:
-        while True:
-            outcome = runner.execute(cfg, spec.target, spec.args, spec.kwargs,
-                                     timeout=spec.policy.timeout, echo=echo, job_id=job.id,
-                                     data_dir=datafiles.data_dir(cfg.db_path))
-            outcome = validate.outcome(outcome)
-            decision = retries.decide(job.policy, job.attempts, outcome.kind, utcnow())
-            if outcome.succeeded:
-                log.completed(job, outcome.duration_s)
-            else:
-                log.attempt_failed(job, outcome.error or "", decision.final)
-            if decision.final:
-                job = queue.run_finished(job.id, outcome, utcnow())
-                break
-            sleep(retries.delay_s(job.policy, job.attempts))
-            job = queue.run_restarted(job.id, outcome, utcnow())
-    finally:
-        if caller_dir is not None:
-            try:
-                os.chdir(caller_dir)
-            except OSError:
-                pass  # deleted meanwhile (by the job, say): stay in the root
-        set_reporter(None)
-        log.close()
-    return job.to_status()
 
 
 # --- the detached worker ----------------------------------------------------------------------

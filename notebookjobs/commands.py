@@ -14,12 +14,10 @@ import argparse
 import difflib
 import inspect
 import json
-import math
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
@@ -27,6 +25,15 @@ import pandas as pd
 from . import client, validate
 from .errors import InvalidArgumentsError, NoWorkerWarning
 from .models import STATUS_NAMES
+from .printing import (
+    frame_records,
+    job_lines,
+    page_line,
+    parameter_text,
+    print_json,
+    table_text,
+    worker_lines,
+)
 from .worker.defaults import LOG_LEVELS
 
 #: the columns ``list`` shows (``nj.jobs()`` has them all)
@@ -69,6 +76,14 @@ def add_dispatch_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
     p.add_argument("--delay", type=duration, default=0.0, metavar="DURATION",
                    help="before it may start: seconds, or e.g. 90s, 5m, 1h30m, 2d (default 0)")
+    p.add_argument("--at", default=None, metavar="TIME",
+                   help="when it may start, ISO 8601 (e.g. 2026-12-01T09:00+01:00; no offset: "
+                        "local time); instead of --delay")
+    p.add_argument("--after", default=None, metavar="ID[,ID...]",
+                   help="ids of jobs that must complete first")
+    p.add_argument("--unique", nargs="?", const=True, default=False, metavar="KEY",
+                   help="return the pending or running job with this key (no KEY: the target "
+                        "and its arguments) instead of a new one")
 
 
 def add_list_arguments(p: argparse.ArgumentParser) -> None:
@@ -187,100 +202,24 @@ def _notes() -> Iterator[None]:
                                    warning.lineno)
 
 
-# --- printing ---------------------------------------------------------------------------------
-
-def plain(value: Any) -> Any:
-    """``value`` as JSON can hold it: times as ISO 8601 text, NaN and NaT as null, numpy
-    numbers as Python numbers, anything else unknown as its repr."""
-    value = validate.plain_number(value)
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if value is pd.NaT:
-        return None
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if hasattr(value, "tolist"):  # a numpy array
-        return plain(value.tolist())
-    return repr(value)
-
-
-def print_json(value: Any) -> None:
-    print(json.dumps(plain(value), indent=2, allow_nan=False))
-
-
-def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """A frame's rows as JSON-ready dicts."""
-    return [plain(row) for row in frame.astype(object).to_dict("records")]
-
-
-def job_lines(info: dict[str, Any]) -> list[str]:
-    """A job's fields, one per line; multi-line text (tracebacks, output) indented below its key."""
-    lines = []
-    for key, value in info.items():
-        if key == "errors" and isinstance(value, list):  # one line per failed attempt
-            lines.append(f"errors: {len(value)}")
-            lines += [f"  attempt {e.get('attempt')} at {e.get('at')}: "
-                      + ((str(e.get("error") or "").strip().splitlines() or [""])[-1])
-                      for e in value if isinstance(e, dict)]
-            continue
-        if isinstance(value, (list, dict)):
-            value = json.dumps(value)
-        if isinstance(value, str) and "\n" in value:
-            lines.append(f"{key}:")
-            lines.append("  " + value.rstrip().replace("\n", "\n  "))
-        else:
-            lines.append(f"{key}: {'' if value is None else value}")
-    return lines
-
-
-def page_line(frame: pd.DataFrame) -> str:
-    """'page X of Y (N jobs[, status])' for a page of ``nj.jobs()``."""
-    a = frame.attrs
-    return (f"page {a['page']} of {a['pages']} ({a['total']} job{'s' if a['total'] != 1 else ''}"
-            f"{', ' + a['status'] if a.get('status') else ''})")
-
-
-def worker_lines(info: dict[str, Any]) -> list[str]:
-    """The worker's state as ``worker status`` prints it."""
-    if not info["running"]:
-        return ["worker: not running"]
-    lines = [f"worker: running (pid {info['pid']}, concurrency {info['concurrency']}, "
-             f"started {info['started_at']:%Y-%m-%d %H:%M:%S} UTC)",
-             f"running jobs: {', '.join(map(str, info['jobs'])) or 'none'}"]
-    cluster = info.get("cluster")
-    if cluster:
-        lines.append(f"dask: {cluster['scheduler']}, {len(cluster['workers'])} worker(s), "
-                     f"{cluster['threads']} thread(s); dashboard {cluster['dashboard']}")
-    lines += [f"problem: {problem}" for problem in info.get("problems") or []]
-    return lines
-
-
-def table_text(frame: pd.DataFrame) -> str:
-    """A frame as plain text, wide enough for a terminal."""
-    with pd.option_context("display.width", 200, "display.max_colwidth", 60,
-                           "display.max_columns", 20):
-        return frame.to_string(index=False)
-
-
-def parameter_text(p: dict[str, Any]) -> str:
-    """One parameter of ``nj.available_jobs()`` as ``name: type = default``."""
-    text = p["name"] + (f": {p['annotation']}" if p["annotation"] else "")
-    return text if p["required"] else f"{text} = {p['default']!r}"
-
-
 # --- the commands -----------------------------------------------------------------------------
 
 def run_dispatch(ns: argparse.Namespace) -> int:
     """Queue the target; the new id (and a note on stderr when no worker will run it)."""
     args, kwargs = split_arguments(ns.args, ns.target)
+    after = None if ns.after is None else _ids(ns.after)
     with _notes():
-        return client.dispatch(ns.target, *args, priority=ns.priority, delay=ns.delay, **kwargs)
+        return client.dispatch(ns.target, *args, priority=ns.priority, delay=ns.delay,
+                               at=ns.at, after=after, unique=ns.unique, **kwargs)
+
+
+def _ids(text: str) -> list[int]:
+    """'3,4' -> [3, 4]; ``InvalidArgumentsError`` for anything else."""
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise InvalidArgumentsError(f"--after {text!r}: expected job ids separated by commas, "
+                                    "e.g. --after 3,4") from None
 
 
 def run_list(ns: argparse.Namespace) -> pd.DataFrame | None:

@@ -170,6 +170,17 @@ def discover(settings: Settings) -> list[Discovered]:
         rows[target] = Discovered(target=target, owner=owner_name, member=member, kind=t.kind,
                                   parameters=describe_parameters(t.signature), doc=t.doc,
                                   allowed=True)
+    for target in sorted(settings.notebooks):  # SPEC §17: the allowed notebooks, as targets
+        folder, _, name = target.rpartition("/")
+        try:
+            t = resolve(target, settings)
+        except ConfigError as exc:
+            rows[target] = Discovered(target=target, owner=folder or ".", member=name,
+                                      kind="error", parameters=[], doc=str(exc), allowed=True)
+            continue
+        rows[target] = Discovered(target=target, owner=folder or ".", member=name, kind=t.kind,
+                                  parameters=describe_parameters(t.signature), doc=t.doc,
+                                  allowed=True)
     try:
         text = settings.whitelist_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):

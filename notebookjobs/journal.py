@@ -197,8 +197,26 @@ def _common(spec_or_batch: Any, now: datetime) -> dict[str, Any]:
             "retry_backoff": policy.retry_backoff, "timeout": policy.timeout}
 
 
+def journalled(spec: JobSpec) -> bool:
+    """Whether a dispatch may go through the journal: not one with ``after`` or ``unique``
+    (SPEC §16). Those need the queue's state to be decided when they are made, and their caller
+    must learn the outcome at once: ``unique`` returns the id of the pending or running job with
+    the same key (which only the queue knows), and ``after`` refuses ids with no job at dispatch
+    (a journal record is acknowledged before anything reads it, so a replay could only fail the
+    job later). They take the worker's socket or the locked file (``queue.QueueClient``). A
+    job's ``schedule`` is only set by the worker's scheduler, which writes its jobs into the
+    queue file itself. So a record carries none of the three (``job_payload``, ``jobs_of``)."""
+    return not spec.after and spec.unique_key is None and spec.schedule is None
+
+
+#: fields of a JobSpec a record never carries (``journalled``)
+_NOT_JOURNALLED = ("after", "unique_key", "schedule")
+
+
 def job_payload(spec: JobSpec, now: datetime) -> bytes:
     """The payload of a JOB record: the validated dispatch and when it was made."""
+    if not journalled(spec):  # a record would drop them: ``journalled``
+        raise ValueError("a dispatch with after, unique or schedule cannot be journalled")
     return _limited(json.dumps({**_common(spec, now), "args": spec.args, "kwargs": spec.kwargs},
                                separators=(",", ":")).encode())
 
@@ -226,6 +244,9 @@ def jobs_of(record: Record) -> list[Job]:
     data = record.data()
     if not isinstance(data, dict):
         raise InvalidArgumentsError("a journal record's payload must be an object")
+    carried = [name for name in _NOT_JOURNALLED if data.get(name) not in (None, [])]
+    if carried:  # not written here (``journalled``): a job without them would not be the one
+        raise InvalidArgumentsError(f"a journal record cannot carry {', '.join(carried)}")
     policy = RetryPolicy(
         retry_attempts=data["max_attempts"] - 1 if isinstance(data["max_attempts"], int) else -1,
         retry_delay=data["retry_delay"], retry_backoff=data["retry_backoff"],

@@ -3,7 +3,8 @@
 ``%load_ext notebookjobs`` registers it::
 
     %jobs                                   show the dashboard
-    %jobs dispatch TARGET [ARG ...] [name=value ...] [--priority N] [--delay S]
+    %jobs dispatch TARGET [ARG ...] [name=value ...] [--priority N] [--delay S] [--at TIME]
+                  [--after ID,...] [--unique [KEY]]
     %jobs list [--status S] [--page N] [--per-page N]
     %jobs status ID | cancel ID | retry ID
     %jobs worker start|stop|restart|status [--json]

@@ -56,6 +56,12 @@ class JobSpec:
     priority: int
     run_at: datetime
     policy: RetryPolicy
+    #: ids of the jobs that must complete before this one may start (SPEC §16); none: ()
+    after: tuple[int, ...] = ()
+    #: while a pending or running job has this key, dispatching it again returns that job
+    unique_key: str | None = None
+    #: the schedule of whitelist.yaml that made it (set by the worker's scheduler only)
+    schedule: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,12 +121,17 @@ class Job:
     #: where each counted attempt ran, in order: LOCAL, or the address of the Dask worker
     #: (SPEC §18); None before the first attempt
     ran_on: list[str] | None = None
+    #: ids of the jobs it waits for (``dispatch(after=...)``), all earlier; None for none
+    after: list[int] | None = None
+    unique_key: str | None = None  #: the key of ``dispatch(unique=...)``; None for none
+    schedule: str | None = None  #: the name of the schedule that dispatched it
 
-    #: The keys of ``nj.status()``, in order (SPEC §6, and §18 for ran_on).
+    #: The keys of ``nj.status()``, in order (SPEC §6, §16, §18).
     STATUS_KEYS = (
         "id", "target", "args", "kwargs", "status", "priority", "attempts", "max_attempts",
         "created_at", "run_at", "started_at", "finished_at", "error", "result", "output",
-        "progress", "progress_message", "result_type", "errors", "ran_on",
+        "progress", "progress_message", "result_type", "errors", "ran_on", "after", "unique_key",
+        "schedule",
     )
 
     @property

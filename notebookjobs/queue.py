@@ -22,7 +22,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from . import argfiles, datafiles, journal, lock, results, socketdir, store, transitions, wake
+from . import (
+    argfiles,
+    datafiles,
+    dependencies,
+    journal,
+    lock,
+    results,
+    socketdir,
+    store,
+    transitions,
+    wake,
+)
 from .config import Settings
 from .errors import JobStateError
 from .models import Job, JobBatch, JobSpec, JobStatus, Outcome
@@ -107,8 +118,18 @@ class StoreQueue:
         return list(range(first, last + 1))
 
     def enqueue(self, spec: JobSpec, now: datetime) -> int:
+        if spec.unique_key is not None:
+            existing = self.store.unique_job(spec.unique_key)
+            if existing is not None:
+                return existing
+        known = self.store.statuses(spec.after)
+        dependencies.refuse_unknown(spec.after, known)
         [job_id] = self._ids(1)
-        self.store.insert([transitions.pending(job_id, spec, now)])
+        job = transitions.pending(job_id, spec, now)
+        _, ended = dependencies.blocking(job_id, spec.after, known.get)
+        if ended is not None:  # one it waits for has failed or was cancelled already
+            job = transitions.dependency_ended(job, *ended, now)
+        self.store.insert([job])
         return job_id
 
     def enqueue_batch(self, batch: JobBatch, now: datetime) -> list[int]:
@@ -136,7 +157,22 @@ class StoreQueue:
         changed = transitions.cancel(job, now)
         if changed is not job:
             self.store.save(changed, job.status)
+            self.cancel_waiters(changed, now)
         return job.status
+
+    def cancel_waiters(self, ended: Job, now: datetime) -> None:
+        """Cancel the pending jobs that wait for ``ended`` when it did not complete, and theirs
+        in turn (SPEC §16). Only without a worker: a worker holds pending jobs in memory and
+        does this there (``worker.state``)."""
+        todo = [ended]
+        while todo:
+            done = todo.pop()
+            if done.status not in dependencies.ENDED_BADLY:
+                continue
+            for waiter in self.store.waiting_on(done.id):
+                cancelled = transitions.dependency_ended(waiter, done.id, done.status, now)
+                self.store.save(cancelled, JobStatus.PENDING.value)
+                todo.append(cancelled)
 
     def prune(self, before: datetime) -> int:
         pruned = self.store.prune(before)
@@ -172,6 +208,13 @@ class StoreQueue:
         return job
 
     def run_finished(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
+        job = self.settle_foreground(job_id, outcome, now)
+        self.cancel_waiters(job, now)
+        return job
+
+    def settle_foreground(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
+        """``run_finished`` without cancelling the jobs that wait for it (the worker does that
+        in its memory)."""
         job = transitions.settle(self.store.get(job_id), outcome, now)
         self.store.save(job, JobStatus.RUNNING.value)
         return job
@@ -215,7 +258,11 @@ class QueueClient:
 
     def enqueue(self, spec: JobSpec, now: datetime) -> int:
         """Durable in the journal when this returns, with or without a worker, without opening
-        the queue file (SPEC §13); the running worker is told with one datagram."""
+        the queue file (SPEC §13); the running worker is told with one datagram. A dispatch
+        with ``after`` or ``unique`` is decided on the queue's state instead, by the worker or
+        on the locked file (``journal.journalled`` says why)."""
+        if not journal.journalled(spec):
+            return self._route(lambda q: q.enqueue(spec, now))
         try:
             first, _ = self._journal.append(journal.JOB, 1, journal.job_payload(spec, now))
         except journal.NoBase:  # a queue never opened yet: opening it writes the base

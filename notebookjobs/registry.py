@@ -29,7 +29,7 @@ class Target:
     name: str  #: dotted name, e.g. jobs.sample.SampleJobClass.process
     owner: Any  #: the module or class
     member: str
-    kind: str  #: function, method, classmethod or staticmethod
+    kind: str  #: function, method, classmethod, staticmethod or notebook (owner: its Path)
     signature: inspect.Signature  #: without self/cls: what callers bind against
     doc: str  #: first line of the docstring
 
@@ -147,8 +147,16 @@ def resolve(target: str, settings: Settings) -> Target:
 
     Raises ``NotAllowedError`` when the whitelist does not name it (listing what the owner
     allows) and ``ConfigError`` when the whitelist names something that does not import,
-    exist or cannot be called.
+    exist or cannot be called. A notebook of ``allowed_notebooks`` resolves to a target of
+    kind "notebook" whose parameters are those of its ``parameters`` cell (``notebooks``).
     """
+    if isinstance(target, str) and target in settings.notebooks:
+        from . import notebooks  # nbformat only when notebooks are allowed
+
+        signature, doc = notebooks.signature(target, settings)
+        return Target(name=target, owner=notebooks.path_of(target, settings),
+                      member=target.rpartition("/")[2], kind="notebook", signature=signature,
+                      doc=doc)
     split = settings.split_target(target) if isinstance(target, str) else None
     if split is None:
         raise NotAllowedError(_not_allowed_message(target, settings))
@@ -185,6 +193,11 @@ def resolve(target: str, settings: Settings) -> Target:
 
 
 def _not_allowed_message(target: Any, settings: Settings) -> str:
+    if isinstance(target, str) and target.endswith(".ipynb"):
+        listed = ", ".join(sorted(settings.notebooks)) or "none"
+        return (f"{target!r} is not allowed: add it under allowed_notebooks in "
+                f"{settings.whitelist_path} (a path relative to {settings.root}; allowed "
+                f"notebooks: {listed})")
     if not isinstance(target, str) or "." not in target:
         return (f"{target!r} is not a target; use a dotted name like module.function or "
                 f"module.Class.method listed in {settings.whitelist_path}")

@@ -31,7 +31,8 @@ PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
 _NEW = {"status": PENDING, "attempts": 0, "started_at": None, "finished_at": None,
         "error": None, "result": None, "output": None, "progress": None,
         "progress_message": None, "worker": None, "cancel_requested": False,
-        "result_type": None, "errors": [], "ran_on": None}
+        "result_type": None, "errors": [], "ran_on": None, "after": None, "unique_key": None,
+        "schedule": None}  # shared by a batch's jobs: never mutated
 
 
 def _errors(job: Job, error: str | None, now: datetime) -> list[dict[str, Any]]:
@@ -53,7 +54,8 @@ def pending(job_id: int, spec: JobSpec, now: datetime) -> Job:
                status=PENDING, priority=spec.priority, attempts=0,
                max_attempts=policy.max_attempts, created_at=now, run_at=spec.run_at,
                retry_delay=policy.retry_delay, retry_backoff=policy.retry_backoff,
-               timeout=policy.timeout)
+               timeout=policy.timeout, after=list(spec.after) or None,
+               unique_key=spec.unique_key, schedule=spec.schedule)
 
 
 def pending_batch(ids: list[int], batch: JobBatch, now: datetime) -> list[Job]:
@@ -150,6 +152,14 @@ def cancel(job: Job, now: datetime) -> Job:
     if job.status == RUNNING:
         return job.evolve(cancel_requested=True)
     return job
+
+
+def dependency_ended(job: Job, dependency: int, why: str, now: datetime) -> Job:
+    """pending -> cancelled with the error "dependency N <why>": a job it waits for
+    (``after``) ended ``failed`` or ``cancelled``, or cannot be waited for (SPEC §16)."""
+    _expect(job, PENDING, "cancelled for its dependency")
+    return job.evolve(status=JobStatus.CANCELLED.value, finished_at=now,
+                      error=f"dependency {dependency} {why}")
 
 
 def progress(job: Job, fraction: float | None, message: str | None) -> Job:

@@ -12,131 +12,38 @@ import importlib.machinery
 import math
 import re
 import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from . import validate
+from . import scheduling, validate
 from .errors import ConfigError, InvalidArgumentsError
 from .models import RetryPolicy
+from .scheduling import Schedule
+from .settings import (  # the names of its keys and what it is read into
+    DASK_KEYS,
+    DEFAULT_DISCOVER,
+    DEFAULT_LOCK_TIMEOUT_S,
+    DEFAULT_MAX_RESULT_BYTES,
+    EXECUTORS,
+    MAX_CONCURRENCY,
+    NOTEBOOK_SUFFIX,
+    POLICY_KEYS,
+    SETTLE_S,
+    TOP_KEYS,
+    WORKER_KEYS,
+    DaskSettings,
+    Settings,
+    WorkerSettings,
+)
 
-POLICY_KEYS = ("retry_attempts", "retry_delay", "retry_backoff", "timeout")
-WORKER_KEYS = ("concurrency", "autostart", "grace_period", "executor", "dask")
-DASK_KEYS = ("scheduler", "upload")
-EXECUTORS = ("local", "dask")  #: where attempts run: the worker's own pool, or a Dask cluster
-TOP_KEYS = (*POLICY_KEYS, "worker", "allowed_jobs", "external_packages", "max_result_bytes",
-            "discover")
-DEFAULT_MAX_RESULT_BYTES = 2**30  #: a job's result is at most 1 GiB unless the file says more
-#: the package discovery scans in every project (SPEC §4), whether or not the whitelist names it
-DEFAULT_DISCOVER = "jobs"
-MAX_CONCURRENCY = 1024  #: children in one worker's pool at most
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-#: seconds after an edit during which a whitelist that refuses a job may still be half-written
-#: (an editor or a script rewriting it in place): the worker waits instead of failing the job
-SETTLE_S = 1.0
-DEFAULT_LOCK_TIMEOUT_S = 60.0  #: seconds a client waits for the queue file before giving up
+__all__ = ["DASK_KEYS", "DEFAULT_DISCOVER", "DEFAULT_LOCK_TIMEOUT_S", "DEFAULT_MAX_RESULT_BYTES",
+           "EXECUTORS", "MAX_CONCURRENCY", "NOTEBOOK_SUFFIX", "POLICY_KEYS", "SETTLE_S",
+           "TOP_KEYS", "WORKER_KEYS", "DaskSettings", "Settings", "WorkerSettings",
+           "parse_whitelist"]
 
-
-@dataclass(frozen=True, kw_only=True)
-class DaskSettings:
-    """The ``worker.dask:`` section of whitelist.yaml (SPEC §18)."""
-
-    scheduler: str | None = None  #: the Dask scheduler's address, e.g. tcp://host:8786
-    #: upload the project root to the Dask workers at start (Dask's UploadDirectory plugin),
-    #: for clusters that do not share the project's filesystem
-    upload: bool = False
-
-
-@dataclass(frozen=True, kw_only=True)
-class WorkerSettings:
-    """The ``worker:`` section of whitelist.yaml."""
-
-    concurrency: int = 2  #: children in the pool; attempts in flight on a Dask cluster
-    #: whether the file gives ``concurrency``: on Dask the default is the cluster's threads
-    concurrency_set: bool = False
-    autostart: bool = True  #: dispatch() starts a detached worker when none runs
-    grace_period: float = 10.0  #: seconds running attempts may finish after a stop request
-    executor: str = "local"  #: one of EXECUTORS
-    dask: DaskSettings = field(default_factory=DaskSettings)
-
-    @property
-    def dask_scheduler(self) -> str | None:
-        """The scheduler to send attempts to, when ``executor`` is dask; else None."""
-        return self.dask.scheduler if self.executor == "dask" else None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Settings:
-    """Everything read from the environment and whitelist.yaml."""
-
-    root: Path
-    whitelist_path: Path
-    db_path: Path
-    policy: RetryPolicy = field(default_factory=RetryPolicy)
-    worker: WorkerSettings = field(default_factory=WorkerSettings)
-    #: owner -> member -> effective policy (global settings with the member's overrides)
-    allowed: dict[str, dict[str, RetryPolicy]] = field(default_factory=dict)
-    lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S
-    #: top-level packages outside the project whose members may be allowed
-    external_packages: tuple[str, ...] = ()
-    #: the ``discover:`` list: packages or modules scanned by discovery besides ``jobs`` and
-    #: the owners' packages (see ``discovered_packages``)
-    discover: tuple[str, ...] = ()
-    #: why whitelist.yaml could not be used (then only reads and worker control work), or None
-    problem: str | None = None
-    #: st_mtime_ns of whitelist.yaml when it was read
-    mtime_ns: int = 0
-    #: bytes a job's result may take (a result file, or its JSON or repr text); larger fails
-    #: the attempt
-    max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
-
-    def check(self) -> Settings:
-        """These settings, or the ``ConfigError`` that made the whitelist unusable."""
-        if self.problem is not None:
-            raise ConfigError(self.problem)
-        return self
-
-    def settling(self) -> bool:
-        """Whether whitelist.yaml changed so recently that it may be half-written."""
-        return time.time_ns() - self.mtime_ns < SETTLE_S * 1e9
-
-    @property
-    def logs_dir(self) -> Path:
-        """``<root>/logs`` (created, 0700, by whoever writes a log there first)."""
-        return self.root / "logs"
-
-    @property
-    def lock_path(self) -> Path:
-        """The sidecar file every process flocks before it opens the database."""
-        return self.db_path.with_name(self.db_path.name + ".lock")
-
-    def split_target(self, target: str) -> tuple[str, str] | None:
-        """``owner, member`` when the whitelist allows ``target``, else None."""
-        owner, _, member = target.rpartition(".")
-        if owner in self.allowed and member in self.allowed[owner]:
-            return owner, member
-        return None
-
-    def policy_for(self, target: str) -> RetryPolicy:
-        """The retry policy of an allowed target."""
-        owner, _, member = target.rpartition(".")
-        return self.allowed[owner][member]
-
-    def discovered_packages(self) -> list[str]:
-        """What discovery scans (SPEC §4): ``jobs``, the top-level package of every owner under
-        allowed_jobs that lives in the project, and the ``discover:`` list; no name twice."""
-        names = [DEFAULT_DISCOVER]
-        names += [owner.split(".")[0] for owner in self.allowed
-                  if owner.split(".")[0] not in self.external_packages]
-        names += self.discover
-        return list(dict.fromkeys(names))
-
-    def targets(self) -> list[str]:
-        """Every allowed target, sorted."""
-        return sorted(f"{o}.{m}" for o, members in self.allowed.items() for m in members)
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")  #: a Python identifier (ASCII)
 
 
 def parse_whitelist(path: Path, text: str, *, root: Path, db_path: Path,
@@ -181,10 +88,18 @@ def parse_whitelist(path: Path, text: str, *, root: Path, db_path: Path,
             v.fail(["discover", str(i)], name,
                    f"a package or module of the project (no module {top!r} in {root}), or of "
                    "a package named under external_packages")
+    notebooks = v.notebooks(data.get("allowed_notebooks"), policy)
+
+    def allows(target: str) -> bool:
+        owner, _, member = target.rpartition(".")
+        return target in notebooks or member in allowed.get(owner, {})
+
+    listed = v.schedules(data.get("schedules"), allows)
     return Settings(
         root=root, whitelist_path=path, db_path=db_path, policy=policy,
         worker=worker, allowed=allowed, lock_timeout=lock_timeout,
         external_packages=external, max_result_bytes=max_result_bytes, discover=discover,
+        notebooks=notebooks, schedules=listed,
     )
 
 
@@ -399,3 +314,36 @@ class _Validator:
             self.known_keys(mkeys, overrides, POLICY_KEYS)
             members[member] = self.policy(mkeys, overrides, base)
         return members
+
+    def notebooks(self, data: Any, base: RetryPolicy) -> dict[str, RetryPolicy]:
+        """``allowed_notebooks:``: paths relative to the root, to overrides (SPEC §17)."""
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            self.fail(["allowed_notebooks"], data, "a mapping of notebook paths (relative to the "
+                      "project root) to overrides, e.g. {notebooks/report.ipynb: {}}")
+        notebooks: dict[str, RetryPolicy] = {}
+        for name, overrides in data.items():
+            keys = ["allowed_notebooks", str(name)]
+            parts = name.split("/") if isinstance(name, str) else []
+            if (not parts or not name.endswith(NOTEBOOK_SUFFIX) or "\\" in name
+                    or any(p in ("", ".", "..") or p.startswith(".") for p in parts)):
+                self.fail(keys, name, "the path of a .ipynb file inside the project, relative to "
+                          "its root and written with /, e.g. notebooks/report.ipynb")
+            if overrides is None:
+                overrides = {}
+            if not isinstance(overrides, dict):
+                self.fail(keys, overrides, "a mapping of overrides ({} for none) with keys "
+                          + ", ".join(POLICY_KEYS))
+            self.known_keys(keys, overrides, POLICY_KEYS)
+            notebooks[name] = self.policy(keys, overrides, base)
+        return notebooks
+
+    def schedules(self, data: Any, allowed: Any) -> dict[str, Schedule]:
+        """``schedules:``: name -> schedule (``scheduling.parse`` checks each one)."""
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            self.fail(["schedules"], data, "a mapping of schedule names to {target: ..., cron: "
+                      "... or every: ...}")
+        return {name: scheduling.parse(self, name, entry, allowed) for name, entry in data.items()}

@@ -1,4 +1,5 @@
-"""Write notebooks/*.ipynb from the cells below and run them, storing their outputs for nbval.
+"""Write notebooks/*.ipynb from the cells below and run them, storing their outputs for nbval;
+the TEMPLATES (notebooks that run as jobs) are written without running them.
 
 Run it after changing a notebook's cells: `.venv/bin/python scripts/build_notebooks.py [NAME ...]`.
 The notebooks run against a throw-away queue (NOTEBOOKJOBS_DB in a temp dir), as nbval does.
@@ -166,16 +167,117 @@ and stop the worker (also `notebookjobs worker stop` in a terminal):"""),
     ("code", """# dash.close(); nj.stop_worker()"""),
 ]
 
-CELLS = {"quickstart": QUICKSTART, "history": HISTORY, "dashboard": DASHBOARD}
+WORKFLOWS = [
+    ("md", """# Workflows: after, unique, at, schedules, notebooks
+
+Jobs that wait for other jobs, jobs dispatched once per key, jobs that run at a given time,
+schedules the worker runs by itself, and notebooks that run as jobs (SPEC §16, §17)."""),
+    ("code", """# NBVAL_IGNORE_OUTPUT
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import nbformat
+import notebookjobs as nj
+
+nj.start_worker()  # the detached worker: its pid"""),
+    ("md", """## A chain with `after`
+
+A job dispatched with `after=[ids]` stays pending until all of them have completed."""),
+    ("code", """extract = nj.dispatch("jobs.sample.SampleJobClass.process", "extract", "raw")
+transform = nj.dispatch("jobs.sample.SampleJobClass.process", "transform", "clean", after=[extract])
+load = nj.dispatch("jobs.sample.SampleJobClass.process", "load", "warehouse", after=[transform])
+infos = [nj.wait(job, timeout=60) for job in (extract, transform, load)]
+[(info["args"][0], info["status"], info["after"]) for info in infos]"""),
+    ("code", """# each one started after the one it waited for had finished
+infos[0]["finished_at"] <= infos[1]["started_at"] and infos[1]["finished_at"] <= infos[2]["started_at"]"""),
+    ("md", """When a job fails (after its retries) or is cancelled, what waits for it is cancelled,
+and says why:"""),
+    ("code", """bad = nj.dispatch("jobs.sample.always_fails", "on purpose")
+never = nj.dispatch("jobs.sample.SampleJobClass.process", "never", "runs", after=[bad])
+info = nj.wait(never, timeout=60)
+info["status"], info["error"]"""),
+    ("md", """## Once per key
+
+With `unique=True` (the key is the target and its arguments) or `unique="a key"`, a dispatch
+returns the pending or running job with that key instead of storing another one."""),
+    ("code", """first = nj.dispatch("jobs.sample.slow", seconds=1, steps=2, unique="nightly-import")
+again = nj.dispatch("jobs.sample.slow", seconds=1, steps=2, unique="nightly-import")
+first == again, nj.status(first)["unique_key"]"""),
+    ("code", """nj.wait(first, timeout=60)["status"]"""),
+    ("md", "## At a given time\n\n`at=` takes a datetime or an ISO 8601 string, instead of a `delay`."),
+    ("code", """soon = nj.dispatch("jobs.sample.SampleJobClass.process", "at", "time",
+                   at=datetime.now(timezone.utc) + timedelta(seconds=2))
+info = nj.wait(soon, timeout=60)
+info["status"], info["started_at"] >= info["run_at"]"""),
+    ("md", """## Schedules
+
+`schedules:` in whitelist.yaml: a `cron` (five fields, in a `timezone`) or `every: 15m`. The
+worker dispatches each tick once, also across restarts; ticks missed while no worker ran are
+dispatched once when one starts. `notebookjobs schedules` prints the same list."""),
+    ("code", """nj.schedules()[["name", "target", "cron", "timezone", "enabled", "next_run", "last_job", "problem"]]"""),
+    ("md", """## A notebook as a job
+
+`allowed_notebooks:` in whitelist.yaml lists notebooks that may run as jobs; their
+parameters are the names assigned in the cell tagged `parameters`, read without running
+them. papermill runs the notebook in the worker; the executed notebook is the job's result."""),
+    ("code", """notebooks = nj.available_jobs().query("kind == 'notebook'")
+[(row.target, [(p["name"], p["default"]) for p in row.parameters]) for row in notebooks.itertuples()]"""),
+    ("code", """report = nj.dispatch("notebooks/report.ipynb", region="US", days=3)
+info = nj.wait(report, timeout=180)
+info["status"], info["progress_message"], Path(info["result"]).name"""),
+    ("code", """executed = nbformat.read(info["result"], as_version=4)
+print(info["output"])
+executed.cells[-1].outputs[-1]["data"]["text/plain"]"""),
+    ("code", """nj.stop_worker()"""),
+]
+
+#: a notebook that runs as a job (allowed_notebooks in whitelist.yaml): written, not executed
+REPORT = [
+    ("md", """# Regional report
+
+A notebook that runs as a job: `nj.dispatch("notebooks/report.ipynb", region="US", days=3)`.
+The cell tagged `parameters` holds the defaults; papermill injects the dispatched values after
+it."""),
+    ("parameters", """region = "EU"
+days = 7"""),
+    ("code", """import pandas as pd
+
+sales = pd.DataFrame({"day": range(1, days + 1), "amount": [100 + 10 * d for d in range(days)]})
+sales["region"] = region
+print(f"{region}: {sales['amount'].sum()} over {days} days")"""),
+    ("code", """int(sales["amount"].sum())"""),
+]
+
+CELLS = {"quickstart": QUICKSTART, "history": HISTORY, "workflows": WORKFLOWS,
+         "dashboard": DASHBOARD}
+TEMPLATES = {"report": REPORT}
 
 
-def build(name: str, cells: list[tuple[str, str]]) -> Path:
+def notebook(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     for kind, source in cells:
-        nb.cells.append(nbformat.v4.new_markdown_cell(source) if kind == "md"
-                        else nbformat.v4.new_code_cell(source))
+        if kind == "md":
+            nb.cells.append(nbformat.v4.new_markdown_cell(source))
+            continue
+        cell = nbformat.v4.new_code_cell(source)
+        if kind == "parameters":  # papermill's convention (SPEC §17)
+            cell.metadata["tags"] = ["parameters"]
+        nb.cells.append(cell)
+    return nb
+
+
+def write(name: str, nb: nbformat.NotebookNode) -> Path:
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"{name}-{i}"  # stable files: random ids would change on every build
+    path = NOTEBOOKS / f"{name}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def build(name: str, cells: list[tuple[str, str]]) -> Path:
+    nb = notebook(cells)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["NOTEBOOKJOBS_DB"] = str(Path(tmp) / "queue.duckdb")
         try:
@@ -184,15 +286,14 @@ def build(name: str, cells: list[tuple[str, str]]) -> Path:
         finally:  # a notebook may leave its worker running (dashboard does): stop it, as make test does
             subprocess.run([sys.executable, "-m", "notebookjobs", "worker", "stop"], cwd=NOTEBOOKS,
                            capture_output=True, check=False)
-    for i, cell in enumerate(nb.cells):
-        cell.id = f"{name}-{i}"  # stable files: random ids would change on every build
     # Widget state (the dashboard's, ~200 KB): JupyterLab does not restore it, nbval ignores it.
     nb.metadata.pop("widgets", None)
-    path = NOTEBOOKS / f"{name}.ipynb"
-    nbformat.write(nb, path)
-    return path
+    return write(name, nb)
 
 
 if __name__ == "__main__":
-    for name in sys.argv[1:] or CELLS:
-        print("built", build(name, CELLS[name]))
+    for name in sys.argv[1:] or [*TEMPLATES, *CELLS]:  # templates first: notebooks run them
+        if name in TEMPLATES:
+            print("wrote", write(name, notebook(TEMPLATES[name])))
+        else:
+            print("built", build(name, CELLS[name]))

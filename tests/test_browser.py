@@ -57,15 +57,17 @@ def assert_rows_line_up(page, count: int) -> None:
 
 @pytest.fixture
 def lab_project(project):
-    """The test project with the repo's whitelist (only jobs.sample: the screenshot shows what a
-    user of this repo sees) and notebooks/dashboard.ipynb; no worker until the notebook starts
-    one."""
+    """The test project with the repo's whitelist (only jobs.sample and notebooks/report.ipynb:
+    the screenshot shows what a user of this repo sees) and notebooks/dashboard.ipynb; no worker
+    until the notebook starts one."""
     (project.root / "jobs" / "testing.py").unlink()
     whitelist = (REPO / "whitelist.yaml").read_text()
     assert "autostart: true" in whitelist
     project.write_whitelist(whitelist.replace("autostart: true", "autostart: false"))
     (project.root / "notebooks").mkdir()
     shutil.copy(NOTEBOOK, project.root / "notebooks" / "dashboard.ipynb")
+    # The notebook the repo's whitelist allows as a job (and schedules), listed in the Jobs
+    shutil.copy(REPO / "notebooks" / "report.ipynb", project.root / "notebooks" / "report.ipynb")
     return project
 
 
@@ -113,7 +115,7 @@ def test_dashboard_in_jupyterlab(lab_project, stop_worker_after, tmp_path):
         # sideways inside the notebook, and its last column can be scrolled into view.
         page.set_viewport_size({"width": 1400, "height": VIEWPORT[1]})
         expect(page.locator(".jp-FileBrowser")).to_be_visible()
-        expect(page.locator(".nj-queue-table th").last).to_have_text("created")
+        expect(page.locator(".nj-queue-table th").last).to_have_text("after")
         seen = page.locator(".nj-queue-body").evaluate("""body => {
             body.scrollLeft = body.scrollWidth;
             const box = body.getBoundingClientRect();

@@ -91,6 +91,9 @@ def test_history_columns_values_and_dtypes(known):
         "result_type",
         "errors",
         "ran_on",
+        "after",
+        "unique_key",
+        "schedule",
         "wait_s",
         "duration_s",
     ]

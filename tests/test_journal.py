@@ -8,10 +8,15 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 import notebookjobs as nj
 from notebookjobs import config, journal
+from notebookjobs.models import JobSpec, utcnow
+from notebookjobs.store import replay
 from support import wait_until
 
 KILLED_MID_RECORD = """
@@ -143,3 +148,29 @@ def test_a_dispatch_with_no_worker_does_not_open_the_queue_file(project):
     # Then the queue file was not touched (they are in the journal), and a read finds them
     assert db.stat().st_mtime_ns == before
     assert sorted(nj.jobs(per_page=10)["id"]) == ids
+
+
+def test_after_and_unique_are_decided_on_the_queue_and_no_record_carries_them(project):
+    # Given a queue that exists, and a dispatch still in the journal
+    nj.counts()
+    first = nj.dispatch("jobs.testing.ok", 1, delay=3600)
+    log = journal.Journal(config.load_settings().db_path)
+    assert log.size() > replay.BASE_ONLY
+    # When a job is dispatched after it, and one with a unique key twice
+    waiter = nj.dispatch("jobs.testing.ok", 2, delay=3600, after=[first])
+    keyed = nj.dispatch("jobs.testing.ok", 3, delay=3600, unique="k")
+    # Then they were decided on the queue file (which took the journal's records in first):
+    # the waiter knows the journalled job, the key gives one job, the ids follow on
+    assert nj.dispatch("jobs.testing.ok", 4, delay=3600, unique="k") == keyed
+    assert (waiter, keyed) == (first + 1, first + 2)
+    assert (nj.status(waiter)["after"], nj.status(keyed)["unique_key"]) == ([first], "k")
+    # And a record never carries them: none is written, and one written by other means fails
+    # its job alone instead of becoming a job that forgot what it waited for
+    spec = JobSpec(target="jobs.testing.ok", args=[], kwargs={}, priority=0, run_at=utcnow(),
+                   policy=config.load_settings().policy_for("jobs.testing.ok"), after=(first,))
+    with pytest.raises(ValueError, match="cannot be journalled"):
+        journal.job_payload(spec, utcnow())
+    payload = json.loads(journal.job_payload(replace(spec, after=()), utcnow()))
+    forged, _ = log.append(journal.JOB, 1, json.dumps({**payload, "after": [first]}).encode())
+    assert nj.status(forged)["status"] == "failed"
+    assert "cannot carry after" in nj.status(forged)["error"]

@@ -5,9 +5,10 @@ expression. It refreshes itself every second while shown and stops when ``close(
 Every widget is reachable through ``children``, and ``button.click()`` does what a click in the
 page does (a disabled button ignores it).
 
-Modules: ``app`` (the Dashboard, live refresh), ``catalog`` (Jobs section), ``forms`` (Dispatch
-form), ``queue`` + ``table`` + ``rows`` + ``detail`` (Queue section), ``worker_panel`` (Worker
-section), ``common`` (shared helpers). The whitelist.yaml line that would allow a target comes
+Modules: ``app`` (the Dashboard, live refresh), ``catalog`` (Jobs section: functions, methods
+and notebooks), ``forms`` (Dispatch form), ``schedules`` (Schedules section), ``queue`` + ``table``
++ ``rows`` + ``detail`` (Queue section), ``worker_panel`` (Worker section), ``common`` (shared
+helpers). The whitelist.yaml line that would allow a target comes
 with ``nj.available_jobs()`` (``allow_hint``).
 
 This ``__init__`` imports nothing heavy: ``import notebookjobs`` binds ``nj.dashboard`` to the
@@ -49,6 +50,9 @@ class                              widget
 ``nj-form-submit``                 Button: dispatch
 ``nj-form-close``                  Button: close the form
 ``nj-form-message``                HTML: "dispatched job N" or the error
+``nj-schedules``                   the Schedules section (VBox; ``display: none`` without any)
+``nj-schedules-table``             HTML: one row per schedule: name, target, when, next run,
+                                   last job and its status, problem (``table.nj-schedules-table``)
 ``nj-queue``                       the Queue section (VBox)
 ``nj-status-filter``               Dropdown: all, pending, running, completed, failed, cancelled
 ``nj-page-size``                   Dropdown: 5, 10, 20, 50

@@ -23,6 +23,7 @@ from .catalog import JobsSection
 from .common import STYLE, close_tree, error_text, message_html, on_click
 from .forms import DispatchForm
 from .queue import QueueSection
+from .schedules import SchedulesSection
 from .worker_panel import WorkerSection
 
 logger = logging.getLogger(__name__)
@@ -68,12 +69,13 @@ class Dashboard(widgets.VBox):
         self.form_area = widgets.VBox()
         self.form_area.add_class("nj-form-area")
         self.queue = QueueSection(self._lock, on_rerun=self.rerun)
+        self.schedules = SchedulesSection()
         super().__init__([
             widgets.HTML(STYLE + "<div style='font-size:16px;font-weight:700'>notebookjobs"
                          "</div>"),
             self.error, self.worker,
             widgets.HBox([_heading("Jobs"), self.reload_button], layout={"align_items": "center"}),
-            self.catalog, self.form_area, _heading("Queue"), self.queue,
+            self.catalog, self.form_area, self.schedules, _heading("Queue"), self.queue,
         ])
         self.add_class("nj-dashboard")
         # Ask the frontend to count the views of this widget (None would mean "not tracked").
@@ -103,6 +105,8 @@ class Dashboard(widgets.VBox):
                     frame = client.available_jobs()
                     self.catalog.update(frame, settings.whitelist_path.name)
                     self._catalog_at = time.monotonic()
+                if settings.schedules or len(self.schedules.table.value):
+                    self.schedules.update(client.schedules(), now)
             except NotebookJobsError as exc:
                 self._show_error(f"refresh failed: {error_text(exc)}")
                 return False

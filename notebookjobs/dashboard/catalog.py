@@ -67,7 +67,9 @@ class JobsSection(widgets.VBox):
             children.append(widgets.HTML("<i>no jobs found under jobs/ and none allowed in "
                                          f"{html.escape(whitelist_name)}</i>"))
         for owner, group in frame.groupby("owner", sort=True):
-            kind = "class" if set(group["kind"]) & _CLASS_KINDS else "module"
+            kinds = set(group["kind"])
+            kind = ("class" if kinds & _CLASS_KINDS else "notebook folder" if kinds == {"notebook"}
+                    else "module")
             children.append(widgets.HTML(f"<b>{html.escape(str(owner))}</b> "
                                          f"<small>({kind})</small>"))
             for record in group.to_dict("records"):

@@ -14,7 +14,7 @@ import ipywidgets as widgets
 from .. import handle
 from ..errors import NotebookJobsError
 from .common import STATUS_COLOURS, between, error_text, local_time, on_click, seconds_text
-from .table import arguments_text
+from .table import after_text, arguments_text
 
 PREVIEW_ROWS = 10  #: rows of a frame result shown
 FINAL = ("completed", "failed", "cancelled")
@@ -45,6 +45,10 @@ def detail_html(info: dict[str, Any], now: datetime) -> str:
         ("duration", seconds_text(between(info["started_at"],
                                           now if running else info["finished_at"]))),
     ]
+    for name, value in (("waits for", after_text(info.get("after"))),
+                        ("unique key", info.get("unique_key")), ("schedule", info.get("schedule"))):
+        if value:
+            fields.append((name, value))
     if info["progress"] is not None or info["progress_message"]:
         pct = "" if info["progress"] is None else f"{float(info['progress']) * 100:.0f}% "
         fields.append(("progress", pct + (info["progress_message"] or "")))

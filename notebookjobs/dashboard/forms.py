@@ -29,7 +29,7 @@ from .common import css_name, error_text, message_html, on_click
 
 #: Keywords of ``client.dispatch`` itself: a job parameter with one of these names cannot be
 #: passed by keyword through it.
-DISPATCH_KEYWORDS = ("target", "priority", "delay")
+DISPATCH_KEYWORDS = ("target", "priority", "delay", "at", "after", "unique")
 _DESCRIPTION_STYLE = {"description_width": "140px"}
 _INPUT_LAYOUT = {"width": "380px"}
 

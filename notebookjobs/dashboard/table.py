@@ -19,7 +19,7 @@ from .common import ROW_HEIGHT_PX, STATUS_TINTS, between, seconds_text, short_ti
 
 #: Columns of the rendered table, in order.
 COLUMNS = ("id", "target", "arguments", "priority", "attempts", "progress", "wait", "duration",
-           "created")
+           "created", "after")
 ARGUMENTS_MAX_CHARS = 40  # longer argument lists are cut; the full text is in the tooltip
 #: Each column's width in pixels. Fixed, so that the table keeps one width whatever its
 #: content, scrolls sideways as a whole in a narrow notebook, and its parts above and below an
@@ -38,6 +38,13 @@ def arguments_text(args: Any, kwargs: Any) -> str:
     parts = [json.dumps(a) for a in (args or [])]
     parts += [f"{k}={json.dumps(v)}" for k, v in (kwargs or {}).items()]
     return ", ".join(parts)
+
+
+def after_text(after: Any) -> str:
+    """The ids a job waits for (SPEC §16): "3, 4"; '' for none."""
+    if after is None or isinstance(after, float):  # None, or NaN in a frame
+        return ""
+    return ", ".join(str(int(i)) for i in after)
 
 
 def progress_html(fraction: Any, message: Any) -> str:
@@ -84,6 +91,7 @@ def display_frame(page: pd.DataFrame, now: datetime) -> pd.DataFrame:
             "wait": wait_text(row, now),
             "duration": duration_text(row, now),
             "created": short_time(row["created_at"], now),
+            "after": _titled(after_text(row.get("after")), ARGUMENTS_MAX_CHARS),
         })
     return pd.DataFrame(rows, columns=list(COLUMNS))
 

@@ -57,6 +57,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("result_type", "VARCHAR", since=4),
     Column("errors", "VARCHAR DEFAULT '[]'", "json", since=4),
     Column("ran_on", "VARCHAR", "json", since=4),
+    # SPEC §16: a list column, not JSON text, so that a row written by other means cannot hold
+    # anything but ids, and prune can keep the jobs a pending job waits for in plain SQL.
+    Column("after", "BIGINT[]", mutable=False, since=4),
+    Column("unique_key", "VARCHAR", mutable=False, since=4),
+    Column("schedule", "VARCHAR", mutable=False, since=4),
 )
 NAMES = tuple(c.name for c in COLUMNS)
 MUTABLE = tuple(c for c in COLUMNS if c.mutable)

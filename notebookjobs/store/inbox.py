@@ -79,7 +79,14 @@ def _checked(job_id: int, text: str) -> Job:
                created_at=validate.timestamp("created_at", fields["created_at"]),
                run_at=validate.timestamp("run_at", fields["run_at"]),
                retry_delay=policy.retry_delay, retry_backoff=policy.retry_backoff,
-               timeout=policy.timeout)
+               timeout=policy.timeout,
+               after=list(validate.job_ids("after", fields.get("after") or ())) or None,
+               unique_key=_optional(validate.unique_key, "unique_key", fields.get("unique_key")),
+               schedule=_optional(validate.target_name, "schedule", fields.get("schedule")))
+
+
+def _optional(check: Any, name: str, value: Any) -> Any:
+    return None if value is None else check(name, value)
 
 
 def _unreadable(job_id: int, text: Any, reason: str) -> Job:

@@ -123,6 +123,27 @@ class JobStore:
         self.conn.execute(QUERIES["shed_memory"])
         self.conn.execute(QUERIES["reset_memory_limit"])
 
+    def statuses(self, ids: list[int] | tuple[int, ...]) -> dict[int, str]:
+        """id -> status of the jobs among ``ids``; an id with no job is absent."""
+        if not ids:
+            return {}
+        return dict(self.conn.execute(QUERIES["job_statuses"], [list(ids)]).fetchall())
+
+    def waiting_on(self, job_id: int) -> list[Job]:
+        """The pending jobs whose ``after`` names ``job_id``, oldest first; [] for none."""
+        return [job_from_row(r) for r in
+                self.conn.execute(QUERIES["waiting_on"], [job_id]).fetchall()]
+
+    def unique_job(self, key: str) -> int | None:
+        """The id of the pending or running job with unique key ``key``; None for none."""
+        row = self.conn.execute(QUERIES["unique_job"], [key]).fetchone()
+        return None if row is None else int(row[0])
+
+    def schedule_ticks(self) -> dict[str, tuple[str, datetime]]:
+        """name -> (definition, last tick, UTC) of every schedule the worker has recorded."""
+        return {name: (definition, tick.replace(tzinfo=UTC)) for name, definition, tick in
+                self.conn.execute(QUERIES["schedule_ticks"]).fetchall()}
+
     def last_id(self) -> int:
         """The highest job id ever handed out (0 for none); the next job's id is one more."""
         row = self.conn.execute(QUERIES["get_meta"], ["last_id"]).fetchone()
@@ -176,6 +197,11 @@ class JobStore:
         however many jobs, whatever transitions brought them there)."""
         if jobs:
             self.conn.execute(_UPDATE, column_values(jobs, (COLUMNS[0], *MUTABLE)))
+
+    def set_schedule_tick(self, name: str, definition: str, tick: datetime,
+                          job_id: int | None) -> None:
+        """Record a schedule's last tick (and the job it dispatched; None keeps the last one)."""
+        self.conn.execute(QUERIES["set_schedule_tick"], [name, definition, naive(tick), job_id])
 
     def prune(self, before: datetime) -> list[int]:
         """Delete completed, failed and cancelled jobs that finished before ``before``; their

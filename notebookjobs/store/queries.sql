@@ -32,13 +32,45 @@ SELECT {columns} FROM queue WHERE status IN ('pending', 'running') ORDER BY id
 UPDATE queue SET status = 'failed', finished_at = ?, worker = NULL, error = ? WHERE id = ?
 
 -- prune --
--- Delete the finished jobs that finished before a time; the ids deleted.
+-- Delete the finished jobs that finished before a time; the ids deleted. A job that a pending
+-- or running job waits for (after) stays: its waiter must still find how it ended.
 DELETE FROM queue WHERE status IN ('completed', 'failed', 'cancelled') AND finished_at < ?
+    AND id NOT IN (SELECT unnest(after) FROM queue
+                   WHERE status IN ('pending', 'running') AND after IS NOT NULL)
 RETURNING id
 
 -- argument_texts --
 -- The args and kwargs of the jobs whose arguments refer to argument files (frames, arrays).
 SELECT args, kwargs FROM queue WHERE contains(args, '"$nj"') OR contains(kwargs, '"$nj"')
+
+-- job_statuses --
+-- id, status of the jobs among an array of ids (absent ids have no row).
+SELECT id, status FROM queue WHERE id IN (SELECT unnest(?::BIGINT[]))
+
+-- waiting_on --
+-- The pending jobs that wait for a job (its id in their after list).
+SELECT {columns} FROM queue WHERE status = 'pending' AND list_contains(after, ?) ORDER BY id
+
+-- unique_job --
+-- The id of the pending or running job with a unique key; no row when there is none.
+SELECT id FROM queue WHERE unique_key = ? AND status IN ('pending', 'running') ORDER BY id LIMIT 1
+
+-- schedule_ticks --
+-- Every schedule's stored state: name, definition, last_tick.
+SELECT name, definition, last_tick FROM schedule_ticks
+
+-- set_schedule_tick --
+-- Record a schedule's last tick: name, definition, last_tick, last_job (NULL: keep the old).
+INSERT INTO schedule_ticks VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET
+    definition = excluded.definition, last_tick = excluded.last_tick,
+    last_job = coalesce(excluded.last_job, schedule_ticks.last_job)
+
+-- schedules --
+-- The schedules' state for nj.schedules(): the last tick, and the last job (its tick: its
+-- run_at) with its status.
+SELECT s.name, s.definition, s.last_tick, s.last_job, q.run_at AS last_run,
+       q.status::{status_enum} AS last_status
+FROM schedule_ticks s LEFT JOIN queue q ON q.id = s.last_job ORDER BY s.name
 
 -- max_id --
 -- The highest id of any job stored, in the queue or still in the inbox (0 for none).

@@ -57,10 +57,18 @@ INSERT OR REPLACE INTO meta
 DROP TABLE IF EXISTS pending;
 DROP SEQUENCE IF EXISTS job_ids;
 """,
-    # How a job's result is kept (result_type), every failed attempt's error (errors) and where
-    # each attempt ran (ran_on, SPEC §18): new columns only, added from columns.COLUMNS
-    # (since=4); old rows get '[]' for errors. The jobs view is rebuilt after every migration.
-    4: "-- columns only",
+    # Version 4: how a job's result is kept (result_type), every failed attempt's error
+    # (errors), where each attempt ran (ran_on, SPEC §18); what a job waits for (after), its
+    # unique key and the schedule that made it: columns only, added from columns.COLUMNS
+    # (since=4); old rows get '[]' for errors. And the
+    # schedules (SPEC §16): the last tick the worker dispatched per schedule, written in the
+    # same transaction as that tick's job, so a tick runs once across restarts. ``definition``
+    # is what the tick was computed from (cron or every, timezone, enabled): an edit of the
+    # schedule in whitelist.yaml starts it afresh instead of catching up on the old one.
+    4: """
+CREATE TABLE IF NOT EXISTS schedule_ticks (name VARCHAR PRIMARY KEY, definition VARCHAR NOT NULL,
+                                           last_tick TIMESTAMP NOT NULL, last_job BIGINT);
+""",
 }
 
 

@@ -30,7 +30,7 @@ def _fill(statement: str) -> str:
     typed = ", ".join(f"status::{_STATUS_ENUM} AS status" if k == "status" else k
                       for k in Job.STATUS_KEYS)
     return (statement.replace("{columns}", ", ".join(NAMES))
-            .replace("{status_columns_typed}", typed))
+            .replace("{status_columns_typed}", typed).replace("{status_enum}", _STATUS_ENUM))
 
 
 QUERIES: dict[str, str] = {

@@ -63,7 +63,13 @@ def select_query(query: str) -> tuple[str, list[Any]]:
     return query, []
 
 
+def schedules_query() -> tuple[str, list[Any]]:
+    """SQL for the stored state of the schedules (SPEC §16): each one's last tick and job."""
+    return QUERIES["schedules"], []
+
+
 #: the named tables a client may ask for (through the worker too), and how each is built
 TABLES: dict[str, Callable[..., tuple[str, list[Any]]]] = {
     "history": history_query, "stats": stats_query, "sql": select_query,
+    "schedules": schedules_query,
 }

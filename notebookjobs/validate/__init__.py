@@ -56,9 +56,11 @@ from .values import (
                      MAX_DURATION_S,
                      MAX_JSON_DEPTH,
                      REPLACEMENT,
+                     at_time,
                      backoff_factor,
                      integer,
                      job_id,
+                     job_ids,
                      json_text,
                      json_value,
                      later,
@@ -74,6 +76,7 @@ from .values import (
                      target_name,
                      text,
                      timestamp,
+                     unique_key,
 )
 
 __all__ = [
@@ -88,4 +91,5 @@ __all__ = [
     "short_repr", "strict_loads", "target_name", "text", "timestamp",
     "attempt_request", "cluster_outcome", "cluster_progress", "cluster_started", "outcome_json",
     "request_json", "scheduler_address",
+    "at_time", "job_ids", "unique_key",
 ]

@@ -17,6 +17,7 @@ from .values import (
     MAX_JSON_DEPTH,
     integer,
     job_id,
+    job_ids,
     json_text,
     json_value,
     optional_text,
@@ -28,6 +29,7 @@ from .values import (
     target_name,
     text,
     timestamp,
+    unique_key,
 )
 
 
@@ -41,10 +43,16 @@ def job_spec(value: Any) -> JobSpec:
     kwargs = (
         value.kwargs if isinstance(value.kwargs, dict) else _not("kwargs", value.kwargs, "a dict")
     )
+    if value.schedule is not None:
+        raise InvalidArgumentsError("schedule is set by the worker for the jobs its schedules "
+                                    "dispatch; a client cannot set it")
     return JobSpec(target=target_name("target", value.target), args=json_value("args", list(args)),
                    kwargs=json_value("kwargs", kwargs), priority=priority(value.priority),
                    run_at=timestamp("run_at", value.run_at),
-                   policy=retry_policy("policy", value.policy))
+                   policy=retry_policy("policy", value.policy),
+                   after=job_ids("after", value.after),
+                   unique_key=None if value.unique_key is None else unique_key(
+                       "unique", value.unique_key))
 
 
 def job_batch(value: Any) -> JobBatch:
@@ -160,8 +168,8 @@ def page_order(name: str, value: Any) -> str:
     return str(value)
 
 
-def job_ids(name: str, value: Any) -> list[int]:
-    """A list of at most MAX_GET_MANY job ids."""
+def _many_ids(name: str, value: Any) -> list[int]:
+    """A list of at most MAX_GET_MANY job ids (``get_many``; ``after`` is ``values.job_ids``)."""
     if not isinstance(value, list) or len(value) > MAX_GET_MANY:
         raise InvalidArgumentsError(f"{name}: {short_repr(value)} is not a list of at most "
                                     f"{MAX_GET_MANY:,} job ids; ask for fewer at a time")
@@ -174,7 +182,7 @@ _REQUESTS: dict[str, tuple[tuple[str, Callable[[str, Any], Any]], ...]] = {
     "enqueue": (("spec", _checked(job_spec)), ("now", timestamp)),
     "enqueue_batch": (("batch", _checked(job_batch)), ("now", timestamp)),
     "get": (("job_id", _checked(job_id)),),
-    "get_many": (("job_ids", job_ids),),
+    "get_many": (("job_ids", _many_ids),),
     "page": (("page", lambda n, v: integer(n, v, 1, ID_MAX)),
              ("per_page", lambda n, v: integer(n, v, 1, MAX_PAGE_SIZE)),
              ("status", _optional(_status)), ("order", page_order)),
@@ -197,6 +205,7 @@ _TABLES: dict[str, tuple[tuple[str, Callable[[str, Any], Any]], ...]] = {
                 ("target", _optional(_str)), ("status", _optional(_status))),
     "stats": (("by", _str),),
     "sql": (("query", _str),),
+    "schedules": (),
 }
 #: every operation a request may name
 REQUEST_NAMES = frozenset({*_REQUESTS, "table"})

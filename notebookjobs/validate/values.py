@@ -180,6 +180,55 @@ def timestamp(name: str, value: Any) -> datetime:
     return value
 
 
+def at_time(name: str, value: Any) -> datetime:
+    """A time to run at (``dispatch(at=...)``): a datetime or an ISO 8601 string, as UTC. A
+    time without a zone is local time, as Python's own ``datetime.astimezone()`` reads it."""
+    shown = value
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise InvalidArgumentsError(
+                f"{name}={short_repr(shown)} is not a time; pass a datetime or an ISO 8601 "
+                "string like '2026-12-01T09:00:00+01:00' (no offset: local time)") from None
+    if not isinstance(value, datetime):
+        raise InvalidArgumentsError(f"{name}={short_repr(shown)} is not allowed; pass a datetime "
+                                    "or an ISO 8601 string")
+    if value.tzinfo is None or value.utcoffset() is None:
+        try:
+            value = value.astimezone()  # local time
+        except (OverflowError, ValueError, OSError) as exc:
+            raise InvalidArgumentsError(f"{name}={short_repr(shown)} is out of range") from exc
+    return timestamp(name, value)
+
+
+MAX_AFTER = 1000  #: jobs one job may wait for at most
+
+
+def job_ids(name: str, value: Any) -> tuple[int, ...]:
+    """Job ids to wait for (``after``): one id or a list of them, each once, in order."""
+    items = [value] if isinstance(plain_number(value), int) else value
+    if not isinstance(items, (list, tuple, set, frozenset)):
+        raise InvalidArgumentsError(f"{name}={short_repr(value)} is not allowed; pass a job id "
+                                    "or a list of job ids, e.g. after=[3, 4]")
+    if len(items) > MAX_AFTER:
+        raise InvalidArgumentsError(f"{name}: {len(items)} jobs; a job may wait for at most "
+                                    f"{MAX_AFTER}")
+    return tuple(dict.fromkeys(integer(name, item, 1, ID_MAX) for item in items))
+
+
+MAX_KEY_CHARS = 200  #: characters of a unique key at most
+
+
+def unique_key(name: str, value: Any) -> str:
+    """A key of ``dispatch(unique="...")``: text of 1 to MAX_KEY_CHARS characters."""
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_KEY_CHARS:
+        raise InvalidArgumentsError(
+            f"{name}={short_repr(value)} is not allowed; pass unique=True (the key is the target "
+            f"and its arguments) or a key of 1 to {MAX_KEY_CHARS} characters")
+    return text(value)
+
+
 def later(now: datetime, delay_s: float) -> datetime:
     """``now + delay_s`` seconds, clamped to LATEST_TIME (never an OverflowError)."""
     try:

@@ -49,3 +49,8 @@ def log_level(value: str | None) -> str:
     if level not in LOG_LEVELS:
         raise ValueError(f"log level {value!r} is not one of {', '.join(LOG_LEVELS)}")
     return level
+
+CATCH_UP_TICKS = 10
+"""A running worker dispatches every tick of a schedule, also a few that fell while it was busy;
+more than this many at once means it did not run meanwhile (the machine slept, the process was
+stopped): those ticks are downtime and run once, as at a start (SPEC §16)."""

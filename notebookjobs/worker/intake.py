@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from .. import journal
@@ -69,6 +70,30 @@ class Intake:
             finally:
                 os.close(fd)
             return added
+
+    def append(self, kind: int, count: int, payload: bytes,
+               stored_last: Callable[[], int]) -> tuple[int, int]:
+        """Append a record of ``count`` new ids for the worker (``journal.Journal.append``). A
+        journal removed under the running worker gets its base back first: the highest id the
+        queue file (``stored_last()``; the caller makes it safe to read) or this worker saw."""
+        try:
+            return self.journal.append(kind, count, payload)
+        except journal.NoBase:
+            last = max(stored_last(), self.last_id)
+            with self.journal.locked() as fd:
+                try:
+                    return self.journal.append_locked(fd, kind, count, payload)
+                except journal.NoBase:
+                    self.journal.reset(fd, last)
+                    return self.journal.append_locked(fd, kind, count, payload)
+
+    def reserve(self, count: int, stored_last: Callable[[], int]) -> list[int]:
+        """``count`` new ids for jobs the worker writes into the queue file itself, in one
+        transaction with what decides them (a dispatch decided on the queue's state, a
+        schedule's ticks): a RESERVE record, so that ids stay unique across every process that
+        hands them out (``journal``). Its jobs are not read back from the journal."""
+        first, last = self.append(journal.RESERVE, count, b"", stored_last)
+        return list(range(first, last + 1))
 
     def compact(self, applied: int) -> bool:
         """Reset the journal to its base when it is long, every record read is in the queue

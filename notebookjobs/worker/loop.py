@@ -14,9 +14,9 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from .. import transitions, validate
 from ..config import Settings, load_settings
@@ -24,64 +24,11 @@ from ..errors import ConfigError
 from ..joblog import JobLog
 from ..models import Job, JobStatus, Outcome, OutcomeKind, utcnow
 from .defaults import CONFIG_RETRY_S, INTERRUPTED, MAX_SLEEP_S
+from .executor import Events, Executor
 from .problems import Problems
 from .state import PENDING, RUNNING, QueueState
 
 logger = logging.getLogger(__name__)
-
-
-class Events(Protocol):
-    """What one ``Executor.wait`` saw."""
-
-    @property
-    def finished(self) -> list[tuple[int, Outcome]]:
-        """(job_id, outcome) of the attempts that ended."""
-
-    @property
-    def progress(self) -> list[tuple[int, float | None, str | None]]:
-        """(job_id, fraction, message) reported by running attempts, oldest first (fraction
-        None: the message is the last line the attempt printed)."""
-
-    @property
-    def ready(self) -> list[Any]:
-        """The ``extra`` objects that became readable."""
-
-    @property
-    def started(self) -> list[tuple[int, datetime]]:
-        """(job_id, when) of the attempts that began (an attempt that ends without having been
-        reported begun counts as begun then)."""
-
-    @property
-    def returned(self) -> list[int]:
-        """Attempts handed back without having begun: their jobs are still pending."""
-
-
-class Executor(Protocol):
-    """Runs attempts somewhere: ``pool.Pool`` (the local children) or
-    ``dask_executor.DaskExecutor`` (a Dask cluster, SPEC §18)."""
-
-    def free_slots(self) -> int:
-        """How many attempts could start now."""
-
-    def submit(
-        self,
-        job_id: int,
-        target: str,
-        args: list[Any],
-        kwargs: dict[str, Any],
-        timeout: float | None,
-    ) -> str:
-        """Hand an attempt over (only while ``free_slots() > 0``); ``wait`` says when it
-        begins, ends, or comes back unstarted. Returns where it will run (``Job.ran_on``):
-        ``LOCAL``, or a Dask worker's address."""
-
-    def wait(self, timeout: float | None, extra: Sequence[Any] = ()) -> Events:
-        """Block until something happens, one of ``extra`` is readable, or ``timeout`` s pass."""
-
-    def stop_job(self, job_id: int, kind: OutcomeKind, reason: str) -> bool:
-        """Stop an attempt: a running one ends as ``Outcome(kind, error=reason)``, one that has
-        not begun comes back unstarted (both through ``wait``), or, from an executor that
-        cannot take it back, ends as that outcome too."""
 
 
 class Loop:
@@ -91,7 +38,8 @@ class Loop:
                  executor: Executor, joblog: JobLog, problems: Problems,
                  on_change: Callable[[], None], health: Callable[[], None] = lambda: None,
                  ingest: Callable[[], int] = lambda: 0, wakers: Sequence[Any] = (),
-                 clock: Callable[[], datetime] = utcnow, burst: bool = False) -> None:
+                 clock: Callable[[], datetime] = utcnow, burst: bool = False,
+                 schedules: Callable[[datetime], datetime | None] | None = None) -> None:
         self.settings = settings
         self.state, self.state_lock = state, state_lock
         self.executor = executor
@@ -103,6 +51,9 @@ class Loop:
         self.wakers = list(wakers)
         self.clock = clock
         self.burst = burst
+        #: dispatches the due ticks of whitelist.yaml's schedules; when the next one is due
+        self.schedules = schedules
+        self._next_tick: datetime | None = None
         self.name = f"worker:{socket.gethostname()}:{os.getpid()}"
         #: job ids handed to the executor (running, or waiting there to begin: then pending),
         #: each with where its attempt runs (``Job.ran_on``), which the loop only records
@@ -155,6 +106,7 @@ class Loop:
                 self.request_stop()
             self.ingest()
             if not self.stopping:
+                self.tick(self.clock())
                 self.claim(self.clock())
             if self.stopping and not self.handed:
                 return
@@ -205,8 +157,19 @@ class Loop:
                     self._fail(transitions.start(job, self.name, now), validate.text(reason), now)
         self.on_change()
 
+    def tick(self, now: datetime) -> None:
+        """Dispatch the schedules' due ticks (the worker is their scheduler: SPEC §16)."""
+        if self.schedules is None:
+            return
+        try:
+            self._next_tick = self.schedules(now)
+        except Exception as exc:  # the loop's top level: a schedule must not stop the worker
+            logger.exception("the schedules could not be run")
+            self.problems.report("schedules", f"schedules not run: {type(exc).__name__}: {exc}")
+            self._next_tick = validate.later(now, CONFIG_RETRY_S)
+
     def _hand(self, job: Job, now: datetime) -> None:
-        if self.settings.split_target(job.target) is None:
+        if not self.settings.allows(job.target):
             if self.settings.settling():
                 # Maybe a whitelist caught half-written: ask again once it has settled.
                 self.state.update(job.evolve(run_at=validate.later(now, CONFIG_RETRY_S)))
@@ -299,14 +262,16 @@ class Loop:
         else:
             self.problems.clear("logs")
 
-    def recover(self, jobs: list[Job], now: datetime, *, alive: Callable[[str], bool]) -> None:
+    def recover(self, jobs: list[Job], now: datetime, *, alive: Callable[[str], bool],
+                known: Mapping[int, str] | None = None) -> None:
         """Take over the file's pending jobs, and settle the ones a dead worker left running as
         a failed attempt (``transitions.recover``): never lost, never run twice at once.
-        ``alive(owner)``: whether a foreground ``notebookjobs run`` still works on its job."""
+        ``alive(owner)``: whether a foreground ``notebookjobs run`` still works on its job;
+        ``known``: the file's statuses of the jobs they wait for (``after``)."""
         with self.state_lock:
-            for job in jobs:
+            for job in jobs:  # in id order: what a job waits for is taken over before it
                 if job.status == JobStatus.PENDING:
-                    self.state.add(job)
+                    self.state.add(job, known=known, now=now)
                 elif not (job.worker and job.worker.startswith("run:") and alive(job.worker)):
                     logger.warning("recovering job %d left running by %s", job.id, job.worker)
                     self.state.add(job)
@@ -322,9 +287,9 @@ class Loop:
         nothing (maybe caught half-written): pending jobs then wait, none fails for it."""
         try:
             settings = load_settings(self.settings.root)
-            if not settings.allowed:
-                raise ConfigError(f"{settings.whitelist_path} allows no jobs (allowed_jobs is "
-                                  "empty)")
+            if not settings.allows_anything:
+                raise ConfigError(f"{settings.whitelist_path} allows no jobs (allowed_jobs and "
+                                  "allowed_notebooks are empty)")
         except ConfigError as exc:
             self._config_problem = True
             self.problems.report("whitelist", f"not starting jobs until whitelist.yaml is "
@@ -342,10 +307,12 @@ class Loop:
             return max(0.0, min(0.5, self._stop_deadline - time.monotonic()))
         if self._config_problem:
             return CONFIG_RETRY_S
-        if self.executor.free_slots() == 0:
-            return MAX_SLEEP_S  # an attempt ending wakes us; due jobs wait for room
-        with self.state_lock:
-            next_at = self.state.next_run_at()
+        next_at = None  # no free child: an attempt ending wakes us; due jobs wait for room
+        if self.executor.free_slots() > 0:
+            with self.state_lock:
+                next_at = self.state.next_run_at()
+        if self._next_tick is not None and (next_at is None or self._next_tick < next_at):
+            next_at = self._next_tick
         if next_at is None:
             return MAX_SLEEP_S
         return max(0.0, min(MAX_SLEEP_S, (next_at - self.clock()).total_seconds()))

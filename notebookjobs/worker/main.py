@@ -46,6 +46,7 @@ from .intake import Intake
 from .loop import Loop
 from .pool import Pool
 from .problems import Problems
+from .schedules import Scheduler
 from .server import SocketServer
 from .service import WorkerService
 from .state import QueueState
@@ -107,14 +108,17 @@ class Worker:
         waker = WakeSocket(wake_path(self.settings))
         joblog = JobLog(self.settings.logs_dir)
         executor = self.executor = self._executor()
+        scheduler = Scheduler(root=self.settings.root, db=db, db_lock=db_lock, state=state,
+                              state_lock=state_lock, intake=intake, problems=self.problems)
         loop = self.loop = Loop(settings=self.settings, state=state, state_lock=state_lock,
                                 executor=executor, joblog=joblog, problems=self.problems,
                                 on_change=writer.wake, health=self._check_database,
-                                ingest=intake.poll, wakers=[waker], burst=self.burst)
+                                ingest=intake.poll, wakers=[waker], burst=self.burst,
+                                schedules=scheduler.run)
         # Children take a while to spawn (a cluster, to answer): load the queue meanwhile. The
         # pool is started from this thread because its children die with the thread that
         # spawned them (PDEATHSIG).
-        loader = _Thread(lambda: self._load(db, db_lock, loop, writer))
+        loader = _Thread(lambda: self._load(db, db_lock, loop, writer, scheduler))
         try:
             executor.start()
         finally:
@@ -155,11 +159,15 @@ class Worker:
                             data_dir=data_dir)
 
     @staticmethod
-    def _load(db: Database, db_lock: threading.Lock, loop: Loop, writer: Writer) -> None:
-        """Take over the file's pending jobs and recover the ones a dead worker left running."""
+    def _load(db: Database, db_lock: threading.Lock, loop: Loop, writer: Writer,
+              scheduler: Scheduler) -> None:
+        """Take over the file's pending jobs and recover the ones a dead worker left running;
+        read what the jobs wait for (``after``) and the schedules' last ticks."""
         with db_lock, db.transaction() as job_store:
             jobs = job_store.active_jobs()
-        loop.recover(jobs, utcnow(), alive=_foreground_alive)
+            known = job_store.statuses(sorted({i for job in jobs for i in job.after or ()}))
+            scheduler.ticks = job_store.schedule_ticks()
+        loop.recover(jobs, utcnow(), alive=_foreground_alive, known=known)
         writer.flush()
 
     def status(self) -> dict[str, Any]:

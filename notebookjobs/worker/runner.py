@@ -23,7 +23,8 @@ from .. import argfiles, datafiles, results
 from ..config import Settings
 from ..errors import ConfigError, NotebookJobsError
 from ..models import Outcome, OutcomeKind
-from ..registry import resolve
+from ..registry import Target, resolve
+from .notebook import NotebookFailed
 
 OUTPUT_LIMIT_CHARS = 64 * 1024  #: captured output kept per attempt (the end is kept)
 LAST_LINE_CHARS = 200  #: the last printed line shown for a running job is cut to this
@@ -129,16 +130,17 @@ def execute(settings: Settings, target_name: str, args: list[Any], kwargs: dict[
     anything else runs nothing. ``data_dir`` (the queue's ``<db>.data``) holds the frames and
     arrays of the arguments and receives a result kept in a file (named by ``job_id``);
     without it, such a result is kept as its repr. ``output``: the buffer that captures what
-    the job prints (the pool's child reads its last line while it runs).
+    the job prints (the pool's child reads its last line while it runs). ``job_id`` also names
+    a notebook job's executed notebook.
     """
     buffer = output or BoundedOutput(echo=sys.stdout if echo else None)
     started = time.perf_counter()
     try:
-        if not settings.allowed:
+        if not settings.allows_anything:
             raise ConfigError(f"{settings.whitelist_path} allows no jobs right now")
         target = resolve(target_name, settings)
     except NotebookJobsError as exc:
-        if settings.settling() or not settings.allowed:
+        if settings.settling() or not settings.allows_anything:
             # Maybe a whitelist caught half-written (an editor saving it in place): the worker
             # puts the job back and asks again once the file has settled.
             return Outcome(kind=OutcomeKind.DEFERRED, error=f"not started: {exc}")
@@ -149,13 +151,25 @@ def execute(settings: Settings, target_name: str, args: list[Any], kwargs: dict[
             with _alarm(timeout):
                 if data_dir is not None:
                     args, kwargs = argfiles.load(args, kwargs, datafiles.arguments_dir(data_dir))
-                value = target.call(args, kwargs)
+                value = _run(settings, target, args, kwargs, job_id)
                 result_type, result = results.keep(
                     value, folder=None if data_dir is None else datafiles.results_dir(data_dir),
                     job_id=job_id, limit=settings.max_result_bytes)
         except AttemptTimeout as exc:
             kind, error = OutcomeKind.TIMED_OUT, str(exc)
+        except NotebookFailed as exc:  # the failing cell's error, not our frames
+            kind, error = OutcomeKind.FAILED, str(exc)
         except (Exception, SystemExit) as exc:  # the job's failure is data, not ours to raise
             kind, error = OutcomeKind.FAILED, job_traceback(exc)
     return Outcome(kind=kind, result=result, result_type=result_type, error=error,
                    output=buffer.getvalue(), duration_s=time.perf_counter() - started)
+
+
+def _run(settings: Settings, target: Target, args: list[Any], kwargs: dict[str, Any],
+         job_id: int | None) -> Any:
+    """Call the target; a notebook is run by papermill (its result: the executed notebook)."""
+    if target.kind != "notebook":
+        return target.call(args, kwargs)
+    from .notebook import run_notebook  # papermill only when a notebook runs
+
+    return run_notebook(settings, target, args, kwargs, job_id)

@@ -2,10 +2,11 @@
 
 Clients append their dispatches to the journal themselves (``queue.QueueClient``); a dispatch
 that reaches the worker's socket (a client that found no journal) is appended by the worker the
-same way, then read in (``Intake``). A cancel changes the in-memory job. Every other call first
-reads the journal and commits what the loop changed (``Writer.flush``), then runs on the
-worker's connection as the locked-file path would (``queue.StoreQueue``), so both paths give the
-same answers (SPEC §11) and every read sees every acknowledged dispatch.
+same way, then read in (``Intake``), unless it needs the queue's state to be decided (``after``,
+``unique``: ``journal.journalled``), which is decided here. A cancel changes the in-memory job.
+Every other call first reads the journal and commits what the loop changed (``Writer.flush``),
+then runs on the worker's connection as the locked-file path would (``queue.StoreQueue``), so
+both paths give the same answers (SPEC §11) and every read sees every acknowledged dispatch.
 
 ``handle`` is what the socket server calls: each request's arguments are checked by
 ``validate.request`` before anything is stored (SPEC §14), and only the operations of
@@ -22,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .. import datafiles, journal, transitions, validate
+from .. import datafiles, dependencies, journal, transitions, validate
 from ..models import Job, JobBatch, JobSpec, Outcome
 from ..queue import OPERATIONS, Page, StoreQueue
 from ..store import Database
@@ -62,17 +63,11 @@ class WorkerService:
 
     def _append(self, kind: int, count: int, payload: bytes = b"") -> tuple[int, int]:
         """Append to the journal; one removed under the running worker gets its base back."""
-        try:
-            return self.journal.append(kind, count, payload)
-        except journal.NoBase:
-            with self.db_lock, self.db.transaction() as job_store:
-                last = max(job_store.last_id(), self.intake.last_id)
-            with self.journal.locked() as fd:
-                try:
-                    return self.journal.append_locked(fd, kind, count, payload)
-                except journal.NoBase:
-                    self.journal.reset(fd, last)
-                    return self.journal.append_locked(fd, kind, count, payload)
+        return self.intake.append(kind, count, payload, self._stored_last)
+
+    def _stored_last(self) -> int:
+        with self.db_lock, self.db.transaction() as job_store:
+            return job_store.last_id()
 
     def _taken_in(self) -> None:
         """Read what was appended into memory, and set the loop and the writer going."""
@@ -81,9 +76,39 @@ class WorkerService:
             self.writer.wake()
 
     def enqueue(self, spec: JobSpec, now: datetime) -> int:
-        first, _ = self._append(journal.JOB, 1, journal.job_payload(spec, now))
-        self._taken_in()
-        return first
+        if journal.journalled(spec):
+            first, _ = self._append(journal.JOB, 1, journal.job_payload(spec, now))
+            self._taken_in()
+            return first
+        return self._enqueue_decided(spec, now)
+
+    def _enqueue_decided(self, spec: JobSpec, now: datetime) -> int:
+        """A dispatch with ``after`` or ``unique``: decided on the queue's state as it is now
+        (``journal.journalled`` says why not from the journal), stored in the queue file before
+        it returns (its id from the journal, ``Intake.reserve``), then held in memory."""
+        self._taken_in()  # dispatches journalled before this one: ``after`` may name them
+        # The database lock is held to the end: it orders these dispatches, so two with one
+        # unique key cannot both find none, and the writer cannot commit (and so forget) a job
+        # that ended between the look at the memory and the look at the file.
+        with self.db_lock:
+            with self.state_lock:
+                if spec.unique_key is not None:
+                    existing = self.state.unique_job(spec.unique_key)
+                    if existing is not None:
+                        return existing
+                elsewhere = [i for i in spec.after if self.state.status_of(i) is None]
+            with self.db.transaction() as job_store:
+                # finished jobs (or none): their statuses are in the file
+                known = job_store.statuses(elsewhere)
+                dependencies.refuse_unknown(elsewhere, known)
+                [job_id] = self.intake.reserve(1, job_store.last_id)
+                job = transitions.pending(job_id, spec, now)
+                job_store.insert([job])
+            with self.state_lock:
+                self.state.add(job, known=known, now=now)
+        self.loop.wake()
+        self.writer.wake()
+        return job_id
 
     def enqueue_batch(self, batch: JobBatch, now: datetime) -> list[int]:
         if not batch.args:
@@ -138,7 +163,13 @@ class WorkerService:
         return self._on_file(lambda q: q.run_restarted(job_id, outcome, now))
 
     def run_finished(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
-        return self._on_file(lambda q: q.run_finished(job_id, outcome, now))
+        # The jobs that wait for it are pending, so in memory: released or cancelled there.
+        job = self._on_file(lambda q: q.settle_foreground(job_id, outcome, now))
+        with self.state_lock:
+            self.state.dependency_ended(job)
+        self.loop.wake()
+        self.writer.wake()
+        return job
 
     def table(self, name: str, *args: Any) -> str:
         """The frame as a Parquet file in the worker's private frames folder; its path.

@@ -6,17 +6,23 @@ next job comes off a heap instead of a query, and state changes reach the file i
 (``take_changes`` -> the writer), a few statements for any number of jobs. A crash loses at most
 the last batch: those jobs are pending or running in the file and run again, which is the
 at-least-once promise of SPEC §12. Every change is a function of ``transitions`` applied by the
-caller and stored here with ``update``.
+caller and stored here with ``update``, but one: when a job ends failed or cancelled, the jobs
+that wait for it (``after``, SPEC §16) are cancelled here (``transitions.dependency_ended``), so
+that no way of ending a job (a settle, a cancel, a refusal, a failed commit) can forget them.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Mapping
 from datetime import datetime
 
+from .. import dependencies, transitions
 from ..models import Job, JobStatus
+from .waits import Waits
 
 PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
+COMPLETED = JobStatus.COMPLETED.value
 
 
 class QueueState:
@@ -25,7 +31,8 @@ class QueueState:
     Two heaps find the next job without a scan (SPEC §5: the highest priority *among the jobs
     whose run_at has come*): ``_waiting`` holds pending jobs by run_at; ``pop_due`` moves those
     that have come due into ``_ready``, ordered by priority, then run_at, then id. A delayed
-    high-priority job therefore waits in ``_waiting`` and never hides due jobs behind it.
+    high-priority job therefore waits in ``_waiting`` and never hides due jobs behind it. A job
+    that waits for others (``waits``) is in neither heap until the last of them completes.
     """
 
     def __init__(self) -> None:
@@ -35,6 +42,8 @@ class QueueState:
         self._changed: dict[int, Job] = {}  #: jobs to commit (final ones too), by id
         self._new: set[int] = set()  #: ids not in the queue file yet: the commit inserts them
         self._ingested = 0  #: the last id of the journal records read into memory
+        self.waits = Waits()  #: pending jobs that wait for others to complete
+        self._unique: dict[str, int] = {}  #: unique key -> the pending or running job with it
 
     def __len__(self) -> int:
         return len(self.jobs)
@@ -43,32 +52,83 @@ class QueueState:
         """The pending or running job with this id; None for any other."""
         return self.jobs.get(job_id)
 
-    def add(self, job: Job, *, changed: bool = False, new: bool = False) -> None:
+    def add(self, job: Job, *, changed: bool = False, new: bool = False,
+            known: Mapping[int, str] | None = None, now: datetime | None = None) -> None:
         """Track a job that is pending or running in the file (loaded, or just stored);
         ``changed`` marks it for the next commit, ``new`` as not in the queue file yet (read
-        from the journal)."""
+        from the journal). A pending job that waits for others (``after``) is blocked until they
+        complete, or cancelled at ``now`` when one of them never will; ``known`` has the
+        statuses (from the file) of those of them this state does not hold."""
         self.jobs[job.id] = job
-        if job.status == PENDING:
-            heapq.heappush(self._waiting, (job.run_at, job.id))
+        if job.unique_key is not None and job.status in (PENDING, RUNNING):
+            self._unique[job.unique_key] = job.id
         if new:
             self._new.add(job.id)
             changed = True
         if changed:
             self._changed[job.id] = job
+        if job.status != PENDING:
+            return
+        if job.after:
+            lookup = known or {}
+            waiting, ended = dependencies.blocking(
+                job.id, job.after, lambda i: self.status_of(i) or lookup.get(i))
+            if ended is not None:
+                self.update(transitions.dependency_ended(job, *ended, now or job.created_at))
+                return
+            self.waits.wait(job.id, waiting)
+        if job.id not in self.waits:
+            heapq.heappush(self._waiting, (job.run_at, job.id))
+
+    def status_of(self, job_id: int) -> str | None:
+        """The status this state knows of ``job_id``: it is pending or running, or it ended
+        since the last commit; None otherwise (final and committed, or unknown)."""
+        job = self.jobs.get(job_id) or self._changed.get(job_id)
+        return None if job is None else job.status
+
+    def unique_job(self, key: str) -> int | None:
+        """The pending or running job with unique key ``key``; None for none."""
+        return self._unique.get(key)
 
     def update(self, job: Job) -> None:
         """Store the job's new state (made by a function of ``transitions``), to be committed:
         a pending job goes (back) into the run order, a final one is forgotten after its
-        commit."""
-        if job.status in (PENDING, RUNNING):
-            previous = self.jobs.get(job.id)
-            self.jobs[job.id] = job
-            if job.status == PENDING and (previous is None or previous.status != PENDING
-                                          or previous.run_at != job.run_at):
-                heapq.heappush(self._waiting, (job.run_at, job.id))
-        else:
-            self.jobs.pop(job.id, None)
-        self._changed[job.id] = job
+        commit, and the jobs that wait for it are released or cancelled."""
+        todo = [job]
+        while todo:
+            job = todo.pop()
+            if job.status in (PENDING, RUNNING):
+                previous = self.jobs.get(job.id)
+                self.jobs[job.id] = job
+                if job.status == PENDING and (previous is None or previous.status != PENDING
+                                              or previous.run_at != job.run_at):
+                    heapq.heappush(self._waiting, (job.run_at, job.id))
+            else:
+                self.jobs.pop(job.id, None)
+                if job.unique_key is not None and self._unique.get(job.unique_key) == job.id:
+                    del self._unique[job.unique_key]
+                todo.extend(self._ended(job))
+            self._changed[job.id] = job
+
+    def dependency_ended(self, job: Job) -> None:
+        """A job this state does not hold ended (a foreground ``notebookjobs run``): release or
+        cancel the jobs that wait for it."""
+        for cancelled in self._ended(job):
+            self.update(cancelled)
+
+    def _ended(self, job: Job) -> list[Job]:
+        """``job`` ended: its waiters released into the run order, or (when it did not
+        complete) returned cancelled, for the caller to store."""
+        self.waits.forget(job.id)
+        released, doomed = self.waits.ended(job.id, job.status == COMPLETED)
+        for job_id in released:
+            waiter = self.jobs[job_id]
+            heapq.heappush(self._waiting, (waiter.run_at, job_id))
+        # The time its dependency ended, as recorded on it (a clock-free state stays exact).
+        when = job.finished_at or job.started_at or job.created_at
+        return [transitions.dependency_ended(self.jobs[job_id], job.id, job.status, when)
+                for job_id in doomed
+                if job_id in self.jobs and self.jobs[job_id].status == PENDING]
 
     def retake(self, job: Job) -> None:
         """Put a pending job that was taken by ``pop_due`` back in the run order (it came back
@@ -79,7 +139,8 @@ class QueueState:
     def _is_current(self, job_id: int, run_at: datetime) -> bool:
         # Entries of jobs that were claimed, cancelled or rescheduled stay until they surface.
         job = self.jobs.get(job_id)
-        return job is not None and job.status == PENDING and job.run_at == run_at
+        return (job is not None and job.status == PENDING and job.run_at == run_at
+                and job_id not in self.waits)
 
     def pop_due(self, now: datetime) -> Job | None:
         """The pending job to run next among those whose run_at has come (the caller starts

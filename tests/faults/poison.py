@@ -309,6 +309,12 @@ FORGERIES = {
     "batch_kwargs_not_objects": lambda: forged("enqueue_batch", good_batch(), kwargs=["[1]", "5"]),
     "batch_lengths_differ": lambda: forged("enqueue_batch", good_batch(), kwargs=["{}"]),
     "batch_priority_high": lambda: forged("enqueue_batch", good_batch(), priority="high"),
+    # SPEC §16: a job waiting for its own id (the next one; the queue holds job 1), a cycle
+    # attempt; ids that are not ids; a schedule only the worker may set; a key that is no text
+    "after_its_own_id": lambda: forged("enqueue", good_spec(), after=[2]),
+    "after_not_ids": lambda: forged("enqueue", good_spec(), after=["1", None]),
+    "schedule_set_by_client": lambda: forged("enqueue", good_spec(), schedule="nightly"),
+    "unique_key_not_text": lambda: forged("enqueue", good_spec(), unique_key=5),
 }
 
 

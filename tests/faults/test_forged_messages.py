@@ -20,6 +20,7 @@ QUICK = [
     "retry_delay_nan",
     "priority_high",
     "batch_args_not_json",
+    "after_its_own_id",
 ]
 
 

@@ -1,0 +1,70 @@
+"""``run_now``: a job run in the caller's process now, with retries, recorded in the queue and
+the logs (the seed's ``run-job.php``; ``notebookjobs run``). Apart from the client's module so
+that each stays small; ``client.run_now`` is this function."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import datafiles, dispatching, retries, validate
+from .config import load_settings
+from .joblog import JobLog
+from .models import utcnow
+from .progress import set_reporter
+from .queue import QueueClient
+from .worker import runner
+
+
+def run_now(target: str, args: list[Any], kwargs: dict[str, Any], *, echo: bool = True,
+            sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+    """Run a target in this process now, with retries, recorded in the queue and the logs.
+
+    The seed's ``run-job.php``: validation as for dispatch, then attempts until one succeeds or
+    the retry policy is spent (``retries.decide``, as the worker decides), sleeping the
+    configured delay in between. Returns the final status.
+    """
+    cfg = load_settings()
+    now = utcnow()
+    stash = dispatching.stash(cfg)
+    spec = dispatching.job_spec(cfg, target, args, kwargs, 0, 0, now, stash)
+    stash.write()
+    queue = QueueClient(cfg)
+    job = queue.run_started(spec, f"run:{socket.gethostname()}:{os.getpid()}", now)
+    set_reporter(lambda fraction, message: queue.record_progress(job.id, fraction, message))
+    log = JobLog(cfg.logs_dir)
+    # The attempts run in the project root, as the worker's do (SPEC §12); this is the caller's
+    # process, so its own directory comes back afterwards.
+    try:
+        caller_dir: str | None = os.getcwd()
+    except OSError:  # the caller's folder was deleted: nothing to come back to
+        caller_dir = None
+    os.chdir(cfg.root)
+    try:
+        while True:
+            outcome = runner.execute(cfg, spec.target, spec.args, spec.kwargs,
+                                     timeout=spec.policy.timeout, echo=echo, job_id=job.id,
+                                     data_dir=datafiles.data_dir(cfg.db_path))
+            outcome = validate.outcome(outcome)
+            decision = retries.decide(job.policy, job.attempts, outcome.kind, utcnow())
+            if outcome.succeeded:
+                log.completed(job, outcome.duration_s)
+            else:
+                log.attempt_failed(job, outcome.error or "", decision.final)
+            if decision.final:
+                job = queue.run_finished(job.id, outcome, utcnow())
+                break
+            sleep(retries.delay_s(job.policy, job.attempts))
+            job = queue.run_restarted(job.id, outcome, utcnow())
+    finally:
+        if caller_dir is not None:
+            try:
+                os.chdir(caller_dir)
+            except OSError:
+                pass  # deleted meanwhile (by the job, say): stay in the root
+        set_reporter(None)
+        log.close()
+    return job.to_status()
