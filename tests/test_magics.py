@@ -99,7 +99,7 @@ def test_worker_subcommands(shell, capsys, monkeypatch):
     run(shell, "%jobs worker status")
     assert capsys.readouterr().out == "worker: not running\n"  # as `notebookjobs worker status`
 
-    def refuse(concurrency=None, log_level=None):
+    def refuse(concurrency=None, log_level=None, dask=None):
         raise WorkerError("cannot start the worker; see logs/worker.log")
 
     monkeypatch.setattr(client, "start_worker", refuse)
@@ -107,19 +107,19 @@ def test_worker_subcommands(shell, capsys, monkeypatch):
     assert "cannot start the worker; see logs/worker.log" in one_error_line(capsys)
     started = []
 
-    def start(concurrency=None, log_level=None):
-        started.append((concurrency, log_level))
+    def start(concurrency=None, log_level=None, dask=None):
+        started.append((concurrency, log_level, dask))
         return 4242
 
     monkeypatch.setattr(client, "start_worker", start)
     monkeypatch.setattr(client, "stop_worker", lambda: False)
     run(shell, "%jobs worker start")
     run(shell, "%jobs worker stop")
-    run(shell, "%jobs worker restart --concurrency 3 --log-level debug")
+    run(shell, "%jobs worker restart --concurrency 3 --log-level debug --dask tcp://h:8786")
     assert capsys.readouterr().out.splitlines() == [
         "worker running (pid 4242); its log is logs/worker.log", "no worker was running",
         "no worker was running", "worker running (pid 4242); its log is logs/worker.log"]
-    assert started == [(None, None), (3, "DEBUG")]
+    assert started == [(None, None, None), (3, "DEBUG", "tcp://h:8786")]
     run(shell, "%jobs worker status --json")
     assert json.loads(capsys.readouterr().out)["running"] is False
     run(shell, "%jobs --version")
