@@ -32,6 +32,7 @@ from . import (
     socketdir,
     store,
     transitions,
+    validate,
     wake,
 )
 from .config import Settings
@@ -274,6 +275,11 @@ class QueueClient:
         """As ``enqueue``: one journal record for the whole batch."""
         if not batch.args:
             return []
+        # Checked here by the function that reads the record back (``journal.jobs_of``): a
+        # batch the reader would refuse must be refused now, not acknowledged and then failed
+        # as unreadable (a call's value may pass on its own and be one level too deep in its
+        # job's argument list). Found by `make soak`'s dispatch_many property.
+        batch = validate.job_batch(batch)
         try:
             first, last = self._journal.append(journal.BATCH, len(batch.args),
                                                journal.batch_payload(batch, now))

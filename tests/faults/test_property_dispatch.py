@@ -22,6 +22,7 @@ from .poison import (
     PRIORITIES,
     VALUES,
     MustRefuse,
+    _nest,
     delay_must_be_refused,
     examples,
     expected_json,
@@ -132,6 +133,9 @@ def test_dispatch_many_stores_exactly_or_refuses(project, door):
     @examples(20 if door else 12)
     @given(calls=CALLS, priority=PRIORITIES, delay=DELAYS)
     @example(calls=[[1], [2]], priority=2**40, delay=0)
+    # A value 100 levels deep is one level deeper in its job's argument list: once acknowledged
+    # and then failed as unreadable by the worker (found by make soak); now stored or refused.
+    @example(calls=[[_nest(0, 100)]], priority=0, delay=0)
     @example(calls=[["\udcff"]], priority=0, delay=0)
     @example(calls=[[1]], priority=0, delay=1e12)
     def one(calls, priority, delay):
