@@ -29,6 +29,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import logging
 import os
 import struct
 import zlib
@@ -42,6 +43,8 @@ from typing import Any
 from . import files, transitions, validate, wire
 from .errors import InvalidArgumentsError, StorageError
 from .models import Job, JobBatch, JobSpec, RetryPolicy
+
+logger = logging.getLogger(__name__)
 
 _HEADER = struct.Struct("<4sBQQII")
 _FOOTER = struct.Struct("<Q4s")
@@ -274,3 +277,15 @@ def unreadable(record: Record, reason: str, now: datetime) -> list[Job]:
                 attempts=0, max_attempts=1, created_at=now, run_at=now, finished_at=now,
                 error=error)
             for job_id in range(record.first_id, record.last_id + 1)]
+
+
+def readable_jobs(record: Record, now: datetime) -> list[Job]:
+    """``jobs_of(record)``; for a record that cannot be read, the failed jobs of ``unreadable``
+    (a bad record fails alone: SPEC §14). The one reading of a record, for the worker's intake
+    and for the replay of a process that opens the queue file."""
+    try:
+        return jobs_of(record)
+    except (InvalidArgumentsError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        logger.warning("journal record of ids %d..%d cannot be read: %s", record.first_id,
+                       record.last_id, exc)
+        return unreadable(record, f"{type(exc).__name__}: {exc}", now)

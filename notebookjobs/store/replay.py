@@ -16,8 +16,6 @@ from datetime import UTC, datetime
 import duckdb
 
 from .. import journal
-from ..errors import InvalidArgumentsError
-from ..models import Job
 from .sql import QUERIES
 
 logger = logging.getLogger(__name__)
@@ -48,7 +46,7 @@ def replay(conn: duckdb.DuckDBPyConnection, log: journal.Journal) -> int:
             store = JobStore(conn)
             applied = meta_int(conn, APPLIED)
             jobs = [job for record in records if record.last_id > applied
-                    for job in _jobs(record) if job.id > applied]
+                    for job in journal.readable_jobs(record, datetime.now(UTC)) if job.id > applied]
             present = {row[0] for row in conn.execute(
                 QUERIES["ids_from"], [min((j.id for j in jobs), default=0)]).fetchall()}
             fresh = [job for job in jobs if job.id not in present]
@@ -64,13 +62,3 @@ def replay(conn: duckdb.DuckDBPyConnection, log: journal.Journal) -> int:
     if fresh:
         logger.info("moved %d dispatch(es) from the journal into the queue", len(fresh))
     return len(fresh)
-
-
-def _jobs(record: journal.Record) -> list[Job]:
-    """The record's jobs; for a record that cannot be read, failed jobs that say why."""
-    try:
-        return journal.jobs_of(record)
-    except (InvalidArgumentsError, ValueError, KeyError, TypeError, RecursionError) as exc:
-        logger.warning("journal record of ids %d..%d cannot be read: %s", record.first_id,
-                       record.last_id, exc)
-        return journal.unreadable(record, f"{type(exc).__name__}: {exc}", datetime.now(UTC))

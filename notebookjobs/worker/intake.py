@@ -17,8 +17,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from .. import journal
-from ..errors import InvalidArgumentsError
-from ..models import Job
 from ..store.replay import BASE_ONLY
 from .state import QueueState
 
@@ -60,7 +58,7 @@ class Intake:
                     self.offset = record.end
                     if record.last_id <= self.last_id:
                         continue  # read before the file was cut (or a base)
-                    jobs = _jobs(record)
+                    jobs = journal.readable_jobs(record, datetime.now(UTC))
                     with self.state_lock:
                         for job in jobs:
                             self.state.add(job, new=True)
@@ -108,15 +106,3 @@ class Intake:
                 self.journal.reset(fd, self.last_id)
                 self.offset = BASE_ONLY
         return True
-
-
-def _jobs(record: journal.Record) -> list[Job]:
-    """The record's pending jobs; a record that cannot be read gives failed jobs that say why
-    (a bad record fails alone: SPEC §14)."""
-    try:
-        return journal.jobs_of(record)
-    except (InvalidArgumentsError, ValueError, KeyError, TypeError, RecursionError) as exc:
-        logger.warning("journal record of ids %d..%d cannot be read: %s", record.first_id,
-                       record.last_id, exc)
-        return journal.unreadable(record, f"{type(exc).__name__}: {exc}", datetime.now(UTC))
-
