@@ -24,36 +24,74 @@ _FALSE = {"false", "no", "n", "0", "off"}
 def bind(target: Target, args: list[Any] | tuple[Any, ...], kwargs: dict[str, Any]
          ) -> tuple[list[Any], dict[str, Any]]:
     """Coerced, JSON-checked ``(args, kwargs)`` that fit the target's signature."""
-    sig = target.signature
-    args = [validate.plain_number(a) for a in args]
-    kwargs = {k: validate.plain_number(v) for k, v in kwargs.items()}
-    try:
-        sig.bind(*args, **kwargs)
-    except TypeError as exc:
-        raise InvalidArgumentsError(
-            f"{target.name}{_plain_signature(sig)}: {exc}; pass the arguments it takes"
-        ) from exc
-    # Coerce each value by the parameter it binds to, keeping the caller's positional/keyword form.
-    params = list(sig.parameters.values())
-    positional = [p for p in params if p.kind in (inspect.Parameter.POSITIONAL_ONLY,
-                                                  inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    var_positional = next((p for p in params if p.kind is inspect.Parameter.VAR_POSITIONAL), None)
-    var_keyword = next((p for p in params if p.kind is inspect.Parameter.VAR_KEYWORD), None)
-    out_args = []
-    for i, value in enumerate(args):
-        # sig.bind above guarantees a parameter for each value: a named one, or *args / **kwargs
-        param = positional[i] if i < len(positional) else var_positional
-        assert param is not None
-        name = param.name if i < len(positional) else f"argument {i + 1}"
-        out_args.append(to_json_value(name, _coerce(name, value, param.annotation)))
-    out_kwargs = {}
-    for name, value in kwargs.items():
-        found = sig.parameters.get(name)
-        named = found is not None and found.kind is not inspect.Parameter.VAR_POSITIONAL
-        param = found if named else var_keyword
-        assert param is not None
-        out_kwargs[name] = to_json_value(name, _coerce(name, value, param.annotation))
-    return out_args, out_kwargs
+    return Binder(target).bind(args, kwargs)
+
+
+#: what a value is coerced to: the annotation's type (its origin for ``list[int]`` and the
+#: like) and whether None is allowed (``X | None``)
+_Kind = tuple[Any, bool]
+#: a call shape's plan: each positional value's (name, kind), then each keyword's kind
+_Plan = tuple[list[tuple[str, _Kind]], dict[str, _Kind]]
+
+
+class Binder:
+    """``bind`` for many calls of one target (``dispatch_many``): whether a call fits the
+    signature depends only on its shape (how many positional values, which names), so the
+    signature is checked, and each value's parameter found, once per shape; each value is
+    still coerced and checked on its own. A batch is usually one shape: 100,000 calls of one
+    shape cost one ``Signature.bind`` instead of 100,000 (a third of the batch's time)."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self._plans: dict[tuple[int, tuple[str, ...]], _Plan] = {}
+
+    def bind(self, args: list[Any] | tuple[Any, ...], kwargs: dict[str, Any]
+             ) -> tuple[list[Any], dict[str, Any]]:
+        """Coerced, JSON-checked ``(args, kwargs)`` that fit the target's signature; the
+        caller's positional/keyword form is kept."""
+        shape = (len(args), tuple(kwargs))
+        plan = self._plans.get(shape)
+        if plan is None:
+            plan = self._plans[shape] = self._plan(*shape)
+        positional, keywords = plan
+        return ([to_json_value(name, _coerce(name, validate.plain_number(value), *kind))
+                 for (name, kind), value in zip(positional, args, strict=True)],
+                {name: to_json_value(name, _coerce(name, validate.plain_number(value),
+                                                   *keywords[name]))
+                 for name, value in kwargs.items()})
+
+    def _plan(self, count: int, names: tuple[str, ...]) -> _Plan:
+        """The parameter of each value of a call of this shape; ``InvalidArgumentsError``
+        when such a call does not fit the signature (missing or extra arguments)."""
+        sig = self.target.signature
+        try:  # binding checks the shape alone: placeholders stand for the values
+            sig.bind(*([None] * count), **dict.fromkeys(names))
+        except TypeError as exc:
+            raise InvalidArgumentsError(
+                f"{self.target.name}{_plain_signature(sig)}: {exc}; pass the arguments it takes"
+            ) from exc
+        params = list(sig.parameters.values())
+        named = [p for p in params if p.kind in (inspect.Parameter.POSITIONAL_ONLY,
+                                                 inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        var_positional = next((p for p in params if p.kind is inspect.Parameter.VAR_POSITIONAL),
+                              None)
+        var_keyword = next((p for p in params if p.kind is inspect.Parameter.VAR_KEYWORD), None)
+        positional = []
+        for i in range(count):
+            # the check above guarantees a parameter for each value: a named one, or *args
+            if i < len(named):
+                positional.append((named[i].name, _kind(named[i].annotation)))
+            else:
+                assert var_positional is not None
+                positional.append((f"argument {i + 1}", _kind(var_positional.annotation)))
+        keywords = {}
+        for name in names:
+            param = sig.parameters.get(name)
+            if param is None or param.kind is inspect.Parameter.VAR_POSITIONAL:
+                param = var_keyword  # the check above guarantees a **kwargs for it
+            assert param is not None
+            keywords[name] = _kind(param.annotation)
+        return positional, keywords
 
 
 def _plain_signature(sig: inspect.Signature) -> str:
@@ -82,10 +120,14 @@ def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
     return annotation, False
 
 
-def _coerce(name: str, value: Any, annotation: Any) -> Any:
-    """Turn a string into the annotated type; check plain values against simple annotations."""
+def _kind(annotation: Any) -> _Kind:
+    """What ``_coerce`` turns a value for a parameter so annotated into."""
     kind, optional = _unwrap_optional(annotation)
-    base = typing.get_origin(kind) or kind
+    return typing.get_origin(kind) or kind, optional
+
+
+def _coerce(name: str, value: Any, base: Any, optional: bool) -> Any:
+    """Turn a string into ``base`` (a ``_kind``); check plain values against simple types."""
     if value is None:
         return None
     if isinstance(value, str) and optional and value.strip().lower() in ("null", "none"):

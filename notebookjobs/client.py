@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from . import datafiles, discovery, dispatching, frames, registry, validate
-from .arguments import bind
+from .arguments import Binder
 from .config import Settings, load_settings
 from .errors import InvalidArgumentsError, JobStateError, NotebookJobsError, NoWorkerWarning
 from .foreground import run_now  # noqa: F401  (client.run_now: the CLI's `run`)
@@ -123,6 +123,7 @@ def dispatch_many(target: str, calls: list[Any], *, priority: int = 0,
     # Checked once for the batch: the per-item work is the binding alone.
     priority = validate.priority(priority)
     run_at = validate.later(now, validate.seconds("delay", delay))
+    binder = Binder(resolved)
     all_args, all_kwargs = [], []
     for i, item in enumerate(calls):
         if isinstance(item, dict):
@@ -134,11 +135,11 @@ def dispatch_many(target: str, calls: list[Any], *, priority: int = 0,
                                         "arguments or a dict of keyword arguments")
         try:
             args, kwargs = stash.swap(args, kwargs)
-            bound_args, bound_kwargs = bind(resolved, args, kwargs)
+            bound_args, bound_kwargs = binder.bind(args, kwargs)
         except InvalidArgumentsError as exc:
             raise InvalidArgumentsError(f"calls[{i}]: {exc}") from exc
-        all_args.append(json.dumps(bound_args))
-        all_kwargs.append(json.dumps(bound_kwargs))
+        all_args.append(json.dumps(bound_args) if bound_args else "[]")
+        all_kwargs.append(json.dumps(bound_kwargs) if bound_kwargs else "{}")
     batch = JobBatch(target=resolved.name, args=all_args, kwargs=all_kwargs, priority=priority,
                      run_at=run_at, policy=cfg.policy_for(resolved.name))
     queue = QueueClient(cfg)

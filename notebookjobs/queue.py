@@ -264,10 +264,10 @@ class QueueClient:
         on the locked file (``journal.journalled`` says why)."""
         if not journal.journalled(spec):
             return self._route(lambda q: q.enqueue(spec, now))
-        try:
-            first, _ = self._journal.append(journal.JOB, 1, journal.job_payload(spec, now))
-        except journal.NoBase:  # a queue never opened yet: opening it writes the base
+        appended = self._append(journal.JOB, 1, journal.job_payload(spec, now))
+        if appended is None:
             return self._route(lambda q: q.enqueue(spec, now))
+        first, _ = appended
         self.used_worker = wake.poke(socketdir.wake_path(self.settings))
         return first
 
@@ -280,13 +280,39 @@ class QueueClient:
         # as unreadable (a call's value may pass on its own and be one level too deep in its
         # job's argument list). Found by `make soak`'s dispatch_many property.
         batch = validate.job_batch(batch)
-        try:
-            first, last = self._journal.append(journal.BATCH, len(batch.args),
-                                               journal.batch_payload(batch, now))
-        except journal.NoBase:
+        appended = self._append(journal.BATCH, len(batch.args),
+                                journal.batch_payload(batch, now))
+        if appended is None:
             return self._route(lambda q: q.enqueue_batch(batch, now))
+        first, last = appended
         self.used_worker = wake.poke(socketdir.wake_path(self.settings))
         return list(range(first, last + 1))
+
+    def _append(self, kind: int, count: int, payload: bytes) -> tuple[int, int] | None:
+        """A journal record of ``count`` new ids; (first, last) id. None when the journal
+        has no base record and the queue file exists: opening the file writes the base
+        (the caller then goes through the worker or the file)."""
+        try:
+            return self._journal.append(kind, count, payload)
+        except journal.NoBase:
+            pass
+        # A queue whose file does not exist yet starts at id 1: its journal gets a base of 0
+        # and the record, and the file is created later by whoever opens it first, which
+        # replays the journal as it does any record (creating it costs ~1 s: a first
+        # dispatch must not). Decided under the queue's lock, so that no worker runs and no
+        # process creates the file meanwhile; a lock held by someone means: not new.
+        fd = lock.open_lock(self.settings.lock_path)
+        try:
+            if not lock.try_lock(fd) or self.settings.db_path.exists():
+                return None
+            with self._journal.locked() as journal_fd:
+                try:
+                    return self._journal.append_locked(journal_fd, kind, count, payload)
+                except journal.NoBase:
+                    self._journal.reset(journal_fd, 0)
+                    return self._journal.append_locked(journal_fd, kind, count, payload)
+        finally:
+            os.close(fd)  # releases the lock
 
     def get(self, job_id: int) -> Job:
         return self._route(lambda q: q.get(job_id))

@@ -109,6 +109,34 @@ def test_coercion_errors_name_the_parameter(project, position, value, fragment):
     assert stored_count() == 0
 
 
+def test_dispatch_many_binds_and_coerces_each_call_as_dispatch_does(project):
+    # Given calls of one target in several shapes (positional, keyword, mixed in one batch)
+    calls = [["42", "2.5", "yes", "plain", "[1, 2]", '{"a": 1}'],
+             {"n": "7", "x": "1", "flag": "0", "name": "n", "items": "[]", "options": "{}"},
+             [1, 2.5, False, "again", [3], {}],
+             {"options": {"b": 2}, "n": 3, "x": 0.5, "flag": True, "name": "k", "items": []}]
+    # When they are dispatched in one batch and one at a time
+    batch = nj.dispatch_many("jobs.testing.typed", calls)
+    single = [nj.dispatch("jobs.testing.typed", **c) if isinstance(c, dict)
+              else nj.dispatch("jobs.testing.typed", *c) for c in calls]
+    # Then each job of the batch holds what its single dispatch holds (a shape's binding is
+    # reused across the batch; each value is still coerced on its own)
+    stored = [(nj.status(i)["args"], nj.status(i)["kwargs"]) for i in batch]
+    assert stored == [(nj.status(i)["args"], nj.status(i)["kwargs"]) for i in single]
+    assert stored[0][0] == [42, 2.5, True, "plain", [1, 2], {"a": 1}]
+    assert stored[1][1]["flag"] is False and stored[3][1]["options"] == {"b": 2}
+    # And a later call of a shape seen before is still checked value by value, and one of a
+    # shape that does not fit is refused, each naming its call; nothing of the batch is stored
+    before = stored_count()
+    with pytest.raises(nj.InvalidArgumentsError, match=re.escape("calls[2]: n: 'seven'")):
+        nj.dispatch_many("jobs.testing.typed", [calls[0], calls[2], ["seven", *calls[2][1:]]])
+    with pytest.raises(nj.InvalidArgumentsError, match=re.escape("calls[1]: jobs.testing.typed(")):
+        nj.dispatch_many("jobs.testing.typed", [calls[0], calls[0][:5]])
+    with pytest.raises(nj.InvalidArgumentsError, match=re.escape("calls[1]: ")):
+        nj.dispatch_many("jobs.testing.typed", [calls[1], {**calls[1], "extra": 1}])
+    assert stored_count() == before
+
+
 def test_priority_and_delay_are_validated(project):
     with pytest.raises(nj.InvalidArgumentsError, match="priority='high'"):
         nj.dispatch("jobs.testing.ok", priority="high")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import config, journal
+from notebookjobs import config, journal, lock
 from notebookjobs.models import JobSpec, utcnow
 from notebookjobs.store import replay
 from support import wait_until
@@ -148,6 +148,46 @@ def test_a_dispatch_with_no_worker_does_not_open_the_queue_file(project):
     # Then the queue file was not touched (they are in the journal), and a read finds them
     assert db.stat().st_mtime_ns == before
     assert sorted(nj.jobs(per_page=10)["id"]) == ids
+
+
+def test_the_first_dispatches_of_a_new_queue_do_not_create_its_file(project):
+    # Given a project whose queue was never opened (creating its file costs about a second)
+    db = Path(config.load_settings().db_path)
+    assert not db.exists()
+    # When jobs are dispatched with no worker running
+    first = nj.dispatch("jobs.testing.ok", 1)
+    batch = nj.dispatch_many("jobs.testing.ok", [[2], [3]])
+    # Then they are durable in the journal alone, with ids from 1, and the file is not made
+    assert [first, *batch] == [1, 2, 3]
+    assert not db.exists()
+    log = journal.Journal(db)
+    with log.locked() as fd:
+        assert [(r.kind, r.first_id, r.last_id) for r in journal.read(fd, 0)] == [
+            (journal.BASE, 0, 0), (journal.JOB, 1, 1), (journal.BATCH, 2, 3)]
+    # And the first read creates the file with them in it, and the ids go on
+    assert [nj.status(i)["args"] for i in (1, 2, 3)] == [[1], [2], [3]]
+    assert db.exists() and oct(db.stat().st_mode & 0o777) == "0o600"
+    assert nj.dispatch("jobs.testing.ok", 4) == 4
+
+
+def test_a_new_queue_whose_lock_is_held_is_not_started_by_a_dispatch(project, monkeypatch):
+    # Given a queue never opened, and its lock held by another process (as a starting worker
+    # holds it while it creates the file)
+    monkeypatch.setenv(config.ENV_LOCK_TIMEOUT, "0.5")
+    settings = config.load_settings()
+    held = lock.open_lock(settings.lock_path)
+    assert lock.try_lock(held)
+    try:
+        # When a job is dispatched, then it does not start the journal: it waits for the lock
+        # (and is refused once the wait runs out), so no id is handed out that the file's
+        # creator does not know of
+        with pytest.raises(nj.StoreBusyError):
+            nj.dispatch("jobs.testing.ok", 1)
+        assert journal.Journal(settings.db_path).size() == 0
+    finally:
+        os.close(held)
+    # And once the lock is free, the dispatch goes through and gets id 1
+    assert nj.dispatch("jobs.testing.ok", 1) == 1
 
 
 def test_after_and_unique_are_decided_on_the_queue_and_no_record_carries_them(project):

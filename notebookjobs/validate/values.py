@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -311,7 +312,12 @@ def _refuse_constant(name: str) -> Any:
 
 
 #: json.loads that refuses NaN and Infinity, which Python's json accepts and DuckDB does not
-strict_loads = json.JSONDecoder(parse_constant=_refuse_constant).decode
+_STRICT = json.JSONDecoder(parse_constant=_refuse_constant)
+strict_loads = _STRICT.decode
+#: its C scanner alone: ``(value, end)`` of the JSON at an index, without ``decode``'s two
+#: whitespace matches (StopIteration or ValueError where no valid JSON starts there)
+strict_scan: Callable[[str, int], tuple[Any, int]] = (
+    _STRICT.scan_once)  # type: ignore[attr-defined]  # set by __init__; typeshed lacks it
 
 
 def json_text(name: str, value: Any, expected: type) -> Any:

@@ -7,11 +7,14 @@ UTF-8 is stored with U+FFFD; numpy numbers count as the Python numbers they hold
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import config
+from notebookjobs import config, validate
+from notebookjobs.models import JobBatch, RetryPolicy, utcnow
 from support import wait_until
 
 from .harness import cli_bytes, one_clear_line
@@ -229,3 +232,24 @@ def test_numpy_numbers_are_the_python_numbers_they_hold(project, door):
         assert args == [3, 1.5, True, "n", [1], {"k": 2.5}], values
         assert [type(a) for a in args[:3]] == [int, float, bool] and type(args[4][0]) is int
     still_runs(door)
+
+
+# --- a batch's argument texts (what the socket and the journal carry) -------------------------
+
+
+def batch_of(args: list) -> JobBatch:
+    return JobBatch(target="jobs.testing.ok", args=args, kwargs=["{}"] * len(args), priority=0,
+                    run_at=utcnow(), policy=RetryPolicy())
+
+
+def test_a_batch_text_is_checked_whole_and_each_distinct_text_once():
+    # Texts the fast path takes as they are, texts it leaves to the full check (spaces around,
+    # an escape), and repeats: each comes back as JSON of a list, in order
+    texts = ["[1]", " [2] ", "[1]", '["\\u00e9"]', " [2] ", "[]"]
+    assert validate.job_batch(batch_of(texts)).args == [
+        "[1]", "[2]", "[1]", '["\\u00e9"]', "[2]", "[]"]
+    # Two values in one text, a text cut short, NaN, a value of the wrong type: refused, and
+    # the error names the first bad item even when a good text repeats before it
+    for bad in ("[1] [2]", "[1], [2]", "[1", "[NaN]", '{"a": 1}', "1"):
+        with pytest.raises(nj.InvalidArgumentsError, match=re.escape("args[2]")):
+            validate.job_batch(batch_of(["[1]", "[1]", bad, bad]))
