@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -111,7 +112,7 @@ def test_coercion_errors_name_the_parameter(project, position, value, fragment):
 
 def test_dispatch_many_binds_and_coerces_each_call_as_dispatch_does(project):
     # Given calls of one target in several shapes (positional, keyword, mixed in one batch)
-    calls = [["42", "2.5", "yes", "plain", "[1, 2]", '{"a": 1}'],
+    calls: list[Any] = [["42", "2.5", "yes", "plain", "[1, 2]", '{"a": 1}'],
              {"n": "7", "x": "1", "flag": "0", "name": "n", "items": "[]", "options": "{}"},
              [1, 2.5, False, "again", [3], {}],
              {"options": {"b": 2}, "n": 3, "x": 0.5, "flag": True, "name": "k", "items": []}]
