@@ -60,6 +60,9 @@ class Inline:
             self._end(job_id, outcome)
         return self.where
 
+    def flush(self) -> None:
+        pass  # submit() runs each attempt at once
+
     def wait(self, timeout: float | None, extra: Any = ()) -> Events:
         events, self._events = self._events, Events()
         return events

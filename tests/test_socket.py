@@ -353,11 +353,13 @@ def test_a_connection_lost_after_the_request_is_reported_for_writes_and_retried_
 ):
     # Given a "worker" that reads each request and goes away without answering
     fake = fake_worker([None, None, None])
-    # When a client dispatches, Then it is told the job may or may not be stored, and how to check
+    # When a client makes a write that goes through the worker (a unique dispatch is decided
+    # on the queue's state: a plain one would go to the journal), Then it is told the job may
+    # or may not be stored, and how to check
     with pytest.raises(
         nj.WorkerError, match="may or may not have been carried out.*notebookjobs list"
     ):
-        nj.dispatch("jobs.testing.ok", 1)
+        nj.dispatch("jobs.testing.ok", 1, unique=True)
     assert len(fake.requests) == 1
     # When it reads, Then the read is sent again, and answered from the file
     counts, via_worker = counts_and_path()

@@ -251,6 +251,7 @@ def test_hot_reload_of_job_code_and_whitelist(project, start_worker):
 def test_a_forged_row_is_refused_and_runs_nothing(project, start_worker):
     # Given a pending job whose target was changed in the file by other means
     job_id = nj.dispatch("jobs.testing.ok", 1)
+    nj.counts()  # opens the queue file: the dispatch moves from the journal into it
     conn = duckdb.connect(str(project.db))
     conn.execute(
         "UPDATE queue SET target = 'os.system', args = '[\"touch pwned\"]' WHERE id = ?", [job_id]

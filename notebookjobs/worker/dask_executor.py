@@ -220,6 +220,9 @@ class DaskExecutor:
         self._finished, self._progress, self._started = [], [], []
         return events
 
+    def flush(self) -> None:
+        """Nothing to do: ``submit`` hands each attempt to the cluster at once."""
+
     def stop_job(self, job_id: int, kind: OutcomeKind, reason: str) -> bool:
         """Ask the Dask worker running ``job_id`` to kill its attempt: the task then returns
         ``Outcome(kind, error=reason)``, which comes out of ``wait`` (or the attempt's real

@@ -18,7 +18,12 @@ not start for it (``OutcomeKind.DEFERRED``) waits before it is tried again."""
 GROUP_COMMIT_INTERVAL_S = 0.05
 """The writer commits at most this often under load: a commit costs about the same for one
 job as for a hundred, so waiting a little makes batches larger. Clients never see the lag:
-reads commit first. After a quiet spell a change is written at once."""
+reads commit first."""
+QUIET_COMMIT_DELAY_S = 0.005
+"""After a quiet spell the writer waits this long before it commits a change: a dispatch's
+job is then started before its commit, not while it (the commit's ~1 ms of CPU on 2 cores
+delayed the start: dispatch -> start 1.9 ms p50 here, traced step by step), and the insert
+and the start go in one commit."""
 
 COMMIT_RETRY_S = 0.5
 """The pause before a failed commit (a full disk, say) is tried again."""

@@ -56,6 +56,10 @@ class Executor(Protocol):
         begins, ends, or comes back unstarted. Returns where it will run (``Job.ran_on``):
         ``LOCAL``, or a Dask worker's address."""
 
+    def flush(self) -> None:
+        """Send what was submitted now (``wait`` does it too); a no-op for an executor that
+        sends in ``submit``."""
+
     def wait(self, timeout: float | None, extra: Sequence[Any] = ()) -> Events:
         """Block until something happens, one of ``extra`` is readable, or ``timeout`` s pass."""
 

@@ -142,7 +142,7 @@ class Pool:
                               f"were ready (last: {self._start_error}); see the worker's log")
         while not self._closed and len(self._children) < self.size:
             self._spawn()
-        self._flush()
+        self.flush()
         pending = self._events
         if pending.finished or pending.progress or pending.started or pending.returned:
             timeout = 0.0  # something to hand out already: only poll
@@ -205,7 +205,7 @@ class Pool:
         self._selector.register(sentinel, selectors.EVENT_READ, sentinel)
         self._children.append(child)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         """Send each child its submitted attempts, all in one message."""
         for child in self._children:
             if child.outbox:
@@ -238,18 +238,23 @@ class Pool:
 
     def _service(self, ready: list[Any]) -> None:
         for child in list(self._children):
-            if child.conn in ready or child.process.sentinel in ready:
+            if child.process.sentinel in ready:
                 self._read(child)
+            elif child.conn in ready:
+                self._read(child, died=False)
 
-    def _read(self, child: Child) -> None:
-        """Handle what the child sent; a child found dead is reported and dropped."""
+    def _read(self, child: Child, *, died: bool | None = None) -> None:
+        """Handle what the child sent; a child found dead is reported and dropped. ``died``:
+        whether it is known to be dead; None to ask (a job may hold the pipe open after its
+        child died, so its end may not read as closed)."""
         try:
-            while child.conn.poll():
-                self._handle(child, child.conn.recv())
-        except (EOFError, OSError):
+            messages, closed = child.receive()
+        except OSError:
             self._lost(child)
             return
-        if not child.process.is_alive():
+        for message in messages:
+            self._handle(child, message)
+        if closed or died or (died is None and not child.process.is_alive()):
             self._lost(child)
 
     def _handle(self, child: Child, message: tuple[Any, ...]) -> None:

@@ -19,7 +19,12 @@ import time
 from ..errors import NotebookJobsError, StorageError
 from ..models import Job, JobStatus
 from ..store import Database, JobStore
-from .defaults import COMMIT_RETRY_S, GROUP_COMMIT_INTERVAL_S, SHUTDOWN_COMMIT_TRIES
+from .defaults import (
+    COMMIT_RETRY_S,
+    GROUP_COMMIT_INTERVAL_S,
+    QUIET_COMMIT_DELAY_S,
+    SHUTDOWN_COMMIT_TRIES,
+)
 from .intake import Intake
 from .problems import Problems
 from .state import QueueState
@@ -103,14 +108,16 @@ class Writer:
         return True
 
     def _run(self) -> None:
-        # A change after a quiet spell is written at once (a lone job's start and end reach the
-        # file within a few ms); under load, batches are at least GROUP_COMMIT_INTERVAL_S apart.
+        # A change after a quiet spell is written within QUIET_COMMIT_DELAY_S (a lone job's
+        # start and end reach the file within a few ms); under load, batches are at least
+        # GROUP_COMMIT_INTERVAL_S apart.
         last = 0.0
         failures = 0
         while True:
             self._changes.wait()
-            pause = GROUP_COMMIT_INTERVAL_S - (time.monotonic() - last)
-            if pause > 0 and not self._done:
+            pause = max(QUIET_COMMIT_DELAY_S,
+                        GROUP_COMMIT_INTERVAL_S - (time.monotonic() - last))
+            if not self._done:
                 time.sleep(pause)
             last = time.monotonic()
             self._changes.clear()

@@ -73,6 +73,7 @@ def test_a_row_the_cluster_does_not_allow_is_refused_there(dask_project, dask_wo
 def test_a_forged_row_is_refused_before_it_reaches_the_cluster(dask_project, queue, dask_worker):
     # Given a pending job whose target was changed in the file by other means
     job = nj.dispatch("jobs.testing.ok", 1)
+    nj.counts()  # opens the queue file: the dispatch moves from the journal into it
     conn = duckdb.connect(str(queue))
     conn.execute("UPDATE queue SET target = 'os.system', args = '[\"touch pwned\"]' WHERE id = ?",
                  [job])
