@@ -33,8 +33,8 @@ class JobLog:
 
     def __init__(self, logs_dir: Path) -> None:
         self.logs_dir = logs_dir
-        #: file name -> (descriptor, opened when); by name, as a path built per line cost
-        #: ~40 µs of the worker's ~400 µs per no-op job (cProfile of a 10,000-job drain)
+        #: file name -> (descriptor, opened when); by name: building a path per record
+        #: showed in the profile of a no-op drain (13,904 path joins for 10,000 jobs)
         self._open: dict[str, tuple[int, float]] = {}
         self._held: dict[str, list[str]] | None = None  #: lines kept by ``held``, per file
         self.wrote = False  #: whether the last ``held`` block had records (all written)

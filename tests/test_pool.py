@@ -19,6 +19,7 @@ import notebookjobs as nj
 from notebookjobs.errors import InvalidArgumentsError, WorkerError
 from notebookjobs.models import Outcome, OutcomeKind
 from notebookjobs.progress import set_reporter
+from notebookjobs.worker import children
 from notebookjobs.worker.pool import DEPTH, Pool
 from support import TEST_WHITELIST, Project, group_members, wait_until
 
@@ -121,6 +122,20 @@ def test_an_ok_job_returns_its_result_and_output(make_pool):
     for line in ("out 0", "err 0", "out 1", "err 1"):
         assert line in outcomes[7].output
     assert pool.free_slots() == DEPTH
+
+
+def test_a_message_larger_than_one_read_arrives_whole(make_pool):
+    # Given a job whose "done" message is larger than one read of the child's pipe takes
+    # (the pool reads what is there and keeps a message's first part until the rest comes)
+    pool = make_pool(1)
+    text = "".join(chr(0x41 + i % 26) for i in range(3 * children.READ_CHUNK))
+    # When it runs, twice in a row, Then each result comes back whole, and so does the next
+    for job_id in (1, 2):
+        pool.submit(job_id, "jobs.testing.echo", [text, job_id], {}, None)
+    outcomes, _ = finish(pool, 1, 2)
+    assert [outcomes[i].result for i in (1, 2)] == [{"args": [text, i], "kwargs": {}}
+                                                    for i in (1, 2)]
+    assert run_one(pool, "jobs.testing.ok", 3).result == 3
 
 
 def test_a_child_runs_one_attempt_after_another(make_pool, project):
@@ -295,6 +310,7 @@ def test_wait_reports_extra_objects_that_are_ready(make_pool):
 PARENT_SCRIPT = """\
 import multiprocessing, sys
 from pathlib import Path
+from notebookjobs.worker import children
 from notebookjobs.worker.pool import DEPTH, Pool
 
 if __name__ == "__main__":
