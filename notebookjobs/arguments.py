@@ -24,8 +24,18 @@ _FALSE = {"false", "no", "n", "0", "off"}
 def bind(target: Target, args: list[Any] | tuple[Any, ...], kwargs: dict[str, Any]
          ) -> tuple[list[Any], dict[str, Any]]:
     """Coerced, JSON-checked ``(args, kwargs)`` that fit the target's signature."""
-    return Binder(target).bind(args, kwargs)
+    binder = _BINDERS.get(id(target))
+    if binder is None or binder.target is not target:  # (an id may be reused)
+        if len(_BINDERS) >= 256:
+            _BINDERS.clear()
+        binder = _BINDERS[id(target)] = Binder(target)
+    return binder.bind(args, kwargs)
 
+
+#: id(target) -> its Binder: the registry hands out the same Target while the whitelist and
+#: the code are unchanged, so repeated dispatches of it bind their shape once (by identity: a
+#: Target whose defaults are lists cannot be hashed)
+_BINDERS: dict[int, Binder] = {}
 
 #: what a value is coerced to: the annotation's type (its origin for ``list[int]`` and the
 #: like) and whether None is allowed (``X | None``)

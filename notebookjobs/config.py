@@ -8,6 +8,7 @@ job code; both raise ``ConfigError`` naming the file and the key path.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -34,6 +35,9 @@ class _Cache:
 
     def __init__(self) -> None:
         self.roots: dict[Path, Path] = {}  #: folder -> the root found above it
+        #: the working directory as os.getcwd() gives it -> (root, its whitelist as str):
+        #: resolving the directory costs a system call per component, on every dispatch
+        self.cwd_roots: dict[str, tuple[Path, str]] = {}
         self.whitelists: dict[Path, tuple[Path, str]] = {}  #: root -> its whitelist, Path and str
         #: whitelist path -> (mtime, size, NOTEBOOKJOBS_DB, NOTEBOOKJOBS_LOCK_TIMEOUT), Settings
         self.settings: dict[Path, tuple[tuple[int, int, str | None, str | None], Settings]] = {}
@@ -53,14 +57,20 @@ def find_root(start: Path | None = None) -> Path:
                 f"{ENV_ROOT}={env} has no {WHITELIST_NAME}; create it there or unset {ENV_ROOT}"
             )
         return root
-    here = (start or Path.cwd()).resolve()
+    cwd = os.getcwd() if start is None else None
+    known = _CACHE.cwd_roots.get(cwd) if cwd is not None else None
+    if known is not None and os.path.isfile(known[1]):
+        return known[0]
+    here = (start or Path(cwd or ".")).resolve()
     cached = _CACHE.roots.get(here)
-    if cached is not None and (cached / WHITELIST_NAME).is_file():
+    if cached is None or not (cached / WHITELIST_NAME).is_file():
+        cached = next((folder for folder in (here, *here.parents)
+                       if (folder / WHITELIST_NAME).is_file()), None)
+    if cached is not None:
+        _CACHE.roots[here] = cached
+        if cwd is not None:
+            _CACHE.cwd_roots[cwd] = (cached, str(cached / WHITELIST_NAME))
         return cached
-    for folder in (here, *here.parents):
-        if (folder / WHITELIST_NAME).is_file():
-            _CACHE.roots[here] = folder
-            return folder
     raise ConfigError(
         f"no {WHITELIST_NAME} in {here} or any folder above it; start a project with "
         f"`notebookjobs init`, or set {ENV_ROOT} to the folder that holds one"
@@ -70,7 +80,14 @@ def find_root(start: Path | None = None) -> Path:
 def db_path_for(root: Path) -> Path:
     """``$NOTEBOOKJOBS_DB`` or ``<root>/.notebookjobs/queue.duckdb``."""
     env = os.environ.get(ENV_DB)
-    return Path(env).expanduser().resolve() if env else root / ".notebookjobs" / "queue.duckdb"
+    return _resolved(env) if env else root / ".notebookjobs" / "queue.duckdb"
+
+
+@functools.lru_cache(maxsize=64)
+def _resolved(path: str) -> Path:
+    """``path`` made absolute once per value (resolving costs a system call per component, and
+    every dispatch asks)."""
+    return Path(path).expanduser().resolve()
 
 
 def load_settings(root: Path | None = None, *, strict: bool = True) -> Settings:

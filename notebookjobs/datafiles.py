@@ -12,6 +12,7 @@ pool's children load this module, and most jobs return JSON.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -32,6 +33,7 @@ class TooLarge(Exception):
     """A value is larger than the limit it is written under."""
 
 
+@functools.lru_cache(maxsize=64)  # every dispatch asks; pathlib is slow
 def data_dir(db_path: Path) -> Path:
     """``<queue file>.data``: the folder of result and argument files of the queue."""
     return db_path.with_name(db_path.name + ".data")
@@ -42,6 +44,7 @@ def results_dir(data: Path) -> Path:
     return data / "results"
 
 
+@functools.lru_cache(maxsize=64)  # every dispatch asks; pathlib is slow
 def arguments_dir(data: Path) -> Path:
     """The folder of argument files, in the data folder ``data``."""
     return data / "arguments"

@@ -8,6 +8,7 @@ socket in a folder it has not checked.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import stat
@@ -28,7 +29,7 @@ def socket_path(settings: Settings) -> Path:
     The worker binds here and clients connect here, so a client never connects to a socket in
     a directory it has not checked. Raises ``ConfigError`` when that directory is not safe.
     """
-    beside = settings.db_path.with_name(settings.db_path.name + ".sock")
+    beside = _beside(settings.db_path)
     if len(os.fsencode(beside)) <= SOCKET_PATH_MAX:
         return beside
     digest = hashlib.sha256(os.fsencode(settings.db_path)).hexdigest()[:20]
@@ -41,10 +42,21 @@ def socket_path(settings: Settings) -> Path:
     return path
 
 
+@functools.lru_cache(maxsize=64)
+def _beside(db_path: Path) -> Path:
+    """``<queue file>.sock`` (cached: a dispatch asks for it each time; pathlib is slow)."""
+    return db_path.with_name(db_path.name + ".sock")
+
+
 def wake_path(settings: Settings) -> Path:
     """The worker's wake socket (a datagram socket beside its stream socket): a client tells
     the worker it appended to the journal with one datagram, no reply awaited."""
-    return socket_path(settings).with_suffix(".wake")
+    return _wake_of(socket_path(settings))
+
+
+@functools.lru_cache(maxsize=64)
+def _wake_of(socket: Path) -> Path:
+    return socket.with_suffix(".wake")
 
 
 def _private_socket_dir() -> Path:
