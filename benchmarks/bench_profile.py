@@ -63,6 +63,9 @@ def profile_drain(project, n: int, out_dir: Path, rate: int = 250) -> str:
     return summarize(raw, n, elapsed, rate)
 
 
+_CHILD_FRAME = re.compile(r"_?child_main \(")
+
+
 def _clean(frame: str) -> str:
     frame = re.sub(r"\(/[^)]*/(site-packages|lib/python3\.\d+)/", "(", frame)
     return re.sub(r"\(/[^)]*/notebookjobs/", "(notebookjobs/", frame)
@@ -73,21 +76,28 @@ def summarize(raw: Path, n: int, elapsed: float, rate: int) -> str:
     inclusive: dict[str, Counter[str]] = {"worker": Counter(), "children": Counter()}
     leaves: dict[str, Counter[str]] = {"worker": Counter(), "children": Counter()}
     totals = Counter()
-    worker_pid = None
+    samples = []
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack:
             continue
+        # A child's stack starts with its parent's "process N:" frame, then its own
         frames = stack.split(";")
-        pid = None
-        match = _PROCESS.match(frames[0])
-        if match:
-            pid = match.group(1)
+        pids = []
+        while frames and (match := _PROCESS.match(frames[0])):
+            pids.append(match.group(1))
             frames = frames[1:]
-        frames = [f for f in frames if not f.startswith("thread (")]
-        if worker_pid is None and pid is not None and "notebookjobs.worker" in stack:
-            worker_pid = pid
-        who = "children" if any("_child_main" in f for f in frames) else "worker"
+        pid = pids[-1] if pids else None
+        samples.append((pid, [f for f in frames if not f.startswith("thread (")], count, stack))
+    # The worker is the process started as notebookjobs.worker; every other one is a pool child
+    # (whose threads, its pipe reader among them, do not all run under child_main).
+    worker_pid = next((pid for pid, _, _, stack in samples if pid is not None
+                       and stack.count("process ") == 1 and "notebookjobs.worker" in stack), None)
+    for pid, frames, count, _ in samples:
+        if worker_pid is not None and pid is not None:
+            who = "worker" if pid == worker_pid else "children"
+        else:
+            who = "children" if any(_CHILD_FRAME.match(f) for f in frames) else "worker"
         weight = int(count)
         totals[who] += weight
         by_process[pid or "?"] += weight
@@ -95,7 +105,8 @@ def summarize(raw: Path, n: int, elapsed: float, rate: int) -> str:
             inclusive[who][_clean(frame)] += weight
         if frames:
             leaves[who][_clean(frames[-1])] += weight
-    lines = [f"py-spy (`record --rate {rate} --subprocesses`, on-CPU samples only) of "
+    lines = [f"py-spy (`record --rate {rate} --subprocesses`, without `--idle`; a thread blocked "
+             "in a call py-spy does not know as idle, such as a pipe read, still counts) of "
              f"`python -m notebookjobs.worker --burst --concurrency 2` draining {n:,} queued no-op "
              f"jobs: {elapsed:.1f} s under the profiler ({n / elapsed:,.0f} jobs/s). "
              f"{totals['worker']:,} samples in the worker process "
