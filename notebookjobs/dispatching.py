@@ -28,11 +28,18 @@ def job_spec(cfg: Settings, target: str | registry.Target, args: Any, kwargs: di
     target = resolved.name
     args, kwargs = stash.swap(args, kwargs)  # frames and arrays: placeholders until stored
     bound_args, bound_kwargs = bind(resolved, list(args), kwargs)
-    return JobSpec(target=target, args=bound_args, kwargs=bound_kwargs,
-                   priority=validate.priority(priority), run_at=_run_at(now, delay, at),
-                   policy=cfg.policy_for(target),
-                   after=() if after is None else validate.job_ids("after", after),
-                   unique_key=dependencies.unique_key(target, bound_args, bound_kwargs, unique))
+    # Checked whole by the function that reads a dispatch back (from the journal, the socket
+    # or the inbox: ``validate.job_spec``), so that what the caller is told was stored is
+    # what the reader takes: ``bind`` checks each value alone, and a value 100 levels deep
+    # is 101 in the job's argument list, where it was acknowledged and then failed as
+    # unreadable. Here rather than in ``QueueClient.enqueue``: dispatch, retry and run_now
+    # all build their job here, whichever path then stores it (journal, worker or file).
+    return validate.job_spec(JobSpec(
+        target=target, args=bound_args, kwargs=bound_kwargs,
+        priority=validate.priority(priority), run_at=_run_at(now, delay, at),
+        policy=cfg.policy_for(target),
+        after=() if after is None else validate.job_ids("after", after),
+        unique_key=dependencies.unique_key(target, bound_args, bound_kwargs, unique)))
 
 
 def _run_at(now: datetime, delay: Any, at: Any) -> datetime:

@@ -103,6 +103,11 @@ def test_dispatch_stores_exactly_or_refuses(project, door):
     @example(args=["\udcff"], kwargs={"v": "caf\udcff"}, priority=0, delay=0)
     @example(args=[], kwargs={}, priority=0, delay=1e12)
     @example(args=[[[[[[[[[[0]]]]]]]]]], kwargs={}, priority=0, delay=0)
+    # A value 100 levels deep is one level deeper in the job's argument list (or keyword
+    # dict), where the worker reads it back: once acknowledged, then failed as unreadable;
+    # now stored or refused (as dispatch_many's below).
+    @example(args=[_nest(0, 100)], kwargs={}, priority=0, delay=0)
+    @example(args=[], kwargs={"v": _nest(0, 100)}, priority=0, delay=0)
     @example(
         args=[np.int64(3), np.float64(0.5), {"n": np.int64(7)}],
         kwargs={},

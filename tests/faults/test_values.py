@@ -183,6 +183,29 @@ def test_arguments_nested_deeper_than_100_levels_are_refused(project, door):
     still_runs(door)
 
 
+def test_arguments_at_the_depth_limit_are_stored_or_refused_at_dispatch(project, door):
+    # The limit counts the job's argument list (and its keyword dict) as a level, as the
+    # worker does when it reads the dispatch back: a value 100 deep is 101 levels there. It was
+    # acknowledged, then failed as "could not be read back from the journal".
+    for depth, fits in ((99, True), (100, False), (101, False)):
+        calls: list[tuple[list, dict]] = [([nested(depth)], {}), ([], {"value": nested(depth)})]
+        for args, kwargs in calls:
+            before = stored()
+            if fits:
+                job_id = nj.dispatch("jobs.testing.echo", *args, **kwargs, delay=3600)
+                info = nj.status(job_id)
+                assert (info["status"], info["args"], info["kwargs"]) == (
+                    "pending", args, kwargs), info["error"]
+                assert nj.cancel(job_id)
+            else:
+                with pytest.raises(nj.InvalidArgumentsError, match="nested deeper than 100"):
+                    nj.dispatch("jobs.testing.echo", *args, **kwargs)
+                with pytest.raises(nj.InvalidArgumentsError, match="nested deeper than 100"):
+                    nj.dispatch_many("jobs.testing.echo", [args or kwargs])
+                assert stored() == before, f"stored {args or kwargs} at depth {depth}"
+    still_runs(door)
+
+
 @pytest.mark.parametrize(
     "argv, env",
     [
