@@ -77,6 +77,41 @@ def test_a_broken_whitelist_leaves_status_stop_and_reads_working(project, start_
     assert worker.wait_exit(timeout=60) == 0
 
 
+
+def whitelist_problems() -> list[str]:
+    return [p for p in nj.worker_status().get("problems") or [] if "whitelist" in p]
+
+
+@pytest.mark.parametrize("text", ["", "allowed_jobs: [unclosed\n"], ids=["empty", "broken"])
+def test_a_worker_reading_an_unusable_whitelist_keeps_jobs_pending_until_fixed(
+        project, start_worker, text):
+    # Given a worker whose two children are busy, and three jobs waiting behind them
+    start_worker()
+    holders = [nj.dispatch("jobs.testing.sleep", 600, f"hold{i}") for i in range(2)]
+    wait_until(lambda: all(nj.status(i)["status"] == "running" for i in holders),
+               timeout=60, what="both children to be busy")
+    waiting = nj.dispatch_many("jobs.testing.ok", [[1], [2], [3]])
+    # When whitelist.yaml becomes empty or unreadable, and then the children are free
+    # (dated back past the settling second, so a worker that took the file as it is would
+    # refuse the jobs at once instead of waiting for it to settle)
+    project.write_whitelist(text, raw=True, age=5)
+    for job_id in holders:
+        assert nj.cancel(job_id)
+    wait_until(lambda: all(nj.status(i)["status"] == "cancelled" for i in holders),
+               timeout=60, what="the busy jobs to be cancelled")
+    # Then the worker says what is wrong (it reads the file only when it could start a job:
+    # the problem is there once it has looked with a child free) and starts nothing: the jobs
+    # stay pending, none failed as "refused"
+    problems = wait_until(whitelist_problems, timeout=60, what="a whitelist problem")
+    assert "whitelist.yaml" in problems[0], problems
+    assert [nj.status(i)["status"] for i in waiting] == ["pending"] * 3
+    assert project.effect_lines("ok") == []
+    # And once the file is valid again, they run and the problem is gone
+    project.write_whitelist(TEST_WHITELIST)
+    assert [nj.wait(i, timeout=60)["result"] for i in waiting] == [1, 2, 3]
+    wait_until(lambda: not whitelist_problems(), timeout=30, what="the problem to be cleared")
+
+
 def rewrite_forever(path, text: str, stop: threading.Event, counter: list) -> None:
     """Rewrite ``path`` in place as an editor without atomic saves does: truncate, write half,
     pause, write the rest; every 10 ms."""
