@@ -4,6 +4,7 @@ deleted or replaced under it, a read-only queue folder at stop, kill -9 and its 
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -35,6 +36,42 @@ def test_unwritable_logs_jobs_complete_and_the_problem_is_reported(project, star
     assert worker.proc.poll() is None, worker.output()[-3000:]
     found = wait_until(problems, timeout=10, what="worker_status()['problems'] to name the logs")
     assert any("log" in str(p).lower() for p in found), found
+
+
+
+def commit_problems() -> list[str]:
+    return [p for p in problems() if "could not write job states" in p]
+
+
+@pytest.mark.skipif(not hasattr(resource, "prlimit"), reason="needs prlimit (Linux)")
+def test_commits_that_fail_are_reported_jobs_go_on_and_are_committed_later(
+        project, start_worker):
+    # Given a worker that has run a job
+    worker = start_worker()
+    assert nj.wait(nj.dispatch("jobs.testing.ok", 1), timeout=30)["status"] == "completed"
+    # When no file of the worker can grow: a file size limit of 0 makes the kernel refuse its
+    # writes (EFBIG) as a full disk does (ENOSPC), with nothing of ours replaced, and without
+    # root. The worker process alone: its children were spawned before (they run the jobs)
+    # and so is this process (it writes the dispatches into the journal).
+    _, hard = resource.prlimit(worker.pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(worker.pid, resource.RLIMIT_FSIZE, (0, hard))
+    try:
+        ids = nj.dispatch_many("jobs.testing.ok", [[i] for i in range(2, 6)])
+        # Then worker_status() says the commits fail, and the jobs run all the same (what they
+        # did is in the effects file; a read of their state would commit first, and fail)
+        found = wait_until(commit_problems, timeout=30, what="a commits problem")
+        assert "could not write" in found[0] and "retrying" in found[0], found
+        wait_until(lambda: sorted(project.effect_lines("ok")) == ["1", "2", "3", "4", "5"],
+                   timeout=60, what="the jobs to run while nothing can be committed")
+        assert worker.proc.poll() is None, worker.output()[-3000:]
+    finally:
+        resource.prlimit(worker.pid, resource.RLIMIT_FSIZE, (hard, hard))
+    # And once writes work again, the problem is gone and every change is in the file
+    wait_until(lambda: not commit_problems(), timeout=30, what="the commits to succeed again")
+    assert [nj.wait(i, timeout=30)["result"] for i in ids] == [2, 3, 4, 5]
+    worker.stop()
+    assert worker.proc.returncode == 0, worker.output()[-3000:]
+    assert nj.counts()["completed"] == 5  # read on the file: no worker runs
 
 
 @pytest.mark.parametrize("how", ["deleted", "replaced"])
