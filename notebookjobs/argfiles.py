@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -83,7 +82,8 @@ class Stash:
         found = datafiles.kind_of(value)
         if found is None or found not in ARGUMENT_SUFFIXES:
             return None
-        ref = DataRef(found, secrets.token_hex(16) + ARGUMENT_SUFFIXES[found],
+        # os.urandom, not secrets: see datafiles.write
+        ref = DataRef(found, os.urandom(16).hex() + ARGUMENT_SUFFIXES[found],
                       datafiles.describe(value, found))
         self._new.append((ref, value))
         return ref

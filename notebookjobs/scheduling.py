@@ -21,9 +21,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from cronsim import CronSim, CronSimError
 
 from . import validate
 from .errors import InvalidArgumentsError
@@ -65,6 +62,10 @@ class Schedule:
             step = _step(self.every_s)
             return EPOCH + step * ((moment - EPOCH) // step + 1)
         assert self.cron is not None
+        from zoneinfo import ZoneInfo  # here, not at the top: see _cron
+
+        from cronsim import CronSim
+
         try:
             return next(CronSim(self.cron, moment.astimezone(ZoneInfo(self.timezone))))\
                 .astimezone(UTC)
@@ -80,6 +81,10 @@ class Schedule:
         # Backwards from a minute later, skipping what lies after the moment: cronsim's reverse
         # iteration starts before its start (truncated to the minute in some versions, not in
         # others), and a cron ticks at most once a minute.
+        from zoneinfo import ZoneInfo  # here, not at the top: see _cron
+
+        from cronsim import CronSim
+
         start = (moment + _ONE_MINUTE).astimezone(ZoneInfo(self.timezone))
         for tick in CronSim(self.cron, start, reverse=True):
             if tick.astimezone(UTC) <= moment:
@@ -174,6 +179,11 @@ def _cron(v: Checker, keys: list[str], value: Any) -> str:
     if not isinstance(value, str) or len(value.split()) != CRON_FIELDS:
         v.fail(keys, value, "a cron expression of five fields: minute hour day-of-month month "
                "day-of-week, e.g. '0 2 * * *' (quote it)")
+    # cronsim and zoneinfo are imported where a schedule needs them, not at the top: every pool
+    # child reads whitelist.yaml before each attempt, and a worker need not have schedules;
+    # ~0.5 MB that each of these processes would keep for life (SPEC §13).
+    from cronsim import CronSim, CronSimError
+
     try:
         CronSim(value, EPOCH)
     except CronSimError as exc:
@@ -192,6 +202,8 @@ def _every(v: Checker, keys: list[str], value: Any) -> tuple[str, float]:
 
 
 def _timezone(v: Checker, keys: list[str], value: Any) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # here: see _cron
+
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError, TypeError):

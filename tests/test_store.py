@@ -173,3 +173,14 @@ def test_a_version_1_file_gets_the_inbox_of_version_2(project):
         assert _one(conn, "SELECT count(*) FROM inbox") == 0
     finally:
         conn.close()
+
+
+def test_the_workers_connection_gives_memory_back_while_idle(project):
+    # DuckDB's allocator returns freed pages only as it allocates more, unless its own threads
+    # do it: the worker's lifelong connection turns them on, or an idle worker would keep what
+    # its last commits used (SPEC §13)
+    db = store.Database(project.db)
+    try:
+        assert _one(db.conn, "SELECT current_setting('allocator_background_threads')") is True
+    finally:
+        db.close()

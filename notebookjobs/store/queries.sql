@@ -117,6 +117,11 @@ SET memory_limit = '32MB'
 -- Back to DuckDB's default limit.
 RESET memory_limit
 
+-- purge_in_background --
+-- The allocator's own threads return freed memory to the system while the worker idles (see
+-- Database). A setting of the whole process: only the worker's lifelong connection sets it.
+SET allocator_background_threads = true
+
 -- history --
 -- One row per job with wait and duration (SPEC §10); {where} holds the filters.
 SELECT {status_columns_typed},

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import WorkerError
 from ..models import Outcome, OutcomeKind
-from .child import child_main
+from . import start_child
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class Child:
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         data = None if data_dir is None else str(data_dir)
         args = (child_conn, str(root), os.getpid(), queue_token, data)
-        process = ctx.Process(target=child_main, name="notebookjobs-child", daemon=True, args=args)
+        process = ctx.Process(target=start_child, name="notebookjobs-child", daemon=True, args=args)
         try:
             process.start()
         except OSError as exc:

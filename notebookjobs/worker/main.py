@@ -27,7 +27,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from multiprocessing import resource_tracker
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import datafiles, files, lock, validate
 from ..config import Settings, load_settings
@@ -40,7 +40,6 @@ from ..socketdir import socket_path, wake_path
 from ..store import Database
 from ..wake import WakeSocket
 from . import procgroup
-from .dask_executor import DaskExecutor
 from .defaults import ENV_LOG_LEVEL, JOB_UMASK_ENV, LOG_LEVELS, log_level
 from .intake import Intake
 from .loop import Loop
@@ -51,6 +50,9 @@ from .server import SocketServer
 from .service import WorkerService
 from .state import QueueState
 from .writer import Writer
+
+if TYPE_CHECKING:
+    from .dask_executor import DaskExecutor
 
 logger = logging.getLogger("notebookjobs.worker")
 
@@ -154,6 +156,10 @@ class Worker:
         if self.dask is None:
             return Pool(self.settings.root, self.concurrency, queue_token=self.queue_token,
                         data_dir=data_dir)
+        # Imported only for a Dask worker: the local pool's worker keeps none of its modules
+        # (SPEC §13).
+        from .dask_executor import DaskExecutor
+
         return DaskExecutor(self.settings.root, self.dask, queue_token=self.queue_token,
                             concurrency=self.dask_limit, upload=self.settings.worker.dask.upload,
                             data_dir=data_dir)
@@ -173,7 +179,7 @@ class Worker:
     def status(self) -> dict[str, Any]:
         """What ``nj.worker_status()`` shows of a running worker."""
         loop, executor = self.loop, self.executor
-        cluster = executor.describe() if isinstance(executor, DaskExecutor) else None
+        cluster = None if executor is None or isinstance(executor, Pool) else executor.describe()
         return {"running": True, "pid": os.getpid(),
                 "concurrency": cluster["concurrency"] if cluster else self.concurrency,
                 "started_at": self.started_at,

@@ -21,7 +21,6 @@ import os
 import re
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +157,8 @@ def _kernel_manager_class() -> type:
     global _manager_class
     if _manager_class is not None:
         return _manager_class
+    import uuid  # here, with jupyter_client: a pool child imports this module for every job
+
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_client.provisioning import LocalProvisioner
 

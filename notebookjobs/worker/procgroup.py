@@ -31,7 +31,6 @@ Linux only for the parent-death signal and the sweep; elsewhere they do nothing.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import signal
@@ -55,6 +54,10 @@ _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 def queue_token(db_path: Path | str) -> str:
     """A short name for one queue, the same for every worker of it: a hash of the DB's path."""
+    # Imported here, as only the worker calls this: hashlib maps OpenSSL's libcrypto (~3.5 MB
+    # resident), which the pool's children, importing this module, would keep for life (§13).
+    import hashlib
+
     return hashlib.sha256(os.fsencode(Path(db_path).resolve())).hexdigest()[:TOKEN_CHARS]
 
 

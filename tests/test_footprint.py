@@ -1,0 +1,65 @@
+"""What an idle worker keeps in memory (SPEC §13: ≤ 150 MB, its children included): modules the
+worker and its pool children load only when something they do needs them. Read from real
+processes, as test_history does for pyarrow: a worker started for real, its children's
+/proc/PID/maps, and a job that reports what its child has imported."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import notebookjobs as nj
+from support import TEST_WHITELIST
+
+#: loaded by hashlib and secrets (through hmac): OpenSSL's libcrypto, ~3.5 MB in each process
+OPENSSL = ("libcrypto", "_hashlib")
+
+
+def _pool_children(worker_pid: int) -> list[int]:
+    """The worker's pool children: its child processes but multiprocessing's resource tracker."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int(Path(entry.path, "stat").read_text().rpartition(")")[2].split()[1])
+            cmdline = Path(entry.path, "cmdline").read_bytes()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # it ended while we looked
+        if ppid == worker_pid and b"resource_tracker" not in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def test_pool_children_load_neither_openssl_nor_what_schedules_and_notebooks_need(
+        project, start_worker):
+    # Given a worker of two children, in a project without schedules
+    project.write_whitelist(TEST_WHITELIST.replace("    ok: {}\n", "    ok: {}\n    imported: {}\n",
+                                                   1))
+    worker = start_worker("--concurrency", "2")
+    # When jobs have run (what a child imports to run one counts too)
+    loaded = {module: nj.dispatch("jobs.testing.imported", module).result(timeout=60)
+              for module in ("hashlib", "secrets", "cronsim", "zoneinfo", "uuid",
+                             "notebookjobs.worker.runner")}
+    # Then the child that ran them has none of those modules but its own runner
+    assert loaded == {"hashlib": False, "secrets": False, "cronsim": False, "zoneinfo": False,
+                      "uuid": False, "notebookjobs.worker.runner": True}
+    # And neither child maps OpenSSL
+    children = _pool_children(worker.pid)
+    assert len(children) == 2, children
+    for pid in children:
+        maps = Path(f"/proc/{pid}/maps").read_text()
+        assert not [name for name in OPENSSL if name in maps], f"child {pid} loaded OpenSSL"
+
+
+def test_the_worker_imports_neither_the_attempts_code_nor_dask_nor_cron():
+    # The worker runs no attempt (its children do), and needs Dask and cronsim only with a
+    # cluster or schedules: importing the worker's main module brings none of them
+    code = ("import sys, notebookjobs.worker.main; "
+            "print(sorted(m for m in ('notebookjobs.worker.child', 'notebookjobs.worker.runner', "
+            "'notebookjobs.registry', 'notebookjobs.worker.notebook', "
+            "'notebookjobs.worker.dask_executor', 'cronsim', 'zoneinfo') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
