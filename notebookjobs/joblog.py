@@ -60,9 +60,10 @@ class JobLog:
     def held(self) -> Iterator[None]:
         """Keep the records of the block and write them as it ends, one ``write`` per file:
         the worker settles many jobs per turn of its loop, and each write of its main thread
-        let another thread take the GIL (in a no-op drain, a write per job cost ~10 % of the
-        worker's time). Each record is still whole in one write, so records of different
-        processes do not interleave. ``JobLogError`` from the end of the block."""
+        lets another thread take the GIL (cProfile of a 10,000 no-op drain: 15,050 writes, of
+        them 10,000 log records, 1.9 s of the loop thread's 7.8 s). Each record is still
+        whole in one write, so records of different processes do not interleave.
+        ``JobLogError`` from the end of the block."""
         if self._held is not None:  # within another block: that one writes them
             yield
             return
