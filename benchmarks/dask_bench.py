@@ -75,9 +75,12 @@ class Bench:
         os.environ["NOTEBOOKJOBS_DB"] = str(self.db)
 
     def queue(self, n: int) -> None:
+        """``n`` jobs, then the queue opened once so that they are in its file (a new queue's
+        dispatches wait in the journal; the burst would otherwise time creating the file)."""
         import notebookjobs as nj
 
         nj.dispatch_many("jobs.dbench.sleep50", [[] for _ in range(n)])
+        nj.counts()
 
     def burst(self, *args: str, timeout_s: float) -> float:
         """A burst worker over the queue; seconds from its start to its exit."""

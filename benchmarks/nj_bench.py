@@ -124,7 +124,10 @@ class Project:
     # --- the queue ---------------------------------------------------------------------------
 
     def queue(self, n: int, target: str, chunk: int = 2000) -> None:
-        """Dispatch ``n`` jobs with no arguments through ``nj.dispatch_many`` (no worker runs)."""
+        """Dispatch ``n`` jobs with no arguments through ``nj.dispatch_many`` (no worker runs),
+        then open the queue once, so that they are in its file: a worker then starts on a
+        queue as a user's would be. (The dispatches go to the journal; on a new queue the file
+        does not exist yet, and the drain would otherwise time creating it, ~1 s.)"""
         import notebookjobs as nj
 
         done = 0
@@ -135,6 +138,7 @@ class Project:
             done += size
             if n > chunk:
                 log(f"  queued {done:,}/{n:,} ({time.monotonic() - started:.1f}s)")
+        nj.counts()
 
     def read_finished(self) -> dict[str, Any]:
         """Counts and first/last timestamps from the DB file (no worker may run)."""
