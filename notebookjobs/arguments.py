@@ -62,6 +62,8 @@ class Binder:
         shape = (len(args), tuple(kwargs))
         plan = self._plans.get(shape)
         if plan is None:
+            if len(self._plans) >= 256:  # a target with **kwargs has no end of shapes
+                self._plans.clear()
             plan = self._plans[shape] = self._plan(*shape)
         positional, keywords = plan
         return ([to_json_value(name, _coerce(name, validate.plain_number(value), *kind))
