@@ -24,12 +24,17 @@ _FALSE = {"false", "no", "n", "0", "off"}
 def bind(target: Target, args: list[Any] | tuple[Any, ...], kwargs: dict[str, Any]
          ) -> tuple[list[Any], dict[str, Any]]:
     """Coerced, JSON-checked ``(args, kwargs)`` that fit the target's signature."""
-    binder = _BINDERS.get(id(target))
-    if binder is None or binder.target is not target:  # (an id may be reused)
+    return binder(target).bind(args, kwargs)
+
+
+def binder(target: Target) -> Binder:
+    """The target's ``Binder``, kept while the registry hands out this same Target."""
+    found = _BINDERS.get(id(target))
+    if found is None or found.target is not target:  # (an id may be reused)
         if len(_BINDERS) >= 256:
             _BINDERS.clear()
-        binder = _BINDERS[id(target)] = Binder(target)
-    return binder.bind(args, kwargs)
+        found = _BINDERS[id(target)] = Binder(target)
+    return found
 
 
 #: id(target) -> its Binder: the registry hands out the same Target while the whitelist and

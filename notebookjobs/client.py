@@ -18,8 +18,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from . import datafiles, discovery, dispatching, frames, registry, validate
-from .arguments import Binder
+from . import arguments, datafiles, discovery, dispatching, frames, registry, validate
 from .config import Settings, load_settings
 from .errors import InvalidArgumentsError, JobStateError, NotebookJobsError, NoWorkerWarning
 from .foreground import run_now  # noqa: F401  (client.run_now: the CLI's `run`)
@@ -123,7 +122,7 @@ def dispatch_many(target: str, calls: list[Any], *, priority: int = 0,
     # Checked once for the batch: the per-item work is the binding alone.
     priority = validate.priority(priority)
     run_at = validate.later(now, validate.seconds("delay", delay))
-    binder = Binder(resolved)
+    binder = arguments.binder(resolved)
     all_args, all_kwargs = [], []
     for i, item in enumerate(calls):
         if isinstance(item, dict):
