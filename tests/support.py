@@ -74,6 +74,15 @@ def wait_until(predicate: Callable[[], object], timeout: float = 20.0, what: str
         pause = min(pause * 2, 0.1)
 
 
+def loaded_by_import(modules: str, candidates: tuple[str, ...]) -> list[str]:
+    """Which of ``candidates`` a fresh interpreter has in ``sys.modules`` after importing
+    ``modules`` (comma-separated), sorted: what a process that imports them pays for."""
+    code = (f"import sys, {modules}; "
+            f"print('\\n'.join(sorted(m for m in {candidates!r} if m in sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
 def new_project(root: Path, whitelist: str) -> Project:
     """A project folder at ``root``: the repo's jobs/ plus jobs/testing.py, ``whitelist``,
     no queue yet."""

@@ -3,8 +3,6 @@ that cross to and from the cluster, where attempts go, and ``ran_on``."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -14,6 +12,7 @@ from notebookjobs.commands import worker_lines
 from notebookjobs.errors import ConfigError, InvalidArgumentsError
 from notebookjobs.models import LOCAL, AttemptRequest, JobSpec, Outcome, OutcomeKind, RetryPolicy
 from notebookjobs.worker.dask_members import Members
+from support import loaded_by_import
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 BASE = "allowed_jobs:\n  jobs.testing: [ok]\n"
@@ -222,9 +221,6 @@ def test_worker_status_prints_the_cluster():
 def test_what_runs_on_the_dask_workers_imports_nothing_heavy():
     # The Dask worker imports the task's module (and the child it starts, the child's): neither
     # the store (duckdb), nor pandas, nor the worker's server or its Dask client side
-    code = ("import sys, notebookjobs.worker.dask_task, notebookjobs.worker.dask_child; "
-            "print(sorted(m for m in ('duckdb', 'pandas', 'pyarrow', 'notebookjobs.store', "
-            "'notebookjobs.worker.server', 'notebookjobs.queue', "
-            "'notebookjobs.worker.dask_executor') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert loaded_by_import("notebookjobs.worker.dask_task, notebookjobs.worker.dask_child", (
+        "duckdb", "pandas", "pyarrow", "notebookjobs.store", "notebookjobs.worker.server",
+        "notebookjobs.queue", "notebookjobs.worker.dask_executor")) == []

@@ -6,12 +6,10 @@ processes, as test_history does for pyarrow: a worker started for real, its chil
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import notebookjobs as nj
-from support import TEST_WHITELIST
+from support import TEST_WHITELIST, loaded_by_import
 
 #: loaded by hashlib and secrets (through hmac): OpenSSL's libcrypto, ~3.5 MB in each process
 OPENSSL = ("libcrypto", "_hashlib")
@@ -57,9 +55,7 @@ def test_pool_children_load_neither_openssl_nor_what_schedules_and_notebooks_nee
 def test_the_worker_imports_neither_the_attempts_code_nor_dask_nor_cron():
     # The worker runs no attempt (its children do), and needs Dask and cronsim only with a
     # cluster or schedules: importing the worker's main module brings none of them
-    code = ("import sys, notebookjobs.worker.main; "
-            "print(sorted(m for m in ('notebookjobs.worker.child', 'notebookjobs.worker.runner', "
-            "'notebookjobs.registry', 'notebookjobs.worker.notebook', "
-            "'notebookjobs.worker.dask_executor', 'cronsim', 'zoneinfo') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert loaded_by_import("notebookjobs.worker.main", (
+        "notebookjobs.worker.child", "notebookjobs.worker.runner", "notebookjobs.registry",
+        "notebookjobs.worker.notebook", "notebookjobs.worker.dask_executor", "cronsim",
+        "zoneinfo")) == []

@@ -5,13 +5,12 @@ speaks SQL, one typed protocol that every way into the queue implements, a worke
 from __future__ import annotations
 
 import inspect
-import subprocess
-import sys
 from pathlib import Path
 
 import notebookjobs as nj
 from notebookjobs import queue, remote, validate
 from notebookjobs.worker.service import WorkerService
+from support import loaded_by_import
 
 PACKAGE = Path(nj.__file__).parent
 
@@ -45,8 +44,6 @@ def test_the_socket_checks_the_arguments_of_exactly_the_operations_it_serves():
 def test_the_worker_package_init_imports_nothing_heavy():
     # The pool's children import notebookjobs.worker.child through the package: neither the store
     # (duckdb) nor the server nor pandas may come with it
-    code = ("import sys, notebookjobs.worker.child; "
-            "print(sorted(m for m in ('duckdb', 'pandas', 'pyarrow', 'notebookjobs.store', "
-            "'notebookjobs.worker.server', 'notebookjobs.queue') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert loaded_by_import("notebookjobs.worker.child", (
+        "duckdb", "pandas", "pyarrow", "notebookjobs.store", "notebookjobs.worker.server",
+        "notebookjobs.queue")) == []
