@@ -184,3 +184,46 @@ def test_the_workers_connection_gives_memory_back_while_idle(project):
         assert _one(db.conn, "SELECT current_setting('allocator_background_threads')") is True
     finally:
         db.close()
+
+
+def _opens_in_another_process(db: Path) -> int:
+    """The jobs another process sees when it opens the file read-write (DuckDB refuses while
+    this process still holds it)."""
+    code = ("import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+            "print(c.execute('SELECT count(*) FROM queue').fetchone()[0])")
+    out = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, text=True,
+                         check=True)
+    return int(out.stdout)
+
+
+def test_a_client_open_lets_the_file_go_checkpointed_and_keeps_its_instance(project):
+    """With no worker each call opens the file, attached to a DuckDB instance this process keeps
+    (store.hosts), and lets it go after: another process can open it at once, and the change is
+    in the file itself (no WAL left), as when each call made and closed an instance."""
+    ids = nj.dispatch_many("jobs.testing.echo", [("a",), ("b",)])
+    assert nj.counts()["pending"] == 2  # opened: the journal's two jobs moved into the file
+    assert not Path(f"{project.db}.wal").exists()
+    assert _opens_in_another_process(project.db) == 2
+    host = store.hosts._hosts[str(project.db)]
+    assert nj.cancel(ids[0]) is True
+    assert nj.status(ids[0])["status"] == "cancelled"
+    assert store.hosts._hosts[str(project.db)] is host  # the same instance, attached again
+    assert _opens_in_another_process(project.db) == 2
+
+
+def test_a_file_duckdb_cannot_open_is_a_storage_error_and_the_next_open_works(project):
+    nj.counts()
+    project.db.write_bytes(b"not a database" * 1000)
+    with pytest.raises(StorageError, match="cannot open the queue database"):
+        nj.counts()
+    project.db.unlink()
+    assert nj.counts()["pending"] == 0
+
+
+def test_idle_instances_kept_for_short_opens_are_bounded(tmp_path):
+    paths = [tmp_path / f"q{i}" / "queue.duckdb" for i in range(store.hosts.KEPT_IDLE + 3)]
+    for path in paths:
+        with store.transaction(path) as job_store:
+            assert job_store.counts()["pending"] == 0
+    kept = [p for p in paths if str(p) in store.hosts._hosts]
+    assert kept == paths[-store.hosts.KEPT_IDLE:]  # the most recently used

@@ -19,10 +19,9 @@ from pathlib import Path
 
 import duckdb
 
-from .. import files
 from ..errors import StorageError
 from .jobs import JobStore
-from .schema import SCHEMA_VERSION, connect
+from .schema import SCHEMA_VERSION, connect, opened
 from .sql import QUERIES
 from .tables import STATS_GROUPS
 
@@ -92,10 +91,5 @@ def transaction(path: Path) -> Iterator[JobStore]:
     The caller must hold the file's lock (see ``queue``): DuckDB lets one process at a time
     open a database file. Run under umask 077: the WAL is created by the first write.
     """
-    with files.private_umask():
-        conn = connect(path)
-        try:
-            with _atomic(conn, path) as job_store:
-                yield job_store
-        finally:
-            conn.close()
+    with opened(path) as conn, _atomic(conn, path) as job_store:
+        yield job_store

@@ -21,7 +21,7 @@ from ..models import Job, JobStatus
 from .columns import COLUMNS, MUTABLE, column_values, job_from_row, naive
 from .inbox import Inbox
 from .sql import QUERIES
-from .tables import TABLES
+from .tables import table_query
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -95,7 +95,7 @@ class JobStore:
     def table(self, name: str, *args: Any) -> pa.Table:
         """The Arrow table of a named table (history, stats, sql); a user's SQL that fails is
         ``InvalidArgumentsError``."""
-        sql, params = TABLES[name](*args)
+        sql, params = table_query(self.conn, name, args)
         try:
             return self.conn.sql(sql, params=params or None).to_arrow_table()
         except duckdb.Error as exc:
@@ -106,7 +106,7 @@ class JobStore:
     def write_table(self, name: str, args: tuple[Any, ...], path: Path) -> None:
         """Write a named table to ``path`` as Parquet, by DuckDB itself: the worker serves
         frames this way so that it never loads pyarrow (~50 MB it would keep for its life)."""
-        sql, params = TABLES[name](*args)
+        sql, params = table_query(self.conn, name, args)
         try:
             self.conn.sql(sql, params=params or None).write_parquet(
                 os.fspath(path), compression=FRAME_COMPRESSION

@@ -107,7 +107,9 @@ DELETE FROM inbox WHERE id IN (SELECT unnest(?::BIGINT[]))
 DELETE FROM inbox
 
 -- table_exists --
-SELECT count(*) FROM information_schema.tables WHERE table_name = ?
+-- In the file's own catalog: a client attaches it beside an in-memory one (store.hosts).
+SELECT count(*) FROM information_schema.tables
+WHERE table_name = ? AND table_catalog = current_database()
 
 -- shed_memory --
 -- A low memory limit, so DuckDB evicts the blocks a large read left cached (see JobStore).

@@ -8,6 +8,8 @@ A file records its version in ``meta``; a newer package migrates an older file s
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -16,6 +18,7 @@ from .. import files
 from ..errors import StorageError
 from ..journal import Journal
 from ..models import Job
+from . import hosts
 from .columns import COLUMNS
 from .replay import replay
 from .sql import QUERIES
@@ -101,14 +104,8 @@ def migrate(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 
 def connect(path: Path) -> duckdb.DuckDBPyConnection:
-    """Open (creating if needed) the database file and bring its schema up to date.
-
-    The file is created 0600 in a 0700 folder (SPEC §14), whatever the process's umask.
-    Dispatches the journal holds (made while no worker ran, or left by a worker that died) are
-    moved into the queue first, so every read sees every acknowledged dispatch.
-    """
-    from .jobs import JobStore  # the store's operations need the schema; not the other way
-
+    """Open (creating if needed) the database file in an instance of its own, for a process
+    that keeps it (the worker), and bring it up to date (``prepare``)."""
     try:
         files.private_dir(path.parent)
         with files.private_umask():
@@ -116,8 +113,42 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
     except duckdb.Error as exc:
         raise StorageError(f"cannot open the queue database {path}: {exc}") from exc
     except OSError as exc:
-        raise StorageError(f"cannot open the queue database {path}: {exc.strerror}; set "
-                           "NOTEBOOKJOBS_DB to a file in a folder you can write") from exc
+        raise _unwritable(path, exc) from exc
+    try:
+        prepare(conn, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+@contextmanager
+def opened(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The file, up to date (``prepare``), for one short use: attached to an instance this
+    process keeps (``hosts``), which costs ~1 ms where an instance of its own costs ~50."""
+    try:
+        files.private_dir(path.parent)
+    except OSError as exc:
+        raise _unwritable(path, exc) from exc
+    with files.private_umask(), hosts.attached(path) as conn:
+        prepare(conn, path)
+        yield conn
+
+
+def _unwritable(path: Path, exc: OSError) -> StorageError:
+    return StorageError(f"cannot open the queue database {path}: {exc.strerror}; set "
+                        "NOTEBOOKJOBS_DB to a file in a folder you can write")
+
+
+def prepare(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Bring the file just opened on ``conn`` up to date: its mode, its schema, and the
+    dispatches the journal holds (made while no worker ran, or left by a worker that died),
+    moved into the queue first, so every read sees every acknowledged dispatch.
+
+    The file is created 0600 in a 0700 folder (SPEC §14), whatever the process's umask.
+    """
+    from .jobs import JobStore  # the store's operations need the schema; not the other way
+
     files.narrow(path, files.FILE_MODE)  # a file an older version created with wider rights
     try:
         migrate(conn, path)
@@ -127,9 +158,4 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
             conn.execute("COMMIT")
         replay(conn, Journal(path))
     except duckdb.Error as exc:
-        conn.close()
         raise StorageError(f"cannot open the queue database {path}: {exc}") from exc
-    except BaseException:
-        conn.close()
-        raise
-    return conn
