@@ -174,7 +174,7 @@ class WorkerService:
     def table(self, name: str, *args: Any) -> str:
         """The frame as a Parquet file in the worker's private frames folder; its path.
         DuckDB writes it, so the worker never loads pyarrow, and the memory the read cached
-        is given back after: an idle worker stays small (SPEC §13)."""
+        is given back after the reply, by the writer: an idle worker stays small (SPEC §13)."""
         fd, path = tempfile.mkstemp(suffix=".parquet", dir=self.frames_dir)
         os.close(fd)
         try:
@@ -183,6 +183,5 @@ class WorkerService:
             Path(path).unlink(missing_ok=True)
             raise
         finally:
-            with self.db_lock:
-                self.db.shed_memory()
+            self.writer.shed_memory()
         return path
