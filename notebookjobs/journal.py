@@ -33,7 +33,7 @@ import logging
 import os
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -108,21 +108,50 @@ class Journal:
 
     # --- writing (under the lock) ------------------------------------------------------------
 
-    def append(self, kind: int, count: int, payload: bytes = b"") -> tuple[int, int]:
+    def append(self, kind: int, count: int, payload: bytes = b"", *,
+               written: Callable[[], object] | None = None) -> tuple[int, int]:
         """Append a record of ``count`` new ids, durable when this returns; (first, last) id.
-        ``NoBase`` when the journal has no base yet."""
+        ``NoBase`` when the journal has no base yet. ``written`` is called once the record is
+        in the file and before it is synced: a reader told then (the worker, by a datagram)
+        reads it while it goes to the disk (~0.3 ms here), and syncs the journal itself
+        before it commits what it read (``sync``)."""
         with self.locked() as fd:
-            return self.append_locked(fd, kind, count, payload)
+            return self.append_locked(fd, kind, count, payload, written=written)
 
     def append_locked(
-        self, fd: int, kind: int, count: int, payload: bytes = b""
+        self, fd: int, kind: int, count: int, payload: bytes = b"", *,
+        written: Callable[[], object] | None = None,
     ) -> tuple[int, int]:
         """``append`` for a caller that holds the lock (``fd`` from ``locked``)."""
         last = self.last_id(fd)
         first, new_last = last + 1, last + count
         _write_all(fd, encode(kind, first, new_last, payload))
-        os.fdatasync(fd)
+        try:
+            if written is not None:
+                written()
+        finally:
+            os.fdatasync(fd)
         return first, new_last
+
+    def sync(self) -> None:
+        """Make every record in the file durable: the worker's writer calls it before it
+        commits jobs it read, which may have been read before their appender's own sync
+        (``append``'s ``written``). Without it, a power cut could leave a job in the queue file
+        whose id the journal hands out again. ``StorageError`` if the disk refuses."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return  # reset and removed: everything it held was committed
+        except OSError as exc:
+            raise StorageError(f"cannot open the dispatch journal {self.path}: "
+                               f"{exc.strerror}") from exc
+        try:
+            os.fdatasync(fd)
+        except OSError as exc:
+            raise StorageError(f"cannot sync the dispatch journal {self.path}: "
+                               f"{exc.strerror}") from exc
+        finally:
+            os.close(fd)
 
     def last_id(self, fd: int) -> int:
         """The highest id handed out (under the lock). A torn last record (a crash in the

@@ -259,7 +259,8 @@ class QueueClient:
 
     def enqueue(self, spec: JobSpec, now: datetime) -> int:
         """Durable in the journal when this returns, with or without a worker, without opening
-        the queue file (SPEC §13); the running worker is told with one datagram. A dispatch
+        the queue file (SPEC §13); the running worker is told with one datagram, sent as the
+        record is written, so that it reads the record while the append syncs it. A dispatch
         with ``after`` or ``unique`` is decided on the queue's state instead, by the worker or
         on the locked file (``journal.journalled`` says why)."""
         if not journal.journalled(spec):
@@ -267,9 +268,7 @@ class QueueClient:
         appended = self._append(journal.JOB, 1, journal.job_payload(spec, now))
         if appended is None:
             return self._route(lambda q: q.enqueue(spec, now))
-        first, _ = appended
-        self.used_worker = wake.poke(socketdir.wake_path(self.settings))
-        return first
+        return appended[0]
 
     def enqueue_batch(self, batch: JobBatch, now: datetime) -> list[int]:
         """As ``enqueue``: one journal record for the whole batch."""
@@ -285,15 +284,19 @@ class QueueClient:
         if appended is None:
             return self._route(lambda q: q.enqueue_batch(batch, now))
         first, last = appended
-        self.used_worker = wake.poke(socketdir.wake_path(self.settings))
         return list(range(first, last + 1))
+
+    def _poke(self) -> None:
+        """Tell the running worker that the journal grew (whether one runs: ``used_worker``),
+        as soon as the record is written: it reads the record while the append syncs it."""
+        self.used_worker = wake.poke(socketdir.wake_path(self.settings))
 
     def _append(self, kind: int, count: int, payload: bytes) -> tuple[int, int] | None:
         """A journal record of ``count`` new ids; (first, last) id. None when the journal
         has no base record and the queue file exists: opening the file writes the base
         (the caller then goes through the worker or the file)."""
         try:
-            return self._journal.append(kind, count, payload)
+            return self._journal.append(kind, count, payload, written=self._poke)
         except journal.NoBase:
             pass
         # A queue whose file does not exist yet starts at id 1: its journal gets a base of 0
@@ -307,10 +310,12 @@ class QueueClient:
                 return None
             with self._journal.locked() as journal_fd:
                 try:
-                    return self._journal.append_locked(journal_fd, kind, count, payload)
+                    return self._journal.append_locked(journal_fd, kind, count, payload,
+                                                       written=self._poke)
                 except journal.NoBase:
                     self._journal.reset(journal_fd, 0)
-                    return self._journal.append_locked(journal_fd, kind, count, payload)
+                    return self._journal.append_locked(journal_fd, kind, count, payload,
+                                                       written=self._poke)
         finally:
             os.close(fd)  # releases the lock
 

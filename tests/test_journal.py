@@ -214,3 +214,34 @@ def test_after_and_unique_are_decided_on_the_queue_and_no_record_carries_them(pr
     forged, _ = log.append(journal.JOB, 1, json.dumps({**payload, "after": [first]}).encode())
     assert nj.status(forged)["status"] == "failed"
     assert "cannot carry after" in nj.status(forged)["error"]
+
+
+def test_the_worker_is_told_once_a_record_is_written_and_before_it_is_synced(project):
+    """``append``'s ``written`` runs when the record can be read (the worker then reads it while
+    the append syncs it) and before the append returns; a ``written`` that raises still leaves
+    the record synced and its ids handed out."""
+    nj.counts()  # the queue's folder and journal
+    log = journal.Journal(config.load_settings().db_path)
+    with log.locked() as fd:
+        log.reset(fd, 0)
+    seen: list[list[int]] = []
+
+    def written() -> None:
+        reader = os.open(log.path, os.O_RDONLY)
+        try:
+            seen.append([r.last_id for r in journal.read(reader, 0)])
+        finally:
+            os.close(reader)
+
+    assert log.append(journal.RESERVE, 2, written=written) == (1, 2)
+    assert seen == [[0, 2]]  # the base record, and this one, readable from another descriptor
+
+    def refused() -> None:
+        raise OSError("the worker's socket refused")
+
+    with pytest.raises(OSError, match="refused"):
+        log.append(journal.RESERVE, 1, written=refused)
+    assert log.append(journal.RESERVE, 1) == (4, 4)  # id 3 was handed out, not reused
+    log.sync()  # the worker's writer, before it commits what it read
+    log.path.unlink()
+    log.sync()  # a journal removed (reset by a worker) has nothing left to sync

@@ -84,6 +84,8 @@ class Writer:
                 return
             record = None if applied == self._applied else applied
             try:
+                if new:  # read from records maybe not yet on the disk (``Journal.append``)
+                    self.intake.journal.sync()
                 with self.db.transaction() as job_store:
                     _commit(job_store, jobs, new, record)
             except StorageError:
