@@ -38,6 +38,8 @@ class _Cache:
         #: the working directory as os.getcwd() gives it -> (root, its whitelist as str):
         #: resolving the directory costs a system call per component, on every dispatch
         self.cwd_roots: dict[str, tuple[Path, str]] = {}
+        #: $NOTEBOOKJOBS_ROOT (with the working directory when relative) -> root, whitelist
+        self.env_roots: dict[str, tuple[Path, str]] = {}
         self.whitelists: dict[Path, tuple[Path, str]] = {}  #: root -> its whitelist, Path and str
         #: whitelist path -> (mtime, size, NOTEBOOKJOBS_DB, NOTEBOOKJOBS_LOCK_TIMEOUT), Settings
         self.settings: dict[Path, tuple[tuple[int, int, str | None, str | None], Settings]] = {}
@@ -51,11 +53,18 @@ def find_root(start: Path | None = None) -> Path:
     whitelist.yaml."""
     env = os.environ.get(ENV_ROOT)
     if env:
+        # Kept per value (and working directory, for a relative one) while its whitelist is
+        # there: resolving cost an lstat per path component on every dispatch.
+        key = env if os.path.isabs(env) else f"{os.getcwd()}\0{env}"
+        known = _CACHE.env_roots.get(key)
+        if known is not None and os.path.isfile(known[1]):
+            return known[0]
         root = Path(env).expanduser().resolve()
         if not (root / WHITELIST_NAME).is_file():
             raise ConfigError(
                 f"{ENV_ROOT}={env} has no {WHITELIST_NAME}; create it there or unset {ENV_ROOT}"
             )
+        _CACHE.env_roots[key] = (root, str(root / WHITELIST_NAME))
         return root
     cwd = os.getcwd() if start is None else None
     known = _CACHE.cwd_roots.get(cwd) if cwd is not None else None
@@ -112,7 +121,11 @@ def load_settings(root: Path | None = None, *, strict: bool = True) -> Settings:
 def _load_settings(root: Path | None) -> Settings:
     # An absolute root is taken as given: the worker and its children pass one for every
     # attempt, and resolving it would cost a system call per path component each time.
-    root = root if root is not None and root.is_absolute() else (root or find_root()).resolve()
+    # find_root's is resolved already.
+    if root is None:
+        root = find_root()
+    elif not root.is_absolute():
+        root = root.resolve()
     path, name = _CACHE.whitelists.get(root) or _CACHE.whitelists.setdefault(
         root, (root / WHITELIST_NAME, str(root / WHITELIST_NAME)))
     try:

@@ -174,6 +174,30 @@ def test_root_search_and_env(project, monkeypatch, tmp_path):
         config.find_root()
 
 
+def test_a_root_named_by_the_environment_follows_its_value_and_its_whitelist(
+        project, monkeypatch, tmp_path):
+    """$NOTEBOOKJOBS_ROOT is resolved once per value (kept while its whitelist is there): a
+    relative value means the working directory's folder, and a whitelist removed is noticed."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "whitelist.yaml").write_text((project.root / "whitelist.yaml").read_text())
+    monkeypatch.setenv("NOTEBOOKJOBS_ROOT", str(project.root))
+    assert config.find_root() == project.root
+    assert config.find_root() == project.root  # kept
+    monkeypatch.setenv("NOTEBOOKJOBS_ROOT", str(other))
+    assert config.find_root() == other
+    monkeypatch.setenv("NOTEBOOKJOBS_ROOT", "other")
+    monkeypatch.chdir(tmp_path)
+    assert config.find_root() == other
+    monkeypatch.chdir(project.root)
+    with pytest.raises(ConfigError, match="NOTEBOOKJOBS_ROOT=other has no whitelist.yaml"):
+        config.find_root()  # "other" of this working directory
+    monkeypatch.chdir(tmp_path)
+    (other / "whitelist.yaml").unlink()
+    with pytest.raises(ConfigError, match="NOTEBOOKJOBS_ROOT=other has no whitelist.yaml"):
+        config.find_root()
+
+
 def test_logs_dir_is_created_on_demand_and_private(project):
     settings = config.load_settings()
     assert settings.logs_dir == project.root / "logs"
