@@ -56,7 +56,10 @@ class Channel(Protocol):
 
 class _LastLine(threading.Thread):
     """Sends the last line a running job printed, while the job reports no progress itself:
-    a running job then shows what it is doing rather than the word "running"."""
+    a running job then shows what it is doing rather than the word "running".
+
+    It is woken by the attempt's first printed text (``wake``), not as the attempt begins: a
+    thread woken then took the GIL from the attempt's start (and most jobs print nothing)."""
 
     def __init__(self, send: Send) -> None:
         super().__init__(name="notebookjobs-last-line", daemon=True)
@@ -67,10 +70,14 @@ class _LastLine(threading.Thread):
         self.progress_reported = False  #: the attempt called nj.progress: its message wins
 
     def watch(self, job_id: int | None, output: BoundedOutput | None = None) -> None:
-        """Follow an attempt's output (None: the attempt ended)."""
+        """Follow an attempt's output (None: the attempt ended). The thread looks once the
+        output has text (``wake``); after an attempt, at its next look it finds none."""
         with self._lock:
             self._attempt = None if job_id is None or output is None else (job_id, output)
             self.progress_reported = False
+
+    def wake(self) -> None:
+        """The attempt printed its first text: look at it, then every few intervals."""
         self._wake.set()
 
     def run(self) -> None:
@@ -161,7 +168,7 @@ def _run(context: _Context, job_id: int, target: str, args: list[Any],
     send(("started", job_id, time.time()))
     # At most one report per PROGRESS_INTERVAL_S, so a tight loop cannot flood the pipe.
     set_reporter(throttled(_progress_sender(send, job_id, last_line)))
-    output = BoundedOutput()
+    output = BoundedOutput(on_text=last_line.wake)
     last_line.watch(job_id, output)
     try:
         # Jobs run in the project root, whoever started the worker and from where (SPEC §12): a

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
@@ -43,7 +43,11 @@ class AttemptTimeout(BaseException):
 class BoundedOutput(io.TextIOBase):
     """A text stream that keeps the last OUTPUT_LIMIT_CHARS written, optionally echoing them."""
 
-    def __init__(self, echo: TextIO | None = None, limit: int = OUTPUT_LIMIT_CHARS) -> None:
+    def __init__(self, echo: TextIO | None = None, limit: int = OUTPUT_LIMIT_CHARS,
+                 on_text: Callable[[], object] | None = None) -> None:
+        """``on_text``: called (outside the stream's lock) when the first text with something
+        on it is written."""
+        self._on_text = on_text
         self._parts: list[str] = []
         self._size = 0
         self._dropped = 0
@@ -56,13 +60,17 @@ class BoundedOutput(io.TextIOBase):
         return True
 
     def write(self, text: str) -> int:
+        first = False
         with self._lock:
             if text.strip():
+                first = not self._last
                 self._last = text
             self._parts.append(text)
             self._size += len(text)
             if self._size > 2 * self._limit:
                 self._trim()
+        if first and self._on_text is not None:
+            self._on_text()
         if self._echo is not None:
             self._echo.write(text)
         return len(text)
