@@ -37,22 +37,20 @@ from ..journal import Journal
 from ..models import utcnow
 from ..remote import worker_info
 from ..socketdir import socket_path, wake_path
-from ..store import Database
 from ..wake import WakeSocket
 from . import procgroup
 from .defaults import ENV_LOG_LEVEL, JOB_UMASK_ENV, LOG_LEVELS, log_level
-from .intake import Intake
 from .loop import Loop
 from .pool import Pool
 from .problems import Problems
-from .schedules import Scheduler
 from .server import SocketServer
-from .service import WorkerService
 from .state import QueueState
-from .writer import Writer
 
 if TYPE_CHECKING:
+    from ..store import Database
     from .dask_executor import DaskExecutor
+    from .schedules import Scheduler
+    from .writer import Writer
 
 logger = logging.getLogger("notebookjobs.worker")
 
@@ -90,11 +88,22 @@ class Worker:
             self._take_over_processes()
             shutil.rmtree(self.frames_dir, ignore_errors=True)
             files.private_dir(self.frames_dir)
-            db = Database(self.settings.db_path)
+            executor = self.executor = self._executor()
+            try:
+                if isinstance(executor, Pool):
+                    # The children start (~0.3 s each: an interpreter and its imports) while
+                    # DuckDB is imported and the file opened: ~0.25 s of a burst worker's start.
+                    executor.spawn()
+                from ..store import Database  # imported here for that reason
+
+                db = Database(self.settings.db_path)
+            except BaseException:
+                executor.close()
+                raise
             info = os.stat(self.settings.db_path)
             self._db_identity = (info.st_dev, info.st_ino)
             try:
-                self._run(db, path)
+                self._run(db, path, executor)
             finally:
                 db.close()
         finally:
@@ -102,14 +111,19 @@ class Worker:
             shutil.rmtree(self.frames_dir, ignore_errors=True)
         return 0
 
-    def _run(self, db: Database, path: Any) -> None:
+    def _run(self, db: Database, path: Any, executor: Pool | DaskExecutor) -> None:
+        # What imports DuckDB is imported once the children are on their way (``run``).
+        from .intake import Intake
+        from .schedules import Scheduler
+        from .service import WorkerService
+        from .writer import Writer
+
         state, state_lock, db_lock = QueueState(), threading.RLock(), threading.Lock()
         # Opening the file replayed the journal and reset it to its base: read on from there.
         intake = Intake(Journal(self.settings.db_path), state, state_lock)
         writer = Writer(db, db_lock, state, state_lock, self.problems, intake)
         waker = WakeSocket(wake_path(self.settings))
         joblog = JobLog(self.settings.logs_dir)
-        executor = self.executor = self._executor()
         scheduler = Scheduler(root=self.settings.root, db=db, db_lock=db_lock, state=state,
                               state_lock=state_lock, intake=intake, problems=self.problems)
         loop = self.loop = Loop(settings=self.settings, state=state, state_lock=state_lock,

@@ -88,11 +88,16 @@ class Pool:
         self._events = PoolEvents()
         self._start_failures, self._start_error, self._closed = 0, "", False
 
+    def spawn(self) -> None:
+        """Spawn the children that are missing, and return at once (``start`` waits for them)."""
+        while len(self._children) < self.size:
+            self._spawn()
+
     def start(self) -> None:
-        """Spawn the children and return once all are ready; ``WorkerError`` if one fails."""
+        """Spawn the children (those ``spawn`` did not) and return once all are ready;
+        ``WorkerError`` if one fails."""
         try:
-            for _ in range(self.size):
-                self._spawn()
+            self.spawn()
             while not self._start_failures and not all(c.ready for c in self._children):
                 self._service(self._select(self._until_deadline(None), []))
                 self._expire(time.monotonic())
