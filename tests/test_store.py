@@ -227,3 +227,15 @@ def test_idle_instances_kept_for_short_opens_are_bounded(tmp_path):
             assert job_store.counts()["pending"] == 0
     kept = [p for p in paths if str(p) in store.hosts._hosts]
     assert kept == paths[-store.hosts.KEPT_IDLE:]  # the most recently used
+
+
+def test_rows_become_jobs_with_values_of_their_own(project):
+    # job_from_row makes "[]" and "{}" without the parser: still a new value for each job
+    jobs = nj.dispatch_many("jobs.testing.echo", [(), (), ("x",)])
+    with store.transaction(project.db) as job_store:
+        loaded = {job.id: job for job in job_store.active_jobs()}
+    first, second, third = (loaded[int(j)] for j in jobs)
+    assert first.args == second.args == [] and first.kwargs == second.kwargs == {}
+    assert first.args is not second.args and first.kwargs is not second.kwargs
+    assert first.errors is not second.errors
+    assert third.args == ["x"] and third.created_at.tzinfo is not None

@@ -12,6 +12,7 @@ import subprocess
 import pytest
 
 import notebookjobs as nj
+from notebookjobs.worker import procgroup
 from support import wait_until
 
 from .harness import alive, cli_bytes
@@ -136,3 +137,16 @@ def test_kill_9_leaves_no_frames_folder_behind(project, start_worker, private_tm
     # Then at most one frames folder remains in the temp dir: the live worker's own
     left = sorted(p.name for p in private_tmp.glob("notebookjobs-frames-*"))
     assert len(left) <= 1, left
+
+
+def test_a_worker_that_cannot_open_the_queue_file_exits_and_leaves_no_children(project,
+                                                                               start_worker):
+    # The pool's children are spawned before the file is opened (they start while DuckDB is
+    # imported): a file DuckDB cannot open must take them down with the worker.
+    nj.counts()
+    project.db.write_bytes(b"not a database" * 1000)
+    worker = start_worker(ready=False)
+    assert worker.wait_exit() != 0
+    assert "cannot open the queue database" in worker.output()
+    token = procgroup.queue_token(project.db)
+    assert procgroup.kill_leftovers(token, quiet=True) == []  # none of its processes lives on
