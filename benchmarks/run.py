@@ -94,6 +94,8 @@ def nj_figures(s: Sizes) -> list[Figure]:
         f("sleep_elapsed", f"drain {s.sleep:,} × 10 ms jobs (start → exit)", "s", "lower", "{:.2f}", None, "sleep_elapsed"),
         f("sleep_overhead", "overhead per 10 ms job: (elapsed − N·0.01/2)/N", "ms", "lower", "{:.2f}", None,
           "sleep_overhead_last"),
+        f("disk_ms", "the disk alone: a 200-byte append + fdatasync, median", "ms", "lower", "{:.3f}"),
+        f("disk_p99", "the disk alone: a 200-byte append + fdatasync, p99", "ms", "lower", "{:.2f}"),
         f("dispatch_ms", f"dispatch(), {s.dispatch:,} single calls, worker running: median", "ms/call", "lower",
           "{:.3f}", ("<=", 0.5, "≤ 0.5 ms"), "dispatch_ms"),
         f("dispatch_rate", "dispatch() single calls per second", "calls/s", "higher", "{:,.0f}", None, "dispatch_rate"),
