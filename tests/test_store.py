@@ -239,3 +239,22 @@ def test_rows_become_jobs_with_values_of_their_own(project):
     assert first.args is not second.args and first.kwargs is not second.kwargs
     assert first.errors is not second.errors
     assert third.args == ["x"] and third.created_at.tzinfo is not None
+
+
+def test_the_worker_gives_memory_back_and_keeps_its_limit(project):
+    # The shed lowers DuckDB's memory limit, then sets it back by value: a RESET left DuckDB
+    # 1.2's buffer pool at the low limit (`make floors` runs that version), and the next read
+    # larger than it failed "Out of Memory".
+    nj.dispatch_many("jobs.testing.echo", [("x" * 200,)] * 50_000)
+    nj.counts()
+    db = store.Database(project.db)
+    try:
+        db.shed_memory()
+        limit = _one(db.conn, "SELECT current_setting('memory_limit')")
+        for _ in range(3):  # set back to the limit read at the start, not one read back
+            db.shed_memory()
+        assert _one(db.conn, "SELECT current_setting('memory_limit')") == limit != "3.8 MiB"
+        rows = db.conn.execute("SELECT id, args FROM queue ORDER BY args DESC, id").fetchall()
+        assert len(rows) == 50_000
+    finally:
+        db.close()

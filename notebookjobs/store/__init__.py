@@ -56,6 +56,9 @@ class Database:
         # keeps what its last commits used, 10-20 MB after a few hundred jobs (SPEC §13).
         try:
             self.conn.execute(QUERIES["purge_in_background"])
+            #: the memory limit a shed sets back (read once: it reads back rounded, '18.8 GiB'
+            #: for 18.83, and a limit read back after each shed would shrink with every one)
+            self.memory_limit = JobStore(self.conn).memory_limit()
         except duckdb.Error as exc:
             self.conn.close()
             raise StorageError(f"queue database {path}: {exc}") from exc
@@ -76,7 +79,7 @@ class Database:
     def shed_memory(self) -> None:
         """Give back the memory a large read left cached (``JobStore.shed_memory``)."""
         try:
-            JobStore(self.conn).shed_memory()
+            JobStore(self.conn).shed_memory(self.memory_limit)
         except duckdb.Error as exc:
             raise StorageError(f"queue database {self.path}: {exc}") from exc
 

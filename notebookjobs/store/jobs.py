@@ -34,6 +34,11 @@ logger = logging.getLogger(__name__)
 FRAME_COMPRESSION = "uncompressed"
 
 
+def _quoted(text: str) -> str:
+    """``text`` as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _unnest(columns: tuple[Any, ...]) -> str:
     """``SELECT unnest(?::T[]) AS name, ...``: rows from one array parameter per column."""
     return "SELECT " + ", ".join(f"unnest(?::{c.type}[]) AS {c.name}" for c in columns)
@@ -118,12 +123,23 @@ class JobStore:
                 raise InvalidArgumentsError(f"nj.sql: {exc}") from exc
             raise
 
-    def shed_memory(self) -> None:
+    def memory_limit(self) -> str:
+        """DuckDB's memory limit, as text it takes back (``shed_memory``)."""
+        row = self.conn.execute(QUERIES["memory_limit"]).fetchone()
+        assert row is not None  # a setting always has a value
+        return str(row[0])
+
+    def shed_memory(self, limit: str) -> None:
         """Give back the memory a large read cached (DuckDB keeps table blocks it has read
-        until its memory limit is reached): a lower limit evicts them, then the default
-        returns. Outside any transaction of this connection."""
-        self.conn.execute(QUERIES["shed_memory"])
-        self.conn.execute(QUERIES["reset_memory_limit"])
+        until its memory limit is reached): a lower limit evicts them, then ``limit`` (from
+        ``memory_limit``) is set again, also when the eviction fails. Outside any transaction
+        of this connection."""
+        try:
+            self.conn.execute(QUERIES["shed_memory"])
+        finally:
+            # Set by value: RESET leaves DuckDB 1.2's buffer pool at the low limit (the setting
+            # reads back the old one), and the next large read fails "Out of Memory".
+            self.conn.execute(QUERIES["set_memory_limit"].replace("{limit}", _quoted(limit)))
 
     def statuses(self, ids: list[int] | tuple[int, ...]) -> dict[int, str]:
         """id -> status of the jobs among ``ids``; an id with no job is absent."""

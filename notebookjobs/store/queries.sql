@@ -116,9 +116,13 @@ WHERE table_name = ? AND table_catalog = current_database()
 -- 4 MB, not 32: the worker kept ~3 MB less after serving a 1,000,000-job history (/proc smaps).
 SET memory_limit = '4MB'
 
--- reset_memory_limit --
--- Back to DuckDB's default limit.
-RESET memory_limit
+-- memory_limit --
+-- The memory limit in force (as text DuckDB takes back: '18.8 GiB').
+SELECT current_setting('memory_limit')
+
+-- set_memory_limit --
+-- Back to the limit read before a shed; {limit} is that text as a string literal.
+SET memory_limit = {limit}
 
 -- purge_in_background --
 -- The allocator's own threads return freed memory to the system while the worker idles (see
