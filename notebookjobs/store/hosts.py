@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 
 from ..errors import StorageError
+from .sql import literal
 
 #: what the queue file is called inside the instance (``USE`` makes it the default, so the
 #: store's statements name its tables alone)
@@ -70,10 +71,6 @@ def _give_back(path: Path, host: _Host) -> None:
             _hosts.pop(key).conn.close()
 
 
-def _quoted(path: Path) -> str:
-    return "'" + os.fspath(path).replace("'", "''") + "'"
-
-
 @contextmanager
 def attached(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection on which the file at ``path`` (created if missing) is the default
@@ -84,7 +81,7 @@ def attached(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         with host.lock:
             conn = host.conn
             try:
-                conn.execute(f"ATTACH {_quoted(path)} AS {ALIAS}")
+                conn.execute(f"ATTACH {literal(os.fspath(path))} AS {ALIAS}")
             except duckdb.Error as exc:
                 raise StorageError(f"cannot open the queue database {path}: {exc}") from exc
             try:

@@ -20,7 +20,7 @@ from ..errors import InvalidArgumentsError, JobNotFoundError, JobStateError
 from ..models import Job, JobStatus
 from .columns import COLUMNS, MUTABLE, column_values, job_from_row, naive
 from .inbox import Inbox
-from .sql import QUERIES
+from .sql import QUERIES, literal
 from .tables import table_query
 
 if TYPE_CHECKING:
@@ -32,11 +32,6 @@ logger = logging.getLogger(__name__)
 #: for a 1,000,000-job history (42 MB; 28 with lz4_raw) it writes in 0.77 s and reads in
 #: 0.23, against 0.98 and 0.29 with lz4_raw, the fastest codec (median of 5, this machine).
 FRAME_COMPRESSION = "uncompressed"
-
-
-def _quoted(text: str) -> str:
-    """``text`` as an SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _unnest(columns: tuple[Any, ...]) -> str:
@@ -139,7 +134,7 @@ class JobStore:
         finally:
             # Set by value: RESET leaves DuckDB 1.2's buffer pool at the low limit (the setting
             # reads back the old one), and the next large read fails "Out of Memory".
-            self.conn.execute(QUERIES["set_memory_limit"].replace("{limit}", _quoted(limit)))
+            self.conn.execute(QUERIES["set_memory_limit"].replace("{limit}", literal(limit)))
 
     def statuses(self, ids: list[int] | tuple[int, ...]) -> dict[int, str]:
         """id -> status of the jobs among ``ids``; an id with no job is absent."""

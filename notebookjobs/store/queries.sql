@@ -121,7 +121,7 @@ SET memory_limit = '4MB'
 SELECT current_setting('memory_limit')
 
 -- set_memory_limit --
--- Back to the limit read before a shed; {limit} is that text as a string literal.
+-- Back to the limit read when the file was opened; {limit}: that text as a string literal.
 SET memory_limit = {limit}
 
 -- purge_in_background --

@@ -24,6 +24,12 @@ def parse(text: str) -> dict[str, str]:
     return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
 
 
+def literal(text: str) -> str:
+    """``text`` as an SQL string literal, for the few statements that take no parameters
+    (ATTACH, SET)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _fill(statement: str) -> str:
     # Only the placeholders that are fixed for the package are filled here; str.replace,
     # not format, so the caller's own {placeholders} survive.

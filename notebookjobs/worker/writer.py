@@ -58,8 +58,9 @@ class Writer:
         self._changes.set()
 
     def shed_memory(self) -> None:
-        """Give back the memory a large read cached (``Database.shed_memory``), soon, in this
-        thread: after a frame's reply, not before it (~100 ms of a 1,000,000-job history)."""
+        """Give back the memory a large read cached (``Database.shed_memory``), soon, in the
+        writer's thread: after a frame's reply, not before it (~100 ms of a 1,000,000-job
+        history)."""
         self._shed = True
         self._changes.set()
 
