@@ -48,6 +48,22 @@ def test_burst_drains_1000_jobs_each_run_exactly_once(project):
     assert (nj.history()["attempts"] == 1).all()
 
 
+def test_an_attempt_a_dying_child_held_stays_pending_runs_once_and_is_counted_once(project):
+    # Given, with one child (which holds two attempts), a job that kills its process at each
+    # of its 3 attempts (retry_attempts: 2), and a job behind it in the same child
+    crash = nj.dispatch("jobs.testing.crash", 3, priority=9)
+    held = nj.dispatch("jobs.testing.count", "held")
+    # When a burst worker drains the queue
+    out = burst(project, "--concurrency", "1")
+    assert out.returncode == 0, out.stderr
+    # Then each death handed the waiting attempt back unstarted: it ran once, at the end, and
+    # counts one attempt; the crashing job failed after its three
+    assert len(project.effect_lines("crash")) == 3
+    assert nj.status(crash)["status"] == "failed" and nj.status(crash)["attempts"] == 3
+    assert nj.status(held)["status"] == "completed" and nj.status(held)["attempts"] == 1
+    assert len(project.effect_lines("held")) == 1
+
+
 def test_priority_order_with_concurrency_1(project):
     low = nj.dispatch("jobs.testing.count", "order", priority=0)
     ids = [
