@@ -59,3 +59,6 @@ def test_the_worker_imports_neither_the_attempts_code_nor_dask_nor_cron():
         "notebookjobs.worker.child", "notebookjobs.worker.runner", "notebookjobs.registry",
         "notebookjobs.worker.notebook", "notebookjobs.worker.dask_executor", "cronsim",
         "zoneinfo")) == []
+    # Nor DuckDB: Worker.run imports it once the pool's children are spawned, so that they
+    # start while it loads (~0.15 s) and the file is opened
+    assert loaded_by_import("notebookjobs.worker.main", ("duckdb", "notebookjobs.store")) == []
