@@ -367,8 +367,35 @@ def test_autostart_on_dispatch(project):
                             .replace("autostart: false", "autostart: true"))
     try:
         job_id = nj.dispatch("jobs.testing.ok", 2)
+        assert nj.wait(job_id, timeout=60)["result"] == 2
         assert nj.worker_status()["running"]
-        assert nj.wait(job_id, timeout=30)["result"] == 2
+    finally:
+        nj.stop_worker()
+
+
+def test_the_first_dispatch_with_autostart_returns_before_the_worker_is_ready(project):
+    # Given a queue with a job in its journal, autostart on, and the queue's lock held here, so
+    # that no worker can get ready
+    nj.dispatch("jobs.testing.ok", 0, delay=3600)
+    project.write_whitelist(project.root.joinpath("whitelist.yaml").read_text()
+                            .replace("autostart: false", "autostart: true"))
+    from notebookjobs import lock
+
+    fd = lock.open_lock(config.load_settings().lock_path)
+    assert lock.try_lock(fd)
+    try:
+        # When a user dispatches from the CLI (the worker it starts waits for the lock)
+        out = project.cli("dispatch", "jobs.testing.ok", "3")
+        # Then it has returned with the job stored, while no worker answers yet
+        assert out.returncode == 0, out.stderr
+        job_id = int(out.stdout)
+        assert not nj.worker_status()["running"]
+        assert "Traceback" not in out.stderr
+    finally:
+        os.close(fd)  # and the worker it started takes the queue and runs the job
+    try:
+        assert nj.wait(job_id, timeout=60)["result"] == 3
+        assert nj.worker_status()["running"]
     finally:
         nj.stop_worker()
 
