@@ -283,9 +283,11 @@ def run_prune(ns: argparse.Namespace, confirm: Any = None) -> int:
     total = sum(counts.values())
     detail = ", ".join(f"{n} {status}" for status, n in counts.items())
     what = f"{total} finished job{'s' if total != 1 else ''} older than {ns.older_than}"
-    if ns.dry_run or not total:
-        print(f"{what}{': ' + detail if detail else ''}"
-              f"{' would be deleted (dry run)' if total else ''}")
+    if ns.dry_run:
+        print(f"{what}{': ' + detail if detail else ''} would be deleted (dry run)")
+        return 0
+    if not total:
+        print(f"{what} deleted")
         return 0
     if confirm is not None and not ns.yes and not confirm(f"delete {what} ({detail})? [y/N] "):
         print("nothing deleted")
