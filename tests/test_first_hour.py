@@ -14,7 +14,6 @@ import subprocess
 import sys
 import sysconfig
 import zipfile
-from pathlib import Path
 
 import notebookjobs as nj
 from support import REPO, TEST_WHITELIST, wait_until
