@@ -1,6 +1,7 @@
 """The arguments of the commands (argparse), for the CLI (``cli``) and the magic (``magics``):
 what each takes, its types and their checks. It imports nothing heavy, so that ``notebookjobs
 --version``, ``--help`` and a refused argument answer at once (SPEC §7); ``commands`` runs them.
+The types import ``validate`` when they are used (~10 ms that ``--version`` does without).
 
 A value refused here is one argparse error line and exit 2, through the one check of the value
 (``validate``), never a second copy of it.
@@ -12,9 +13,8 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from . import validate
 from .errors import InvalidArgumentsError
-from .models import STATUS_NAMES
+from .statuses import STATUS_NAMES
 from .worker.defaults import LOG_LEVELS
 
 PORT_RANGE = (1, 65535)
@@ -38,11 +38,15 @@ def _whole(text: str) -> int:
 
 def concurrency(text: str) -> int:
     """Children in the pool: 1 to ``validate.MAX_CONCURRENCY`` (whitelist.yaml's cap)."""
+    from . import validate
+
     return _checked(validate.concurrency, _whole(text))
 
 
 def port(text: str) -> int:
     """A TCP port on 127.0.0.1."""
+    from . import validate
+
     low, high = PORT_RANGE
     return _checked(lambda v: validate.integer("port", v, low, high), _whole(text))
 
@@ -57,6 +61,8 @@ def version_text() -> str:
 def duration(text: str) -> float:
     """An argparse type: seconds, or a duration string ('90s', '5m', '1h30m', '2d'), read by
     the one parser (``validate.seconds``)."""
+    from . import validate
+
     try:
         return validate.seconds("duration", text)
     except InvalidArgumentsError as exc:
