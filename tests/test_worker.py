@@ -8,6 +8,7 @@ import signal
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -398,6 +399,39 @@ def test_the_first_dispatch_with_autostart_returns_before_the_worker_is_ready(pr
         assert nj.worker_status()["running"]
     finally:
         nj.stop_worker()
+
+
+def test_a_burst_of_dispatches_spawns_one_worker_while_it_starts(project):
+    # Given autostart, and the queue's lock held here, so that the worker cannot get ready
+    nj.dispatch("jobs.testing.ok", 0, delay=3600)
+    project.write_whitelist(project.root.joinpath("whitelist.yaml").read_text()
+                            .replace("autostart: false", "autostart: true"))
+    from notebookjobs import lock
+
+    fd = lock.open_lock(config.load_settings().lock_path)
+    assert lock.try_lock(fd)
+    try:
+        # When a notebook dispatches five jobs in a row
+        ids = [nj.dispatch("jobs.testing.ok", i) for i in range(5)]
+        # Then one worker was spawned for them, not one per dispatch
+        workers = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+                   if _is_worker_of(pid, project.root)]
+        assert len(workers) == 1, workers
+    finally:
+        os.close(fd)
+    try:
+        assert [nj.wait(i, timeout=60)["result"] for i in ids] == list(range(5))
+    finally:
+        nj.stop_worker()
+
+
+def _is_worker_of(pid: int, root) -> bool:
+    """Whether process ``pid`` is a worker started in the project folder ``root`` (Linux)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"notebookjobs.worker" in cmdline and os.readlink(f"/proc/{pid}/cwd") == str(root)
+    except OSError:
+        return False
 
 
 def test_a_dispatch_acknowledged_just_before_a_crash_is_not_lost(project, start_worker):

@@ -70,7 +70,7 @@ def spawn(settings: Settings) -> None:
         return
     key = str(settings.db_path)
     starting = _spawned.get(key)
-    if starting is not None and _exit_code(starting, running=-1) == -1:
+    if starting is not None and _still_running(starting):
         return
     _spawned[key] = _launch(settings, None, None, None)
 
@@ -163,14 +163,22 @@ def stop(settings: Settings, timeout: float | None = None) -> bool:
                       f"see {worker_log(settings)}, or kill it")
 
 
-def _exit_code(pid: int, running: int | None = None) -> int | None:
-    """The exit code of a worker we spawned once it has exited (reaping it); ``running`` while
-    it runs; None when it is not (or no longer) a child of ours to reap."""
+def _exit_code(pid: int) -> int | None:
+    """The exit code of a worker we spawned once it has exited (reaping it), else None."""
     try:
         done, status = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         return None
-    return os.waitstatus_to_exitcode(status) if done else running
+    return os.waitstatus_to_exitcode(status) if done else None
+
+
+def _still_running(pid: int) -> bool:
+    """Whether a worker we spawned has not exited yet (one that has is reaped)."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return False  # reaped already (by _exit_code or stop)
+    return done == 0
 
 
 
