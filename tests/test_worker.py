@@ -8,6 +8,8 @@ import signal
 import stat
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -380,11 +382,7 @@ def test_the_first_dispatch_with_autostart_returns_before_the_worker_is_ready(pr
     nj.dispatch("jobs.testing.ok", 0, delay=3600)
     project.write_whitelist(project.root.joinpath("whitelist.yaml").read_text()
                             .replace("autostart: false", "autostart: true"))
-    from notebookjobs import lock
-
-    fd = lock.open_lock(config.load_settings().lock_path)
-    assert lock.try_lock(fd)
-    try:
+    with _workers_stopped(project), _queue_locked() as release:
         # When a user dispatches from the CLI (the worker it starts waits for the lock)
         out = project.cli("dispatch", "jobs.testing.ok", "3")
         # Then it has returned with the job stored, while no worker answers yet
@@ -392,12 +390,10 @@ def test_the_first_dispatch_with_autostart_returns_before_the_worker_is_ready(pr
         job_id = int(out.stdout)
         assert not nj.worker_status()["running"]
         assert "Traceback" not in out.stderr
-    finally:
-        os.close(fd)  # and the worker it started takes the queue and runs the job
-    try:
+        # And the worker it started takes the queue once it is free, and runs the job
+        release()
         assert nj.wait(job_id, timeout=60)["result"] == 3
         assert nj.worker_status()["running"]
-    finally:
         nj.stop_worker()
 
 
@@ -406,32 +402,60 @@ def test_a_burst_of_dispatches_spawns_one_worker_while_it_starts(project):
     nj.dispatch("jobs.testing.ok", 0, delay=3600)
     project.write_whitelist(project.root.joinpath("whitelist.yaml").read_text()
                             .replace("autostart: false", "autostart: true"))
+    with _workers_stopped(project), _queue_locked() as release:
+        # When a notebook dispatches five jobs in a row
+        ids = [nj.dispatch("jobs.testing.ok", i) for i in range(5)]
+        # Then one worker was spawned for them, not one per dispatch
+        assert len(_workers_of(project.root)) == 1
+        release()
+        assert [nj.wait(i, timeout=60)["result"] for i in ids] == list(range(5))
+        nj.stop_worker()
+
+
+@contextmanager
+def _queue_locked() -> Iterator[Callable[[], None]]:
+    """The queue's lock, held here until ``release()`` or the end of the block."""
     from notebookjobs import lock
 
     fd = lock.open_lock(config.load_settings().lock_path)
     assert lock.try_lock(fd)
+    held = [fd]
+
+    def release() -> None:
+        while held:
+            os.close(held.pop())
+
     try:
-        # When a notebook dispatches five jobs in a row
-        ids = [nj.dispatch("jobs.testing.ok", i) for i in range(5)]
-        # Then one worker was spawned for them, not one per dispatch
-        workers = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
-                   if _is_worker_of(pid, project.root)]
-        assert len(workers) == 1, workers
+        yield release
     finally:
-        os.close(fd)
-    try:
-        assert [nj.wait(i, timeout=60)["result"] for i in ids] == list(range(5))
-    finally:
-        nj.stop_worker()
+        release()
 
 
-def _is_worker_of(pid: int, root) -> bool:
-    """Whether process ``pid`` is a worker started in the project folder ``root`` (Linux)."""
+@contextmanager
+def _workers_stopped(project) -> Iterator[None]:
+    """Whatever the block found, no worker started in ``project`` outlives it (one that never
+    answered is not found by ``nj.stop_worker``): SIGTERM to each one's process group."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        return b"notebookjobs.worker" in cmdline and os.readlink(f"/proc/{pid}/cwd") == str(root)
-    except OSError:
-        return False
+        yield
+    finally:
+        for pid in _workers_of(project.root):
+            try:
+                os.killpg(pid, signal.SIGTERM)  # a detached worker leads its own group
+            except ProcessLookupError:
+                pass
+
+
+def _workers_of(root: Path) -> list[int]:
+    """The live workers started in the project folder ``root`` (Linux: reads /proc)."""
+    found = []
+    for pid in map(int, filter(str.isdigit, os.listdir("/proc"))):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"notebookjobs.worker" in cmdline and os.readlink(f"/proc/{pid}/cwd") == str(root):
+                found.append(pid)
+        except OSError:
+            continue  # it ended while we looked
+    return found
 
 
 def test_a_dispatch_acknowledged_just_before_a_crash_is_not_lost(project, start_worker):
