@@ -153,9 +153,11 @@ def stop(settings: Settings, timeout: float | None = None) -> bool:
     limit = timeout if timeout is not None else settings.worker.grace_period + STOP_MARGIN_S
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        # Gone means: it no longer answers and no longer holds the queue's lock. Not its pid:
-        # a worker started by a process that does not reap it stays a zombie, whose pid lives.
-        if worker_info(settings) is None and lock.is_free(settings):
+        # Gone means: it no longer answers, no longer holds the queue's lock, and has exited
+        # (it lets the lock go a few ms before its process ends; a faster CLI saw it still
+        # running). Exited, not "its pid is gone": a worker started by a process that does not
+        # reap it stays a zombie, whose pid lives.
+        if worker_info(settings) is None and lock.is_free(settings) and procgroup.exited(pid):
             _exit_code(pid)  # reap it if it is our child
             return True
         time.sleep(_POLL_S)
