@@ -379,9 +379,7 @@ def test_autostart_on_dispatch(project):
 def test_the_first_dispatch_with_autostart_returns_before_the_worker_is_ready(project):
     # Given a queue with a job in its journal, autostart on, and the queue's lock held here, so
     # that no worker can get ready
-    nj.dispatch("jobs.testing.ok", 0, delay=3600)
-    project.write_whitelist(project.root.joinpath("whitelist.yaml").read_text()
-                            .replace("autostart: false", "autostart: true"))
+    _autostart_on(project)
     with _workers_stopped(project), _queue_locked() as release:
         # When a user dispatches from the CLI (the worker it starts waits for the lock)
         out = project.cli("dispatch", "jobs.testing.ok", "3")
@@ -399,9 +397,7 @@ def test_the_first_dispatch_with_autostart_returns_before_the_worker_is_ready(pr
 
 def test_a_burst_of_dispatches_spawns_one_worker_while_it_starts(project):
     # Given autostart, and the queue's lock held here, so that the worker cannot get ready
-    nj.dispatch("jobs.testing.ok", 0, delay=3600)
-    project.write_whitelist(project.root.joinpath("whitelist.yaml").read_text()
-                            .replace("autostart: false", "autostart: true"))
+    _autostart_on(project)
     with _workers_stopped(project), _queue_locked() as release:
         # When a notebook dispatches five jobs in a row
         ids = [nj.dispatch("jobs.testing.ok", i) for i in range(5)]
@@ -410,6 +406,14 @@ def test_a_burst_of_dispatches_spawns_one_worker_while_it_starts(project):
         release()
         assert [nj.wait(i, timeout=60)["result"] for i in ids] == list(range(5))
         nj.stop_worker()
+
+
+def _autostart_on(project) -> None:
+    """A job in the queue's journal (so that a dispatch appends without the queue's lock), then
+    autostart turned on."""
+    nj.dispatch("jobs.testing.ok", 0, delay=3600)
+    project.write_whitelist(project.root.joinpath("whitelist.yaml").read_text()
+                            .replace("autostart: false", "autostart: true"))
 
 
 @contextmanager
