@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_DB := .notebookjobs/demo.duckdb
 
-.PHONY: demo test setup clean lab soak lint floors
+.PHONY: demo test setup clean lab soak lint floors matrix wheel
 
 # make lint: ruff and mypy alone (make test runs them first)
 lint: setup
@@ -36,7 +36,25 @@ test: setup
 	$(PY) -m ruff check notebookjobs tests
 	$(PY) -m mypy
 	$(MAKE) --no-print-directory floors
-	$(PY) -m pytest -q tests $(NOTEBOOKS) --nbval --nbval-sanitize-with notebooks/sanitize.cfg
+	@mkdir -p build; status=0; \
+	$(PY) scripts/install_matrix.py > build/matrix.log 2>&1 & matrix=$$!; \
+	$(PY) -m pytest -q tests $(NOTEBOOKS) --nbval --nbval-sanitize-with notebooks/sanitize.cfg \
+	    || status=1; \
+	wait $$matrix || status=1; \
+	cat build/matrix.log; exit $$status
+
+# make wheel: the wheel of the current source in dist/, built from a clean copy of it (a module
+# deleted since the last build must not ship from build/lib: scripts/build_wheel.py)
+wheel: setup
+	$(PY) scripts/build_wheel.py dist
+
+# make matrix: the install matrix (make test runs it beside pytest): the wheel installed, not
+# editable, into a venv per extra (none, dashboard, notebooks, dask; .venv-matrix/, rebuilt when
+# pyproject.toml changes), and in each the walk of tests/wheel_walk.py (init, dispatch, the
+# worker, status, schedules, history; the page, a notebook job, a Dask worker). MATRIX=dask
+# for one.
+matrix: setup
+	$(PY) scripts/install_matrix.py $(MATRIX)
 
 # make floors: the dependency floors of pyproject.toml, tested. A venv of its own holds the lowest
 # version of every dependency (scripts/floors.py writes the pins; rebuilt when pyproject.toml
@@ -50,21 +68,20 @@ $(FLOORS_VENV)/.installed: pyproject.toml scripts/floors.py | setup
 	rm -rf $(FLOORS_VENV) $(FLOORS_DIR)
 	mkdir -p $(FLOORS_DIR)
 	$(PY) scripts/floors.py > $(FLOORS_DIR)/constraints.txt
-	$(PY) -m pip wheel --quiet --no-deps -w $(FLOORS_DIR)/wheel .
+	$(PY) scripts/build_wheel.py $(FLOORS_DIR)/wheel
 	$(PYTHON) -m venv $(FLOORS_VENV)
 	$(FLOORS_VENV)/bin/python -m pip install --quiet -c $(FLOORS_DIR)/constraints.txt \
 	    $(FLOORS_DIR)/wheel/notebookjobs-*.whl
 	touch $@
 
 floors: $(FLOORS_VENV)/.installed
-	rm -rf $(FLOORS_DIR)/wheel build/lib  # (build/lib: no stale module may reach the wheel)
-	$(PY) -m pip wheel --quiet --no-deps -w $(FLOORS_DIR)/wheel .
+	$(PY) scripts/build_wheel.py $(FLOORS_DIR)/wheel
 	$(FLOORS_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall \
 	    $(FLOORS_DIR)/wheel/notebookjobs-*.whl
 	$(FLOORS_VENV)/bin/python tests/floors_smoke.py
 
 clean:
-	rm -rf $(VENV) $(FLOORS_VENV) .notebookjobs logs
+	rm -rf $(VENV) $(FLOORS_VENV) .venv-matrix .notebookjobs logs
 
 # make soak: the fault suite of SPEC §14 at length (a few minutes on 2 cores): the property tests
 # with more examples and the tests marked soak, then tests/faults/soak.py (kill -9 x 30 rounds with

@@ -33,6 +33,7 @@ from bench_common import log  # noqa: E402
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 ANALYSIS = HERE / "ANALYSIS.md"
+CLI = HERE / "CLI.md"
 
 
 @dataclass(frozen=True)
@@ -483,6 +484,8 @@ def render(results: Results, meta: dict[str, Any]) -> str:
         L += ["", f"Do not hold ({len(missed)}):", ""] + [f"- {t}" for t in missed] + [""]
     if ANALYSIS.exists():  # written by hand: what was changed, what it gained, what is missing
         L += [ANALYSIS.read_text().rstrip(), ""]
+    if CLI.exists():  # written by benchmarks/cli_bench.py: the CLI as a whole process
+        L += [CLI.read_text().rstrip(), ""]
     # notebookjobs against the targets and Huey
     L += ["## notebookjobs against SPEC §13 and Huey", "",
           "Each ratio is notebookjobs ÷ Huey (SQLite storage, 2 process workers) in that column's "

@@ -1,19 +1,24 @@
 """The ``notebookjobs`` command (SPEC §7): a thin argparse layer over the client API.
 
 Exit codes: 0 success, 1 the job (or an operation) failed, 2 the input was refused; the reason
-is one line on stderr, never a traceback.
+is one line on stderr, never a traceback. A closed pipe (``| head``) ends a command quietly.
+
+Each command imports what it uses when it runs (``commands``, the client, pandas for frames),
+so that ``--version``, ``--help`` and a refused argument cost argparse alone, and ``status``,
+``cancel`` and ``dispatch`` never load pandas (SPEC §13's CLI figures).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from . import client, commands, printing
+from . import options
 from .errors import (
     ConfigError,
     InvalidArgumentsError,
@@ -22,7 +27,6 @@ from .errors import (
     NotAllowedError,
     NotebookJobsError,
 )
-from .models import JobStatus
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 #: errors that mean "your input was refused" (exit 2); others are operational failures (exit 1)
@@ -40,6 +44,9 @@ def _target_from_seed(owner: str, member: str) -> str:
 
 
 def cmd_run(ns: argparse.Namespace) -> int:
+    from . import client, commands
+    from .models import JobStatus
+
     target = _target_from_seed(ns.owner, ns.member)
     raw = [p for p in (ns.params or "").split(",") if p != ""] if ns.params else []
     args, kwargs = commands.split_arguments(raw, target)
@@ -55,16 +62,22 @@ def cmd_run(ns: argparse.Namespace) -> int:
 
 
 def cmd_dispatch(ns: argparse.Namespace) -> int:
+    from . import commands
+
     print(commands.run_dispatch(ns))
     return EXIT_OK
 
 
 def cmd_status(ns: argparse.Namespace) -> int:
+    from . import commands
+
     commands.run_status(ns)
     return EXIT_OK
 
 
 def cmd_list(ns: argparse.Namespace) -> int:
+    from . import commands, printing
+
     frame = commands.run_list(ns)
     if frame is not None and len(frame):
         shown = frame[
@@ -77,33 +90,36 @@ def cmd_list(ns: argparse.Namespace) -> int:
 
 
 def cmd_cancel(ns: argparse.Namespace) -> int:
-    return EXIT_OK if commands.run_cancel(ns) else EXIT_FAILED
+    from . import commands
+
+    commands.run_cancel(ns)  # a job that had finished: JobStateError, a refusal
+    return EXIT_OK
 
 
 def cmd_retry(ns: argparse.Namespace) -> int:
+    from . import commands
+
     print(commands.run_retry(ns))
     return EXIT_OK
 
 
 def cmd_jobs(ns: argparse.Namespace) -> int:
+    from . import commands
+
     commands.run_jobs(ns)
     return EXIT_OK
 
 
 def cmd_schedules(ns: argparse.Namespace) -> int:
-    frame = client.schedules()
-    if frame.empty:
-        print("no schedules in whitelist.yaml (see schedules: in the README)")
-        return EXIT_OK
-    shown = frame[["name", "target", "cron", "every", "timezone", "enabled", "next_run",
-                   "last_run", "last_job", "last_status", "problem"]].copy()
-    for column in ("next_run", "last_run"):
-        shown[column] = shown[column].dt.strftime("%Y-%m-%d %H:%M:%S").fillna("")
-    print(printing.table_text(shown.fillna("").astype(str)))
+    from . import commands
+
+    commands.run_schedules(ns)
     return EXIT_OK
 
 
 def cmd_history(ns: argparse.Namespace) -> int:
+    from . import commands
+
     commands.run_history(ns)
     return EXIT_OK
 
@@ -130,16 +146,30 @@ def cmd_dashboard(ns: argparse.Namespace) -> int:
 
 
 def cmd_stats(ns: argparse.Namespace) -> int:
-    print(printing.table_text(client.stats(by=ns.by).round(3)))
+    from . import commands
+
+    commands.run_stats(ns)
     return EXIT_OK
 
 
 def cmd_prune(ns: argparse.Namespace) -> int:
-    print(f"{client.prune(ns.older_than)} finished jobs older than {ns.older_than} deleted")
+    from . import commands
+
+    commands.run_prune(ns, confirm=_ask if sys.stdin.isatty() and sys.stdout.isatty() else None)
     return EXIT_OK
 
 
+def _ask(question: str) -> bool:
+    """A yes/no question in the terminal; no unless the answer starts with y."""
+    try:
+        return input(question).strip().lower().startswith("y")
+    except EOFError:
+        return False
+
+
 def cmd_worker(ns: argparse.Namespace) -> int:
+    from . import commands
+
     return EXIT_OK if commands.run_worker(ns) else EXIT_FAILED
 
 
@@ -159,25 +189,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("params", metavar="P1,P2,...", nargs="?", help="comma-separated arguments")
     p.set_defaults(func=cmd_run)
 
-    parser.add_argument("--version", action="version", version=commands.version_text())
+    parser.add_argument("--version", action="version", version=options.version_text())
     handlers = {"dispatch": cmd_dispatch, "list": cmd_list, "status": cmd_status,
                 "cancel": cmd_cancel, "retry": cmd_retry, "worker": cmd_worker,
                 "jobs": cmd_jobs, "history": cmd_history}
-    for name, (text, add_arguments) in commands.COMMANDS.items():
+    for name, (text, add_arguments) in options.COMMANDS.items():
         p = sub.add_parser(name, help=text)
         add_arguments(p)
         p.set_defaults(func=handlers[name])
 
     p = sub.add_parser("schedules", help="the schedules of whitelist.yaml: next run, last job")
+    options.add_json(p)
     p.set_defaults(func=cmd_schedules)
 
     p = sub.add_parser("stats", help="counts, success rate, durations and waits per group")
     p.add_argument("--by", choices=("target", "status", "hour"), default="target")
+    options.add_json(p)
     p.set_defaults(func=cmd_stats)
 
-    p = sub.add_parser("prune", help="delete finished jobs older than a duration")
-    p.add_argument("--older-than", required=True, metavar="DURATION",
+    p = sub.add_parser("prune", help="delete finished jobs older than a duration (in a "
+                       "terminal it asks first)")
+    p.add_argument("--older-than", required=True, metavar="DURATION", type=options.duration_text,
                    help="seconds, or e.g. 30d, 12h, 90m, 1h30m")
+    p.add_argument("--dry-run", action="store_true", help="say what it would delete; delete "
+                   "nothing")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask (a terminal asks)")
     p.set_defaults(func=cmd_prune)
 
     p = sub.add_parser("init", help="start a project: whitelist.yaml, jobs/, notebooks/")
@@ -186,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("dashboard", help="serve the dashboard as a web page (Voila, 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8866, help="the port on 127.0.0.1 (default 8866)")
+    p.add_argument("--port", type=options.port, default=8866,
+                   help="the port on 127.0.0.1 (default 8866)")
     p.add_argument("--token", default=None,
                    help="the token the page asks for (default: a new random one)")
     p.add_argument("--open", action="store_true", help="open it in the default browser")
@@ -201,12 +238,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except REFUSALS as exc:
         print(f"notebookjobs: {exc}", file=sys.stderr)
         return EXIT_REFUSED
-    except NotebookJobsError as exc:
+    except (NotebookJobsError, TimeoutError) as exc:
         print(f"notebookjobs: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except TimeoutError as exc:
-        print(f"notebookjobs: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    except BrokenPipeError:
+        return _closed_pipe()
     except OSError as exc:  # a file the command was asked to write or read (e.g. --csv)
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"notebookjobs: {where}{exc.strerror or exc}", file=sys.stderr)
@@ -214,3 +250,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("notebookjobs: interrupted", file=sys.stderr)
         return 130
+
+
+def _closed_pipe() -> int:
+    """The reader of our output went away (``| head``): stop quietly, as ``cat`` does. Our
+    stdout now points at /dev/null, so that Python's flush at exit finds no pipe to fail on."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_OK

@@ -3,6 +3,10 @@
 Each call reads the current settings (whitelist.yaml is re-read when it changes), validates its
 input, and makes one typed call of ``queue.Queue``, through the running worker or on the file
 (``queue.QueueClient`` decides).
+
+pandas is imported by the calls that return frames, and the foreground runner by ``run_now``:
+``nj.status``, ``nj.cancel`` and ``nj.dispatch`` (and the CLI commands over them) do without
+both (SPEC §7; about 0.5 s of imports).
 """
 
 from __future__ import annotations
@@ -14,21 +18,20 @@ import time
 import warnings
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import pandas as pd
-
-from . import arguments, datafiles, discovery, dispatching, frames, registry, validate
+from . import arguments, datafiles, dispatching, registry, validate
 from .config import Settings, load_settings
 from .errors import InvalidArgumentsError, JobStateError, NotebookJobsError, NoWorkerWarning
-from .foreground import run_now  # noqa: F401  (client.run_now: the CLI's `run`)
 from .handle import Job as JobHandle
 from .handle import dispatched
 from .models import FINAL_STATUSES, STATUS_NAMES, Job, JobBatch, JobStatus, utcnow
 from .queue import QueueClient
 from .remote import worker_info
-from .store import STATS_GROUPS
 from .worker import daemon
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 T = TypeVar("T")
 
@@ -51,6 +54,22 @@ def _paths() -> Settings:
     """The project's settings for reads and worker control, which work while whitelist.yaml
     is broken (SPEC §12): its locations are all they need."""
     return load_settings(strict=False)
+
+
+def run_now(target: str, args: list[Any], kwargs: dict[str, Any], *,
+            echo: bool = True) -> dict[str, Any]:
+    """Run ``target`` in this process now, with retries, recorded in the queue (the CLI's
+    ``run``; ``foreground.run_now``)."""
+    from .foreground import run_now as run
+
+    return run(target, args, kwargs, echo=echo)
+
+
+def missing_queue() -> Path | None:
+    """The current project's queue file when nothing was ever stored in it (reads of it then
+    answer as an empty queue's, and create nothing), else None."""
+    cfg = _paths()
+    return None if QueueClient(cfg).exists() else cfg.db_path
 
 
 def data_folder() -> Path:
@@ -148,12 +167,13 @@ def dispatch_many(target: str, calls: list[Any], *, priority: int = 0,
 
 
 def _autostart(cfg: Settings, queue: QueueClient, ids: list[int]) -> None:
-    """The seed's "background runner is triggered on dispatch": start a worker if none runs;
-    with autostart off, say (once per queue and process) that nothing will run the jobs."""
+    """The seed's "background runner is triggered on dispatch": start a worker if none runs,
+    without waiting for it (the jobs are durable: the worker finds them when it starts); with
+    autostart off, say (once per queue and process) that nothing will run the jobs."""
     if queue.used_worker:
         _warned_no_worker.discard(str(cfg.db_path))  # a later stop deserves a new warning
     elif cfg.worker.autostart:
-        daemon.start(cfg)  # finds a worker that started meanwhile, or starts one
+        daemon.spawn(cfg)  # unless one runs or is starting
     elif str(cfg.db_path) not in _warned_no_worker:
         _warned_no_worker.add(str(cfg.db_path))
         shown = ", ".join(map(str, ids[:3])) + (", ..." if len(ids) > 3 else "")
@@ -245,6 +265,8 @@ def retry(job_id: int) -> JobHandle:
 
 def _frame(jobs: list[Job]) -> pd.DataFrame:
     """A page of jobs as the frame ``nj.jobs()`` returns."""
+    import pandas as pd
+
     frame = pd.DataFrame([j.to_status() for j in jobs], columns=list(Job.STATUS_KEYS))
     for column in ("created_at", "run_at", "started_at", "finished_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
@@ -267,57 +289,6 @@ def jobs(page: int = 1, per_page: int = 5, status: str | None = None,
     return frame
 
 
-def history(since: Any = None, until: Any = None, target: str | None = None,
-            status: str | None = None) -> pd.DataFrame:
-    """Every job, oldest first: the columns of ``status()`` plus ``wait_s`` and ``duration_s``.
-
-    ``since``/``until`` filter on created_at (datetimes or strings; naive means UTC), ``target``
-    and ``status`` on equality. Timestamps are tz-aware UTC; status and target are categoricals;
-    args, kwargs and result stay JSON text (parse with ``json.loads`` or query them in
-    ``nj.sql`` with DuckDB's JSON functions), which keeps a million rows within seconds.
-    ``wait_s`` is started_at - run_at and ``duration_s`` finished_at - started_at, both for the
-    last attempt (a retry moves run_at to when it became due).
-    """
-    _check_status(status)
-    query = (frames.parse_time("since", since), frames.parse_time("until", until), target, status)
-    return frames.to_frame(QueueClient(_paths()).table("history", *query))
-
-
-def stats(by: str = "target") -> pd.DataFrame:
-    """Per group (``by``: target, status or hour): jobs by status, success rate, duration
-    mean/p50/p95/max and wait p50/p95 in seconds, mean attempts and retries; computed in DuckDB.
-
-    success_rate is completed / (completed + failed): cancelled and unfinished jobs don't count.
-    Durations are of completed and failed jobs' last attempts.
-    """
-    if by not in STATS_GROUPS:
-        raise InvalidArgumentsError(
-            f"by={by!r} is not allowed; use one of {', '.join(STATS_GROUPS)}"
-        )
-    return frames.to_frame(QueueClient(_paths()).table("stats", by))
-
-
-def sql(query: str) -> pd.DataFrame:
-    """A read-only SQL query; the view ``jobs`` has one row per job with the columns of status().
-
-    Works with or without a running worker. Statements other than one SELECT are refused.
-    """
-    if not isinstance(query, str) or not query.strip():
-        raise InvalidArgumentsError("nj.sql takes a SELECT statement as a string, e.g. "
-                                    "\"SELECT status, count(*) FROM jobs GROUP BY status\"")
-    return frames.to_frame(QueueClient(_paths()).table("sql", query))
-
-
-def prune(older_than: Any = "30d") -> int:
-    """Delete completed, failed and cancelled jobs that finished more than ``older_than`` ago.
-
-    ``older_than``: '30d', '12h', '90m', '45s', '2w', seconds, or a timedelta. Pending and
-    running jobs are never deleted. Returns how many jobs were deleted.
-    """
-    before = utcnow() - frames.parse_duration(older_than)
-    return QueueClient(_paths()).prune(before)
-
-
 def _check_status(status: str | None) -> None:
     if status is not None and status not in STATUS_NAMES:
         raise InvalidArgumentsError(
@@ -333,6 +304,8 @@ def schedules() -> pd.DataFrame:
     """The schedules of whitelist.yaml (SPEC §16): name, target, cron, every, timezone,
     enabled, next_run, last_run (the last tick dispatched), last_job and its last_status, and
     the problem that will fail its jobs (arguments that do not fit the target), if any."""
+    import pandas as pd
+
     from .scheduling import LISTING_COLUMNS, listing
 
     cfg = settings()
@@ -348,6 +321,10 @@ def schedules() -> pd.DataFrame:
 
 def available_jobs() -> pd.DataFrame:
     """Discovery: target, owner, member, kind, parameters, doc, allowed (SPEC §6)."""
+    import pandas as pd
+
+    from . import discovery
+
     rows = discovery.discover(settings())
     return pd.DataFrame(
         [r.__dict__ for r in rows],
@@ -367,7 +344,7 @@ def start_worker(concurrency: int | None = None, *, log_level: str | None = None
     ``worker.executor`` of whitelist.yaml decides.
     """
     if concurrency is not None:
-        _check_int("concurrency", concurrency, 1)
+        concurrency = validate.concurrency(concurrency)
     if log_level is not None:
         try:
             log_level = daemon.log_level(log_level)

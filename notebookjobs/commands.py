@@ -1,11 +1,11 @@
-"""The queue commands shared by the CLI (``cli``) and the magic (``magics``): their arguments,
-what each does through the client API, and how its answer is printed. One layer, so
-``notebookjobs list`` and ``%jobs list`` parse and print alike.
+"""The queue commands of the CLI (``cli``) and the magic (``magics``): what each does through
+the client API, and how its answer is printed (their arguments: ``options``). One layer, so
+``notebookjobs list`` and ``%jobs list`` print alike.
 
 Each ``run_*`` function prints its normal output on stdout and a refusal on stderr, and returns
 what the magic gives back as the cell's value; the CLI turns it into an exit code. With
-``--json`` (status, list, jobs, history, worker status) the output is one JSON document for
-scripts, and the magic's cell shows nothing more.
+``--json`` (every command that prints data) the output is one JSON document for scripts, and
+the magic's cell shows nothing more. pandas is imported by the commands that show frames.
 """
 
 from __future__ import annotations
@@ -18,13 +18,11 @@ import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from . import client, validate
-from .errors import InvalidArgumentsError, NoWorkerWarning
-from .models import STATUS_NAMES
+from . import client
+from .errors import InvalidArgumentsError, JobStateError, NoWorkerWarning
+from .models import utcnow
 from .printing import (
     frame_records,
     job_lines,
@@ -34,7 +32,9 @@ from .printing import (
     table_text,
     worker_lines,
 )
-from .worker.defaults import LOG_LEVELS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: the columns ``list`` shows (``nj.jobs()`` has them all)
 LIST_COLUMNS = ["id", "target", "status", "priority", "attempts", "max_attempts", "created_at",
@@ -43,106 +43,6 @@ LIST_COLUMNS = ["id", "target", "status", "priority", "attempts", "max_attempts"
 JSON_TEXT_COLUMNS = ("args", "kwargs", "result")
 
 
-def version_text() -> str:
-    """'notebookjobs X.Y.Z': the installed package's version (pyproject.toml's, one place)."""
-    import notebookjobs
-
-    return f"notebookjobs {notebookjobs.__version__}"
-
-
-# --- arguments --------------------------------------------------------------------------------
-
-def duration(text: str) -> float:
-    """An argparse type: seconds, or a duration string ('90s', '5m', '1h30m', '2d'), read by
-    the one parser (``validate.seconds``)."""
-    try:
-        return validate.seconds("duration", text)
-    except InvalidArgumentsError as exc:
-        if validate.parse_duration(text) is None:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not a duration; pass {validate.DURATION_HINT}") from exc
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is out of range; pass a duration from 0 to 100 years") from exc
-
-
-def _add_json(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print one JSON document (for scripts)")
-
-
-def add_dispatch_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("target", help="dotted name, e.g. jobs.sample.SampleJobClass.process")
-    p.add_argument("args", nargs="*", metavar="ARG",
-                   help="positional values, or name=value for a parameter by name")
-    p.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
-    p.add_argument("--delay", type=duration, default=0.0, metavar="DURATION",
-                   help="before it may start: seconds, or e.g. 90s, 5m, 1h30m, 2d (default 0)")
-    p.add_argument("--at", default=None, metavar="TIME",
-                   help="when it may start, ISO 8601 (e.g. 2026-12-01T09:00+01:00; no offset: "
-                        "local time); instead of --delay")
-    p.add_argument("--after", default=None, metavar="ID[,ID...]",
-                   help="ids of jobs that must complete first")
-    p.add_argument("--unique", nargs="?", const=True, default=False, metavar="KEY",
-                   help="return the pending or running job with this key (no KEY: the target "
-                        "and its arguments) instead of a new one")
-
-
-def add_list_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--status", choices=STATUS_NAMES)
-    p.add_argument("--page", type=int, default=1)
-    p.add_argument("--per-page", type=int, default=20)
-    _add_json(p)
-
-
-def add_id_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("id", type=int, help="job id")
-
-
-def add_status_arguments(p: argparse.ArgumentParser) -> None:
-    add_id_argument(p)
-    _add_json(p)
-
-
-def add_worker_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=("start", "stop", "restart", "status"))
-    p.add_argument("--concurrency", type=int, default=None,
-                   help="children in the pool (start, restart; default from whitelist.yaml)")
-    p.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, default=None,
-                   help="the worker's log level (start, restart; default "
-                   "$NOTEBOOKJOBS_LOG_LEVEL, else INFO)")
-    p.add_argument("--dask", metavar="ADDRESS", default=None,
-                   help="start, restart: run the attempts on the Dask cluster whose scheduler is "
-                   "at ADDRESS, e.g. tcp://host:8786 (default: worker.executor of whitelist.yaml)")
-    _add_json(p)
-
-
-def add_jobs_arguments(p: argparse.ArgumentParser) -> None:
-    _add_json(p)
-
-
-def add_history_arguments(p: argparse.ArgumentParser) -> None:
-    out = p.add_mutually_exclusive_group()
-    out.add_argument("--csv", metavar="FILE", help="write every column to a CSV file")
-    out.add_argument("--parquet", metavar="FILE", help="write every column to a Parquet file")
-    out.add_argument("--json", action="store_true", help="print every job as JSON (for scripts)")
-    p.add_argument("--since", help="created at or after this time (UTC), e.g. 2026-11-28")
-    p.add_argument("--until", help="created before this time (UTC)")
-    p.add_argument("--target")
-    p.add_argument("--status", choices=STATUS_NAMES)
-    p.add_argument("--tail", type=int, default=20, help="rows shown without an export (default 20)")
-
-
-#: command -> (help text, the function that adds its arguments)
-COMMANDS = {
-    "dispatch": ("queue a target; prints the job id", add_dispatch_arguments),
-    "list": ("one page of the queue, newest first", add_list_arguments),
-    "status": ("show one job", add_status_arguments),
-    "cancel": ("cancel a pending or running job", add_id_argument),
-    "retry": ("dispatch a failed or cancelled job again", add_id_argument),
-    "worker": ("start, stop, restart or show the detached worker", add_worker_arguments),
-    "jobs": ("discovered and allowed targets", add_jobs_arguments),
-    "history": ("every job with wait and duration; export with --csv, --parquet or --json",
-                add_history_arguments),
-}
 
 
 def split_arguments(values: Sequence[str], target: str) -> tuple[list[str], dict[str, str]]:
@@ -226,6 +126,7 @@ def run_list(ns: argparse.Namespace) -> pd.DataFrame | None:
     """Print the page line; the page with LIST_COLUMNS (``attrs`` kept). With ``--json``: print
     the page's numbers and every field of its jobs; None."""
     frame = client.jobs(page=ns.page, per_page=ns.per_page, status=ns.status)
+    _note_if_no_queue()
     if getattr(ns, "json", False):
         print_json({**{k: frame.attrs[k] for k in ("page", "pages", "per_page", "total",
                                                    "status")},
@@ -248,12 +149,11 @@ def run_status(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_cancel(ns: argparse.Namespace) -> bool:
-    """Cancel the job, or say on stderr that it had already finished; whether it was cancelled."""
+    """Cancel the job; ``JobStateError`` (a refusal) when it had already finished."""
     if client.cancel(ns.id):
         print(f"job {ns.id} cancelled")
         return True
-    print(f"job {ns.id} is {client.status(ns.id)['status']}: nothing to cancel", file=sys.stderr)
-    return False
+    raise JobStateError(f"job {ns.id} is {client.status(ns.id)['status']}: nothing to cancel")
 
 
 def run_retry(ns: argparse.Namespace) -> int:
@@ -265,10 +165,17 @@ def run_retry(ns: argparse.Namespace) -> int:
 def run_worker(ns: argparse.Namespace) -> bool:
     """Start, stop, restart or describe the detached worker; False when ``status`` finds none."""
     concurrency, level = getattr(ns, "concurrency", None), getattr(ns, "log_level", None)
+    dask = getattr(ns, "dask", None)
     if ns.action in ("start", "restart"):
         if ns.action == "restart":
+            # The new worker runs as the one it replaces unless told otherwise
+            running = client.worker_status()
+            if running["running"] and concurrency is None and dask is None:
+                cluster = running.get("cluster")
+                concurrency = running["concurrency"]
+                dask = cluster["scheduler"] if cluster else None
             print("worker stopped" if client.stop_worker() else "no worker was running")
-        pid = client.start_worker(concurrency, log_level=level, dask=getattr(ns, "dask", None))
+        pid = client.start_worker(concurrency, log_level=level, dask=dask)
         print(f"worker running (pid {pid}); its log is logs/worker.log")
     elif ns.action == "stop":
         print("worker stopped" if client.stop_worker() else "no worker was running")
@@ -302,7 +209,9 @@ def run_jobs(ns: argparse.Namespace) -> pd.DataFrame | None:
 def run_history(ns: argparse.Namespace) -> pd.DataFrame | None:
     """Write the history to ``--csv``/``--parquet``, print it as ``--json``, or print its last
     ``--tail`` rows; the frame (None after --json)."""
-    frame = client.history(since=ns.since, until=ns.until, target=ns.target, status=ns.status)
+    from . import frames
+
+    frame = frames.history(since=ns.since, until=ns.until, target=ns.target, status=ns.status)
     if ns.csv or ns.parquet:
         path = ns.csv or ns.parquet
         try:
@@ -314,6 +223,7 @@ def run_history(ns: argparse.Namespace) -> pd.DataFrame | None:
             raise InvalidArgumentsError(f"cannot write {path}: {_os_reason(exc)}") from None
         print(f"{len(frame)} jobs written to {path}")
     elif getattr(ns, "json", False):
+        _note_if_no_queue()
         records = frame_records(frame)
         for row in records:
             for column in JSON_TEXT_COLUMNS:
@@ -322,6 +232,7 @@ def run_history(ns: argparse.Namespace) -> pd.DataFrame | None:
         print_json(records)
         return None
     else:
+        _note_if_no_queue()
         shown = frame[["id", "target", "status", "attempts", "wait_s", "duration_s", "created_at"]]
         print(table_text(shown.tail(ns.tail)) if len(shown) else "no jobs")
     return frame
@@ -329,3 +240,83 @@ def run_history(ns: argparse.Namespace) -> pd.DataFrame | None:
 
 def _os_reason(exc: OSError) -> str:
     return exc.strerror or str(exc).split(":")[0] or type(exc).__name__
+
+
+def run_schedules(ns: argparse.Namespace) -> pd.DataFrame | None:
+    """Print the schedules of whitelist.yaml (or, with ``--json``, every field of them)."""
+    frame = client.schedules()
+    if getattr(ns, "json", False):
+        print_json(frame_records(frame))
+        return None
+    if frame.empty:
+        print("no schedules in whitelist.yaml (see schedules: in the README)")
+        return frame
+    print(table_text(_shown(frame[SCHEDULE_COLUMNS])))
+    return frame
+
+
+def run_stats(ns: argparse.Namespace) -> pd.DataFrame | None:
+    """Print the stats by ``ns.by``, rounded (or, with ``--json``, as they are)."""
+    from . import frames
+
+    frame = frames.stats(by=ns.by)
+    _note_if_no_queue()
+    if getattr(ns, "json", False):
+        print_json(frame_records(frame))
+        return None
+    shown = frame.copy()
+    numbers = shown.select_dtypes("number").columns  # (rounding a time warns)
+    shown[numbers] = shown[numbers].round(3)
+    print(table_text(_shown(shown)) if len(shown) else "no jobs")
+    return frame
+
+
+def run_prune(ns: argparse.Namespace, confirm: Any = None) -> int:
+    """Delete the finished jobs older than ``ns.older_than``; how many. It says first what it
+    will delete; ``--dry-run`` stops there, and ``confirm(question)`` (a terminal's question,
+    unless ``--yes``) may stop it there. One clock for both: it deletes no job it did not
+    count."""
+    from . import frames
+
+    now = utcnow()
+    counts = frames.prunable(ns.older_than, now=now)
+    total = sum(counts.values())
+    detail = ", ".join(f"{n} {status}" for status, n in counts.items())
+    what = f"{total} finished job{'s' if total != 1 else ''} older than {ns.older_than}"
+    if ns.dry_run:
+        print(f"{what}{': ' + detail if detail else ''} would be deleted (dry run)")
+        return 0
+    if not total:
+        print(f"{what} deleted")
+        return 0
+    if confirm is not None and not ns.yes and not confirm(f"delete {what} ({detail})? [y/N] "):
+        print("nothing deleted")
+        return 0
+    deleted = frames.prune(ns.older_than, now=now)
+    print(f"{deleted} finished job{'s' if deleted != 1 else ''} older than {ns.older_than} "
+          "deleted")
+    return deleted
+
+
+#: the columns ``schedules`` shows (``nj.schedules()`` has them all)
+SCHEDULE_COLUMNS = ["name", "target", "cron", "every", "timezone", "enabled", "next_run",
+                    "last_run", "last_job", "last_status", "problem"]
+
+
+def _shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` as text cells: times to the second, and nothing where a value is missing
+    (a schedule that has not run has no last job: an empty Int64 cell)."""
+    shown = frame.copy()
+    for column in shown.columns:
+        if str(shown[column].dtype).startswith("datetime"):
+            shown[column] = shown[column].dt.strftime("%Y-%m-%d %H:%M:%S")
+    shown = shown.astype(object)
+    return shown.where(shown.notna(), "")
+
+
+def _note_if_no_queue() -> None:
+    """One line on stderr when the queue read does not exist: its answer is an empty queue's."""
+    missing = client.missing_queue()
+    if missing is not None:
+        print(f"note: no queue at {missing} yet: nothing was ever dispatched to it",
+              file=sys.stderr)

@@ -1,5 +1,7 @@
-"""History frames (SPEC §10): the store computes, this module turns its Arrow tables into pandas.
-(Named ``frames``, not ``history``: a submodule would be bound over ``nj.history`` on import.)
+"""History analysis (SPEC §10): ``nj.history``, ``nj.stats``, ``nj.sql`` and ``nj.prune``. The
+store computes, this module turns its Arrow tables into pandas. (Named ``frames``, not
+``history``: a submodule would be bound over ``nj.history`` on import.) Apart from ``client``
+so that the commands that show no frame never import pandas.
 
 Every aggregate is computed in DuckDB (see ``store.STATS_GROUPS``); here we only fix dtypes:
 timestamps become tz-aware UTC, status and target become categoricals.
@@ -13,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from . import validate
+from .config import load_settings
 from .errors import InvalidArgumentsError
-from .models import STATUS_NAMES
+from .models import STATUS_NAMES, utcnow
+from .queue import QueueClient
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -65,12 +69,6 @@ def _categorical(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return column
 
 
-def parse_duration(value: Any) -> timedelta:
-    """'30d', '12h', '90m', '45s', '2w', '1h30m', a number of seconds or a timedelta, as a
-    timedelta (``validate.seconds`` reads it: the one duration parser)."""
-    return timedelta(seconds=validate.seconds("older_than", value))
-
-
 def parse_time(name: str, value: Any) -> datetime | None:
     """A ``since``/``until`` bound: a datetime (naive means UTC), a string pandas parses, or
     None."""
@@ -86,3 +84,76 @@ def parse_time(name: str, value: Any) -> datetime | None:
         raise InvalidArgumentsError(f"{name}={value!r} is not a time")
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     return stamp.to_pydatetime().astimezone(UTC)
+
+
+def _queue() -> QueueClient:
+    # Reads work while whitelist.yaml is broken (SPEC §12): its locations are all they need.
+    return QueueClient(load_settings(strict=False))
+
+
+def history(since: Any = None, until: Any = None, target: str | None = None,
+            status: str | None = None) -> pd.DataFrame:
+    """Every job, oldest first: the columns of ``status()`` plus ``wait_s`` and ``duration_s``.
+
+    ``since``/``until`` filter on created_at (datetimes or strings; naive means UTC), ``target``
+    and ``status`` on equality. Timestamps are tz-aware UTC; status and target are categoricals;
+    args, kwargs and result stay JSON text (parse with ``json.loads`` or query them in
+    ``nj.sql`` with DuckDB's JSON functions), which keeps a million rows within seconds.
+    ``wait_s`` is started_at - run_at and ``duration_s`` finished_at - started_at, both for the
+    last attempt (a retry moves run_at to when it became due).
+    """
+    if status is not None and status not in STATUS_NAMES:
+        raise InvalidArgumentsError(
+            f"status={status!r} is not a job status; use one of {', '.join(STATUS_NAMES)}")
+    query = (parse_time("since", since), parse_time("until", until), target, status)
+    return to_frame(_queue().table("history", *query))
+
+
+def stats(by: str = "target") -> pd.DataFrame:
+    """Per group (``by``: target, status or hour): jobs by status, success rate, duration
+    mean/p50/p95/max and wait p50/p95 in seconds, mean attempts and retries; computed in DuckDB.
+
+    success_rate is completed / (completed + failed): cancelled and unfinished jobs don't count.
+    Durations are of completed and failed jobs' last attempts.
+    """
+    from .store import STATS_GROUPS
+
+    if by not in STATS_GROUPS:
+        raise InvalidArgumentsError(
+            f"by={by!r} is not allowed; use one of {', '.join(STATS_GROUPS)}"
+        )
+    return to_frame(_queue().table("stats", by))
+
+
+def sql(query: str) -> pd.DataFrame:
+    """A read-only SQL query; the view ``jobs`` has one row per job with the columns of status().
+
+    Works with or without a running worker. Statements other than one SELECT are refused.
+    """
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidArgumentsError("nj.sql takes a SELECT statement as a string, e.g. "
+                                    "\"SELECT status, count(*) FROM jobs GROUP BY status\"")
+    return to_frame(_queue().table("sql", query))
+
+
+def prune(older_than: Any = "30d", *, now: datetime | None = None) -> int:
+    """Delete completed, failed and cancelled jobs that finished more than ``older_than`` ago
+    (before ``now``, default the current time).
+
+    ``older_than``: '30d', '12h', '90m', '45s', '2w', seconds, or a timedelta. Pending and
+    running jobs are never deleted, nor a job that one of them waits for. Returns how many jobs
+    were deleted.
+    """
+    return _queue().prune(_prune_before(older_than, now))
+
+
+def prunable(older_than: Any = "30d", *, now: datetime | None = None) -> dict[str, int]:
+    """What ``prune(older_than, now=now)`` would delete, per status (only those with jobs):
+    its dry run. Given the same ``now``, a prune deletes no job this did not count."""
+    table = _queue().table("prunable", _prune_before(older_than, now))
+    return dict(zip(table.column("status").to_pylist(), table.column("jobs").to_pylist(),
+                    strict=True))
+
+
+def _prune_before(older_than: Any, now: datetime | None) -> datetime:
+    return (now or utcnow()) - timedelta(seconds=validate.seconds("older_than", older_than))

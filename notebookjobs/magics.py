@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from . import commands
+from . import commands, options
 from .errors import NotebookJobsError
 
 PROG = "%jobs"
@@ -59,7 +59,7 @@ def _parse(name: str, words: list[str]) -> argparse.Namespace:
     follows as extras; those are appended to it here. (``parse_intermixed_args`` would do
     this, but it re-formats the usage text, which breaks on the % of "%jobs".)
     """
-    text, add_arguments = commands.COMMANDS[name]
+    text, add_arguments = options.COMMANDS[name]
     parser = _Parser(prog=f"{PROG} {name}", description=text, add_help=True)
     add_arguments(parser)
     ns, extras = parser.parse_known_args(words)
@@ -124,7 +124,7 @@ def run(line: str) -> Any:
         print(USAGE)
         return None
     if command == "--version":
-        print(commands.version_text())
+        print(options.version_text())
         return None
     if command not in ACTIONS:
         print(f"{PROG}: unknown command {command!r}; use one of {', '.join(ACTIONS)} "

@@ -11,24 +11,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+# The job's states, kept apart for the CLI's parser; every layer imports them from here too
+from .statuses import FINAL_STATUSES as FINAL_STATUSES
+from .statuses import STATUS_NAMES as STATUS_NAMES
+from .statuses import JobStatus as JobStatus
 
-class JobStatus(enum.StrEnum):
-    """The five states of a job (SPEC §5); ``transitions`` has the diagram."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-#: States a job never leaves (except by an explicit retry, which makes a new job).
-FINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 #: The failed attempts' errors a job keeps (``Job.errors``): the last ones, so a job retried
 #: thousands of times keeps a row of bounded size.
 MAX_ERRORS_KEPT = 25
-#: The status strings, in lifecycle order.
-STATUS_NAMES = tuple(s.value for s in JobStatus)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,16 +1,19 @@
 """How the CLI and the ``%jobs`` magic print what they show: a job's fields, a page line, the
-worker's state, a frame as text, and JSON for ``--json`` (times as ISO text, NaN as null)."""
+worker's state, a frame as text, and JSON for ``--json`` (times as ISO text, NaN as null).
+pandas is imported only to print a frame: ``status`` shows a job without it."""
 
 from __future__ import annotations
 
 import json
 import math
+import sys
 from datetime import date, datetime
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from . import validate
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def plain(value: Any) -> Any:
@@ -25,7 +28,8 @@ def plain(value: Any) -> Any:
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
-    if value is pd.NaT:
+    pandas = sys.modules.get("pandas")  # (not loaded: no value can be its NaT)
+    if pandas is not None and value is pandas.NaT:
         return None
     if isinstance(value, (datetime, date)):
         return value.isoformat()
@@ -87,6 +91,8 @@ def worker_lines(info: dict[str, Any]) -> list[str]:
 
 def table_text(frame: pd.DataFrame) -> str:
     """A frame as plain text, wide enough for a terminal."""
+    import pandas as pd
+
     with pd.option_context("display.width", 200, "display.max_colwidth", 60,
                            "display.max_columns", 20):
         return frame.to_string(index=False)

@@ -7,6 +7,10 @@ place that chooses the path, ``QueueClient``.
   transaction (``StoreQueue`` over a ``JobStore``) and closes it. The worker holds that lock for
   its whole life, so a client waiting for the lock also keeps trying the socket: a worker that
   has just started answers there.
+- A read of a queue that does not exist (no file, no journal: nothing was ever stored in it)
+  creates nothing, not even its folder: it is answered by an empty queue in memory.
+  ``store`` (DuckDB) is imported only on the file's path: a client the worker serves does
+  without it (SPEC §7, the CLI's figures of §13).
 
 Every way in implements ``Queue``: ``StoreQueue`` here; ``remote.RemoteQueue``; and the worker's
 own service (``worker.service``), which keeps pending and running jobs in memory. The same call
@@ -30,7 +34,6 @@ from . import (
     lock,
     results,
     socketdir,
-    store,
     transitions,
     validate,
     wake,
@@ -232,9 +235,14 @@ class QueueClient:
         self._remote = RemoteQueue(settings)
         self._journal = journal.Journal(settings.db_path)
 
-    def _route(self, call: Callable[[Any], T]) -> T:
+    def exists(self) -> bool:
+        """Whether anything was ever stored in this queue: its file or its journal is there."""
+        return self.settings.db_path.exists() or self._journal.path.exists()
+
+    def _route(self, call: Callable[[Any], T], *, writes: bool = False) -> T:
         """``call(queue)`` on the worker's path, or on the file's when no worker takes it. A
-        call the worker did not take (it is stopping) goes to the file once it has let go."""
+        call the worker did not take (it is stopping) goes to the file once it has let go.
+        A call that only reads a queue that does not exist gets an empty queue's answer."""
         def ask_worker() -> Any:
             try:
                 return call(self._remote)
@@ -242,18 +250,28 @@ class QueueClient:
                 return lock.NOTHING
 
         result = ask_worker()
-        if result is lock.NOTHING:
-            fd = lock.open_lock(self.settings.lock_path)
-            try:
-                result = lock.wait(fd, self.settings.lock_timeout,
-                                   lambda: lock.busy(self.settings), ask_worker)
-                if result is lock.LOCKED:
-                    self.used_worker = False
-                    with store.transaction(self.settings.db_path) as job_store:
-                        return call(StoreQueue(job_store, self._journal,
-                                               datafiles.data_dir(self.settings.db_path)))
-            finally:
-                os.close(fd)  # closing the descriptor releases the lock
+        if result is not lock.NOTHING:
+            self.used_worker = True
+            return result
+        from . import store  # DuckDB: only on the file's path
+
+        if not writes and not self.exists():
+            # Opening it would create the file and its folder (a mistyped $NOTEBOOKJOBS_DB
+            # would become a new queue): an empty one in memory answers the same.
+            self.used_worker = False
+            with store.empty() as empty:
+                return call(StoreQueue(empty, self._journal))
+        fd = lock.open_lock(self.settings.lock_path)
+        try:
+            result = lock.wait(fd, self.settings.lock_timeout,
+                               lambda: lock.busy(self.settings), ask_worker)
+            if result is lock.LOCKED:
+                self.used_worker = False
+                with store.transaction(self.settings.db_path) as job_store:
+                    return call(StoreQueue(job_store, self._journal,
+                                           datafiles.data_dir(self.settings.db_path)))
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
         self.used_worker = True
         return result
 
@@ -264,10 +282,10 @@ class QueueClient:
         with ``after`` or ``unique`` is decided on the queue's state instead, by the worker or
         on the locked file (``journal.journalled`` says why)."""
         if not journal.journalled(spec):
-            return self._route(lambda q: q.enqueue(spec, now))
+            return self._route(lambda q: q.enqueue(spec, now), writes=True)
         appended = self._append(journal.JOB, 1, journal.job_payload(spec, now))
         if appended is None:
-            return self._route(lambda q: q.enqueue(spec, now))
+            return self._route(lambda q: q.enqueue(spec, now), writes=True)
         return appended[0]
 
     def enqueue_batch(self, batch: JobBatch, now: datetime) -> list[int]:
@@ -282,7 +300,7 @@ class QueueClient:
         appended = self._append(journal.BATCH, len(batch.args),
                                 journal.batch_payload(batch, now))
         if appended is None:
-            return self._route(lambda q: q.enqueue_batch(batch, now))
+            return self._route(lambda q: q.enqueue_batch(batch, now), writes=True)
         first, last = appended
         return list(range(first, last + 1))
 
@@ -354,13 +372,13 @@ class QueueClient:
             path.unlink(missing_ok=True)
 
     def record_progress(self, job_id: int, fraction: float, message: str | None) -> None:
-        self._route(lambda q: q.record_progress(job_id, fraction, message))
+        self._route(lambda q: q.record_progress(job_id, fraction, message), writes=True)
 
     def run_started(self, spec: JobSpec, owner: str, now: datetime) -> Job:
-        return self._route(lambda q: q.run_started(spec, owner, now))
+        return self._route(lambda q: q.run_started(spec, owner, now), writes=True)
 
     def run_restarted(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
-        return self._route(lambda q: q.run_restarted(job_id, outcome, now))
+        return self._route(lambda q: q.run_restarted(job_id, outcome, now), writes=True)
 
     def run_finished(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
-        return self._route(lambda q: q.run_finished(job_id, outcome, now))
+        return self._route(lambda q: q.run_finished(job_id, outcome, now), writes=True)

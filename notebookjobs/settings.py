@@ -11,6 +11,7 @@ from pathlib import Path
 from .errors import ConfigError
 from .models import RetryPolicy
 from .scheduling import Schedule
+from .validate.values import MAX_CONCURRENCY  # noqa: F401  (whitelist.yaml's cap, re-exported)
 
 POLICY_KEYS = ("retry_attempts", "retry_delay", "retry_backoff", "timeout")
 WORKER_KEYS = ("concurrency", "autostart", "grace_period", "executor", "dask")
@@ -22,7 +23,6 @@ DEFAULT_MAX_RESULT_BYTES = 2**30  #: a job's result is at most 1 GiB unless the 
 #: the package discovery scans in every project (SPEC §4), whether or not the whitelist names it
 DEFAULT_DISCOVER = "jobs"
 NOTEBOOK_SUFFIX = ".ipynb"
-MAX_CONCURRENCY = 1024  #: children in one worker's pool at most
 #: seconds after an edit during which a whitelist that refuses a job may still be half-written
 #: (an editor or a script rewriting it in place): the worker waits instead of failing the job
 SETTLE_S = 1.0

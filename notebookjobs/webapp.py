@@ -14,6 +14,7 @@ after a notebook closes.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import secrets
 import signal
@@ -28,7 +29,7 @@ from types import FrameType
 
 from . import files as private_files
 from .config import ENV_ROOT, load_settings
-from .errors import NotebookJobsError
+from .errors import ConfigError, NotebookJobsError
 
 START_TIMEOUT_S = 60.0  #: Voila answers in 1.5 to 3 s on 2 busy cores; a cold start takes longer
 STOP_TIMEOUT_S = 30.0  #: how long Voila gets to shut its kernels down after SIGTERM
@@ -59,8 +60,9 @@ def _on_term(signum: int, frame: FrameType | None) -> None:
 def serve(port: int = 8866, token: str | None = None, open_browser: bool = False) -> int:
     """Run Voila until Ctrl-C or SIGTERM; its exit code (0 after a stop we asked for)."""
     if importlib.util.find_spec("voila") is None:
-        raise NotebookJobsError("the dashboard page needs Voila, which is not installed here: "
-                                "pip install 'notebookjobs[dashboard]'")
+        raise ConfigError("the dashboard page needs Voila, which is not installed here: "
+                          "pip install 'notebookjobs[dashboard]'")
+    _check_kernel()
     if not 1 <= port <= 65535:
         raise NotebookJobsError(f"--port {port} is not a port; give one from 1 to 65535")
     settings = load_settings(strict=False)  # a broken whitelist.yaml shows in red on the page
@@ -91,6 +93,21 @@ def serve(port: int = 8866, token: str | None = None, open_browser: bool = False
     finally:
         signal.signal(signal.SIGTERM, previous)
         _stop(proc)
+
+
+def _check_kernel() -> None:
+    """``ConfigError`` unless the page's kernel can start: Voila runs the page in a Jupyter
+    kernel for Python (ipykernel), without which every GET of the page answers 500 while the
+    command would print its address as if all were well."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    name = json.loads(notebook_path().read_text())["metadata"]["kernelspec"]["name"]
+    try:
+        KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel:
+        raise ConfigError(f"the dashboard page runs in a Jupyter kernel {name!r} for Python, and "
+                          "none is installed here: pip install 'notebookjobs[dashboard]' (it "
+                          "brings ipykernel), or pip install ipykernel") from None
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], port: int, token: str, log_path: Path) -> None:

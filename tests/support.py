@@ -194,6 +194,13 @@ def locked_store() -> Iterator[JobStore]:
         os.close(fd)
 
 
+def open_queue() -> None:
+    """Create the project's queue file, as the first process to open it does (a read of a
+    queue that does not exist creates nothing)."""
+    with locked_store():
+        pass
+
+
 def change_job(job_id: int, change: Callable[[Job], Job]) -> Job:
     """Apply a function of ``transitions`` to a stored job, as a client without a worker does
     (saved guarded by the status it had); the job as it is now."""

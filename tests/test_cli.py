@@ -143,7 +143,7 @@ def test_dispatch_status_list_cancel_retry(project):
 
     assert project.cli("cancel", str(job_id)).stdout.strip() == f"job {job_id} cancelled"
     again = project.cli("cancel", str(job_id))
-    assert again.returncode == 1 and "is cancelled: nothing to cancel" in again.stderr
+    assert again.returncode == 2 and "is cancelled: nothing to cancel" in again.stderr
     retried = project.cli("retry", str(job_id))
     assert retried.returncode == 0 and nj.status(int(retried.stdout))["status"] == "pending"
 

@@ -17,7 +17,7 @@ import notebookjobs as nj
 from notebookjobs import config, journal, lock
 from notebookjobs.models import JobSpec, utcnow
 from notebookjobs.store import replay
-from support import wait_until
+from support import open_queue, wait_until
 
 KILLED_MID_RECORD = """
 import os, signal, sys
@@ -140,7 +140,7 @@ def test_a_record_that_cannot_be_read_back_fails_its_jobs_alone(project):
 
 def test_a_dispatch_with_no_worker_does_not_open_the_queue_file(project):
     # Given a queue that exists (opened once)
-    nj.counts()
+    open_queue()
     db = Path(config.load_settings().db_path)
     before = db.stat().st_mtime_ns
     # When jobs are dispatched with no worker running
@@ -220,7 +220,7 @@ def test_the_worker_is_told_once_a_record_is_written_and_before_it_is_synced(pro
     """``append``'s ``written`` runs when the record can be read (the worker then reads it while
     the append syncs it) and before the append returns; a ``written`` that raises still leaves
     the record synced and its ids handed out."""
-    nj.counts()  # the queue's folder and journal
+    open_queue()  # the queue's folder and journal
     log = journal.Journal(config.load_settings().db_path)
     with log.locked() as fd:
         log.reset(fd, 0)

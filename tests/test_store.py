@@ -16,7 +16,7 @@ import notebookjobs as nj
 from notebookjobs import store, transitions
 from notebookjobs.errors import JobStateError, StorageError
 from notebookjobs.models import Outcome, OutcomeKind, utcnow
-from support import change_job, locked_store
+from support import change_job, locked_store, open_queue
 
 PACKAGE = Path(nj.__file__).parent
 
@@ -51,7 +51,7 @@ def test_only_store_speaks_sql():
 
 
 def test_new_file_gets_the_current_schema_version(project):
-    nj.counts()
+    open_queue()
     conn = duckdb.connect(str(project.db))
     try:
         version = _one(conn, "SELECT value FROM meta WHERE key = 'schema_version'")
@@ -65,7 +65,7 @@ def test_new_file_gets_the_current_schema_version(project):
 
 
 def test_a_file_from_a_newer_version_is_refused(project):
-    nj.counts()
+    open_queue()
     conn = duckdb.connect(str(project.db))
     conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     conn.close()
@@ -140,7 +140,7 @@ sys.stdin.readline()
 
 
 def test_a_client_waits_for_the_lock_then_gives_up_clearly(project):
-    nj.counts()
+    open_queue()
     holder = subprocess.Popen([sys.executable, "-c", HOLDER], env=project.env(), cwd=project.root,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
@@ -212,7 +212,7 @@ def test_a_client_open_lets_the_file_go_checkpointed_and_keeps_its_instance(proj
 
 
 def test_a_file_duckdb_cannot_open_is_a_storage_error_and_the_next_open_works(project):
-    nj.counts()
+    open_queue()
     project.db.write_bytes(b"not a database" * 1000)
     with pytest.raises(StorageError, match="cannot open the queue database"):
         nj.counts()

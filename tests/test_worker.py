@@ -8,6 +8,9 @@ import signal
 import stat
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -367,10 +370,96 @@ def test_autostart_on_dispatch(project):
                             .replace("autostart: false", "autostart: true"))
     try:
         job_id = nj.dispatch("jobs.testing.ok", 2)
+        assert nj.wait(job_id, timeout=60)["result"] == 2
         assert nj.worker_status()["running"]
-        assert nj.wait(job_id, timeout=30)["result"] == 2
     finally:
         nj.stop_worker()
+
+
+def test_the_first_dispatch_with_autostart_returns_before_the_worker_is_ready(project):
+    # Given a queue with a job in its journal, autostart on, and the queue's lock held here, so
+    # that no worker can get ready
+    _autostart_on(project)
+    with _workers_stopped(project), _queue_locked() as release:
+        # When a user dispatches from the CLI (the worker it starts waits for the lock)
+        out = project.cli("dispatch", "jobs.testing.ok", "3")
+        # Then it has returned with the job stored, while no worker answers yet
+        assert out.returncode == 0, out.stderr
+        job_id = int(out.stdout)
+        assert not nj.worker_status()["running"]
+        assert "Traceback" not in out.stderr
+        # And the worker it started takes the queue once it is free, and runs the job
+        release()
+        assert nj.wait(job_id, timeout=60)["result"] == 3
+        assert nj.worker_status()["running"]
+        nj.stop_worker()
+
+
+def test_a_burst_of_dispatches_spawns_one_worker_while_it_starts(project):
+    # Given autostart, and the queue's lock held here, so that the worker cannot get ready
+    _autostart_on(project)
+    with _workers_stopped(project), _queue_locked() as release:
+        # When a notebook dispatches five jobs in a row
+        ids = [nj.dispatch("jobs.testing.ok", i) for i in range(5)]
+        # Then one worker was spawned for them, not one per dispatch
+        assert len(_workers_of(project.root)) == 1
+        release()
+        assert [nj.wait(i, timeout=60)["result"] for i in ids] == list(range(5))
+        nj.stop_worker()
+
+
+def _autostart_on(project) -> None:
+    """A job in the queue's journal (so that a dispatch appends without the queue's lock), then
+    autostart turned on."""
+    nj.dispatch("jobs.testing.ok", 0, delay=3600)
+    project.write_whitelist(project.root.joinpath("whitelist.yaml").read_text()
+                            .replace("autostart: false", "autostart: true"))
+
+
+@contextmanager
+def _queue_locked() -> Iterator[Callable[[], None]]:
+    """The queue's lock, held here until ``release()`` or the end of the block."""
+    from notebookjobs import lock
+
+    fd = lock.open_lock(config.load_settings().lock_path)
+    assert lock.try_lock(fd)
+    held = [fd]
+
+    def release() -> None:
+        while held:
+            os.close(held.pop())
+
+    try:
+        yield release
+    finally:
+        release()
+
+
+@contextmanager
+def _workers_stopped(project) -> Iterator[None]:
+    """Whatever the block found, no worker started in ``project`` outlives it (one that never
+    answered is not found by ``nj.stop_worker``): SIGTERM to each one's process group."""
+    try:
+        yield
+    finally:
+        for pid in _workers_of(project.root):
+            try:
+                os.killpg(pid, signal.SIGTERM)  # a detached worker leads its own group
+            except ProcessLookupError:
+                pass
+
+
+def _workers_of(root: Path) -> list[int]:
+    """The live workers started in the project folder ``root`` (Linux: reads /proc)."""
+    found = []
+    for pid in map(int, filter(str.isdigit, os.listdir("/proc"))):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"notebookjobs.worker" in cmdline and os.readlink(f"/proc/{pid}/cwd") == str(root):
+                found.append(pid)
+        except OSError:
+            continue  # it ended while we looked
+    return found
 
 
 def test_a_dispatch_acknowledged_just_before_a_crash_is_not_lost(project, start_worker):

@@ -21,11 +21,12 @@ import duckdb
 
 from ..errors import StorageError
 from .jobs import JobStore
-from .schema import SCHEMA_VERSION, connect, opened
+from .schema import SCHEMA_VERSION, connect, migrate, opened
 from .sql import QUERIES
 from .tables import STATS_GROUPS
 
-__all__ = ["SCHEMA_VERSION", "STATS_GROUPS", "Database", "JobStore", "connect", "transaction"]
+__all__ = ["SCHEMA_VERSION", "STATS_GROUPS", "Database", "JobStore", "connect", "empty",
+           "transaction"]
 
 
 @contextmanager
@@ -96,3 +97,17 @@ def transaction(path: Path) -> Iterator[JobStore]:
     """
     with opened(path) as conn, _atomic(conn, path) as job_store:
         yield job_store
+
+
+@contextmanager
+def empty() -> Iterator[JobStore]:
+    """An empty queue in memory, with the schema and no file, journal or folder: what a read of
+    a queue that does not exist is answered from, so that it creates nothing."""
+    path = Path(":memory:")
+    conn = duckdb.connect(str(path))
+    try:
+        migrate(conn, path)
+        with _atomic(conn, path) as job_store:
+            yield job_store
+    finally:
+        conn.close()

@@ -219,7 +219,8 @@ class JobStore:
     def prune(self, before: datetime) -> list[int]:
         """Delete completed, failed and cancelled jobs that finished before ``before``; their
         ids (their result files go with them: ``queue.StoreQueue.prune``)."""
-        return [row[0] for row in self.conn.execute(QUERIES["prune"], [naive(before)]).fetchall()]
+        sql = QUERIES["prune"].replace("{prunable}", QUERIES["prunable"])
+        return [row[0] for row in self.conn.execute(sql, [naive(before)]).fetchall()]
 
     def argument_texts(self) -> list[str]:
         """The JSON texts of the args and kwargs of the jobs that refer to argument files (a

@@ -31,13 +31,21 @@ SELECT {columns} FROM queue WHERE status IN ('pending', 'running') ORDER BY id
 -- Fail a job whose row cannot be run (arguments that are not JSON): finished_at, error, id.
 UPDATE queue SET status = 'failed', finished_at = ?, worker = NULL, error = ? WHERE id = ?
 
--- prune --
--- Delete the finished jobs that finished before a time; the ids deleted. A job that a pending
--- or running job waits for (after) stays: its waiter must still find how it ended.
-DELETE FROM queue WHERE status IN ('completed', 'failed', 'cancelled') AND finished_at < ?
+-- prunable --
+-- The finished jobs that finished before a time, but those a pending or running job waits for
+-- (after): its waiter must still find how they ended. What prune deletes ({prunable} below).
+SELECT id, status FROM queue WHERE status IN ('completed', 'failed', 'cancelled')
+    AND finished_at < ?
     AND id NOT IN (SELECT unnest(after) FROM queue
                    WHERE status IN ('pending', 'running') AND after IS NOT NULL)
-RETURNING id
+
+-- prune --
+-- Delete the prunable jobs; the ids deleted.
+DELETE FROM queue WHERE id IN (SELECT id FROM ({prunable})) RETURNING id
+
+-- prunable_counts --
+-- What prune would delete, per status (`notebookjobs prune --dry-run`, and its question).
+SELECT status::VARCHAR AS status, count(*) AS jobs FROM ({prunable}) GROUP BY ALL ORDER BY ALL
 
 -- argument_texts --
 -- The args and kwargs of the jobs whose arguments refer to argument files (frames, arrays).

@@ -1,4 +1,5 @@
-"""The store's frames: history, stats and a user's read-only SQL, as Arrow tables (SPEC §10).
+"""The store's frames: history, stats, a user's read-only SQL and what a prune would delete,
+as Arrow tables (SPEC §10).
 
 Each named table is a function from its (checked) arguments to SQL and parameters; every
 aggregate is computed by DuckDB, so pandas only fixes dtypes afterwards (``history.py``).
@@ -64,6 +65,12 @@ def select_query(query: str, conn: duckdb.DuckDBPyConnection) -> tuple[str, list
     return query, []
 
 
+def prunable_query(before: datetime) -> tuple[str, list[Any]]:
+    """SQL for what ``prune(before)`` would delete, per status: its dry run."""
+    return (QUERIES["prunable_counts"].replace("{prunable}", QUERIES["prunable"]),
+            [naive(before)])
+
+
 def schedules_query() -> tuple[str, list[Any]]:
     """SQL for the stored state of the schedules (SPEC §16): each one's last tick and job."""
     return QUERIES["schedules"], []
@@ -72,7 +79,7 @@ def schedules_query() -> tuple[str, list[Any]]:
 #: the named tables a client may ask for (through the worker too), and how each is built
 TABLES: dict[str, Callable[..., tuple[str, list[Any]]]] = {
     "history": history_query, "stats": stats_query, "sql": select_query,
-    "schedules": schedules_query,
+    "schedules": schedules_query, "prunable": prunable_query,
 }
 
 

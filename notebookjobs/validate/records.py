@@ -224,6 +224,7 @@ _TABLES: dict[str, tuple[tuple[str, Callable[[str, Any], Any]], ...]] = {
     "stats": (("by", _str),),
     "sql": (("query", _str),),
     "schedules": (),
+    "prunable": (("before", timestamp),),
 }
 #: every operation a request may name
 REQUEST_NAMES = frozenset({*_REQUESTS, "table"})

@@ -23,6 +23,7 @@ from .data import DataRef
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1  #: priority's range (an INTEGER column)
 ID_MAX = 2**63 - 1  #: job ids are BIGINT
 MAX_ATTEMPTS = 1_000_000  #: retry_attempts + 1 at most: far beyond any useful policy
+MAX_CONCURRENCY = 1024  #: children in one worker's pool at most
 #: seconds: the longest delay, retry delay, timeout or grace period (about 100 years), so that
 #: now + any of them stays a timestamp Python and DuckDB can both hold
 MAX_DURATION_S = 100 * 365.25 * 86400
@@ -93,6 +94,11 @@ def _range_text(lowest: int | None, highest: int | None) -> str:
     if lowest is not None:
         return f" >= {lowest}"
     return "" if highest is None else f" <= {highest}"
+
+
+def concurrency(value: Any) -> int:
+    """Children in one worker's pool: 1 to MAX_CONCURRENCY, as whitelist.yaml allows."""
+    return integer("concurrency", value, 1, MAX_CONCURRENCY)
 
 
 def priority(value: Any) -> int:

@@ -25,12 +25,15 @@ from .defaults import log_level
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["log_level", "restart", "start", "status", "stop", "worker_log"]
+__all__ = ["log_level", "restart", "spawn", "start", "status", "stop", "worker_log"]
 
 START_TIMEOUT_S = 30.0  # spawning the pool's children can take a few seconds on a busy machine
 STOP_MARGIN_S = 10.0  # beyond the grace period, for the worker to record and exit
 _POLL_S = 0.02
 
+#: queue (DB path) -> the pid of the worker this process spawned for it last: while that one
+#: is still starting, a burst of dispatches from one notebook spawns no second one
+_spawned: dict[str, int] = {}
 
 
 def worker_log(settings: Settings) -> Path:
@@ -47,12 +50,34 @@ def status(settings: Settings) -> dict[str, Any]:
 
 def start(settings: Settings, concurrency: int | None = None, log_level: str | None = None, *,
           dask: str | None = None) -> int:
-    """Start a detached worker unless one runs; returns the worker's pid. ``log_level``: its
-    logging level (default ``$NOTEBOOKJOBS_LOG_LEVEL``, else INFO). ``dask``: the Dask
-    scheduler's address (checked) to run the attempts on, instead of whitelist.yaml's choice."""
+    """Start a detached worker unless one runs; returns the worker's pid once it answers.
+    ``log_level``: its logging level (default ``$NOTEBOOKJOBS_LOG_LEVEL``, else INFO). ``dask``:
+    the Dask scheduler's address (checked) to run the attempts on, instead of whitelist.yaml's
+    choice."""
     info = worker_info(settings)
     if info is not None:
         return info["pid"]
+    pid = _launch(settings, concurrency, log_level, dask)
+    return _wait_ready(settings, pid)
+
+
+def spawn(settings: Settings) -> None:
+    """Start a detached worker unless one runs, or one this process started is still starting,
+    and return at once: a dispatch's autostart (SPEC §7), whose job is durable already, does
+    not wait the second or so a worker takes to start. A worker that fails to start says why
+    in its log (``worker_log``); the next dispatch tries again."""
+    if worker_info(settings) is not None:
+        return
+    key = str(settings.db_path)
+    starting = _spawned.get(key)
+    if starting is not None and _still_running(starting):
+        return
+    _spawned[key] = _launch(settings, None, None, None)
+
+
+def _launch(settings: Settings, concurrency: int | None, log_level: str | None,
+            dask: str | None) -> int:
+    """Spawn ``python -m notebookjobs.worker`` in a session of its own; its pid."""
     log_path = worker_log(settings)
     command = [sys.executable, "-m", "notebookjobs.worker"]
     if concurrency is not None:
@@ -83,11 +108,17 @@ def start(settings: Settings, concurrency: int | None = None, log_level: str | N
         ])
     finally:
         os.close(log_fd)
+    return pid
+
+
+def _wait_ready(settings: Settings, pid: int) -> int:
+    """Until a worker answers (ours, or one another process started at the same moment: both
+    fine); its pid. ``WorkerError`` when ours exited or nobody answered in time."""
+    log_path = worker_log(settings)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         info = worker_info(settings)
         if info is not None:
-            # Either ours, or one that another process started at the same moment: both fine.
             return info["pid"]
         code = _exit_code(pid)
         if code is not None:
@@ -122,9 +153,11 @@ def stop(settings: Settings, timeout: float | None = None) -> bool:
     limit = timeout if timeout is not None else settings.worker.grace_period + STOP_MARGIN_S
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        # Gone means: it no longer answers and no longer holds the queue's lock. Not its pid:
-        # a worker started by a process that does not reap it stays a zombie, whose pid lives.
-        if worker_info(settings) is None and lock.is_free(settings):
+        # Gone means: it no longer answers, no longer holds the queue's lock, and has exited
+        # (it lets the lock go a few ms before its process ends; a faster CLI saw it still
+        # running). Exited, not "its pid is gone": a worker started by a process that does not
+        # reap it stays a zombie, whose pid lives.
+        if worker_info(settings) is None and lock.is_free(settings) and procgroup.exited(pid):
             _exit_code(pid)  # reap it if it is our child
             return True
         time.sleep(_POLL_S)
@@ -139,6 +172,15 @@ def _exit_code(pid: int) -> int | None:
     except ChildProcessError:
         return None
     return os.waitstatus_to_exitcode(status) if done else None
+
+
+def _still_running(pid: int) -> bool:
+    """Whether a worker we spawned has not exited yet (one that has is reaped)."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return False  # reaped already (by _exit_code or stop)
+    return done == 0
 
 
 

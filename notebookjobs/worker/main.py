@@ -325,8 +325,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ[JOB_UMASK_ENV] = str(job_umask)
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if ns.concurrency is not None and ns.concurrency < 1:
-        parser.exit(2, "python -m notebookjobs.worker: --concurrency must be >= 1\n")
+    try:
+        if ns.concurrency is not None:
+            validate.concurrency(ns.concurrency)
+    except InvalidArgumentsError as exc:
+        parser.exit(2, f"python -m notebookjobs.worker: --{exc}\n")
     try:
         dask = None if ns.dask is None else validate.scheduler_address(ns.dask)
     except InvalidArgumentsError as exc:

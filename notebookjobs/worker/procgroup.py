@@ -143,6 +143,17 @@ def _markers() -> list[tuple[int, str]]:
     return found
 
 
+def exited(pid: int) -> bool:
+    """Whether process ``pid`` has exited: gone, or a zombie nobody reaped (it runs nothing).
+    Without /proc (macOS) it cannot tell a zombie from a live process, and says True."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rpartition(b")")[2].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in (b"Z", b"X")
+
+
 def _group(pid: int) -> int | None:
     """The process group of ``pid``; None once it has ended."""
     try:

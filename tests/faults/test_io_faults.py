@@ -13,7 +13,7 @@ import pytest
 
 import notebookjobs as nj
 from notebookjobs.worker import procgroup
-from support import wait_until
+from support import open_queue, wait_until
 
 from .harness import alive, cli_bytes
 
@@ -143,7 +143,7 @@ def test_a_worker_that_cannot_open_the_queue_file_exits_and_leaves_no_children(p
                                                                                start_worker):
     # The pool's children are spawned before the file is opened (they start while DuckDB is
     # imported): a file DuckDB cannot open must take them down with the worker.
-    nj.counts()
+    open_queue()
     project.db.write_bytes(b"not a database" * 1000)
     worker = start_worker(ready=False)
     assert worker.wait_exit() != 0

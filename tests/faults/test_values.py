@@ -224,7 +224,7 @@ def test_arguments_at_the_depth_limit_are_stored_or_refused_at_dispatch(project,
             ],
             {},
         ),
-        (["list"], {"NOTEBOOKJOBS_DB": "/proc/x.duckdb"}),
+        (["dispatch", "jobs.testing.ok"], {"NOTEBOOKJOBS_DB": "/proc/x.duckdb"}),
     ],
     ids=["delay-1e12", "prune-huge", "json-5000-deep", "db-in-proc"],
 )
