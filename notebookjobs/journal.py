@@ -8,20 +8,32 @@ or noticing the file grow) moves the records into the queue with its group commi
 process that opens the queue file with no worker running moves them first (``store.schema``),
 so every read sees every acknowledged dispatch.
 
-The journal also hands out the job ids: the last record names the highest id handed out, so
-ids stay unique and consecutive across processes appending at once. A file whose records have
-all reached the queue is reset to one ``base`` record that carries that highest id.
+The journal also hands out the job ids. A file whose records have all reached the queue is
+reset to its head alone.
 
 A record, written with a single ``write``::
 
     header  magic "NJR1", kind (1 byte), first id, last id (8 bytes each), payload length,
             CRC-32 of the payload (4 bytes each)
-    payload UTF-8 JSON (jobs), or nothing (base, reserve)
+    payload UTF-8 JSON (jobs), or nothing (reserve)
     footer  last id (8 bytes), magic "NJRE"
 
-A crash in the middle of a write leaves a torn record at the end: its footer is missing or its
-CRC wrong. Readers stop before it, and the next appender truncates it away: it is never
-replayed half (its dispatch was never acknowledged).
+The first record is the journal's *head*, a ``base`` record rewritten in place by every
+append: its ids are the highest id handed out, its payload says where the last record starts
+and the highest id whose record the queue file holds (``Head``). So the next id never goes
+back, even when the file is cut below records already handed out (a cut keeps the head), and
+the last record is found and checked (header, length, CRC, footer) without reading the file
+from its start. A head written by an older version (no payload) still works: the last record
+is then found by reading from the start, and the head's ids are still kept up to date.
+
+A crash in the middle of a write leaves a torn record at the end: a prefix of it, or zeros
+where the disk had not written it yet. Its footer may even look right (a job's arguments may
+end with any bytes), so nothing is trusted that its header, length and CRC do not confirm.
+Readers stop before a torn tail (an appender may be writing it right now: it is read next
+time), and the next appender cuts it off under the lock before it writes: it is never replayed
+half (its dispatch was never acknowledged). Bytes that do not hold a record *followed by*
+intact records (a file damaged by other means, or by an older version that appended past a
+torn record) are skipped and reported (``Damage``), and the records after them are read.
 """
 
 from __future__ import annotations
@@ -35,13 +47,13 @@ import struct
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from . import files, transitions, validate, wire
-from .errors import InvalidArgumentsError, StorageError
+from .errors import DiskFullError, InvalidArgumentsError, StorageError
 from .models import Job, JobBatch, JobSpec, RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -49,8 +61,20 @@ logger = logging.getLogger(__name__)
 _HEADER = struct.Struct("<4sBQQII")
 _FOOTER = struct.Struct("<Q4s")
 _MAGIC, _END = b"NJR1", b"NJRE"
+#: the head's payload: where the last record starts (0: the head is the only record), and the
+#: highest id whose record the queue file holds (0: it holds none of the journal's)
+_HEAD = struct.Struct("<QQ")
+#: the length of the head, and of a journal that holds nothing else
+HEAD_SIZE = _HEADER.size + _HEAD.size + _FOOTER.size
+#: no payload of ours is longer (``_limited``); a "record" that says so is none
+_MAX_PAYLOAD = wire.MAX_REQUEST_BYTES
+#: how much is read at a time while looking for the next intact record past damaged bytes
+_SEEK_CHUNK = 1024 * 1024
+#: a record is read with one ``pread`` of this much (a job's record is a few hundred bytes),
+#: then the rest of a longer one
+_FIRST_READ = 4096
 
-BASE = ord("B")  #: the highest id handed out so far, and nothing else
+BASE = ord("B")  #: the journal's head: the highest id handed out so far
 JOB = ord("J")  #: one job (first id == last id)
 BATCH = ord("M")  #: jobs of one target sharing their options (dispatch_many)
 RESERVE = ord("R")  #: ids taken for jobs stored another way (a foreground `run`)
@@ -72,15 +96,71 @@ class Record:
     payload: bytes
     end: int  #: offset just past it
 
+    @property
+    def start(self) -> int:
+        return self.end - _HEADER.size - len(self.payload) - _FOOTER.size
+
     def data(self) -> Any:
         """The payload's JSON (``ValueError`` when it is not JSON)."""
         return json.loads(self.payload)
+
+
+@dataclass(frozen=True)
+class Damage:
+    """Bytes from ``start`` to ``end`` that hold no intact record, with one after them."""
+
+    start: int
+    end: int
+
+    def describe(self, path: Path) -> str:
+        return (f"bytes {self.start}..{self.end} of the dispatch journal {path} hold no intact "
+                "record (damaged by other means, or by an older notebookjobs that appended past "
+                "a torn record); skipped: a dispatch they held, if any, is lost")
+
+
+@dataclass(frozen=True)
+class Head:
+    """The journal's first record, as read back."""
+
+    last_id: int  #: the highest id handed out (as far as the head knows)
+    tail: int | None  #: where the last record starts; None: not said (an older version's head)
+    applied: int  #: the highest id whose record the queue file holds (an older head: its id)
+    size: int  #: its length: the first record after it starts there
+
+
+@dataclass
+class Survey:
+    """Everything the journal holds, read under its lock (``Journal.survey``)."""
+
+    head: Head | None
+    records: list[Record] = field(default_factory=list)
+    damage: list[Damage] = field(default_factory=list)
+
+    @property
+    def last_id(self) -> int:
+        """The highest id handed out: the head's, or a record's past it."""
+        return max([self.head.last_id if self.head else 0, *(r.last_id for r in self.records)])
+
+    @property
+    def jobs(self) -> list[Record]:
+        """The records that hold jobs (JOB and BATCH)."""
+        return [r for r in self.records if r.kind in (JOB, BATCH)]
 
 
 def encode(kind: int, first_id: int, last_id: int, payload: bytes = b"") -> bytes:
     """The bytes of one record."""
     return (_HEADER.pack(_MAGIC, kind, first_id, last_id, len(payload), zlib.crc32(payload))
             + payload + _FOOTER.pack(last_id, _END))
+
+
+def footer_of(record: Record) -> bytes:
+    """The record's last bytes: a reader that finds them again where it read them knows the
+    file was not cut and rewritten under it."""
+    return _FOOTER.pack(record.last_id, _END)
+
+
+def _head_bytes(last_id: int, tail: int, applied: int) -> bytes:
+    return encode(BASE, last_id, last_id, _HEAD.pack(tail, applied))
 
 
 class Journal:
@@ -123,9 +203,13 @@ class Journal:
         written: Callable[[], object] | None = None,
     ) -> tuple[int, int]:
         """``append`` for a caller that holds the lock (``fd`` from ``locked``)."""
-        last = self.last_id(fd)
+        head, end, last = self._tail(fd)
         first, new_last = last + 1, last + count
-        _write_all(fd, encode(kind, first, new_last, payload))
+        _write_at(fd, end, encode(kind, first, new_last, payload))
+        if head is not None:
+            # After the record: a crash between the two leaves the head behind, and the record
+            # itself then says how far the ids went (``_tail`` takes the higher).
+            self._write_head(fd, head, last_id=new_last, tail=end)
         try:
             if written is not None:
                 written()
@@ -148,34 +232,89 @@ class Journal:
         try:
             os.fdatasync(fd)
         except OSError as exc:
-            raise StorageError(f"cannot sync the dispatch journal {self.path}: "
-                               f"{exc.strerror}") from exc
+            raise _write_error(f"cannot sync the dispatch journal {self.path}", exc) from exc
         finally:
             os.close(fd)
 
     def last_id(self, fd: int) -> int:
         """The highest id handed out (under the lock). A torn last record (a crash in the
         middle of its write) is cut off first. ``NoBase`` when there is no record."""
+        return self._tail(fd)[2]
+
+    def _tail(self, fd: int) -> tuple[Head | None, int, int]:
+        """(the head, where the next record goes, the highest id handed out), under the lock,
+        every byte before that place checked: what follows the last intact record is a torn
+        write (appends happen under this lock), cut off here. ``NoBase`` for no record."""
         size = os.fstat(fd).st_size
-        if size >= _FOOTER.size:
-            last_id, end = _FOOTER.unpack(os.pread(fd, _FOOTER.size, size - _FOOTER.size))
-            if end == _END:
-                return int(last_id)
-        records = list(read(fd, 0))  # rare: only after a crash mid-write
-        valid_end = records[-1].end if records else 0
-        if valid_end != size:
-            os.ftruncate(fd, valid_end)
-            os.fdatasync(fd)
-        if not records:
+        head = read_head(fd, size)
+        last = _record_at(fd, head.tail, size) if head and head.tail is not None else None
+        if last is None:  # no head, an older one, or it does not point at an intact record
+            last = _record_at(fd, 0, size) if head else None
+        highest = head.last_id if head else 0
+        for item in scan(fd, last.end if last else 0, size):
+            if isinstance(item, Record):
+                last, highest = item, max(highest, item.last_id)
+        if last is None:
             raise NoBase(f"{self.path} has no base record yet")
-        return records[-1].last_id
+        if last.end < size:
+            logger.warning("cut a torn record off the end of the dispatch journal %s (bytes "
+                           "%d..%d): a dispatch killed in the middle of its write", self.path,
+                           last.end, size)
+            os.ftruncate(fd, last.end)
+            os.fdatasync(fd)
+        return head, last.end, max(highest, last.last_id)
+
+    def _write_head(self, fd: int, head: Head, *, last_id: int, tail: int | None = None,
+                    applied: int | None = None) -> None:
+        """Rewrite the head in place (in its own format: an older head keeps its length). A
+        failure leaves the old head, which only makes the next append read further back."""
+        if head.tail is None:
+            data = encode(BASE, last_id, last_id)
+        else:
+            data = _head_bytes(last_id, head.tail if tail is None else tail,
+                               head.applied if applied is None else applied)
+        try:
+            os.pwrite(fd, data, 0)
+        except OSError as exc:
+            logger.warning("could not update the head of the dispatch journal %s: %s",
+                           self.path, exc.strerror)
+
+    def note_applied(self, applied: int) -> None:
+        """Record in the head that the queue file holds every record up to id ``applied`` (the
+        worker's writer, after a commit), so that a queue file lost later is known to have held
+        jobs (``store.recovery``). Not synced: the next append's sync takes it along."""
+        with self.locked() as fd:
+            head = read_head(fd, os.fstat(fd).st_size)
+            if head is not None and head.tail is not None and applied > head.applied:
+                self._write_head(fd, head, last_id=head.last_id, applied=applied)
 
     def reset(self, fd: int, last_id: int) -> None:
-        """Replace every record by one base record of ``last_id`` (under the lock; every job
-        of the old records must be in the queue file, committed, before)."""
-        os.ftruncate(fd, 0)
-        _write_all(fd, encode(BASE, last_id, last_id))
-        os.fdatasync(fd)
+        """Replace every record by the head alone, of ``last_id`` or the highest id handed out
+        if that is more (under the lock; every job of the old records must be in the queue
+        file, committed, before). The head is written over the old one before the file is cut
+        to it: a crash between leaves records that are all in the queue already."""
+        size = os.fstat(fd).st_size
+        head = read_head(fd, size)
+        last = max(last_id, head.last_id if head else 0)
+        data = _head_bytes(last, 0, last)
+        try:
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
+            os.fdatasync(fd)
+        except OSError as exc:
+            raise _write_error(f"cannot reset the dispatch journal {self.path}", exc) from exc
+
+    def survey(self, fd: int) -> Survey:
+        """What the journal holds (under the lock): its head, intact records, damaged bytes."""
+        size = os.fstat(fd).st_size
+        head = read_head(fd, size)
+        survey = Survey(head)
+        for item in scan(fd, head.size if head else 0, size):
+            if isinstance(item, Record):
+                survey.records.append(item)
+            else:
+                survey.damage.append(item)
+        return survey
 
     def size(self) -> int:
         """The journal's length in bytes (0 when there is none)."""
@@ -185,38 +324,95 @@ class Journal:
             return 0
 
 
+def read_head(fd: int, size: int) -> Head | None:
+    """The journal's head, checked; None when the file does not start with one."""
+    record = _record_at(fd, 0, size)
+    if record is None or record.kind != BASE:
+        return None
+    if len(record.payload) == _HEAD.size:
+        tail, applied = _HEAD.unpack(record.payload)
+        return Head(record.last_id, int(tail), int(applied), record.end)
+    return Head(record.last_id, None, record.last_id, record.end)  # an older version's base
+
+
 def read(fd: int, offset: int) -> Iterator[Record]:
-    """The complete, intact records from ``offset`` on; it stops at the first torn or foreign
-    one (an appender may be writing it right now: it is read next time)."""
-    size = os.fstat(fd).st_size
-    while offset + _HEADER.size + _FOOTER.size <= size:
-        header = os.pread(fd, _HEADER.size, offset)
-        magic, kind, first, last, length, crc = _HEADER.unpack(header)
-        end = offset + _HEADER.size + length + _FOOTER.size
-        if magic != _MAGIC or kind not in _KINDS or end > size or last < first:
-            return
-        body = os.pread(fd, length + _FOOTER.size, offset + _HEADER.size)
-        payload, footer = body[:length], body[length:]
-        if zlib.crc32(payload) != crc or _FOOTER.unpack(footer) != (last, _END):
-            return
-        yield Record(kind, first, last, payload, end)
-        offset = end
+    """The intact records from ``offset`` on; it stops before a torn one at the end (an
+    appender may be writing it right now: it is read next time), and skips damaged bytes that
+    intact records follow (``scan`` says where)."""
+    return (item for item in scan(fd, offset) if isinstance(item, Record))
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    """One ``write`` of the whole record (O_APPEND semantics are not needed: the lock is held),
-    at the end of the file; a short write is finished, a failed one cut off."""
-    start = os.lseek(fd, 0, os.SEEK_END)
+def scan(fd: int, offset: int, size: int | None = None) -> Iterator[Record | Damage]:
+    """The intact records from ``offset`` on, and ``Damage`` for bytes between them that hold
+    none; it stops at bytes that no intact record follows (a torn tail, or one being written)."""
+    size = os.fstat(fd).st_size if size is None else size
+    while offset < size:
+        record = _record_at(fd, offset, size)
+        if record is None:
+            after = _next_record(fd, offset + 1, size)
+            if after is None:
+                return
+            yield Damage(offset, after.start)
+            record = after
+        yield record
+        offset = record.end
+
+
+def _record_at(fd: int, offset: int, size: int) -> Record | None:
+    """The record that starts at ``offset``, if an intact one does: magic, kind, ids, length,
+    CRC and footer all agree. A torn write whose last bytes look like a footer (an argument may
+    end with anything) has no header, length and CRC to match them."""
+    if offset < 0 or offset + _HEADER.size + _FOOTER.size > size:
+        return None
+    data = os.pread(fd, min(size - offset, _FIRST_READ), offset)  # most records: all of it
+    magic, kind, first, last, length, crc = _HEADER.unpack_from(data)
+    end = offset + _HEADER.size + length + _FOOTER.size
+    if magic != _MAGIC or kind not in _KINDS or last < first or length > _MAX_PAYLOAD \
+            or end > size:
+        return None
+    if len(data) < end - offset:
+        data += os.pread(fd, end - offset - len(data), offset + len(data))
+    payload, footer = data[_HEADER.size:_HEADER.size + length], data[_HEADER.size + length:]
+    if len(data) < end - offset or zlib.crc32(payload) != crc \
+            or _FOOTER.unpack_from(footer) != (last, _END):
+        return None
+    return Record(kind, first, last, payload, end)
+
+
+def _next_record(fd: int, start: int, size: int) -> Record | None:
+    """The first intact record that starts at ``start`` or later (damaged bytes skipped)."""
+    while start < size:
+        chunk = os.pread(fd, min(_SEEK_CHUNK, size - start), start)
+        at = chunk.find(_MAGIC)
+        while at != -1:
+            record = _record_at(fd, start + at, size)
+            if record is not None:
+                return record
+            at = chunk.find(_MAGIC, at + 1)
+        if len(chunk) < _SEEK_CHUNK:
+            return None
+        start += len(chunk) - len(_MAGIC) + 1  # a magic across the chunks' border is seen
+    return None
+
+
+def _write_at(fd: int, start: int, data: bytes) -> None:
+    """One ``write`` of the whole record at ``start`` (the end of what ``_tail`` checked; the
+    lock is held); a short write is finished, a failed one cut off."""
+    os.lseek(fd, start, os.SEEK_SET)
     written = 0
     try:
         while written < len(data):
             written += os.write(fd, data[written:])
     except OSError as exc:
         os.ftruncate(fd, start)  # no torn record from a full disk
-        if exc.errno == errno.ENOSPC:
-            raise StorageError(f"the disk is full: no room for the dispatch in the journal "
-                               f"({exc.strerror})") from exc
-        raise StorageError(f"cannot write the dispatch journal: {exc.strerror}") from exc
+        raise _write_error("cannot write the dispatch journal", exc) from exc
+
+
+def _write_error(what: str, exc: OSError) -> StorageError:
+    """A failed write of the journal: ``DiskFullError`` when the disk had no room."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(f"the disk is full: {what} ({exc.strerror}); free some space")
+    return StorageError(f"{what}: {exc.strerror}")
 
 
 # --- what a record holds ---------------------------------------------------------------------

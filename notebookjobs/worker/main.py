@@ -49,6 +49,7 @@ from .state import QueueState
 if TYPE_CHECKING:
     from ..store import Database
     from .dask_executor import DaskExecutor
+    from .intake import Intake
     from .schedules import Scheduler
     from .writer import Writer
 
@@ -75,6 +76,7 @@ class Worker:
         # the folder is emptied at each start, so a killed worker leaves nothing for long.
         self.frames_dir = settings.db_path.with_name(settings.db_path.name + ".frames")
         self._db_identity: tuple[int, int] | None = None
+        self._intake: Intake | None = None  #: told to keep the journal whole if the file is cut
         self.loop: Loop | None = None
         self.executor: Pool | DaskExecutor | None = None
 
@@ -120,7 +122,8 @@ class Worker:
 
         state, state_lock, db_lock = QueueState(), threading.RLock(), threading.Lock()
         # Opening the file replayed the journal and reset it to its base: read on from there.
-        intake = Intake(Journal(self.settings.db_path), state, state_lock)
+        intake = self._intake = Intake(Journal(self.settings.db_path), state, state_lock,
+                                       self.problems)
         writer = Writer(db, db_lock, state, state_lock, self.problems, intake)
         waker = WakeSocket(wake_path(self.settings))
         joblog = JobLog(self.settings.logs_dir)
