@@ -206,14 +206,23 @@ class Worker:
                 "executor": "dask" if self.dask else "local", "cluster": cluster}
 
     def _check_database(self) -> None:
-        """Notice a queue file deleted or replaced under the running worker (SPEC §14)."""
+        """Notice a queue file deleted, replaced or cut under the running worker (SPEC §14)."""
         try:
             info = os.stat(self.settings.db_path)
             identity: tuple[int, int] | None = (info.st_dev, info.st_ino)
         except OSError:
             identity = None
         if identity == self._db_identity:
-            self.problems.clear("database")
+            from ..store import recovery  # loaded with the store, once the file is open
+
+            cut = recovery.damage(self.settings.db_path)
+            if cut is None:
+                self.problems.clear("database")
+            else:  # the journal's records are what a rebuild will have: none is dropped now
+                if self._intake is not None:
+                    self._intake.hold()
+                self.problems.report("database",
+                                     recovery.cut_under_worker(self.settings.db_path, cut))
             return
         what = "deleted" if identity is None else "replaced by another file"
         self.problems.report("database", f"the queue file {self.settings.db_path} was {what} "
