@@ -257,9 +257,11 @@ class Journal:
         if last is None:
             raise NoBase(f"{self.path} has no base record yet")
         if last.end < size:
-            logger.warning("cut a torn record off the end of the dispatch journal %s (bytes "
-                           "%d..%d): a dispatch killed in the middle of its write", self.path,
-                           last.end, size)
+            # Not a loss: the dispatch that wrote it never returned (said at INFO, so that a
+            # notebook's dispatch does not print it; a worker's log has it)
+            logger.info("cut a torn record off the end of the dispatch journal %s (bytes "
+                        "%d..%d): a dispatch killed in the middle of its write", self.path,
+                        last.end, size)
             os.ftruncate(fd, last.end)
             os.fdatasync(fd)
         return head, last.end, max(highest, last.last_id)

@@ -16,6 +16,7 @@ become failed jobs that say why, ``journal.readable_jobs``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -64,7 +65,8 @@ def replay(conn: duckdb.DuckDBPyConnection, log: journal.Journal, *, full: bool 
             store.set_last_id(last)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            with contextlib.suppress(duckdb.Error):  # a COMMIT that failed has rolled back
+                conn.execute("ROLLBACK")
             raise
         _report_gone(log, survey, stored)
         log.reset(fd, last)
