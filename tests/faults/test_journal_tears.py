@@ -210,3 +210,38 @@ def test_a_journal_cut_under_a_running_worker_hands_out_no_id_twice(project, sta
     start_worker("--concurrency", "1")
     assert [nj.status(i)["args"] for i in ids] == [["later", i] for i in range(5)]
     assert nj.status(16)["args"] == ["second", 5]
+
+
+# --- journals an older version left ---------------------------------------------------------------
+
+def test_a_journal_of_an_older_version_is_read_and_appended_to(log):
+    # Given a journal as an older version wrote it: a base record with no payload, then records
+    old = journal.encode(journal.BASE, 7, 7)
+    records = [journal.encode(journal.JOB, i, i, payload("old", i)) for i in (8, 9)]
+    log.path.write_bytes(old + b"".join(records))
+    # When this version appends, torn writes and all
+    log.path.write_bytes(log.path.read_bytes() + records[-1][:40])
+    first, _ = log.append(journal.JOB, 1, payload("new"))
+    # Then ids go on from its records, and the queue takes them all
+    assert first == 10
+    assert [nj.status(i)["args"] for i in (8, 9, 10)] == [["old", 8], ["old", 9], ["new"]]
+    assert nj.dispatch("jobs.testing.echo", "next") == 11
+
+
+def test_records_an_older_version_appended_past_a_torn_record_are_not_lost(log, caplog):
+    # Given the journal an older version left after a client was killed mid-record: the torn
+    # record, then records it appended after it, numbered from the torn tail's false footer
+    torn = journal.encode(journal.JOB, 2, 2, payload(FOOTER_LIKE, "x"))
+    cut = torn.index(FOOTER_LIKE.encode()) + len(FOOTER_LIKE)
+    wild = int.from_bytes(b"AAAAAAAA", "little")
+    after = [journal.encode(journal.JOB, wild + i, wild + i, payload("acknowledged", i))
+             for i in (1, 2)]
+    first = log.append(journal.JOB, 1, payload("first"))[0]
+    log.path.write_bytes(log.path.read_bytes() + torn[:cut] + b"".join(after))
+    # When the queue is read, then the records after the damage are jobs with the ids their
+    # callers were given, the damage is reported, and no id is handed out twice
+    assert nj.status(first)["args"] == ["first"]
+    assert [nj.status(wild + i)["args"] for i in (1, 2)] == [["acknowledged", 1],
+                                                              ["acknowledged", 2]]
+    assert any("hold no intact record" in r.message for r in caplog.records)
+    assert nj.dispatch("jobs.testing.echo", "next") == wild + 3
