@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -23,6 +22,8 @@ import notebookjobs as nj
 from notebookjobs import config, journal
 from notebookjobs.models import JobSpec, utcnow
 from support import Project, wait_until
+
+from .harness import records_of
 
 #: the bytes a torn record's tail must not be taken for: 8 bytes of an "id", then the footer's
 #: magic. A job argument may hold them; cut right after them, the tail looks like a footer.
@@ -34,15 +35,6 @@ def payload(*args: object) -> bytes:
     spec = JobSpec(target="jobs.testing.echo", args=list(args), kwargs={}, priority=0,
                    run_at=utcnow(), policy=settings.policy_for("jobs.testing.echo"))
     return journal.job_payload(spec, utcnow())
-
-
-def records_of(path: Path) -> tuple[list[journal.Record], int]:
-    """The intact records from the start, and the file's size."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return list(journal.read(fd, 0)), os.fstat(fd).st_size
-    finally:
-        os.close(fd)
 
 
 def job_ids(records: list[journal.Record]) -> list[int]:

@@ -7,14 +7,13 @@ read back, in order. The real journal code on a real file, in this process (no D
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from notebookjobs import journal
 
+from .harness import records_of
 from .poison import examples
 
 #: argument text, with what a torn tail must not be taken for (a footer's magic, after 8 bytes)
@@ -31,14 +30,6 @@ FAULT = st.one_of(
 
 def payload(texts: list[str]) -> bytes:
     return json.dumps({"args": texts}).encode()
-
-
-def read_all(path: Path) -> tuple[list[journal.Record], int]:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return list(journal.read(fd, 0)), os.fstat(fd).st_size
-    finally:
-        os.close(fd)
 
 
 @examples(40)
@@ -59,7 +50,7 @@ def test_no_crash_or_cut_numbers_an_id_twice_or_loses_a_record_it_left(tmp_path_
             taken = max([handed_out, *(b for _, b, _ in acked)])
             assert first > taken, (first, taken, steps)
             handed_out = last
-            records, size = read_all(log.path)
+            records, size = records_of(log.path)
             assert records[-1].end == size and (records[-1].first_id, records[-1].last_id) == (
                 first, last)
             acked.append((first, last, size))
@@ -75,7 +66,7 @@ def test_no_crash_or_cut_numbers_an_id_twice_or_loses_a_record_it_left(tmp_path_
             log.append(journal.JOB, 1, payload([texts]))  # never acknowledged: its caller died
             grown = log.path.read_bytes()
             log.path.write_bytes(data[:journal.HEAD_SIZE] + grown[journal.HEAD_SIZE:])
-            records, _ = read_all(log.path)
+            records, _ = records_of(log.path)
             acked.append((records[-1].first_id, records[-1].last_id, len(grown)))
         else:  # cut past the head: what it takes is lost, its ids are still handed out
             at = journal.HEAD_SIZE + int(amount * (len(data) - journal.HEAD_SIZE))
