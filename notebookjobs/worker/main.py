@@ -121,7 +121,7 @@ class Worker:
         from .writer import Writer
 
         state, state_lock, db_lock = QueueState(), threading.RLock(), threading.Lock()
-        # Opening the file replayed the journal and reset it to its base: read on from there.
+        # Opening the file replayed the journal and reset it to its head: read on from there.
         intake = self._intake = Intake(Journal(self.settings.db_path), state, state_lock,
                                        self.problems)
         writer = Writer(db, db_lock, state, state_lock, self.problems, intake)
