@@ -85,11 +85,13 @@ clean:
 
 # make soak: the fault suite of SPEC §14 at length (a few minutes on 2 cores): the property tests
 # with more examples and the tests marked soak, then tests/faults/soak.py (kill -9 x 30 rounds with
-# thousands of jobs, >= 100 malformed messages), whose table of figures comes last.
+# thousands of jobs and a torn journal record each, >= 100 malformed messages, a nearly full disk
+# as root), whose table of figures comes last.
 # SOAK_ARGS=--rounds 50, SOAK_EXAMPLES=500 to go further.
 SOAK_EXAMPLES ?= 300
 SOAK_TESTS := tests/faults/test_property_dispatch.py tests/faults/test_property_whitelist.py \
-	tests/faults/test_property_socket.py tests/faults/test_forged_messages.py
+	tests/faults/test_property_socket.py tests/faults/test_forged_messages.py \
+	tests/faults/test_property_journal.py
 soak: setup
 	@status=0; \
 	NJ_SOAK=1 NJ_FAULT_EXAMPLES=$(SOAK_EXAMPLES) $(PY) -m pytest -q $(SOAK_TESTS) || status=1; \

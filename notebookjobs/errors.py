@@ -39,6 +39,11 @@ class StoreBusyError(StorageError):
     """The queue database stayed locked by another process for too long."""
 
 
+class DiskFullError(StorageError):
+    """The disk (or the user's quota) has no room left for the queue's files: free some space.
+    Nothing already stored is lost; the worker keeps what it could not write and tries again."""
+
+
 class WorkerError(NotebookJobsError):
     """The worker is not running or could not be reached."""
 

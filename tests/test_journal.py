@@ -16,7 +16,6 @@ import pytest
 import notebookjobs as nj
 from notebookjobs import config, journal, lock
 from notebookjobs.models import JobSpec, utcnow
-from notebookjobs.store import replay
 from support import open_queue, wait_until
 
 KILLED_MID_RECORD = """
@@ -162,8 +161,9 @@ def test_the_first_dispatches_of_a_new_queue_do_not_create_its_file(project):
     assert not db.exists()
     log = journal.Journal(db)
     with log.locked() as fd:
+        # (its head, first, carries the highest id handed out)
         assert [(r.kind, r.first_id, r.last_id) for r in journal.read(fd, 0)] == [
-            (journal.BASE, 0, 0), (journal.JOB, 1, 1), (journal.BATCH, 2, 3)]
+            (journal.BASE, 3, 3), (journal.JOB, 1, 1), (journal.BATCH, 2, 3)]
     # And the first read creates the file with them in it, and the ids go on
     assert [nj.status(i)["args"] for i in (1, 2, 3)] == [[1], [2], [3]]
     assert db.exists() and oct(db.stat().st_mode & 0o777) == "0o600"
@@ -195,7 +195,7 @@ def test_after_and_unique_are_decided_on_the_queue_and_no_record_carries_them(pr
     nj.counts()
     first = nj.dispatch("jobs.testing.ok", 1, delay=3600)
     log = journal.Journal(config.load_settings().db_path)
-    assert log.size() > replay.BASE_ONLY
+    assert log.size() > journal.HEAD_SIZE
     # When a job is dispatched after it, and one with a unique key twice
     waiter = nj.dispatch("jobs.testing.ok", 2, delay=3600, after=[first])
     keyed = nj.dispatch("jobs.testing.ok", 3, delay=3600, unique="k")
@@ -234,7 +234,8 @@ def test_the_worker_is_told_once_a_record_is_written_and_before_it_is_synced(pro
             os.close(reader)
 
     assert log.append(journal.RESERVE, 2, written=written) == (1, 2)
-    assert seen == [[0, 2]]  # the base record, and this one, readable from another descriptor
+    # the head (already saying 2) and this record, readable from another descriptor
+    assert seen == [[2, 2]]
 
     def refused() -> None:
         raise OSError("the worker's socket refused")

@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from ..errors import StorageError
+from .failures import storage_error
 from .jobs import JobStore
 from .schema import SCHEMA_VERSION, connect, migrate, opened
 from .sql import QUERIES
@@ -42,7 +43,7 @@ def _atomic(conn: duckdb.DuckDBPyConnection, path: Path) -> Iterator[JobStore]:
             raise
         conn.execute("COMMIT")
     except duckdb.Error as exc:
-        raise StorageError(f"queue database {path}: {exc}") from exc
+        raise storage_error(f"queue database {path}", exc) from exc
 
 
 class Database:
@@ -75,7 +76,7 @@ class Database:
         try:
             yield JobStore(self.conn)
         except duckdb.Error as exc:
-            raise StorageError(f"queue database {self.path}: {exc}") from exc
+            raise storage_error(f"queue database {self.path}", exc) from exc
 
     def shed_memory(self) -> None:
         """Give back the memory a large read left cached (``JobStore.shed_memory``)."""

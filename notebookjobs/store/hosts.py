@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..errors import StorageError
+from .failures import storage_error
 from .sql import literal
 
 #: what the queue file is called inside the instance (``USE`` makes it the default, so the
@@ -83,7 +83,7 @@ def attached(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             try:
                 conn.execute(f"ATTACH {literal(os.fspath(path))} AS {ALIAS}")
             except duckdb.Error as exc:
-                raise StorageError(f"cannot open the queue database {path}: {exc}") from exc
+                raise storage_error(f"cannot open the queue database {path}", exc) from exc
             try:
                 conn.execute(f"USE {ALIAS}")
                 yield conn

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import duckdb
 
-from .. import files
+from .. import files, journal
 from ..errors import StorageError
-from ..journal import Journal
 from ..models import Job
-from . import hosts
+from . import failures, hosts, recovery
 from .columns import COLUMNS
 from .replay import replay
 from .sql import QUERIES
@@ -105,19 +104,27 @@ def migrate(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 def connect(path: Path) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) the database file in an instance of its own, for a process
-    that keeps it (the worker), and bring it up to date (``prepare``)."""
+    that keeps it (the worker), and bring it up to date (``prepare``). A file emptied or cut
+    is rebuilt from the journal, or refused saying what to do (``recovery.check``); a file
+    this call created and could not finish (a full disk) is removed, not left unopenable."""
     try:
         files.private_dir(path.parent)
+        new = recovery.check(path)
+    except OSError as exc:
+        raise _open_error(path, exc) from exc
+    try:
         with files.private_umask():
             conn = duckdb.connect(str(path))
-    except duckdb.Error as exc:
-        raise StorageError(f"cannot open the queue database {path}: {exc}") from exc
-    except OSError as exc:
-        raise _unwritable(path, exc) from exc
+    except (duckdb.Error, OSError) as exc:
+        if new:
+            _remove_unfinished(path)
+        raise _open_error(path, exc) from exc
     try:
-        prepare(conn, path)
+        prepare(conn, path, new=new)
     except BaseException:
         conn.close()
+        if new:
+            _remove_unfinished(path)
         raise
     return conn
 
@@ -125,25 +132,62 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
 @contextmanager
 def opened(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """The file, up to date (``prepare``), for one short use: attached to an instance this
-    process keeps (``hosts``), which costs ~1 ms where an instance of its own costs ~50."""
+    process keeps (``hosts``), which costs ~1 ms where an instance of its own costs ~50.
+    Damaged and unfinished files are handled as by ``connect``."""
     try:
         files.private_dir(path.parent)
+        new = recovery.check(path)
     except OSError as exc:
-        raise _unwritable(path, exc) from exc
-    with files.private_umask(), hosts.attached(path) as conn:
-        prepare(conn, path)
+        raise _open_error(path, exc) from exc
+    with files.private_umask(), ExitStack() as stack:
+        try:
+            conn = stack.enter_context(hosts.attached(path))
+            prepare(conn, path, new=new)
+        except BaseException as exc:
+            stack.close()  # detached: the file is let go
+            if new:
+                _remove_unfinished(path)
+            if recovery.cut_error(exc) is not None:
+                raise _open_error(path, exc) from exc
+            raise
         yield conn
 
 
-def _unwritable(path: Path, exc: OSError) -> StorageError:
-    return StorageError(f"cannot open the queue database {path}: {exc.strerror}; set "
-                        "NOTEBOOKJOBS_DB to a file in a folder you can write")
+def _remove_unfinished(path: Path) -> None:
+    """Remove the queue file (and WAL) that this open created and could not finish: left, it
+    would be a file no command can open (an empty one, after a full disk). It holds nothing
+    the journal does not: the journal drops records only once a commit holds them, and a
+    failed reset leaves them (``Journal.reset`` writes its head before it cuts the file)."""
+    for leftover in (path, path.with_name(path.name + ".wal")):
+        try:
+            leftover.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            logger.warning("could not remove the unfinished queue file %s: %s", leftover,
+                           exc.strerror)
 
 
-def prepare(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
+def _open_error(path: Path, exc: BaseException) -> StorageError:
+    """The error of an open that failed: what to do for a full disk, a cut file, a folder we
+    cannot write."""
+    cut = recovery.cut_error(exc)
+    if cut is not None:
+        return recovery.refusal(path, cut, recovery.surveyed(journal.Journal(path)))
+    if isinstance(exc, OSError) and not failures.no_room(exc):
+        return StorageError(f"cannot open the queue database {path}: {exc.strerror}; set "
+                            "NOTEBOOKJOBS_DB to a file in a folder you can write")
+    if isinstance(exc, (duckdb.Error, OSError)):
+        return failures.storage_error(f"cannot open the queue database {path}", exc)
+    return StorageError(f"cannot open the queue database {path}: {exc}")
+
+
+def prepare(conn: duckdb.DuckDBPyConnection, path: Path, *, new: bool = False) -> None:
     """Bring the file just opened on ``conn`` up to date: its mode, its schema, and the
     dispatches the journal holds (made while no worker ran, or left by a worker that died),
-    moved into the queue first, so every read sees every acknowledged dispatch.
+    moved into the queue first, so every read sees every acknowledged dispatch. A ``new``
+    file takes its last id from the journal's head even when the journal holds nothing else
+    (a queue rebuilt, or made again: no id is handed out twice).
 
     The file is created 0600 in a 0700 folder (SPEC §14), whatever the process's umask.
     """
@@ -156,6 +200,6 @@ def prepare(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
             conn.execute("BEGIN TRANSACTION")  # left by a worker of a version before the journal
             JobStore(conn).inbox.drain()
             conn.execute("COMMIT")
-        replay(conn, Journal(path))
+        replay(conn, journal.Journal(path), full=new)
     except duckdb.Error as exc:
-        raise StorageError(f"cannot open the queue database {path}: {exc}") from exc
+        raise failures.storage_error(f"cannot open the queue database {path}", exc) from exc

@@ -4,8 +4,15 @@ into the in-memory queue, and the journal reset once they are all in the queue f
 Records are read without the journal's lock (an appender holds it only for its own write, and
 ``journal.read`` stops before a record still being written); their jobs join ``QueueState`` as
 new, and the writer's next group commit inserts them. When every record read is committed and
-nothing was appended since, the writer resets the journal to its base record (``compact``), so
-it stays small and a restart replays nothing twice.
+nothing was appended since, the writer resets the journal to its head (``compact``), so it
+stays small and a restart replays nothing twice.
+
+A journal cut (or removed) under the worker is noticed: it is shorter than what was read, or
+the last record read is no longer where it was. It is read again from its head; the records
+the worker had read are known (their ids are not above the last one read), and appenders have
+gone on above every id handed out (the head keeps it). Nothing is skipped in silence: the cut,
+damaged bytes, and a record whose ids were handed out before are reported (``Problems``, so
+``worker_status()`` and worker.log say it).
 """
 
 from __future__ import annotations
@@ -17,26 +24,33 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from .. import journal
-from ..store.replay import BASE_ONLY
+from ..errors import StorageError
+from .problems import Problems
 from .state import QueueState
 
 logger = logging.getLogger(__name__)
 
 #: the journal is reset when it is at least this long and all of it is in the queue file
 COMPACT_BYTES = 1024 * 1024
+#: the kind of problem (``Problems``) the journal's faults are reported under
+PROBLEM = "journal"
 
 
 class Intake:
     """What of the journal this worker has read, and its bookkeeping for the writer."""
 
-    def __init__(
-        self, log: journal.Journal, state: QueueState, state_lock: threading.RLock
-    ) -> None:
+    def __init__(self, log: journal.Journal, state: QueueState, state_lock: threading.RLock,
+                 problems: Problems | None = None) -> None:
         self.journal = log
         self.state, self.state_lock = state, state_lock
-        #: where the next unread record starts (the worker's start reset it)
-        self.offset = BASE_ONLY
+        self.problems = problems or Problems()
+        #: where the next unread record starts (the worker's start reset the journal to its head)
+        self.offset = journal.HEAD_SIZE
         self.last_id = 0  #: the last id of the records read
+        self._footer = b""  #: the last bytes read (just before ``offset``), to see a cut by
+        self._rereading = False  #: read anew after a cut: records up to ``last_id`` are known
+        self._noted = 0  #: the highest id the journal's head was told the queue file holds
+        self._held = False  #: no reset: the queue file was cut, the journal is what is left
         self._lock = threading.Lock()  # the loop and the service's threads both read
 
     def poll(self) -> int:
@@ -46,28 +60,57 @@ class Intake:
             size = self.journal.size()
             if size == self.offset:
                 return 0
-            if size < self.offset:  # the file was removed or cut under us: read it anew
-                self.offset = 0
             try:
                 fd = os.open(self.journal.path, os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:
                 return 0
-            added = 0
             try:
-                for record in journal.read(fd, self.offset):
-                    self.offset = record.end
-                    if record.last_id <= self.last_id:
-                        continue  # read before the file was cut (or a base)
-                    jobs = journal.readable_jobs(record, datetime.now(UTC))
-                    with self.state_lock:
-                        for job in jobs:
-                            self.state.add(job, new=True)
-                        self.state.ingested(record.last_id)
-                    self.last_id = record.last_id
-                    added += len(jobs)
+                if size < self.offset or not self._still_there(fd):
+                    self._cut()
+                return self._read_on(fd)
             finally:
                 os.close(fd)
-            return added
+
+    def _still_there(self, fd: int) -> bool:
+        """Whether the last record read still ends where it did."""
+        if not self._footer:
+            return True
+        at = self.offset - len(self._footer)
+        return os.pread(fd, len(self._footer), at) == self._footer
+
+    def _cut(self) -> None:
+        self.problems.report(PROBLEM, (
+            f"the dispatch journal {self.journal.path} was cut (or removed) under the worker: "
+            "the dispatches it held past the cut that the worker had not read yet are lost "
+            "(those it had read are kept, and no id is handed out twice)"))
+        self.offset, self._footer, self._rereading = journal.HEAD_SIZE, b"", True
+
+    def _read_on(self, fd: int) -> int:
+        added = 0
+        for item in journal.scan(fd, self.offset):
+            if isinstance(item, journal.Damage):
+                self.problems.report(PROBLEM, item.describe(self.journal.path))
+                continue
+            self.offset, self._footer = item.end, journal.footer_of(item)
+            if item.kind == journal.BASE:
+                continue
+            if item.first_id <= self.last_id:
+                if not self._rereading or item.last_id > self.last_id:
+                    self.problems.report(PROBLEM, (
+                        f"a record of ids {item.first_id}..{item.last_id} in the dispatch "
+                        f"journal {self.journal.path} reuses ids handed out before (written by "
+                        "other means, or by an older notebookjobs after a cut): not applied, "
+                        "its dispatches are lost"))
+                continue  # (read again after a cut: known)
+            self._rereading = False
+            jobs = journal.readable_jobs(item, datetime.now(UTC))
+            with self.state_lock:
+                for job in jobs:
+                    self.state.add(job, new=True)
+                self.state.ingested(item.last_id)
+            self.last_id = item.last_id
+            added += len(jobs)
+        return added
 
     def append(self, kind: int, count: int, payload: bytes,
                stored_last: Callable[[], int]) -> tuple[int, int]:
@@ -93,16 +136,29 @@ class Intake:
         first, last = self.append(journal.RESERVE, count, b"", stored_last)
         return list(range(first, last + 1))
 
+    def hold(self) -> None:
+        """Reset the journal no more: the queue file was found cut, and the journal's records
+        are what a rebuild of it has (``store.recovery``)."""
+        self._held = True
+
     def compact(self, applied: int) -> bool:
-        """Reset the journal to its base when it is long, every record read is in the queue
+        """Reset the journal to its head when it is long, every record read is in the queue
         file (``applied``: the highest id committed) and nothing was appended since; whether
-        it was reset. Called by the writer after a commit."""
+        it was reset. Called by the writer after a commit; it also tells the journal's head how
+        far the queue file holds its records (``Journal.note_applied``)."""
+        if applied > self._noted:
+            try:
+                self.journal.note_applied(applied)
+            except (journal.NoBase, StorageError) as exc:  # a hint: the next commit tells again
+                logger.warning("could not note the committed records in the journal: %s", exc)
+            else:
+                self._noted = applied
         with self._lock:
-            if self.offset < COMPACT_BYTES or applied < self.last_id:
+            if self._held or self.offset < COMPACT_BYTES or applied < self.last_id:
                 return False
             with self.journal.locked() as fd:
                 if os.fstat(fd).st_size != self.offset:
                     return False  # appended meanwhile: next time
                 self.journal.reset(fd, self.last_id)
-                self.offset = BASE_ONLY
+                self.offset, self._footer = journal.HEAD_SIZE, b""
         return True

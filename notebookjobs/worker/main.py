@@ -49,6 +49,7 @@ from .state import QueueState
 if TYPE_CHECKING:
     from ..store import Database
     from .dask_executor import DaskExecutor
+    from .intake import Intake
     from .schedules import Scheduler
     from .writer import Writer
 
@@ -75,6 +76,7 @@ class Worker:
         # the folder is emptied at each start, so a killed worker leaves nothing for long.
         self.frames_dir = settings.db_path.with_name(settings.db_path.name + ".frames")
         self._db_identity: tuple[int, int] | None = None
+        self._intake: Intake | None = None  #: told to keep the journal whole if the file is cut
         self.loop: Loop | None = None
         self.executor: Pool | DaskExecutor | None = None
 
@@ -119,8 +121,9 @@ class Worker:
         from .writer import Writer
 
         state, state_lock, db_lock = QueueState(), threading.RLock(), threading.Lock()
-        # Opening the file replayed the journal and reset it to its base: read on from there.
-        intake = Intake(Journal(self.settings.db_path), state, state_lock)
+        # Opening the file replayed the journal and reset it to its head: read on from there.
+        intake = self._intake = Intake(Journal(self.settings.db_path), state, state_lock,
+                                       self.problems)
         writer = Writer(db, db_lock, state, state_lock, self.problems, intake)
         waker = WakeSocket(wake_path(self.settings))
         joblog = JobLog(self.settings.logs_dir)
@@ -203,14 +206,23 @@ class Worker:
                 "executor": "dask" if self.dask else "local", "cluster": cluster}
 
     def _check_database(self) -> None:
-        """Notice a queue file deleted or replaced under the running worker (SPEC §14)."""
+        """Notice a queue file deleted, replaced or cut under the running worker (SPEC §14)."""
         try:
             info = os.stat(self.settings.db_path)
             identity: tuple[int, int] | None = (info.st_dev, info.st_ino)
         except OSError:
             identity = None
         if identity == self._db_identity:
-            self.problems.clear("database")
+            from ..store import recovery  # loaded with the store, once the file is open
+
+            cut = recovery.damage(self.settings.db_path)
+            if cut is None:
+                self.problems.clear("database")
+            else:  # the journal's records are what a rebuild will have: none is dropped now
+                if self._intake is not None:
+                    self._intake.hold()
+                self.problems.report("database",
+                                     recovery.cut_under_worker(self.settings.db_path, cut))
             return
         what = "deleted" if identity is None else "replaced by another file"
         self.problems.report("database", f"the queue file {self.settings.db_path} was {what} "

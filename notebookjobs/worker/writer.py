@@ -6,8 +6,9 @@ every GROUP_COMMIT_INTERVAL_S under load. Reads commit first (``flush``), so a c
 sees an older state than the loop knows.
 
 A batch that fails is written job by job, so one job whose state cannot be stored fails alone
-instead of wedging every commit after it (SPEC §14); when no job can be written (a full disk),
-the batch is kept and tried again, and the problem is reported.
+instead of wedging every commit after it (SPEC §14); a job the disk has no room for, and the
+whole batch when no job can be written, is kept and tried again, and the problem is reported:
+a full disk never fails a job.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 import threading
 import time
 
-from ..errors import NotebookJobsError, StorageError
+from ..errors import DiskFullError, NotebookJobsError, StorageError
 from ..models import Job, JobStatus
 from ..store import Database, JobStore
 from .defaults import (
@@ -87,22 +88,30 @@ class Writer:
             try:
                 if new:  # read from records maybe not yet on the disk (``Journal.append``)
                     self.intake.journal.sync()
+            except StorageError:  # (not job by job: none of them may be written unsynced)
+                with self.state_lock:
+                    self.state.keep_changes(jobs, new)
+                raise
+            try:
                 with self.db.transaction() as job_store:
                     _commit(job_store, jobs, new, record)
             except StorageError:
-                if len(jobs) > 1 and self._one_by_one(jobs, new):
+                left = self._one_by_one(jobs, new) if len(jobs) > 1 else jobs
+                if not left:
                     return
-                with self.state_lock:
-                    self.state.keep_changes(jobs, new)
+                with self.state_lock:  # the disk's fault, not theirs: tried again, reported
+                    self.state.keep_changes(left, new & {job.id for job in left})
                 raise
             if record is not None:
                 self._applied = record
             self.intake.compact(applied)
 
-    def _one_by_one(self, jobs: list[Job], new: set[int]) -> bool:
+    def _one_by_one(self, jobs: list[Job], new: set[int]) -> list[Job]:
         """After a batch failed: commit each job alone; one that cannot be stored is replaced
-        by a failure that can be. False when no job could be written (the disk, not a job):
-        then nothing was changed and the batch is tried again later."""
+        by a failure that can be. The jobs not written for the disk's sake, to keep and try
+        again: those the disk had no room for (``DiskFullError``: on a nearly full disk a
+        large state fails where small ones fit, and that is no fault of the job's), or all of
+        them when none could be written."""
         failed: list[tuple[Job, Exception]] = []
         for job in jobs:
             try:
@@ -111,7 +120,9 @@ class Writer:
             except StorageError as exc:
                 failed.append((job, exc))
         if len(failed) == len(jobs):
-            return False
+            return jobs
+        kept = [job for job, error in failed if isinstance(error, DiskFullError)]
+        failed = [(job, error) for job, error in failed if not isinstance(error, DiskFullError)]
         with self.state_lock:
             for job, error in failed:
                 logger.error("job %d: its state cannot be stored (%s); failing it", job.id, error)
@@ -121,7 +132,7 @@ class Writer:
                     error=f"the worker could not store this job's state ({error})"[:2000]))
                 self.state.keep_changes([], new & {job.id})
         self._changes.set()
-        return True
+        return kept
 
     def _run(self) -> None:
         # A change after a quiet spell is written within QUIET_COMMIT_DELAY_S (a lone job's

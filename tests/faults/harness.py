@@ -1,4 +1,5 @@
-"""Helpers of the fault tests: the CLI with raw bytes, refusals on one line, CPU time, liveness."""
+"""Helpers of the fault tests: the CLI with raw bytes, refusals on one line, CPU time, liveness,
+the journal's records."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from notebookjobs import config, socketdir
+from notebookjobs import config, journal, socketdir
 from support import Project
 
 
@@ -49,3 +50,12 @@ def alive(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except FileNotFoundError:
         return False
+
+
+def records_of(path: Path) -> tuple[list[journal.Record], int]:
+    """The intact records of the journal at ``path``, from its start, and the file's size."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return list(journal.read(fd, 0)), os.fstat(fd).st_size
+    finally:
+        os.close(fd)

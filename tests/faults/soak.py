@@ -6,9 +6,17 @@
    in an effects file. Checked: none lost (every acknowledged id is in the queue with its
    arguments, and completed), none stuck (nothing pending or running after the drain), none
    run twice at the same time, and how many ran again (at-least-once after a crash).
+   Each round also tears the journal: a client is SIGKILLed in the middle of writing its
+   record (half the time right after argument bytes that look like a record's footer), and
+   another is SIGKILLed at a random moment while it dispatches.
 2. Poison: malformed socket messages (Hypothesis-generated and the known forgeries) and poison
    values through the API, the worker alive after each and the next client served; then a
    stop and a new start that runs a job.
+3. A nearly full disk (a real tmpfs, root only): a worker runs jobs, some with large states,
+   while the disk is filled to its last 256 KiB (then to nothing, as the queue grows);
+   dispatches go on (acknowledged, or refused with a clear error), the worker is killed and
+   started again on the full disk; then space is freed and a drain runs. Checked: every
+   acknowledged job completed (none failed for the disk), none lost, the queue openable.
 
 It prints the figures in a table and exits 1 when an invariant does not hold.
 
@@ -49,6 +57,7 @@ allowed_jobs:
     fail: {}
     stamp: {}
     bad_text: {}
+    noisy: {}
 """
 READY_TIMEOUT_S = 60.0
 
@@ -88,6 +97,27 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:200]
 
 
+def tear_main(ns: argparse.Namespace) -> int:
+    """Write part of a record into the journal, under its lock, and die by SIGKILL: a client
+    killed in the middle of its append. Half the time the part ends right after argument bytes
+    that look like a record's footer (what a torn tail must not be taken for)."""
+    from notebookjobs import config, journal
+
+    rng = random.Random(ns.seed)
+    footer_like = rng.random() < 0.5
+    args = ["torn", "AAAAAAAANJRE" if footer_like else "x" * rng.randint(1, 300)]
+    record = journal.encode(journal.JOB, 1, 1, json.dumps({"args": args}).encode())
+    cut = record.index(b"NJRE") + 4 if footer_like else rng.randrange(1, len(record))
+    try:
+        with journal.Journal(config.load_settings().db_path).locked() as fd:
+            os.lseek(fd, 0, os.SEEK_END)
+            os.write(fd, record[:cut])
+            os.kill(os.getpid(), signal.SIGKILL)
+    except journal.NoBase:
+        return 3  # no journal yet: nothing torn
+    return 0
+
+
 # --- the soak -------------------------------------------------------------------------------------
 
 
@@ -102,6 +132,8 @@ class Soak:
         self.notes: list[str] = []
         self.failed: list[str] = []
         self.workers: list[subprocess.Popen] = []
+        self.tears = 0  #: records torn by a client SIGKILLed in the middle of its append
+        self.victims = 0  #: clients SIGKILLed at a random moment while they dispatched
 
     # setup ----------------------------------------------------------------------------------------
 
@@ -147,37 +179,29 @@ class Soak:
 
     def start_clients(self) -> list[subprocess.Popen]:
         ns = self.ns
-        clients = []
         plan = [("s1", "single", 0.03, ns.jobs // 6), ("s2", "single", 0.03, ns.jobs // 6),
                 ("b1", "batch", 0.25, ns.jobs - 2 * (ns.jobs // 6))]
-        for name, mode, pause, quota in plan:
-            clients.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        __file__,
-                        "client",
-                        "--name",
-                        name,
-                        "--mode",
-                        mode,
-                        "--pause",
-                        str(pause),
-                        "--quota",
-                        str(quota),
-                        "--seed",
-                        str(self.rng.random()),
-                        "--out",
-                        str(self.dir / f"client-{name}.txt"),
-                        "--stop",
-                        str(self.dir / "stop"),
-                    ],
-                    cwd=self.root,
-                    stdout=subprocess.DEVNULL,
-                    stderr=open(self.dir / f"client-{name}.err", "wb"),  # noqa: SIM115 - the child's
-                )
-            )
-        return clients
+        return [self.start_client(*client) for client in plan]
+
+    def start_client(self, name: str, mode: str, pause: float, quota: int) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, __file__, "client", "--name", name, "--mode", mode,
+             "--pause", str(pause), "--quota", str(quota), "--seed", str(self.rng.random()),
+             "--out", str(self.dir / f"client-{name}.txt"), "--stop", str(self.dir / "stop")],
+            cwd=self.root,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.dir / f"client-{name}.err", "wb"),  # noqa: SIM115 - the child's
+        )
+
+    def tear(self) -> None:
+        """A client killed in the middle of its record (``tear_main``)."""
+        out = subprocess.run([sys.executable, __file__, "tear", "--seed", str(self.rng.random())],
+                             cwd=self.root, capture_output=True, text=True, timeout=60)
+        if out.returncode == -signal.SIGKILL:
+            self.tears += 1
+        elif out.returncode != 3:
+            self.notes.append(f"the tearing client ended with {out.returncode}: "
+                              f"{out.stderr.strip()[-200:]}")
 
     def orphans(self) -> list[int]:
         """Pool children of this soak (spawned by multiprocessing) still alive."""
@@ -206,6 +230,7 @@ class Soak:
         started = time.monotonic()
         for round_ in range(ns.rounds):
             proc = self.start_worker("--concurrency", "2", name=f"round{round_:02d}")
+            victim = self.start_client(f"k{round_:02d}", "single", 0.02, ns.jobs)
             if self.rng.random() < 0.2:  # at a random moment of its start
                 time.sleep(self.rng.uniform(0.0, 0.8))
                 early_kills += 1
@@ -216,6 +241,10 @@ class Soak:
                 )
             else:  # at a random moment of its work
                 time.sleep(self.rng.uniform(0.2, 2.5))
+            self.tear()  # journal tears: a record cut short, a client killed while dispatching
+            victim.send_signal(signal.SIGKILL)
+            victim.wait()
+            self.victims += victim.returncode == -signal.SIGKILL
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             deadline = time.monotonic() + 5
@@ -237,6 +266,8 @@ class Soak:
             early_kills=early_kills,
             start_failures=start_failures,
             orphans=orphans,
+            tears=self.tears,
+            victims=self.victims,
         )
         # the drain
         drain = self.start_worker("--burst", "--concurrency", "2", name="drain")
@@ -510,6 +541,97 @@ class Soak:
         if next_start != "ok":
             self.failed.append(f"the next start after the poison: {next_start}")
 
+    # part 3: a nearly full disk -------------------------------------------------------------------
+
+    def disk(self) -> None:
+        """A queue on a real small disk filled to its last 256 KiB while a worker runs."""
+        from faults.disks import can_mount, small_disk
+
+        if not can_mount():
+            self.figures["disk"] = "skipped: not root"
+            self.notes.append("part 3 (a nearly full disk) needs root to mount a tmpfs")
+            return
+        os.environ["NOTEBOOKJOBS_DB"] = str(self.dir / "disk" / "queue.duckdb")
+        try:
+            with small_disk(self.dir / "disk", 8 * 1024 * 1024) as disk:
+                try:
+                    self._disk(disk)
+                finally:
+                    for proc in self.workers:  # none may hold the disk when it goes
+                        if proc.poll() is None:
+                            proc.kill()
+                            proc.wait()
+        finally:
+            os.environ.pop("NOTEBOOKJOBS_DB", None)
+
+    def _disk(self, disk: Any) -> None:
+        import notebookjobs as nj
+
+        acked: list[int] = []
+        refused: Counter[str] = Counter()
+
+        def dispatch(count: int) -> None:
+            for i in range(count):
+                large = self.rng.random() < 0.3  # 64 KiB of output to store at its end
+                try:
+                    job = (nj.dispatch("jobs.testing.noisy", 3000) if large
+                           else nj.dispatch("jobs.testing.ok", i))
+                except nj.NotebookJobsError as exc:
+                    refused[type(exc).__name__] += 1
+                except Exception as exc:  # a raw error where a clear one is due
+                    refused[f"raw {type(exc).__name__}"] += 1
+                    self.notes.append(f"disk: raw {type(exc).__name__}: {_one_line(exc)}")
+                else:
+                    acked.append(int(job))
+
+        worker = self.start_worker("--concurrency", "2", name="disk")
+        ready = self.wait_ready(worker)
+        dispatch(40)
+        disk.fill(leave=256 * 1024)  # room for small states and dispatches, for a while
+        until = time.monotonic() + 8
+        while time.monotonic() < until:  # dispatches while jobs end on the full disk
+            dispatch(4)
+            time.sleep(0.05)
+        worker.kill()
+        worker.wait()
+        # a start on the full disk: it runs, or fails saying so; the queue stays openable
+        again = self.start_worker("--concurrency", "2", name="disk-full-start")
+        full_start = "started" if self.wait_ready(again) else "failed: " + self.log_tail(again, 1)
+        if again.poll() is None:
+            dispatch(10)
+            again.kill()
+            again.wait()
+        disk.free()
+        drain = self.start_worker("--burst", "--concurrency", "2", name="disk-drain")
+        code: int | str
+        try:
+            code = drain.wait(timeout=self.ns.drain_timeout)
+        except subprocess.TimeoutExpired:
+            drain.kill()
+            drain.wait()
+            code = "timed out"
+        try:
+            history = nj.history()
+            statuses = dict(zip(history["id"].astype(int), history["status"].astype(str),
+                                strict=True))
+        except Exception as exc:
+            self.failed.append(f"disk: the queue is unreadable after the full disk: {exc}")
+            statuses = {}
+        lost = [i for i in acked if i not in statuses]
+        ended = Counter(statuses[i] for i in acked if i in statuses)
+        self.figures.update(disk_acked=len(acked), disk_refused=dict(refused),
+                            disk_lost=len(lost), disk_ended=dict(ended), disk_drain=code,
+                            disk_full_start=full_start, disk_first_start=ready)
+        if lost:
+            self.failed.append(f"disk: {len(lost)} acknowledged dispatches lost, e.g. {lost[:5]}")
+        if set(ended) - {"completed"}:
+            self.failed.append(f"disk: acknowledged jobs not completed: {dict(ended)}")
+        if code != 0:
+            self.failed.append(f"disk: the drain after the full disk ended with {code}: "
+                               f"{self.log_tail(drain)}")
+        if any(kind.startswith("raw") for kind in refused):
+            self.failed.append(f"disk: raw errors to clients: {dict(refused)}")
+
     # the end --------------------------------------------------------------------------------------
 
     def cleanup(self) -> None:
@@ -540,6 +662,8 @@ class Soak:
             ),
             ("stored twice", f.get("twice_stored"), "0"),
             ("pool children outliving the worker", f.get("orphans"), "0"),
+            ("records torn by a client killed mid-append", f.get("tears"), ">= 1 a round"),
+            ("clients SIGKILLed while dispatching", f.get("victims"), "1 a round"),
             ("clear errors to clients during kills", f.get("clear_errors") or 0, ""),
             ("raw errors to clients", f.get("raw_errors") or 0, "0"),
             ("malformed messages + poison values", f.get("messages"), ">= 100"),
@@ -548,6 +672,12 @@ class Soak:
             ("worker deaths (restarted to go on)", f.get("worker_deaths"), "0"),
             ("  queues no worker could open again", f.get("unstartable"), "0"),
             ("stop, then next start runs a job", f.get("next_start"), "ok"),
+            ("nearly full disk: dispatches acknowledged", f.get("disk_acked", f.get("disk")), ""),
+            ("  refused with a clear error", f.get("disk_refused") or 0, ""),
+            ("  lost", f.get("disk_lost"), "0"),
+            ("  how they ended", f.get("disk_ended"), "all completed"),
+            ("  a start on the full disk", f.get("disk_full_start"), "runs, or fails clearly"),
+            ("  the drain after space is freed", f.get("disk_drain"), "0"),
         ]
         print()
         if self.notes:
@@ -582,6 +712,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, kind in (("--name", str), ("--mode", str), ("--pause", float), ("--quota", int),
                        ("--seed", float), ("--out", str), ("--stop", str)):
         client.add_argument(name, type=kind, required=True)
+    sub.add_parser("tear").add_argument("--seed", type=float, required=True)
     parser.add_argument("--rounds", type=int, default=int(os.environ.get("SOAK_ROUNDS", 30)))
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("SOAK_JOBS", 6000)),
                         help="at most this many dispatches (the clients stop with the rounds)")
@@ -592,6 +723,8 @@ def main(argv: list[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     if ns.command == "client":
         return client_main(ns)
+    if ns.command == "tear":
+        return tear_main(ns)
     ns.seed = ns.seed if ns.seed is not None else random.randrange(10**6)
     soak = Soak(ns)
     print(f"soak: {ns.rounds} kill -9 rounds, up to {ns.jobs} jobs, {ns.messages} messages "
@@ -602,6 +735,8 @@ def main(argv: list[str] | None = None) -> int:
         soak.check_kills()
         print("  poison messages...", flush=True)
         soak.poison()
+        print("  a nearly full disk...", flush=True)
+        soak.disk()
     except Exception as exc:  # report what we have, and fail
         import traceback
         traceback.print_exc()
