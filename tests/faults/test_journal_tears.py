@@ -21,7 +21,7 @@ import pytest
 import notebookjobs as nj
 from notebookjobs import config, journal
 from notebookjobs.models import JobSpec, utcnow
-from support import Project, wait_until
+from support import Project, open_queue, wait_until
 
 from .harness import records_of
 
@@ -44,7 +44,7 @@ def job_ids(records: list[journal.Record]) -> list[int]:
 @pytest.fixture
 def log(project: Project) -> journal.Journal:
     """The journal of a queue that exists (opened once: its journal has its base)."""
-    nj.counts()
+    open_queue()
     return journal.Journal(config.load_settings().db_path)
 
 
@@ -158,7 +158,8 @@ def test_a_client_killed_mid_append_with_a_footer_like_tail_loses_no_later_dispa
         project, start_worker, worker):
     # Given a queue (with or without a worker) and an acknowledged dispatch
     running = start_worker("--concurrency", "1") if worker == "a running worker" else None
-    nj.counts()
+    if running is None:
+        open_queue()  # (a worker opened it already)
     before = nj.dispatch("jobs.testing.echo", "before")
     # When a client is killed in the middle of its record, right after argument bytes that end
     # like a footer, and another process dispatches 20 jobs
