@@ -56,6 +56,9 @@ allowed_jobs:
     mixed: {}
     describe: {}
     scaled: {}
+    all_outputs: {}
+    flood: {}
+    say_and_wait: {}
   jobs.testing.Greeter: [hello, shout, kind]
 """
 
