@@ -11,6 +11,7 @@ import inspect
 import math
 import types
 import typing
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import validate
@@ -109,6 +110,63 @@ class Binder:
             assert param is not None
             keywords[name] = _kind(param.annotation)
         return positional, keywords
+
+
+#: hex digits of the hash in a ``unique=True`` key
+UNIQUE_DIGEST_CHARS = 32
+#: what stands for a default that is not JSON in a call's key (the key ``$nj`` is reserved in
+#: arguments, so no value passed can look like it)
+_NOT_JSON_DEFAULT = {validate.TAG: "default"}
+
+
+def unique_key(target: Target, args: list[Any], kwargs: dict[str, Any], unique: Any,
+               data: Callable[[], Mapping[str, str]] = dict) -> str | None:
+    """The key of ``dispatch(unique=...)`` (SPEC §16): None for False/None; a string is the key
+    itself; for True, the target and a hash of the call, bound by name with defaults applied,
+    so every spelling of one call has one key: ``f(steps=5, pause=0.3)``, ``f(5, 0.3)`` and
+    ``f(steps=5)`` where ``pause`` defaults to 0.3. A ``float`` parameter's 1 and 1.0 are one
+    value; a default that is not JSON counts as "the default".
+
+    ``args``/``kwargs``: as ``bind`` returned them. ``data()``: file name -> a hash of the
+    content of each frame or array this dispatch stores (``argfiles.Stash.digests``), so that
+    equal data is one key (a frame already in the queue, passed again by ``nj.retry``, is
+    keyed by its file).
+    """
+    if unique is None or unique is False:
+        return None
+    if unique is not True:
+        return validate.unique_key("unique", unique)
+    import hashlib  # here: only unique=True pays for it (OpenSSL's libcrypto)
+    import json
+
+    text = json.dumps(_call_by_name(target.signature, args, kwargs), sort_keys=True,
+                      separators=(",", ":"))
+    for name, digest in data().items():  # names are 32 random hex digits: no false match
+        text = text.replace(name, digest)
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{target.name}:{digest[:UNIQUE_DIGEST_CHARS]}"
+
+
+def _call_by_name(sig: inspect.Signature, args: list[Any], kwargs: dict[str, Any]
+                  ) -> dict[str, Any]:
+    """parameter -> value of a call that fits ``sig`` (``bind`` checked it), every parameter
+    named, the defaults of those not given applied."""
+    bound = sig.bind(*args, **kwargs)
+    given = set(bound.arguments)
+    bound.apply_defaults()
+    call = {}
+    for name, value in bound.arguments.items():
+        if name not in given:
+            try:
+                value = validate.json_value(name, value)
+            except InvalidArgumentsError:
+                value = _NOT_JSON_DEFAULT
+        param = sig.parameters[name]
+        if (_kind(param.annotation)[0] is float and isinstance(value, int)
+                and not isinstance(value, bool)):
+            value = float(value)
+        call[name] = value
+    return call
 
 
 def _plain_signature(sig: inspect.Signature) -> str:
