@@ -184,10 +184,10 @@ def _misfit(exc: TypeError, sig: inspect.Signature, names: tuple[str, ...]) -> s
         return str(exc)
     known = keyword_names(sig)
     for name in names:
-        if name not in known:
+        if name not in sig.parameters:  # (a positional-only one named: bind's words say so)
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            return (f"unexpected keyword argument {name!r}{hint}; its parameters: "
+            return (f"unexpected keyword argument {name!r}{hint}; the names it takes: "
                     f"{', '.join(known) or 'none'}")
     return str(exc)
 

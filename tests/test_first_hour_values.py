@@ -95,7 +95,7 @@ def test_a_keyword_typo_in_the_api_says_did_you_mean(project):
         nj.dispatch("jobs.testing.fail_times", key="k", failurs=2)
     message = str(caught.value)
     assert "unexpected keyword argument 'failurs' (did you mean 'failures'?)" in message
-    assert "its parameters: key, failures" in message
+    assert "the names it takes: key, failures" in message
     # A call that is only short of an argument still says so
     with pytest.raises(nj.InvalidArgumentsError, match="missing a required argument"):
         nj.dispatch("jobs.testing.fail_times", key="k")
