@@ -59,6 +59,7 @@ allowed_jobs:
     all_outputs: {}
     flood: {}
     say_and_wait: {}
+    close_output: {}
   jobs.testing.Greeter: [hello, shout, kind]
 """
 

@@ -35,6 +35,16 @@ def test_everything_a_job_writes_is_its_output_and_none_reaches_the_worker_log(
     assert not [line for line in (*IN_ORDER, "printf x") if line in log], log
 
 
+def test_a_job_that_closes_its_output_does_not_take_the_next_ones(project, start_worker):
+    # Given one child, and a job that closes fds 1 and 2 and replaces sys.stdout
+    start_worker("--concurrency", "1")
+    assert nj.wait(nj.dispatch("jobs.testing.close_output"), timeout=60)["result"] == "closed"
+    # Then the next job in that child still has all its output
+    info = nj.wait(nj.dispatch("jobs.testing.all_outputs"), timeout=60)
+    assert info["status"] == "completed", info["error"]
+    assert_all_outputs(info["output"])
+
+
 def test_output_written_to_the_fd_is_bounded_and_never_blocks_the_job(project, start_worker):
     # Given a job that writes four times the bound to fd 1 in one call (more than a pipe
     # holds: the child reads while it writes), then a last line
