@@ -88,6 +88,12 @@ class Stash:
         self._new.append((ref, value))
         return ref
 
+    def digests(self) -> dict[str, str]:
+        """file name -> a hash of the content of each new frame and array (``unique=True``
+        keys them by what they hold: the file names are random)."""
+        return {ref.name: digest for ref, value in self._new
+                if (digest := datafiles.digest(value, ref.kind))}
+
     def write(self) -> None:
         """Store the new frames and arrays; ``InvalidArgumentsError`` (nothing kept) when one
         cannot be stored as Parquet or ``.npy``."""

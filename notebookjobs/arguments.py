@@ -7,10 +7,12 @@ parameter's annotation.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import math
 import types
 import typing
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import validate
@@ -85,8 +87,8 @@ class Binder:
             sig.bind(*([None] * count), **dict.fromkeys(names))
         except TypeError as exc:
             raise InvalidArgumentsError(
-                f"{self.target.name}{_plain_signature(sig)}: {exc}; pass the arguments it takes"
-            ) from exc
+                f"{self.target.name}{_plain_signature(sig)}: {_misfit(exc, sig, names)}; "
+                "pass the arguments it takes") from exc
         params = list(sig.parameters.values())
         named = [p for p in params if p.kind in (inspect.Parameter.POSITIONAL_ONLY,
                                                  inspect.Parameter.POSITIONAL_OR_KEYWORD)]
@@ -111,6 +113,85 @@ class Binder:
         return positional, keywords
 
 
+#: hex digits of the hash in a ``unique=True`` key
+UNIQUE_DIGEST_CHARS = 32
+#: what stands for a default that is not JSON in a call's key (the key ``$nj`` is reserved in
+#: arguments, so no value passed can look like it)
+_NOT_JSON_DEFAULT = {validate.TAG: "default"}
+
+
+def unique_key(target: Target, args: list[Any], kwargs: dict[str, Any], unique: Any,
+               data: Callable[[], Mapping[str, str]] = dict) -> str | None:
+    """The key of ``dispatch(unique=...)`` (SPEC §16): None for False/None; a string is the key
+    itself; for True, the target and a hash of the call, bound by name with defaults applied,
+    so every spelling of one call has one key: ``f(steps=5, pause=0.3)``, ``f(5, 0.3)`` and
+    ``f(steps=5)`` where ``pause`` defaults to 0.3. A ``float`` parameter's 1 and 1.0 are one
+    value; a default that is not JSON counts as "the default".
+
+    ``args``/``kwargs``: as ``bind`` returned them. ``data()``: file name -> a hash of the
+    content of each frame or array this dispatch stores (``argfiles.Stash.digests``), so that
+    equal data is one key (a frame already in the queue, passed again by ``nj.retry``, is
+    keyed by its file).
+    """
+    if unique is None or unique is False:
+        return None
+    if unique is not True:
+        return validate.unique_key("unique", unique)
+    import hashlib  # here: only unique=True pays for it (OpenSSL's libcrypto)
+    import json
+
+    text = json.dumps(_call_by_name(target.signature, args, kwargs), sort_keys=True,
+                      separators=(",", ":"))
+    for name, digest in data().items():  # names are 32 random hex digits: no false match
+        text = text.replace(name, digest)
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{target.name}:{digest[:UNIQUE_DIGEST_CHARS]}"
+
+
+def _call_by_name(sig: inspect.Signature, args: list[Any], kwargs: dict[str, Any]
+                  ) -> dict[str, Any]:
+    """parameter -> value of a call that fits ``sig`` (``bind`` checked it), every parameter
+    named, the defaults of those not given applied."""
+    bound = sig.bind(*args, **kwargs)
+    given = set(bound.arguments)
+    bound.apply_defaults()
+    call = {}
+    for name, value in bound.arguments.items():
+        if name not in given:
+            try:
+                value = validate.json_value(name, value)
+            except InvalidArgumentsError:
+                value = _NOT_JSON_DEFAULT
+        param = sig.parameters[name]
+        if (_kind(param.annotation)[0] is float and isinstance(value, int)
+                and not isinstance(value, bool)):
+            value = float(value)
+        call[name] = value
+    return call
+
+
+def keyword_names(sig: inspect.Signature) -> list[str]:
+    """The names a call may pass by keyword (``**kwargs`` aside)."""
+    return [p.name for p in sig.parameters.values() if p.kind in (
+        inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+
+
+def _misfit(exc: TypeError, sig: inspect.Signature, names: tuple[str, ...]) -> str:
+    """Why a call does not fit ``sig``: a keyword it does not take first, with the name it
+    resembles (``Signature.bind`` would say only that a required one is missing), else
+    ``bind``'s own words."""
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+        return str(exc)
+    known = keyword_names(sig)
+    for name in names:
+        if name not in sig.parameters:  # (a positional-only one named: bind's words say so)
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            return (f"unexpected keyword argument {name!r}{hint}; the names it takes: "
+                    f"{', '.join(known) or 'none'}")
+    return str(exc)
+
+
 def _plain_signature(sig: inspect.Signature) -> str:
     return (
         "("
@@ -128,7 +209,14 @@ def to_json_value(name: str, value: Any) -> Any:
 
 
 def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
-    """(inner type, whether None is allowed) for ``X | None`` / ``Optional[X]``."""
+    """(inner type, whether None is allowed) for ``X | None`` / ``Optional[X]``, also as text
+    (an annotation that could not be evaluated: ``"np.ndarray | None"``)."""
+    if isinstance(annotation, str):
+        parts = [part.strip() for part in annotation.split("|")]
+        if len(parts) == 2 and "None" in parts:
+            parts.remove("None")
+            return parts[0], True
+        return annotation, False
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         members = [a for a in typing.get_args(annotation) if a is not type(None)]
@@ -137,10 +225,42 @@ def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
     return annotation, False
 
 
+class _Data(str):
+    """A parameter annotated as a frame or an array: ``_kind``'s base for it, the kind of data
+    it takes (DataFrame, Series, ndarray), which only such data (``DataRef``) can fill."""
+
+
+#: the last part of an annotation's name -> the data it means, and how a message names it
+_DATA = {"DataFrame": ("DataFrame", "pandas DataFrame"), "Series": ("Series", "pandas Series"),
+         "ndarray": ("ndarray", "numpy array"), "NDArray": ("ndarray", "numpy array")}
+_DATA_MODULES = ("pandas", "numpy")
+#: how code names those modules in an annotation left as text
+_DATA_ALIASES = ("", "pd", "pandas", "np", "numpy", "npt", "numpy.typing")
+#: a data kind -> how a message names it
+DATA_NAMES = {kind: shown for kind, shown in _DATA.values()}
+
+
+def _data_kind(base: Any) -> _Data | None:
+    """The data a base type means: pandas' DataFrame or Series, numpy's ndarray (also
+    ``npt.NDArray[...]``, and such an annotation left as text where it could not be
+    evaluated: ``"pd.DataFrame"``); None for anything else."""
+    if isinstance(base, str):
+        module, _, name = base.split("[")[0].rpartition(".")
+        if module not in _DATA_ALIASES:
+            return None
+    else:
+        name, module = getattr(base, "__name__", ""), getattr(base, "__module__", "") or ""
+        if module.split(".")[0] not in _DATA_MODULES:
+            return None
+    found = _DATA.get(name)
+    return None if found is None else _Data(found[0])
+
+
 def _kind(annotation: Any) -> _Kind:
     """What ``_coerce`` turns a value for a parameter so annotated into."""
     kind, optional = _unwrap_optional(annotation)
-    return typing.get_origin(kind) or kind, optional
+    base = typing.get_origin(kind) or kind
+    return _data_kind(base) or base, optional
 
 
 def _coerce(name: str, value: Any, base: Any, optional: bool) -> Any:
@@ -149,6 +269,14 @@ def _coerce(name: str, value: Any, base: Any, optional: bool) -> Any:
         return None
     if isinstance(value, str) and optional and value.strip().lower() in ("null", "none"):
         return None
+    if type(base) is _Data:
+        if not isinstance(value, validate.DataRef) or value.kind != base:
+            # refused here: the job would fail on every attempt with it
+            shown = DATA_NAMES[base]
+            raise InvalidArgumentsError(
+                f"{name}: {validate.short_repr(value)} is not accepted; expected a {shown}: "
+                f"pass the {shown} itself, from Python (the CLI, %jobs and the form give text)")
+        return value
     if base in (int, float, bool, list, dict) and isinstance(value, str):
         return from_string(name, value, base)
     if base is bool and not isinstance(value, bool):

@@ -90,6 +90,33 @@ def describe(value: Any, kind: str) -> str:
     return f"{len(value)} bytes"
 
 
+def digest(value: Any, kind: str) -> str:
+    """A hash of a frame's, Series' or array's content: its values and dtypes, a frame's
+    columns and index, a Series' name, an array's shape; equal data, equal hash, however it was
+    built. "" for data pandas cannot hash (cells that are lists): such data has no key of its
+    own, and two dispatches of it are never taken for one."""
+    import hashlib
+
+    h = hashlib.sha256(kind.encode())
+    try:
+        if kind == "ndarray":
+            import numpy
+
+            h.update(f"{value.dtype.str}{value.shape}".encode())
+            h.update(numpy.ascontiguousarray(value).tobytes() if value.dtype != object
+                     else repr(value.tolist()).encode())
+        else:
+            import pandas
+
+            shape = ([str(c) for c in value.columns], [str(t) for t in value.dtypes]) \
+                if kind == "DataFrame" else (str(value.name), str(value.dtype))
+            h.update(repr(shape).encode())
+            h.update(pandas.util.hash_pandas_object(value, index=True).to_numpy().tobytes())
+    except (TypeError, ValueError):
+        return ""
+    return h.hexdigest()
+
+
 def _json_name(name: Any) -> Any:
     """A Series name as JSON (a tuple becomes a list; anything else its str)."""
     try:

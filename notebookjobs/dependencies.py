@@ -1,7 +1,8 @@
-"""Jobs that wait for other jobs (``dispatch(after=[ids])``) and jobs dispatched once per key
-(``dispatch(unique=...)``), SPEC §16: the decisions, pure, shared by the two places that hold the
-queue, the locked file (``queue.StoreQueue``) and the running worker's memory (``worker.state``),
-so that both give the same answers.
+"""Jobs that wait for other jobs (``dispatch(after=[ids])``), SPEC §16: the decisions, pure,
+shared by the two places that hold the queue, the locked file (``queue.StoreQueue``) and the
+running worker's memory (``worker.state``), so that both give the same answers. (The key of a
+``dispatch(unique=...)``, which both look up, is made where the call is bound:
+``arguments.unique_key``.)
 
 A dependency cycle is impossible by construction. A job may only wait for jobs that exist when it
 is dispatched (unknown ids are refused), job ids only grow, and ``after`` never changes once the
@@ -13,12 +14,8 @@ holds for every job the worker holds, and nothing can wait forever.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
-from . import validate
 from .errors import InvalidArgumentsError
 from .models import JobStatus
 
@@ -27,19 +24,6 @@ COMPLETED = JobStatus.COMPLETED.value
 ENDED_BADLY = frozenset({JobStatus.FAILED.value, JobStatus.CANCELLED.value})
 NOT_EARLIER = "is not an earlier job (a row written by other means); dispatch it again"
 MISSING = "does not exist (a row written by other means, or deleted); dispatch it again"
-UNIQUE_DIGEST_CHARS = 32  #: hex digits of the hash in a ``unique=True`` key
-
-
-def unique_key(target: str, args: list[Any], kwargs: dict[str, Any], unique: Any) -> str | None:
-    """The key of ``dispatch(unique=...)``: None for False/None; for True, the target and a hash
-    of its bound arguments (the same call gives the same key); a string is the key itself."""
-    if unique is None or unique is False:
-        return None
-    if unique is True:
-        text = json.dumps([args, kwargs], sort_keys=True, separators=(",", ":"))
-        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-        return f"{target}:{digest[:UNIQUE_DIGEST_CHARS]}"
-    return validate.unique_key("unique", unique)
 
 
 def refuse_unknown(after: Iterable[int], known: Mapping[int, str]) -> None:

@@ -46,9 +46,11 @@ class Discovered:
     allow_hint: str = ""  #: for a target that is not allowed: the whitelist.yaml line that would
 
 
-def describe_parameters(sig: inspect.Signature) -> list[dict[str, Any]]:
-    """name, annotation (as text), default (None when required), required and kind of each
-    parameter."""
+def describe_parameters(sig: inspect.Signature, helps: dict[str, str] | None = None
+                        ) -> list[dict[str, Any]]:
+    """name, annotation (as text), default (None when required), required, kind and help
+    (a notebook parameter's comment; "" for none) of each parameter."""
+    helps = helps or {}
     out = []
     for p in sig.parameters.values():
         annotation = (
@@ -58,7 +60,8 @@ def describe_parameters(sig: inspect.Signature) -> list[dict[str, Any]]:
             inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
         default = None if p.default is inspect.Parameter.empty else p.default
         out.append({"name": p.name, "annotation": annotation, "default": default,
-                    "required": required, "kind": p.kind.name.lower()})
+                    "required": required, "kind": p.kind.name.lower(),
+                    "help": helps.get(p.name, "")})
     return out
 
 
@@ -179,8 +182,8 @@ def discover(settings: Settings) -> list[Discovered]:
                                       kind="error", parameters=[], doc=str(exc), allowed=True)
             continue
         rows[target] = Discovered(target=target, owner=folder or ".", member=name, kind=t.kind,
-                                  parameters=describe_parameters(t.signature), doc=t.doc,
-                                  allowed=True)
+                                  parameters=describe_parameters(t.signature, t.parameter_help),
+                                  doc=t.doc, allowed=True)
     try:
         text = settings.whitelist_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):

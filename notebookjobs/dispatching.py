@@ -9,8 +9,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from . import argfiles, datafiles, dependencies, registry, validate
-from .arguments import bind
+from . import argfiles, datafiles, registry, validate
+from .arguments import bind, unique_key
 from .config import Settings
 from .errors import ConfigError, InvalidArgumentsError, NotAllowedError, NotebookJobsError
 from .models import JobSpec
@@ -39,7 +39,7 @@ def job_spec(cfg: Settings, target: str | registry.Target, args: Any, kwargs: di
         priority=validate.priority(priority), run_at=_run_at(now, delay, at),
         policy=cfg.policy_for(target),
         after=() if after is None else validate.job_ids("after", after),
-        unique_key=dependencies.unique_key(target, bound_args, bound_kwargs, unique)))
+        unique_key=unique_key(resolved, bound_args, bound_kwargs, unique, stash.digests)))
 
 
 def _run_at(now: datetime, delay: Any, at: Any) -> datetime:

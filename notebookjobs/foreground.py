@@ -16,7 +16,7 @@ from .joblog import JobLog
 from .models import utcnow
 from .progress import set_reporter
 from .queue import QueueClient
-from .worker import runner
+from .worker import capture, runner
 
 
 def run_now(target: str, args: list[Any], kwargs: dict[str, Any], *, echo: bool = True,
@@ -43,10 +43,14 @@ def run_now(target: str, args: list[Any], kwargs: dict[str, Any], *, echo: bool 
     except OSError:  # the caller's folder was deleted: nothing to come back to
         caller_dir = None
     os.chdir(cfg.root)
+    # What the job writes to fds 1 and 2 (its subprocesses too) is its output, shown as it
+    # comes when ``echo``; this process has its own fds and streams back afterwards.
+    output = capture.Capture(echo=echo)
+    output.start()
     try:
         while True:
-            outcome = runner.execute(cfg, spec.target, spec.args, spec.kwargs,
-                                     timeout=spec.policy.timeout, echo=echo, job_id=job.id,
+            outcome = runner.execute(cfg, spec.target, spec.args, spec.kwargs, capture=output,
+                                     timeout=spec.policy.timeout, job_id=job.id,
                                      data_dir=datafiles.data_dir(cfg.db_path))
             outcome = validate.outcome(outcome)
             decision = retries.decide(job.policy, job.attempts, outcome.kind, utcnow())
@@ -60,6 +64,7 @@ def run_now(target: str, args: list[Any], kwargs: dict[str, Any], *, echo: bool 
             sleep(retries.delay_s(job.policy, job.attempts))
             job = queue.run_restarted(job.id, outcome, utcnow())
     finally:
+        output.close()
         if caller_dir is not None:
             try:
                 os.chdir(caller_dir)

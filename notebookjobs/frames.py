@@ -99,8 +99,10 @@ def history(since: Any = None, until: Any = None, target: str | None = None,
     and ``status`` on equality. Timestamps are tz-aware UTC; status and target are categoricals;
     args, kwargs and result stay JSON text (parse with ``json.loads`` or query them in
     ``nj.sql`` with DuckDB's JSON functions), which keeps a million rows within seconds.
-    ``wait_s`` is started_at - run_at and ``duration_s`` finished_at - started_at, both for the
-    last attempt (a retry moves run_at to when it became due).
+    ``wait_s`` is how long the last attempt waited once due (started_at - run_at: a retry
+    moves run_at to when it became due) and ``duration_s`` how long it ran (finished_at -
+    started_at). ``wait_s`` is empty (NaN) while the job has not started since it became due:
+    pending, waiting for a retry, or cancelled before that; never negative.
     """
     if status is not None and status not in STATUS_NAMES:
         raise InvalidArgumentsError(
@@ -114,7 +116,8 @@ def stats(by: str = "target") -> pd.DataFrame:
     mean/p50/p95/max and wait p50/p95 in seconds, mean attempts and retries; computed in DuckDB.
 
     success_rate is completed / (completed + failed): cancelled and unfinished jobs don't count.
-    Durations are of completed and failed jobs' last attempts.
+    Durations are of completed and failed jobs' last attempts; waits, of every job whose last
+    attempt started once due (``history``'s ``wait_s``).
     """
     from .store import STATS_GROUPS
 

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -32,6 +32,8 @@ class Target:
     kind: str  #: function, method, classmethod, staticmethod or notebook (owner: its Path)
     signature: inspect.Signature  #: without self/cls: what callers bind against
     doc: str  #: first line of the docstring
+    #: parameter -> its help, where the target has some (a notebook's parameter comments)
+    parameter_help: dict[str, str] = field(default_factory=dict)
 
     def call(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Run the target once; a class owner is instantiated with no arguments for methods."""
@@ -153,10 +155,10 @@ def resolve(target: str, settings: Settings) -> Target:
     if isinstance(target, str) and target in settings.notebooks:
         from . import notebooks  # nbformat only when notebooks are allowed
 
-        signature, doc = notebooks.signature(target, settings)
+        taken = notebooks.signature(target, settings)
         return Target(name=target, owner=notebooks.path_of(target, settings),
-                      member=target.rpartition("/")[2], kind="notebook", signature=signature,
-                      doc=doc)
+                      member=target.rpartition("/")[2], kind="notebook",
+                      signature=taken.signature, doc=taken.doc, parameter_help=taken.help)
     split = settings.split_target(target) if isinstance(target, str) else None
     if split is None:
         raise NotAllowedError(_not_allowed_message(target, settings))

@@ -19,6 +19,9 @@ from support import (
     worker_starter,
 )
 
+#: test data, not tests: papermill's notebooks there are run as jobs, never by nbval
+collect_ignore = ["data"]
+
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:

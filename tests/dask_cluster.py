@@ -37,6 +37,7 @@ allowed_jobs:
     fail: {}
     fail_times: {}
     noisy: {}
+    all_outputs: {}
     stamp: {}
     spawn_loop: {}
     sleep: {timeout: 1, retry_attempts: 0}

@@ -255,3 +255,45 @@ def describe(data, scale: float = 1.0) -> dict:
 def scaled(data, scale: float = 2.0):
     """The frame, series or array it got, times `scale`: a frame in, a frame out."""
     return data * scale
+
+
+# --- output (SPEC §7, round 3: a job's output is all of it) ------------------------------------
+
+def all_outputs(tag: str = "x") -> str:
+    """Write one line each way a program writes: print, the file descriptors, a subprocess,
+    ``sys.stdout.buffer``, C code; each line ends with `tag`."""
+    print(f"print {tag}")
+    os.write(1, f"fd1 {tag}\n".encode())
+    os.write(2, f"fd2 {tag}\n".encode())
+    subprocess.run(["sh", "-c", f"echo sh {tag}; echo sh-err {tag} >&2"], check=True)
+    sys.stdout.buffer.write(f"buffer {tag}\n".encode())
+    sys.stdout.flush()
+    import ctypes
+
+    ctypes.CDLL(None).printf(f"printf {tag}\n".encode())
+    print(f"last {tag}", file=sys.stderr)
+    return "written"
+
+
+def flood(size: int, line: str = "the end") -> int:
+    """Write `size` bytes to fd 1 in one call (more than a pipe holds), then `line`."""
+    os.write(1, b"x" * size)
+    os.write(1, f"\n{line}\n".encode())
+    return size
+
+
+def say_and_wait(line: str, gate: str) -> str:
+    """Write `line` to fd 1, then wait until the file `gate` exists."""
+    os.write(1, f"{line}\n".encode())
+    while not os.path.exists(gate):
+        time.sleep(0.01)
+    return line
+
+
+def close_output() -> str:
+    """Close fds 1 and 2 and put a file of its own in sys.stdout's place, as a careless job
+    might (the next job in the same process must still have its output)."""
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - left open on purpose
+    os.close(1)
+    os.close(2)
+    return "closed"

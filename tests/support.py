@@ -56,6 +56,10 @@ allowed_jobs:
     mixed: {}
     describe: {}
     scaled: {}
+    all_outputs: {}
+    flood: {}
+    say_and_wait: {}
+    close_output: {}
   jobs.testing.Greeter: [hello, shout, kind]
 """
 

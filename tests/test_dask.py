@@ -83,6 +83,11 @@ def test_output_progress_and_errors_come_back_as_with_the_pool(dask_worker):
     status = nj.wait(noisy, timeout=60)
     assert status["result"] == "done"
     assert "out 0" in status["output"] and "err 1" in status["output"]
+    # ... all of it: the fds, subprocesses, sys.stdout.buffer, C code (as with the pool)
+    everything = nj.wait(nj.dispatch("jobs.testing.all_outputs", "on dask"), timeout=60)
+    assert everything["status"] == "completed", everything["error"]
+    for way in ("print", "fd1", "fd2", "sh", "sh-err", "buffer", "printf", "last"):
+        assert f"{way} on dask\n" in everything["output"], everything["output"]
     # ... the progress of the running job shows while it runs
     running = wait_until(lambda: nj.status(slow)["progress"] == 0.5 and nj.status(slow),
                          what="the progress report from the cluster")

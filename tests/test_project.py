@@ -204,7 +204,7 @@ def test_json_output_parses(project, capsys):
     typed = next(r for r in jobs if r["target"] == "jobs.testing.typed")
     assert typed["allowed"] and typed["parameters"][0] == {
         "name": "n", "annotation": "int", "default": None, "required": True,
-        "kind": "positional_or_keyword"}
+        "kind": "positional_or_keyword", "help": ""}
     history = run("history", "--json")
     assert [h["id"] for h in history] == [job_id, job_id + 1]
     assert history[0]["args"] == [3] and history[0]["wait_s"] is None

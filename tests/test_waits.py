@@ -4,10 +4,13 @@ in cascade; unique keys find the pending or running job."""
 
 from __future__ import annotations
 
+import inspect
 from datetime import UTC, datetime, timedelta
 
 from notebookjobs import dependencies, transitions
+from notebookjobs.arguments import unique_key
 from notebookjobs.models import Job, JobSpec, Outcome, OutcomeKind, RetryPolicy
+from notebookjobs.registry import Target
 from notebookjobs.worker.state import QueueState
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -124,9 +127,13 @@ def test_a_unique_key_names_the_pending_or_running_job_until_it_ends():
 
 
 def test_unique_true_keys_on_target_and_arguments():
-    key = dependencies.unique_key("jobs.a.f", [1], {"b": 2}, True)
-    assert key == dependencies.unique_key("jobs.a.f", [1], {"b": 2}, True)
-    assert key != dependencies.unique_key("jobs.a.f", [2], {"b": 2}, True)
+    def f(a: int, b: int = 2) -> None: ...
+
+    target = Target(name="jobs.a.f", owner=None, member="f", kind="function",
+                    signature=inspect.signature(f), doc="")
+    key = unique_key(target, [1], {"b": 2}, True)
+    assert key == unique_key(target, [1], {"b": 2}, True)
+    assert key != unique_key(target, [2], {"b": 2}, True)
     assert key is not None and key.startswith("jobs.a.f:")
-    assert dependencies.unique_key("jobs.a.f", [], {}, False) is None
-    assert dependencies.unique_key("jobs.a.f", [], {}, "mine") == "mine"
+    assert unique_key(target, [], {}, False) is None
+    assert unique_key(target, [], {}, "mine") == "mine"

@@ -74,7 +74,8 @@ def input_for(param: dict[str, Any]) -> widgets.ValueWidget:
 
 
 def _hint(param: dict[str, Any]) -> str:
-    """'int, required' or "str = 'world'": shown beside the input, escaped."""
+    """'int, required' or "str = 'world'", and the parameter's help where it has some (a
+    notebook parameter's comment): shown beside the input, escaped."""
     annotation = param["annotation"] or "any"
     if param["kind"] in ("var_positional", "var_keyword"):
         text = annotation
@@ -82,6 +83,8 @@ def _hint(param: dict[str, Any]) -> str:
         text = f"{annotation}, required"
     else:
         text = f"{annotation} = {param['default']!r}"
+    if param.get("help"):  # .get: rows made before parameters had help
+        text += f" \N{EM DASH} {param['help']}"
     return html.escape(text)
 
 

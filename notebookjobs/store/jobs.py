@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from ..errors import InvalidArgumentsError, JobNotFoundError, JobStateError
+from ..errors import JobNotFoundError, JobStateError
 from ..models import Job, JobStatus
 from .columns import COLUMNS, MUTABLE, column_values, job_from_row, naive
 from .inbox import Inbox
 from .sql import QUERIES, literal
-from .tables import table_query
+from .tables import sql_error, table_query
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -102,7 +102,7 @@ class JobStore:
             return self.conn.sql(sql, params=params or None).to_arrow_table()
         except duckdb.Error as exc:
             if name == "sql":
-                raise InvalidArgumentsError(f"nj.sql: {exc}") from exc
+                raise sql_error(exc) from exc
             raise
 
     def write_table(self, name: str, args: tuple[Any, ...], path: Path) -> None:
@@ -115,7 +115,7 @@ class JobStore:
             )
         except duckdb.Error as exc:
             if name == "sql":
-                raise InvalidArgumentsError(f"nj.sql: {exc}") from exc
+                raise sql_error(exc) from exc
             raise
 
     def memory_limit(self) -> str:

@@ -138,9 +138,11 @@ SET memory_limit = {limit}
 SET allocator_background_threads = true
 
 -- history --
--- One row per job with wait and duration (SPEC §10); {where} holds the filters.
+-- One row per job with wait and duration (SPEC §10); {where} holds the filters. wait_s: how
+-- long the last attempt waited once due; NULL while it has not started since it became due
+-- (a job waiting for its retry keeps the previous attempt's started_at, before its run_at).
 SELECT {status_columns_typed},
-       epoch(started_at) - epoch(run_at) AS wait_s,
+       CASE WHEN started_at >= run_at THEN epoch(started_at) - epoch(run_at) END AS wait_s,
        epoch(finished_at) - epoch(started_at) AS duration_s
 FROM queue {where} ORDER BY id
 
@@ -150,7 +152,7 @@ FROM queue {where} ORDER BY id
 -- ~110 ms instead of ~170 for 1,000,000 jobs here.
 WITH h AS (
     SELECT {group} AS grp, status, attempts,
-           epoch(started_at) - epoch(run_at) AS wait_s,
+           CASE WHEN started_at >= run_at THEN epoch(started_at) - epoch(run_at) END AS wait_s,
            CASE WHEN status IN ('completed', 'failed')
                 THEN epoch(finished_at) - epoch(started_at) END AS duration_s
     FROM queue

@@ -53,7 +53,7 @@ def select_query(query: str, conn: duckdb.DuckDBPyConnection) -> tuple[str, list
     try:
         statements = conn.extract_statements(query)
     except duckdb.Error as exc:
-        raise InvalidArgumentsError(f"nj.sql: the query does not parse: {exc}") from exc
+        raise sql_error(exc, "the query does not parse: ") from exc
     if len(statements) != 1:
         raise InvalidArgumentsError(
             f"nj.sql takes one statement, got {len(statements)}; run them one by one")
@@ -69,6 +69,14 @@ def prunable_query(before: datetime) -> tuple[str, list[Any]]:
     """SQL for what ``prune(before)`` would delete, per status: its dry run."""
     return (QUERIES["prunable_counts"].replace("{prunable}", QUERIES["prunable"]),
             [naive(before)])
+
+
+def sql_error(exc: duckdb.Error, lead: str = "") -> InvalidArgumentsError:
+    """DuckDB's refusal of a user's query as one line, after ``lead``: its message without the
+    lines that repeat the query and point into it (``LINE 1: ...`` and the carets under it)."""
+    lines = [line.strip() for line in str(exc).splitlines()
+             if line.strip() and not line.startswith("LINE ") and set(line.strip()) != {"^"}]
+    return InvalidArgumentsError(f"nj.sql: {lead}{' '.join(lines)}")
 
 
 def schedules_query() -> tuple[str, list[Any]]:

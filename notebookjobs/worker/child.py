@@ -22,6 +22,7 @@ The same loop runs the attempts of a Dask worker (``dask_child``), over JSON lin
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import threading
@@ -37,8 +38,9 @@ from ..errors import NotebookJobsError
 from ..models import Outcome, OutcomeKind
 from ..progress import PROGRESS_INTERVAL_S, Reporter, set_reporter, throttled
 from . import procgroup
+from .capture import BoundedOutput, Capture
 from .defaults import JOB_UMASK_ENV
-from .runner import BoundedOutput, execute
+from .runner import execute
 
 Send = Callable[[tuple[Any, ...]], None]
 
@@ -54,47 +56,38 @@ class Channel(Protocol):
         """The next message; ``EOFError`` once the other end is gone."""
 
 
-class _LastLine(threading.Thread):
-    """Sends the last line a running job printed, while the job reports no progress itself:
-    a running job then shows what it is doing rather than the word "running".
+class _LastLine:
+    """The last line a running job printed, sent as its progress message while it reports no
+    progress of its own: a running job then shows what it is doing rather than the word
+    "running". A ``capture.Watcher``, called by the thread that reads the attempt's output
+    (so it costs nothing to an attempt that prints nothing), at most one line per interval."""
 
-    It is woken by the attempt's first printed text (``wake``), not as the attempt begins: a
-    thread woken then took the GIL from the attempt's start (and most jobs print nothing)."""
+    INTERVAL_S = 2 * PROGRESS_INTERVAL_S  #: seconds between two lines sent
 
     def __init__(self, send: Send) -> None:
-        super().__init__(name="notebookjobs-last-line", daemon=True)
         self._send = send
-        self._lock = threading.Lock()
-        self._attempt: tuple[int, BoundedOutput] | None = None
-        self._wake = threading.Event()
+        self._job_id: int | None = None
+        self._sent = ""
+        self._sent_at = -math.inf
         self.progress_reported = False  #: the attempt called nj.progress: its message wins
 
-    def watch(self, job_id: int | None, output: BoundedOutput | None = None) -> None:
-        """Follow an attempt's output (None: the attempt ended). The thread looks once the
-        output has text (``wake``); after an attempt, at its next look it finds none."""
-        with self._lock:
-            self._attempt = None if job_id is None or output is None else (job_id, output)
-            self.progress_reported = False
+    def watch(self, job_id: int | None) -> None:
+        """Follow the attempt of ``job_id`` (None: it ended)."""
+        self._job_id, self._sent, self._sent_at = job_id, "", -math.inf
+        self.progress_reported = False
 
-    def wake(self) -> None:
-        """The attempt printed its first text: look at it, then every few intervals."""
-        self._wake.set()
-
-    def run(self) -> None:
-        sent = ""
-        while True:
-            self._wake.wait()
-            with self._lock:
-                attempt = self._attempt
-                if attempt is None:
-                    self._wake.clear()
-                    sent = ""
-                    continue
-                line = "" if self.progress_reported else attempt[1].last_line()
-                if line and line != sent:
-                    sent = line
-                    self._send(("progress", attempt[0], None, line))
-            time.sleep(2 * PROGRESS_INTERVAL_S)
+    def __call__(self, output: BoundedOutput) -> float | None:
+        job_id = self._job_id
+        if job_id is None or self.progress_reported:
+            return None
+        wait = self._sent_at + self.INTERVAL_S - time.monotonic()
+        if wait > 0:
+            return wait  # called again then, with the line printed last by that time
+        line = output.last_line()
+        if line and line != self._sent:
+            self._sent, self._sent_at = line, time.monotonic()
+            self._send(("progress", job_id, None, line))
+        return None
 
 
 @dataclass(frozen=True)
@@ -105,6 +98,7 @@ class _Context:
     root: Path
     data: Path | None  #: the queue's data folder (argument and result files)
     last_line: _LastLine
+    capture: Capture  #: fds 1 and 2 as the running attempt's output
 
 
 def child_main(conn: Channel, root: str, parent_pid: int, queue_token: str,
@@ -128,8 +122,12 @@ def child_main(conn: Channel, root: str, parent_pid: int, queue_token: str,
 
     send(("ready", os.getpid()))
     last_line = _LastLine(send)
-    last_line.start()
-    context = _Context(send, Path(root), Path(data_dir) if data_dir else None, last_line)
+    # From here on, what anything in this process or its children writes to fds 1 and 2 is
+    # the running attempt's output (or nobody's, between attempts), never the worker's log.
+    capture = Capture(watcher=last_line)
+    capture.start()
+    context = _Context(send, Path(root), Path(data_dir) if data_dir else None, last_line,
+                       capture)
     waiting: deque[tuple[int, str, list[Any], dict[str, Any]]] = deque()
     arrived = threading.Condition()
 
@@ -168,15 +166,14 @@ def _run(context: _Context, job_id: int, target: str, args: list[Any],
     send(("started", job_id, time.time()))
     # At most one report per PROGRESS_INTERVAL_S, so a tight loop cannot flood the pipe.
     set_reporter(throttled(_progress_sender(send, job_id, last_line)))
-    output = BoundedOutput(on_text=last_line.wake)
-    last_line.watch(job_id, output)
+    last_line.watch(job_id)
     try:
         # Jobs run in the project root, whoever started the worker and from where (SPEC §12): a
         # relative path means the same from a notebook, the CLI and the dashboard. Before every
         # attempt, as the previous one may have changed directory.
         os.chdir(context.root)
         outcome = execute(load_settings(context.root), target, args, kwargs, job_id=job_id,
-                          data_dir=context.data, output=output)
+                          data_dir=context.data, capture=context.capture)
     except NotebookJobsError as exc:  # whitelist.yaml unreadable or invalid right now:
         # not the job's fault; the worker waits for a valid file and runs it then
         outcome = Outcome(kind=OutcomeKind.DEFERRED, error=f"not started: {exc}")

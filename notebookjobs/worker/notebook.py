@@ -21,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -70,17 +71,27 @@ def run_notebook(settings: Settings, target: Target, args: list[Any], kwargs: di
     source = Path(target.owner)
     out = output_path(settings, job_id, target.name)
     os.close(files.open_private(out, os.O_WRONLY | os.O_TRUNC))  # 0600 before papermill writes
-    try:
-        executed = papermill.execute_notebook(
-            str(source), str(out), parameters=kwargs, engine_name=ENGINE,
-            kernel_name=_kernel_name(source), progress_bar=False, log_output=False,
-            cwd=str(source.parent), start_timeout=KERNEL_START_TIMEOUT_S,
-            kernel_manager_class=_kernel_manager_class())
-    except PapermillExecutionError as exc:
-        _echo_streams(_read(out))
-        raise NotebookFailed(_cell_error(exc, out)) from None
-    finally:
-        files.narrow(out, files.FILE_MODE)
+    failures: list[BaseException] = []  # what nbclient raised for the failing cell
+    # The kernel's own stdout and stderr carry its log ("running over TCP without
+    # encryption", ...), not what the cells print (that comes as the cells' outputs): shown
+    # in the job's output only when the kernel itself failed (it died, or did not start).
+    with tempfile.TemporaryFile() as kernel_log:
+        try:
+            executed = papermill.execute_notebook(
+                str(source), str(out), parameters=kwargs, engine_name=ENGINE,
+                kernel_name=_kernel_name(source), progress_bar=False, log_output=False,
+                cwd=str(source.parent), start_timeout=KERNEL_START_TIMEOUT_S,
+                kernel_manager_class=_kernel_manager_class(kernel_log.fileno()),
+                failures=failures)
+        except PapermillExecutionError as exc:
+            _echo_streams(_read(out))
+            raise NotebookFailed(_cell_error(exc, failures, out)) from None
+        except BaseException:
+            kernel_log.seek(0)
+            sys.stderr.write(kernel_log.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            files.narrow(out, files.FILE_MODE)
     _echo_streams(executed)
     return str(out)
 
@@ -103,13 +114,21 @@ def _kernel_name(source: Path) -> str | None:
     return None if spec.get("name") else DEFAULT_KERNEL
 
 
-def _cell_error(exc: Any, out: Path) -> str:
-    """The failing cell's error: where, what, and its traceback without colour codes."""
+def _cell_error(exc: Any, failures: list[BaseException], out: Path) -> str:
+    """The failing cell's error: where, what (``ename: evalue``), and its traceback without
+    colour codes. ``failures``: what nbclient raised for the cell; it names the error where the
+    cell has no error output (a line magic's ``UsageError`` is printed, not raised, and papermill
+    then says only "CellExecutionError" with no reason)."""
     # Named as Jupyter shows it in the executed notebook ("In [4]"), where papermill's
     # injected-parameters cell counts too.
     where = f"cell In [{exc.exec_count}]" if exc.exec_count else f"cell {exc.cell_index + 1}"
-    trace = _ANSI.sub("", "\n".join(exc.traceback or []))
-    return f"{where} raised {exc.ename}: {exc.evalue}\n{trace}\n(the executed notebook: {out})"
+    ename, evalue, trace = exc.ename, exc.evalue, "\n".join(exc.traceback or [])
+    raised = failures[-1] if failures else None
+    if ename == "CellExecutionError" and getattr(raised, "ename", None):
+        ename, evalue = raised.ename, raised.evalue  # type: ignore[union-attr]
+        trace = trace or str(getattr(raised, "traceback", "") or "")
+    trace = _ANSI.sub("", trace)
+    return f"{where} raised {ename}: {evalue}\n{trace}\n(the executed notebook: {out})"
 
 
 def _echo_streams(notebook: Any) -> None:
@@ -135,7 +154,13 @@ def _register_engine() -> None:
         @classmethod
         def execute_managed_notebook(cls, nb_man: Any, kernel_name: Any, **kwargs: Any) -> Any:
             total = max(1, len(nb_man.nb.cells))
-            complete = nb_man.cell_complete
+            complete, failed = nb_man.cell_complete, nb_man.cell_exception
+            failures: list[BaseException] = kwargs.pop("failures", [])
+
+            def cell_exception(cell: Any, cell_index: int | None = None, **kw: Any) -> None:
+                if kw.get("exception") is not None:
+                    failures.append(kw["exception"])
+                failed(cell, cell_index=cell_index, **kw)
 
             def cell_complete(cell: Any, cell_index: int | None = None, **kw: Any) -> None:
                 complete(cell, cell_index=cell_index, **kw)
@@ -143,6 +168,7 @@ def _register_engine() -> None:
                 progress(min(1.0, done / total), f"cell {done} of {total}")
 
             nb_man.cell_complete = cell_complete  # this run's manager only
+            nb_man.cell_exception = cell_exception
             return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
 
     papermill_engines.register(ENGINE, ProgressEngine)
@@ -152,11 +178,16 @@ def _register_engine() -> None:
 _manager_class: type | None = None
 
 
-def _kernel_manager_class() -> type:
-    """``GroupKernelManager``: jupyter_client's manager with the provisioner below."""
+def _kernel_manager_class(kernel_log: int) -> type:
+    """``GroupKernelManager``, for one run: jupyter_client's manager with the provisioner
+    below, whose kernel writes its stdout and stderr to the file ``kernel_log``."""
+    base = _manager_class or _group_kernel_manager()
+    # A subclass per run: nbclient instantiates the class it is given (a traitlets Type)
+    return type(base.__name__, (base,), {"kernel_log": kernel_log})
+
+
+def _group_kernel_manager() -> type:
     global _manager_class
-    if _manager_class is not None:
-        return _manager_class
     import uuid  # here, with jupyter_client: a pool child imports this module for every job
 
     from jupyter_client.manager import AsyncKernelManager
@@ -169,10 +200,11 @@ def _kernel_manager_class() -> type:
             options = self._scrub_kwargs(kwargs)
             env = options.pop("env", None) or os.environ.copy()
             env["JPY_PARENT_PID"] = str(os.getpid())  # the kernel ends when we do
+            log = getattr(self.parent, "kernel_log", None)
             self.process = subprocess.Popen(
                 [os.path.expanduser(part) for part in cmd], env=env, cwd=options.get("cwd"),
-                stdin=subprocess.DEVNULL, stdout=options.get("stdout"),
-                stderr=options.get("stderr"))
+                stdin=subprocess.DEVNULL, stdout=options.get("stdout") if log is None else log,
+                stderr=options.get("stderr") if log is None else log)
             self.pid = self.process.pid
             self.pgid = None  # never killpg: the group is the attempt's, this process included
             self.cwd = options.get("cwd") or os.getcwd()
