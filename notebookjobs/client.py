@@ -268,7 +268,7 @@ def jobs(page: int = 1, per_page: int = 5, status: str | None = None,
 
 
 def history(since: Any = None, until: Any = None, target: str | None = None,
-            status: str | None = None) -> pd.DataFrame:
+            status: str | None = None, timeout: Any = None) -> pd.DataFrame:
     """Every job, oldest first: the columns of ``status()`` plus ``wait_s`` and ``duration_s``.
 
     ``since``/``until`` filter on created_at (datetimes or strings; naive means UTC), ``target``
@@ -277,35 +277,42 @@ def history(since: Any = None, until: Any = None, target: str | None = None,
     ``nj.sql`` with DuckDB's JSON functions), which keeps a million rows within seconds.
     ``wait_s`` is started_at - run_at and ``duration_s`` finished_at - started_at, both for the
     last attempt (a retry moves run_at to when it became due).
+    ``timeout``: seconds the query may run (``QueryTimeoutError`` after; None: the default
+    of ``validate.QUERY_TIME_LIMIT_S``).
     """
     _check_status(status)
+    limit = validate.query_time_limit("timeout", timeout)
     query = (frames.parse_time("since", since), frames.parse_time("until", until), target, status)
-    return frames.to_frame(QueueClient(_paths()).table("history", *query))
+    return frames.to_frame(QueueClient(_paths()).table("history", limit, *query))
 
 
-def stats(by: str = "target") -> pd.DataFrame:
+def stats(by: str = "target", timeout: Any = None) -> pd.DataFrame:
     """Per group (``by``: target, status or hour): jobs by status, success rate, duration
     mean/p50/p95/max and wait p50/p95 in seconds, mean attempts and retries; computed in DuckDB.
 
     success_rate is completed / (completed + failed): cancelled and unfinished jobs don't count.
-    Durations are of completed and failed jobs' last attempts.
+    Durations are of completed and failed jobs' last attempts. ``timeout``: as ``history``.
     """
     if by not in STATS_GROUPS:
         raise InvalidArgumentsError(
             f"by={by!r} is not allowed; use one of {', '.join(STATS_GROUPS)}"
         )
-    return frames.to_frame(QueueClient(_paths()).table("stats", by))
+    limit = validate.query_time_limit("timeout", timeout)
+    return frames.to_frame(QueueClient(_paths()).table("stats", limit, by))
 
 
-def sql(query: str) -> pd.DataFrame:
+def sql(query: str, timeout: Any = None) -> pd.DataFrame:
     """A read-only SQL query; the view ``jobs`` has one row per job with the columns of status().
 
-    Works with or without a running worker. Statements other than one SELECT are refused.
+    Works with or without a running worker, which goes on committing and answering meanwhile.
+    Statements other than one SELECT are refused, and so is reading files: the query sees the
+    queue only. ``timeout``: as ``history``.
     """
     if not isinstance(query, str) or not query.strip():
         raise InvalidArgumentsError("nj.sql takes a SELECT statement as a string, e.g. "
                                     "\"SELECT status, count(*) FROM jobs GROUP BY status\"")
-    return frames.to_frame(QueueClient(_paths()).table("sql", query))
+    limit = validate.query_time_limit("timeout", timeout)
+    return frames.to_frame(QueueClient(_paths()).table("sql", limit, query))
 
 
 def prune(older_than: Any = "30d") -> int:
@@ -336,7 +343,7 @@ def schedules() -> pd.DataFrame:
     from .scheduling import LISTING_COLUMNS, listing
 
     cfg = settings()
-    stored = QueueClient(cfg).table("schedules").to_pylist()
+    stored = QueueClient(cfg).table("schedules", validate.QUERY_TIME_LIMIT_S).to_pylist()
     frame = pd.DataFrame(listing(cfg.schedules, stored, utcnow(),
                                  lambda s: dispatching.schedule_problem(cfg, s)),
                          columns=LISTING_COLUMNS)

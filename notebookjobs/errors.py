@@ -39,6 +39,11 @@ class StoreBusyError(StorageError):
     """The queue database stayed locked by another process for too long."""
 
 
+class QueryTimeoutError(NotebookJobsError, TimeoutError):
+    """The query ran longer than its time limit and was stopped; narrow it, or pass a larger
+    timeout= (seconds)."""
+
+
 class WorkerError(NotebookJobsError):
     """The worker is not running or could not be reached."""
 

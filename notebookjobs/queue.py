@@ -82,9 +82,10 @@ class Queue(Protocol):
         """Delete the jobs that finished before ``before`` with their result files, and the
         argument files no job refers to any more; how many jobs."""
 
-    def table(self, name: str, *args: Any) -> pa.Table | str:
-        """A named frame (history, stats, sql): the Arrow table, or the path of a Parquet file
-        holding it (from the worker; the caller reads and deletes it)."""
+    def table(self, name: str, limit: float, *args: Any) -> pa.Table | str:
+        """A named frame (history, stats, sql, schedules) read within ``limit`` seconds
+        (``QueryTimeoutError`` after): the Arrow table, or the path of a Parquet file holding
+        it (from the worker; the caller reads and deletes it)."""
 
     def record_progress(self, job_id: int, fraction: float, message: str | None) -> None:
         """A running foreground job's progress (ignored once it is no longer running)."""
@@ -185,8 +186,8 @@ class StoreQueue:
                              argfiles.references(self.store.argument_texts()))
         return len(pruned)
 
-    def table(self, name: str, *args: Any) -> pa.Table:
-        return self.store.table(name, *args)
+    def table(self, name: str, limit: float, *args: Any) -> pa.Table:
+        return self.store.table(name, args, limit)
 
     def record_progress(self, job_id: int, fraction: float, message: str | None) -> None:
         job = self.store.get(job_id)
@@ -232,9 +233,11 @@ class QueueClient:
         self._remote = RemoteQueue(settings)
         self._journal = journal.Journal(settings.db_path)
 
-    def _route(self, call: Callable[[Any], T]) -> T:
+    def _route(self, call: Callable[[Any], T], on_file: Callable[[], T] | None = None) -> T:
         """``call(queue)`` on the worker's path, or on the file's when no worker takes it. A
-        call the worker did not take (it is stopping) goes to the file once it has let go."""
+        call the worker did not take (it is stopping) goes to the file once it has let go.
+        ``on_file``: what to do on the file instead (under its lock) of ``call`` in one
+        transaction."""
         def ask_worker() -> Any:
             try:
                 return call(self._remote)
@@ -249,6 +252,8 @@ class QueueClient:
                                    lambda: lock.busy(self.settings), ask_worker)
                 if result is lock.LOCKED:
                     self.used_worker = False
+                    if on_file is not None:
+                        return on_file()
                     with store.transaction(self.settings.db_path) as job_store:
                         return call(StoreQueue(job_store, self._journal,
                                                datafiles.data_dir(self.settings.db_path)))
@@ -337,14 +342,17 @@ class QueueClient:
     def prune(self, before: datetime) -> int:
         return self._route(lambda q: q.prune(before))
 
-    def table(self, name: str, *args: Any) -> pa.Table:
+    def table(self, name: str, limit: float, *args: Any) -> pa.Table:
         """The Arrow table of a named frame. Through the worker it comes as a Parquet file
         in the worker's private frames folder (JSON would cost seconds for a million rows);
-        it is read and deleted here."""
+        it is read and deleted here. On the file, ``store.read_table`` (a user's SQL in an
+        instance that cannot read files)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        result = self._route(lambda q: q.table(name, *args))
+        result = self._route(
+            lambda q: q.table(name, limit, *args),
+            on_file=lambda: store.read_table(self.settings.db_path, name, args, limit))
         if isinstance(result, pa.Table):
             return result
         path = Path(result)

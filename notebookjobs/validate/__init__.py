@@ -36,12 +36,15 @@ from .data import (
 from .records import (
                       MAX_GET_MANY,
                       MAX_PAGE_SIZE,
+                      MAX_QUERY_TIME_LIMIT_S,
                       PAGE_ORDER_NAMES,
+                      QUERY_TIME_LIMIT_S,
                       REQUEST_NAMES,
                       job_batch,
                       job_spec,
                       outcome,
                       page_order,
+                      query_time_limit,
                       request,
 )
 from .values import (
@@ -84,6 +87,7 @@ __all__ = [
     "reference", "result_type",
     "DURATION_HINT", "EARLIEST_TIME", "ID_MAX", "INT32_MAX", "INT32_MIN", "LATEST_TIME",
     "MAX_ATTEMPTS", "MAX_BACKOFF", "MAX_DURATION_S", "MAX_JSON_DEPTH", "MAX_PAGE_SIZE",
+    "MAX_QUERY_TIME_LIMIT_S", "QUERY_TIME_LIMIT_S", "query_time_limit",
     "MAX_GET_MANY", "PAGE_ORDER_NAMES", "page_order",
     "REPLACEMENT", "REQUEST_NAMES", "backoff_factor", "integer", "job_batch", "job_id", "job_spec",
     "json_text", "json_value", "later", "optional_text", "outcome", "parse_duration",

@@ -12,7 +12,8 @@ signals; then the loop, until a stop; then everything in reverse. Threads:
 - the server answers each client in a thread of its own (``server``, ``service``).
 
 They share one ``QueueState`` (under ``state_lock``) and one DuckDB connection (under
-``db_lock``; always taken before the state lock, never inside it).
+``db_lock``; always taken before the state lock, never inside it). Frames (history, stats,
+``nj.sql``) are read on cursors of their own, in the server's threads (``queries``).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from .state import QueueState
 if TYPE_CHECKING:
     from ..store import Database
     from .dask_executor import DaskExecutor
+    from .queries import Queries
     from .schedules import Scheduler
     from .writer import Writer
 
@@ -77,6 +79,7 @@ class Worker:
         self._db_identity: tuple[int, int] | None = None
         self.loop: Loop | None = None
         self.executor: Pool | DaskExecutor | None = None
+        self.queries: Queries | None = None
 
     def run(self) -> int:
         """Run until stopped (or, in burst mode, until idle); the exit code."""
@@ -96,7 +99,7 @@ class Worker:
                     executor.spawn()
                 from ..store import Database  # imported here for that reason
 
-                db = Database(self.settings.db_path)
+                db = Database(self.settings.db_path, frames=self.frames_dir)
             except BaseException:
                 executor.close()
                 raise
@@ -114,14 +117,17 @@ class Worker:
     def _run(self, db: Database, path: Any, executor: Pool | DaskExecutor) -> None:
         # What imports DuckDB is imported once the children are on their way (``run``).
         from .intake import Intake
+        from .queries import Queries
         from .schedules import Scheduler
         from .service import WorkerService
         from .writer import Writer
 
         state, state_lock, db_lock = QueueState(), threading.RLock(), threading.Lock()
+        queries = self.queries = Queries(db, db_lock)
         # Opening the file replayed the journal and reset it to its base: read on from there.
         intake = Intake(Journal(self.settings.db_path), state, state_lock)
-        writer = Writer(db, db_lock, state, state_lock, self.problems, intake)
+        writer = Writer(db, db_lock, state, state_lock, self.problems, intake,
+                        shed=queries.shed_soon)
         waker = WakeSocket(wake_path(self.settings))
         joblog = JobLog(self.settings.logs_dir)
         scheduler = Scheduler(root=self.settings.root, db=db, db_lock=db_lock, state=state,
@@ -130,7 +136,7 @@ class Worker:
                                 executor=executor, joblog=joblog, problems=self.problems,
                                 on_change=writer.wake, health=self._check_database,
                                 ingest=intake.poll, wakers=[waker], burst=self.burst,
-                                schedules=scheduler.run)
+                                schedules=scheduler.run, on_stop=queries.stop)
         # Children take a while to spawn (a cluster, to answer): load the queue meanwhile. The
         # pool is started from this thread because its children die with the thread that
         # spawned them (PDEATHSIG).
@@ -141,8 +147,8 @@ class Worker:
             loader.result()
         writer.start()
         service = WorkerService(db=db, db_lock=db_lock, state=state, state_lock=state_lock,
-                                writer=writer, loop=loop, intake=intake, frames_dir=self.frames_dir,
-                                status=self.status)
+                                writer=writer, loop=loop, intake=intake, queries=queries,
+                                frames_dir=self.frames_dir, status=self.status)
         server = SocketServer(path, service)
         server.start()
         previous = {
@@ -198,6 +204,7 @@ class Worker:
                 "concurrency": cluster["concurrency"] if cluster else self.concurrency,
                 "started_at": self.started_at,
                 "jobs": sorted(loop.running) if loop is not None else [],
+                "queries": len(self.queries) if self.queries is not None else 0,
                 "stopping": loop.stopping if loop is not None else False,
                 "db": str(self.settings.db_path), "problems": self.problems.messages(),
                 "executor": "dask" if self.dask else "local", "cluster": cluster}

@@ -83,7 +83,11 @@ class _Connection(socketserver.BaseRequestHandler):
                 # as requests of their own, with replies the client does not expect: stop here.
                 self._send(wire.error_reply(InvalidArgumentsError(str(exc))))
                 return
-            if not self._send(reply):
+            sent = self._send(reply)
+            # Not kept while we wait for the next request (a client keeps its connection for
+            # its life): a 900 MB result's status reply stayed in the worker's memory.
+            del line, reply
+            if not sent:
                 return
 
     def _answer(self, line: bytes) -> bytes:

@@ -6,7 +6,9 @@ same way, then read in (``Intake``), unless it needs the queue's state to be dec
 ``unique``: ``journal.journalled``), which is decided here. A cancel changes the in-memory job.
 Every other call first reads the journal and commits what the loop changed (``Writer.flush``),
 then runs on the worker's connection as the locked-file path would (``queue.StoreQueue``), so
-both paths give the same answers (SPEC §11) and every read sees every acknowledged dispatch.
+both paths give the same answers (SPEC §11) and every read sees every acknowledged dispatch;
+a frame (history, stats, SQL) runs on a connection of its own instead, off the lock the
+commits need (``queries.Queries``).
 
 ``handle`` is what the socket server calls: each request's arguments are checked by
 ``validate.request`` before anything is stored (SPEC §14), and only the operations of
@@ -29,6 +31,7 @@ from ..queue import OPERATIONS, Page, StoreQueue
 from ..store import Database
 from .intake import Intake
 from .loop import Loop
+from .queries import Queries
 from .state import QueueState
 from .writer import Writer
 
@@ -40,10 +43,12 @@ class WorkerService:
 
     def __init__(self, *, db: Database, db_lock: threading.Lock, state: QueueState,
                  state_lock: threading.RLock, writer: Writer, loop: Loop, intake: Intake,
-                 frames_dir: Path, status: Callable[[], dict[str, Any]]) -> None:
+                 queries: Queries, frames_dir: Path,
+                 status: Callable[[], dict[str, Any]]) -> None:
         self.db, self.db_lock = db, db_lock
         self.state, self.state_lock = state, state_lock
         self.writer, self.loop, self.intake = writer, loop, intake
+        self.queries = queries
         self.journal = intake.journal
         self.frames_dir = frames_dir
         self._status = status
@@ -171,17 +176,18 @@ class WorkerService:
         self.writer.wake()
         return job
 
-    def table(self, name: str, *args: Any) -> str:
+    def table(self, name: str, limit: float, *args: Any) -> str:
         """The frame as a Parquet file in the worker's private frames folder; its path.
-        DuckDB writes it, so the worker never loads pyarrow, and the memory the read cached
-        is given back after the reply, by the writer: an idle worker stays small (SPEC §13)."""
+        DuckDB writes it, so the worker never loads pyarrow, from a snapshot taken after
+        this client's last change was committed, within ``limit`` seconds, while commits and
+        other calls go on (``Queries``)."""
         fd, path = tempfile.mkstemp(suffix=".parquet", dir=self.frames_dir)
         os.close(fd)
         try:
-            self._on_file(lambda q: q.store.write_table(name, args, Path(path)))
+            self._taken_in()
+            self.writer.flush()
+            self.queries.write(name, args, limit, Path(path))
         except BaseException:
             Path(path).unlink(missing_ok=True)
             raise
-        finally:
-            self.writer.shed_memory()
         return path
