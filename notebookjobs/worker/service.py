@@ -11,8 +11,9 @@ a frame (history, stats, SQL) runs on a connection of its own instead, off the l
 commits need (``queries.Queries``).
 
 ``handle`` is what the socket server calls: each request's arguments are checked by
-``validate.request`` before anything is stored (SPEC §14), and only the operations of
-``queue.OPERATIONS`` (plus ``worker_status`` and ``stop``) exist.
+``validate.request`` before anything is stored (SPEC §14), a new job's target against
+whitelist.yaml as the API checks it, and only the operations of ``queue.OPERATIONS`` (plus
+``worker_status`` and ``stop``) exist.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .. import datafiles, dependencies, journal, transitions, validate
+from ..config import load_settings
+from ..errors import NotAllowedError
 from ..models import Job, JobBatch, JobSpec, Outcome
 from ..queue import OPERATIONS, Page, StoreQueue
 from ..store import Database
@@ -36,6 +39,9 @@ from .state import QueueState
 from .writer import Writer
 
 T = TypeVar("T")
+
+#: the requests that store a new job (their first argument has its target)
+_NEW_JOBS = frozenset({"enqueue", "enqueue_batch", "run_started"})
 
 
 class WorkerService:
@@ -62,7 +68,17 @@ class WorkerService:
             self.loop.request_stop()
             return True
         assert operation in OPERATIONS  # validate.request knows no other name
+        if operation in _NEW_JOBS:
+            self._allowed(checked[0].target)
         return getattr(self, operation)(*checked)
+
+    def _allowed(self, target: str) -> None:
+        """``NotAllowedError`` unless whitelist.yaml (as it is now) allows ``target``; a broken
+        whitelist refuses with its error (SPEC §12). The loop checks again before it runs the
+        job, the child once more."""
+        settings = load_settings(self.loop.settings.root)
+        if not settings.allows(target):
+            raise NotAllowedError(settings.refusal(target))
 
     # --- what changes the jobs in memory ------------------------------------------------------
 
