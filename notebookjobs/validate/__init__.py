@@ -29,6 +29,7 @@ from .data import (
                    RESULT_TYPES,
                    TAG,
                    DataRef,
+                   directly_in,
                    is_reference,
                    reference,
                    result_type,
@@ -83,7 +84,8 @@ from .values import (
 )
 
 __all__ = [
-    "ARGUMENT_SUFFIXES", "RESULT_SUFFIXES", "RESULT_TYPES", "TAG", "DataRef", "is_reference",
+    "ARGUMENT_SUFFIXES", "RESULT_SUFFIXES", "RESULT_TYPES", "TAG", "DataRef", "directly_in",
+    "is_reference",
     "reference", "result_type",
     "DURATION_HINT", "EARLIEST_TIME", "ID_MAX", "INT32_MAX", "INT32_MIN", "LATEST_TIME",
     "MAX_ATTEMPTS", "MAX_BACKOFF", "MAX_DURATION_S", "MAX_JSON_DEPTH", "MAX_PAGE_SIZE",

@@ -1,5 +1,6 @@
 """What reaches the queue through a side door (issue 21, "Also seen"): the socket refuses a job
-the whitelist does not allow, as the API does."""
+the whitelist does not allow, as the API does; a result file replaced by a link is not
+followed."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import dataclasses
 import pytest
 
 import notebookjobs as nj
+from notebookjobs.errors import StorageError
 from notebookjobs.models import JobBatch, utcnow
 
 from .harness import socket_of
@@ -38,3 +40,21 @@ def test_the_socket_refuses_a_job_the_whitelist_does_not_allow(project, start_wo
     assert nj.jobs(per_page=100).attrs["total"] == 0
     # And an allowed job is still taken
     assert nj.dispatch("jobs.testing.ok", 5).result(timeout=30) == 5
+
+
+def test_a_result_file_replaced_by_a_link_is_not_followed(project, start_worker, tmp_path):
+    # Given a completed job whose result is kept in a file (bytes)
+    start_worker()
+    job = nj.dispatch("jobs.testing.blob", 8)
+    assert job.result(timeout=60) == bytes(range(8))
+    file = project.db.with_name(project.db.name + ".data") / "results" / f"{int(job)}.bin"
+    assert file.is_file()
+    # When the file is replaced by a link to a file elsewhere (job code can write there)
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"not the queue's")
+    file.unlink()
+    file.symlink_to(secret)
+    # Then reading the result refuses, saying why, and reads nothing through the link
+    with pytest.raises(StorageError, match="link") as raised:
+        job.result(timeout=10)
+    assert "not the queue's" not in str(raised.value)
