@@ -24,7 +24,7 @@ import pandas as pd
 
 from . import client, validate
 from .errors import InvalidArgumentsError, NoWorkerWarning
-from .models import STATUS_NAMES
+from .models import STATUS_NAMES, JobStatus
 from .printing import (
     frame_records,
     job_lines,
@@ -248,11 +248,20 @@ def run_status(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_cancel(ns: argparse.Namespace) -> bool:
-    """Cancel the job, or say on stderr that it had already finished; whether it was cancelled."""
-    if client.cancel(ns.id):
+    """Cancel the job and say what became of it: "cancelled" only when it is; whether the
+    cancel took effect or is under way (its worker stops it)."""
+    if not client.cancel(ns.id):
+        print(f"job {ns.id} is {client.status(ns.id)['status']}: nothing to cancel",
+              file=sys.stderr)
+        return False
+    status = client.status(ns.id)["status"]
+    if status == JobStatus.CANCELLED:
         print(f"job {ns.id} cancelled")
         return True
-    print(f"job {ns.id} is {client.status(ns.id)['status']}: nothing to cancel", file=sys.stderr)
+    if status == JobStatus.RUNNING:  # asked of its worker, which has not stopped it yet
+        print(f"job {ns.id}: cancel requested; its worker stops it")
+        return True
+    print(f"job {ns.id} is {status}: it ended before the cancel took effect", file=sys.stderr)
     return False
 
 

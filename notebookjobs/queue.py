@@ -28,6 +28,7 @@ from . import (
     dependencies,
     journal,
     lock,
+    owners,
     results,
     socketdir,
     store,
@@ -157,6 +158,12 @@ class StoreQueue:
     def cancel(self, job_id: int, now: datetime) -> str:
         job = self.store.get(job_id)
         changed = transitions.cancel(job, now)
+        if (job.status == JobStatus.RUNNING and owners.is_foreground(job.worker)
+                and self.data is not None):
+            # No worker stops a foreground run: its own process must, or be gone (``owners``)
+            if owners.alive(job.worker or "", self.data):
+                raise JobStateError(owners.still_running(job_id, job.worker or ""))
+            changed = transitions.recover(changed, now)
         if changed is not job:
             self.store.save(changed, job.status)
             self.cancel_waiters(changed, now)

@@ -35,6 +35,7 @@ from .data import (
                    result_type,
 )
 from .records import (
+                      FOREGROUND_OWNER,
                       MAX_GET_MANY,
                       MAX_PAGE_SIZE,
                       MAX_QUERY_TIME_LIMIT_S,
@@ -89,7 +90,7 @@ __all__ = [
     "reference", "result_type",
     "DURATION_HINT", "EARLIEST_TIME", "ID_MAX", "INT32_MAX", "INT32_MIN", "LATEST_TIME",
     "MAX_ATTEMPTS", "MAX_BACKOFF", "MAX_DURATION_S", "MAX_JSON_DEPTH", "MAX_PAGE_SIZE",
-    "MAX_QUERY_TIME_LIMIT_S", "QUERY_TIME_LIMIT_S", "query_time_limit",
+    "MAX_QUERY_TIME_LIMIT_S", "QUERY_TIME_LIMIT_S", "query_time_limit", "FOREGROUND_OWNER",
     "MAX_GET_MANY", "PAGE_ORDER_NAMES", "page_order",
     "REPLACEMENT", "REQUEST_NAMES", "backoff_factor", "integer", "job_batch", "job_id", "job_spec",
     "json_text", "json_value", "later", "optional_text", "outcome", "parse_duration",

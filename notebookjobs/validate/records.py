@@ -178,13 +178,16 @@ def _str(name: str, value: Any) -> str:
     return text(value)
 
 
-_RUNNER = re.compile(r"^run:[^:\s]{1,255}:[0-9]{1,10}$")
+#: the owner of a foreground run: its host, pid, and the token of the lock it holds (``owners``)
+FOREGROUND_OWNER = re.compile(
+    r"^run:(?P<host>[^:\s]{1,255}):(?P<pid>[0-9]{1,10}):(?P<token>[0-9a-f]{32})$")
 
 
 def _runner_name(name: str, value: Any) -> str:
-    """The owner of a foreground run: ``run:<host>:<pid>``."""
-    if not isinstance(value, str) or not _RUNNER.match(value):
-        raise InvalidArgumentsError(f"{name}: {short_repr(value)} is not run:<host>:<pid>")
+    """The owner of a foreground run: ``run:<host>:<pid>:<token>`` (``owners.Hold``)."""
+    if not isinstance(value, str) or not FOREGROUND_OWNER.match(value):
+        raise InvalidArgumentsError(
+            f"{name}: {short_repr(value)} is not run:<host>:<pid>:<32 hex digits>")
     return value
 
 

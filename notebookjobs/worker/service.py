@@ -35,6 +35,7 @@ from ..store import Database
 from .intake import Intake
 from .loop import Loop
 from .queries import Queries
+from .runs import ForegroundRuns
 from .state import QueueState
 from .writer import Writer
 
@@ -49,12 +50,13 @@ class WorkerService:
 
     def __init__(self, *, db: Database, db_lock: threading.Lock, state: QueueState,
                  state_lock: threading.RLock, writer: Writer, loop: Loop, intake: Intake,
-                 queries: Queries, frames_dir: Path,
+                 queries: Queries, runs: ForegroundRuns, frames_dir: Path,
                  status: Callable[[], dict[str, Any]]) -> None:
         self.db, self.db_lock = db, db_lock
         self.state, self.state_lock = state, state_lock
         self.writer, self.loop, self.intake = writer, loop, intake
         self.queries = queries
+        self.runs = runs  #: the jobs run in the foreground, by processes of their own
         self.journal = intake.journal
         self.frames_dir = frames_dir
         self._status = status
@@ -144,7 +146,9 @@ class WorkerService:
             job = self.state.get(job_id)
             if job is not None:
                 self.state.update(transitions.cancel(job, now))
-        if job is None:  # finished, unknown, or run by a foreground `notebookjobs run`
+        if job is None and self.runs.holds(job_id):  # run by a foreground `notebookjobs run`
+            return self.runs.cancel(job_id, now)
+        if job is None:  # finished, or unknown
             return self._on_file(lambda q: q.cancel(job_id, now))
         if job_id in self.loop.handed:  # running, or waiting in a child: stop it there
             self.loop.cancel(job_id)
@@ -178,7 +182,9 @@ class WorkerService:
         self._on_file(lambda q: q.record_progress(job_id, fraction, message))
 
     def run_started(self, spec: JobSpec, owner: str, now: datetime) -> Job:
-        return self._on_file(lambda q: q.run_started(spec, owner, now))
+        job = self._on_file(lambda q: q.run_started(spec, owner, now))
+        self.runs.adopt([job])  # its owner is watched from now on
+        return job
 
     def run_restarted(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
         return self._on_file(lambda q: q.run_restarted(job_id, outcome, now))
@@ -186,6 +192,7 @@ class WorkerService:
     def run_finished(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
         # The jobs that wait for it are pending, so in memory: released or cancelled there.
         job = self._on_file(lambda q: q.settle_foreground(job_id, outcome, now))
+        self.runs.ended(job_id)
         with self.state_lock:
             self.state.dependency_ended(job)
         self.loop.wake()
