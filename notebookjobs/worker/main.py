@@ -164,9 +164,11 @@ class Worker:
         try:
             loop.run()
         finally:
+            queries.stop()  # a burst worker's loop ends without a stop: its queries end now
             server.close()
             executor.close()
             writer.stop()
+            queries.close()
             joblog.close()
             loop.close()
             waker.close()

@@ -38,7 +38,8 @@ class Queries:
         self._running: set[Reader] = set()
         self._ended = threading.Condition(self._lock)
         self._stopping = False
-        self._shed = False  #: a query ended since the last shed
+        self._shed = False  #: a shed is due (a query ended, or large results were committed)
+        self._shedder: threading.Thread | None = None
 
     def __len__(self) -> int:
         """How many queries run now."""
@@ -47,10 +48,14 @@ class Queries:
 
     def shed_soon(self) -> None:
         """Give DuckDB's cached memory back, in a thread of its own, once no query runs (the
-        last query to end does it then)."""
+        last query to end does it then); nothing once the worker stops."""
         with self._lock:
+            if self._stopping:
+                return
             self._shed = True
-        threading.Thread(target=self._shed_memory, name="notebookjobs-shed", daemon=True).start()
+            self._shedder = threading.Thread(target=self._shed_memory, name="notebookjobs-shed",
+                                             daemon=True)
+            self._shedder.start()
 
     def write(self, name: str, args: tuple[Any, ...], limit: float, path: Path) -> None:
         """Write the named table to ``path`` (Parquet) within ``limit`` seconds;
@@ -80,6 +85,14 @@ class Queries:
             self._stopping = True
         threading.Thread(target=self._interrupt_all, name="notebookjobs-query-stop",
                          daemon=True).start()
+
+    def close(self) -> None:
+        """Stop (``stop``), and wait for a shed under way: the database closes next."""
+        self.stop()
+        with self._lock:
+            shedder = self._shedder
+        if shedder is not None:
+            shedder.join()
 
     def _interrupt_all(self) -> None:
         for _ in range(STOP_TRIES):
