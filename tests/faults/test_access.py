@@ -35,7 +35,7 @@ def test_the_socket_refuses_a_job_the_whitelist_does_not_allow(project, start_wo
     requests = [line("enqueue", spec, utcnow()),
                 line("enqueue", dataclasses.replace(spec, unique_key="k"), utcnow()),
                 line("enqueue_batch", batch, utcnow()),
-                line("run_started", spec, "run:host:1", utcnow())]
+                line("run_started", spec, f"run:host:1:{'0' * 32}", utcnow())]
     with RawClient(socket_of(project)) as client:
         replies = [check_reply(client.ask(request)) for request in requests]
     # Then each is refused at the door as the API refuses it, and nothing is stored
