@@ -29,6 +29,7 @@ from .errors import (
     NotAllowedError,
     NotebookJobsError,
     NoWorkerWarning,
+    QueryTimeoutError,
     StorageError,
     StoreBusyError,
     WorkerError,
@@ -64,7 +65,7 @@ _LAZY = {
 __all__ = [
     *_LAZY, "ConfigError", "InvalidArgumentsError", "JobCancelledError", "JobFailedError",
     "JobNotFoundError", "JobStateError", "NotAllowedError", "NotebookJobsError", "NoWorkerWarning",
-    "StorageError", "StoreBusyError", "WorkerError",
+    "QueryTimeoutError", "StorageError", "StoreBusyError", "WorkerError",
     "JobStatus", "dashboard", "progress", "__version__",
 ]
 

@@ -142,7 +142,7 @@ def cmd_init(ns: argparse.Namespace) -> int:
 def cmd_dashboard(ns: argparse.Namespace) -> int:
     from . import webapp
 
-    return webapp.serve(port=ns.port, token=ns.token, open_browser=ns.open)
+    return webapp.serve(port=ns.port, open_browser=ns.open)
 
 
 def cmd_stats(ns: argparse.Namespace) -> int:
@@ -221,11 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the project folder (default: here); created if missing")
     p.set_defaults(func=cmd_init)
 
-    p = sub.add_parser("dashboard", help="serve the dashboard as a web page (Voila, 127.0.0.1)")
+    p = sub.add_parser("dashboard", help="serve the dashboard as a web page (Voila, 127.0.0.1) "
+                       "behind a token: $NOTEBOOKJOBS_DASHBOARD_TOKEN, else a random one (never "
+                       "on a command line, where every user of the machine can read it)")
     p.add_argument("--port", type=options.port, default=8866,
                    help="the port on 127.0.0.1 (default 8866)")
-    p.add_argument("--token", default=None,
-                   help="the token the page asks for (default: a new random one)")
     p.add_argument("--open", action="store_true", help="open it in the default browser")
     p.set_defaults(func=cmd_dashboard)
     return parser

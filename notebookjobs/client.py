@@ -309,7 +309,7 @@ def schedules() -> pd.DataFrame:
     from .scheduling import LISTING_COLUMNS, listing
 
     cfg = settings()
-    stored = QueueClient(cfg).table("schedules").to_pylist()
+    stored = QueueClient(cfg).table("schedules", validate.QUERY_TIME_LIMIT_S).to_pylist()
     frame = pd.DataFrame(listing(cfg.schedules, stored, utcnow(),
                                  lambda s: dispatching.schedule_problem(cfg, s)),
                          columns=LISTING_COLUMNS)

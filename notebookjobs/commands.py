@@ -32,6 +32,7 @@ from .printing import (
     table_text,
     worker_lines,
 )
+from .statuses import JobStatus
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -149,11 +150,20 @@ def run_status(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_cancel(ns: argparse.Namespace) -> bool:
-    """Cancel the job; ``JobStateError`` (a refusal) when it had already finished."""
-    if client.cancel(ns.id):
+    """Cancel the job and say what became of it: "cancelled" only when it is, "cancel
+    requested" while its worker stops it; ``JobStateError`` (a refusal) when it had already
+    finished; False (exit 1) when it ended before the cancel took effect."""
+    if not client.cancel(ns.id):
+        raise JobStateError(f"job {ns.id} is {client.status(ns.id)['status']}: nothing to cancel")
+    status = client.status(ns.id)["status"]
+    if status == JobStatus.CANCELLED:
         print(f"job {ns.id} cancelled")
         return True
-    raise JobStateError(f"job {ns.id} is {client.status(ns.id)['status']}: nothing to cancel")
+    if status == JobStatus.RUNNING:  # asked of its worker, which has not stopped it yet
+        print(f"job {ns.id}: cancel requested; its worker stops it")
+        return True
+    print(f"job {ns.id} is {status}: it ended before the cancel took effect", file=sys.stderr)
+    return False
 
 
 def run_retry(ns: argparse.Namespace) -> int:

@@ -44,6 +44,11 @@ class DiskFullError(StorageError):
     Nothing already stored is lost; the worker keeps what it could not write and tries again."""
 
 
+class QueryTimeoutError(NotebookJobsError, TimeoutError):
+    """The query ran longer than its time limit and was stopped; narrow it, or pass a larger
+    timeout= (seconds)."""
+
+
 class WorkerError(NotebookJobsError):
     """The worker is not running or could not be reached."""
 

@@ -5,12 +5,11 @@ that each stays small; ``client.run_now`` is this function."""
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
 
-from . import datafiles, dispatching, retries, validate
+from . import datafiles, dispatching, owners, retries, validate
 from .config import load_settings
 from .joblog import JobLog
 from .models import utcnow
@@ -33,7 +32,14 @@ def run_now(target: str, args: list[Any], kwargs: dict[str, Any], *, echo: bool 
     spec = dispatching.job_spec(cfg, target, args, kwargs, 0, 0, now, stash)
     stash.write()
     queue = QueueClient(cfg)
-    job = queue.run_started(spec, f"run:{socket.gethostname()}:{os.getpid()}", now)
+    # Held until the job is settled: the worker (or a cancel) judges by it whether this
+    # process still runs the job (``owners``), however this process ends.
+    hold = owners.Hold(datafiles.data_dir(cfg.db_path))
+    try:
+        job = queue.run_started(spec, hold.owner, now)
+    except BaseException:
+        hold.release()
+        raise
     set_reporter(lambda fraction, message: queue.record_progress(job.id, fraction, message))
     log = JobLog(cfg.logs_dir)
     # The attempts run in the project root, as the worker's do (SPEC §12); this is the caller's
@@ -72,4 +78,5 @@ def run_now(target: str, args: list[Any], kwargs: dict[str, Any], *, echo: bool 
                 pass  # deleted meanwhile (by the job, say): stay in the root
         set_reporter(None)
         log.close()
+        hold.release()
     return job.to_status()

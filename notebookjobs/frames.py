@@ -92,7 +92,7 @@ def _queue() -> QueueClient:
 
 
 def history(since: Any = None, until: Any = None, target: str | None = None,
-            status: str | None = None) -> pd.DataFrame:
+            status: str | None = None, timeout: Any = None) -> pd.DataFrame:
     """Every job, oldest first: the columns of ``status()`` plus ``wait_s`` and ``duration_s``.
 
     ``since``/``until`` filter on created_at (datetimes or strings; naive means UTC), ``target``
@@ -103,21 +103,24 @@ def history(since: Any = None, until: Any = None, target: str | None = None,
     moves run_at to when it became due) and ``duration_s`` how long it ran (finished_at -
     started_at). ``wait_s`` is empty (NaN) while the job has not started since it became due:
     pending, waiting for a retry, or cancelled before that; never negative.
+    ``timeout``: seconds the query may run (``QueryTimeoutError`` after; None: the default
+    of ``validate.QUERY_TIME_LIMIT_S``).
     """
     if status is not None and status not in STATUS_NAMES:
         raise InvalidArgumentsError(
             f"status={status!r} is not a job status; use one of {', '.join(STATUS_NAMES)}")
+    limit = validate.query_time_limit("timeout", timeout)
     query = (parse_time("since", since), parse_time("until", until), target, status)
-    return to_frame(_queue().table("history", *query))
+    return to_frame(_queue().table("history", limit, *query))
 
 
-def stats(by: str = "target") -> pd.DataFrame:
+def stats(by: str = "target", timeout: Any = None) -> pd.DataFrame:
     """Per group (``by``: target, status or hour): jobs by status, success rate, duration
     mean/p50/p95/max and wait p50/p95 in seconds, mean attempts and retries; computed in DuckDB.
 
     success_rate is completed / (completed + failed): cancelled and unfinished jobs don't count.
     Durations are of completed and failed jobs' last attempts; waits, of every job whose last
-    attempt started once due (``history``'s ``wait_s``).
+    attempt started once due (``history``'s ``wait_s``). ``timeout``: as ``history``.
     """
     from .store import STATS_GROUPS
 
@@ -125,18 +128,22 @@ def stats(by: str = "target") -> pd.DataFrame:
         raise InvalidArgumentsError(
             f"by={by!r} is not allowed; use one of {', '.join(STATS_GROUPS)}"
         )
-    return to_frame(_queue().table("stats", by))
+    limit = validate.query_time_limit("timeout", timeout)
+    return to_frame(_queue().table("stats", limit, by))
 
 
-def sql(query: str) -> pd.DataFrame:
+def sql(query: str, timeout: Any = None) -> pd.DataFrame:
     """A read-only SQL query; the view ``jobs`` has one row per job with the columns of status().
 
-    Works with or without a running worker. Statements other than one SELECT are refused.
+    Works with or without a running worker, which goes on committing and answering meanwhile.
+    Statements other than one SELECT are refused, and so is reading files: the query sees the
+    queue only. ``timeout``: as ``history``.
     """
     if not isinstance(query, str) or not query.strip():
         raise InvalidArgumentsError("nj.sql takes a SELECT statement as a string, e.g. "
                                     "\"SELECT status, count(*) FROM jobs GROUP BY status\"")
-    return to_frame(_queue().table("sql", query))
+    limit = validate.query_time_limit("timeout", timeout)
+    return to_frame(_queue().table("sql", limit, query))
 
 
 def prune(older_than: Any = "30d", *, now: datetime | None = None) -> int:
@@ -153,7 +160,7 @@ def prune(older_than: Any = "30d", *, now: datetime | None = None) -> int:
 def prunable(older_than: Any = "30d", *, now: datetime | None = None) -> dict[str, int]:
     """What ``prune(older_than, now=now)`` would delete, per status (only those with jobs):
     its dry run. Given the same ``now``, a prune deletes no job this did not count."""
-    table = _queue().table("prunable", _prune_before(older_than, now))
+    table = _queue().table("prunable", validate.QUERY_TIME_LIMIT_S, _prune_before(older_than, now))
     return dict(zip(table.column("status").to_pylist(), table.column("jobs").to_pylist(),
                     strict=True))
 

@@ -32,6 +32,7 @@ from . import (
     dependencies,
     journal,
     lock,
+    owners,
     results,
     socketdir,
     transitions,
@@ -85,9 +86,10 @@ class Queue(Protocol):
         """Delete the jobs that finished before ``before`` with their result files, and the
         argument files no job refers to any more; how many jobs."""
 
-    def table(self, name: str, *args: Any) -> pa.Table | str:
-        """A named frame (history, stats, sql): the Arrow table, or the path of a Parquet file
-        holding it (from the worker; the caller reads and deletes it)."""
+    def table(self, name: str, limit: float, *args: Any) -> pa.Table | str:
+        """A named frame (history, stats, sql, schedules) read within ``limit`` seconds
+        (``QueryTimeoutError`` after): the Arrow table, or the path of a Parquet file holding
+        it (from the worker; the caller reads and deletes it)."""
 
     def record_progress(self, job_id: int, fraction: float, message: str | None) -> None:
         """A running foreground job's progress (ignored once it is no longer running)."""
@@ -159,6 +161,12 @@ class StoreQueue:
     def cancel(self, job_id: int, now: datetime) -> str:
         job = self.store.get(job_id)
         changed = transitions.cancel(job, now)
+        if (job.status == JobStatus.RUNNING and owners.is_foreground(job.worker)
+                and self.data is not None):
+            # No worker stops a foreground run: its own process must, or be gone (``owners``)
+            if owners.alive(job.worker or "", self.data):
+                raise JobStateError(owners.still_running(job_id, job.worker or ""))
+            changed = transitions.recover(changed, now)
         if changed is not job:
             self.store.save(changed, job.status)
             self.cancel_waiters(changed, now)
@@ -188,8 +196,8 @@ class StoreQueue:
                              argfiles.references(self.store.argument_texts()))
         return len(pruned)
 
-    def table(self, name: str, *args: Any) -> pa.Table:
-        return self.store.table(name, *args)
+    def table(self, name: str, limit: float, *args: Any) -> pa.Table:
+        return self.store.table(name, args, limit)
 
     def record_progress(self, job_id: int, fraction: float, message: str | None) -> None:
         job = self.store.get(job_id)
@@ -239,10 +247,13 @@ class QueueClient:
         """Whether anything was ever stored in this queue: its file or its journal is there."""
         return self.settings.db_path.exists() or self._journal.path.exists()
 
-    def _route(self, call: Callable[[Any], T], *, writes: bool = False) -> T:
+    def _route(self, call: Callable[[Any], T], on_file: Callable[[], T] | None = None, *,
+               writes: bool = False) -> T:
         """``call(queue)`` on the worker's path, or on the file's when no worker takes it. A
         call the worker did not take (it is stopping) goes to the file once it has let go.
-        A call that only reads a queue that does not exist gets an empty queue's answer."""
+        A call that only reads a queue that does not exist gets an empty queue's answer.
+        ``on_file``: what to do on the file instead (under its lock) of ``call`` in one
+        transaction."""
         def ask_worker() -> Any:
             try:
                 return call(self._remote)
@@ -267,6 +278,8 @@ class QueueClient:
                                lambda: lock.busy(self.settings), ask_worker)
             if result is lock.LOCKED:
                 self.used_worker = False
+                if on_file is not None:
+                    return on_file()
                 with store.transaction(self.settings.db_path) as job_store:
                     return call(StoreQueue(job_store, self._journal,
                                            datafiles.data_dir(self.settings.db_path)))
@@ -355,14 +368,19 @@ class QueueClient:
     def prune(self, before: datetime) -> int:
         return self._route(lambda q: q.prune(before))
 
-    def table(self, name: str, *args: Any) -> pa.Table:
+    def table(self, name: str, limit: float, *args: Any) -> pa.Table:
         """The Arrow table of a named frame. Through the worker it comes as a Parquet file
         in the worker's private frames folder (JSON would cost seconds for a million rows);
-        it is read and deleted here."""
+        it is read and deleted here. On the file, ``store.read_table`` (a user's SQL in an
+        instance that cannot read files)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        result = self._route(lambda q: q.table(name, *args))
+        from . import store  # DuckDB: only on the file's path
+
+        result = self._route(
+            lambda q: q.table(name, limit, *args),
+            on_file=lambda: store.read_table(self.settings.db_path, name, args, limit))
         if isinstance(result, pa.Table):
             return result
         path = Path(result)

@@ -161,7 +161,7 @@ def resolve(target: str, settings: Settings) -> Target:
                       signature=taken.signature, doc=taken.doc, parameter_help=taken.help)
     split = settings.split_target(target) if isinstance(target, str) else None
     if split is None:
-        raise NotAllowedError(_not_allowed_message(target, settings))
+        raise NotAllowedError(settings.refusal(target))
     owner_name, member = split
     ensure_on_path(settings.root)
     where = f"{settings.whitelist_path}: allowed_jobs > {owner_name}"
@@ -193,21 +193,3 @@ def resolve(target: str, settings: Settings) -> Target:
     _LOADED.targets[target] = (settings, raw, resolved)
     return resolved
 
-
-def _not_allowed_message(target: Any, settings: Settings) -> str:
-    if isinstance(target, str) and target.endswith(".ipynb"):
-        listed = ", ".join(sorted(settings.notebooks)) or "none"
-        return (f"{target!r} is not allowed: add it under allowed_notebooks in "
-                f"{settings.whitelist_path} (a path relative to {settings.root}; allowed "
-                f"notebooks: {listed})")
-    if not isinstance(target, str) or "." not in target:
-        return (f"{target!r} is not a target; use a dotted name like module.function or "
-                f"module.Class.method listed in {settings.whitelist_path}")
-    owner, _, member = target.rpartition(".")
-    if owner in settings.allowed:
-        allowed = ", ".join(sorted(settings.allowed[owner]))
-        return (f"{target!r} is not allowed: {owner} allows only {allowed}; add {member!r} "
-                f"under allowed_jobs > {owner} in {settings.whitelist_path} to allow it")
-    owners = ", ".join(sorted(settings.allowed)) or "none"
-    return (f"{target!r} is not allowed: {owner!r} is not under allowed_jobs in "
-            f"{settings.whitelist_path} (allowed owners: {owners}); add it there to allow it")

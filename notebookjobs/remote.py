@@ -296,9 +296,11 @@ class RemoteQueue:
     def prune(self, before: datetime) -> int:
         return int(self._send("prune", before))
 
-    def table(self, name: str, *args: Any) -> str:
-        """The path of a Parquet file in the worker's private frames folder."""
-        return str(self._send("table", name, *args, read=True))
+    def table(self, name: str, limit: float, *args: Any) -> str:
+        """The path of a Parquet file in the worker's private frames folder. The worker stops
+        the query after ``limit`` seconds; its answer may take a little longer to come."""
+        return str(request(self.settings, "table", name, limit, *args, read=True,
+                           timeout=limit + REPLY_TIMEOUT_S))
 
     def record_progress(self, job_id: int, fraction: float, message: str | None) -> None:
         self._send("record_progress", job_id, fraction, message)

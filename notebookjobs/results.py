@@ -18,7 +18,7 @@ from typing import Any
 
 from . import datafiles
 from .errors import JobStateError, StorageError
-from .validate import RESULT_SUFFIXES
+from .validate import RESULT_SUFFIXES, directly_in
 from .whitelist import DEFAULT_MAX_RESULT_BYTES
 
 logger = logging.getLogger(__name__)
@@ -88,12 +88,18 @@ def _too_large(what: str, limit: int) -> str:
 
 def read(info: dict[str, Any], folder: Path, rows: int | None = None) -> Any:
     """The result of a completed job (``info``: its ``status()``) with its type; ``rows``:
-    the first rows of a frame only. ``StorageError`` when its file is gone."""
+    the first rows of a frame only. ``StorageError`` when its file is gone, or is not a file
+    of ``folder`` (a link out of it: read as argument files are, ``validate.reference``)."""
     result_type = info.get("result_type")
     if result_type not in RESULT_SUFFIXES:
         return info["result"]  # json and repr (and jobs stored before results had types)
+    file = path(folder, info["id"], result_type)
+    if not directly_in(file, folder) and os.path.lexists(file):
+        raise StorageError(
+            f"the result file of job {info['id']} ({file}) is a link out of {folder}, or not "
+            "a file: nothing was read from it; delete it and run the job again")
     try:
-        return datafiles.read(result_type, path(folder, info["id"], result_type), rows)
+        return datafiles.read(result_type, file, rows)
     except FileNotFoundError:
         raise StorageError(
             f"the result file of job {info['id']} ({result_type}) is gone from {folder}; "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError
 from .models import RetryPolicy
@@ -115,6 +116,25 @@ class Settings:
     def allows(self, target: str) -> bool:
         """Whether the whitelist allows ``target``: a function, a method or a notebook."""
         return target in self.notebooks or self.split_target(target) is not None
+
+    def refusal(self, target: Any) -> str:
+        """Why ``target`` may not run, and how to allow it (``NotAllowedError``'s message)."""
+        if isinstance(target, str) and target.endswith(".ipynb"):
+            listed = ", ".join(sorted(self.notebooks)) or "none"
+            return (f"{target!r} is not allowed: add it under allowed_notebooks in "
+                    f"{self.whitelist_path} (a path relative to {self.root}; allowed "
+                    f"notebooks: {listed})")
+        if not isinstance(target, str) or "." not in target:
+            return (f"{target!r} is not a target; use a dotted name like module.function or "
+                    f"module.Class.method listed in {self.whitelist_path}")
+        owner, _, member = target.rpartition(".")
+        if owner in self.allowed:
+            allowed = ", ".join(sorted(self.allowed[owner]))
+            return (f"{target!r} is not allowed: {owner} allows only {allowed}; add {member!r} "
+                    f"under allowed_jobs > {owner} in {self.whitelist_path} to allow it")
+        owners = ", ".join(sorted(self.allowed)) or "none"
+        return (f"{target!r} is not allowed: {owner!r} is not under allowed_jobs in "
+                f"{self.whitelist_path} (allowed owners: {owners}); add it there to allow it")
 
     @property
     def allows_anything(self) -> bool:

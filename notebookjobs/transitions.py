@@ -174,7 +174,8 @@ def recover(job: Job, now: datetime) -> Job:
     """A job a dead worker left running, settled as a crashed attempt (or as cancelled when a
     cancel was asked meanwhile): never lost, never run twice at once (SPEC §12)."""
     if job.cancel_requested:
-        outcome = Outcome(kind=OutcomeKind.CANCELLED, error="cancelled while its worker was down")
+        outcome = Outcome(kind=OutcomeKind.CANCELLED,
+                          error=f"cancelled after the process running it ({job.worker}) stopped")
     else:
         outcome = Outcome(kind=OutcomeKind.CRASHED,
                           error=f"the process running this job ({job.worker}) stopped before "

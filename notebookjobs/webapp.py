@@ -6,6 +6,13 @@ else) in a kernel of its own and serves its widgets as a page on 127.0.0.1, behi
 a token. The project is the one found from the current folder (any folder of it), handed to the
 kernel as ``$NOTEBOOKJOBS_ROOT``. Voila's own log goes to ``<root>/logs/dashboard.log``.
 
+The token is a secret: whoever has it can click *Stop worker*, dispatch, cancel (SPEC §14). It
+is never on a command line, which every user of the machine reads in ``ps``: Voila is told to
+use a token (``--Voila.auto_token``) and Jupyter Server's identity provider reads it from the
+0600 file ``$JUPYTER_TOKEN_FILE`` names (in a 0700 folder of its own), deleted once Voila has
+answered with it, so that neither the kernel nor the worker it may start inherits it. A token
+of the user's choosing comes from ``$NOTEBOOKJOBS_DASHBOARD_TOKEN``.
+
 The command stays in the foreground, like ``jupyter lab``: Ctrl-C or SIGTERM stops Voila, which
 shuts its kernels down. The worker a dispatch from the page starts keeps running, as it does
 after a notebook closes.
@@ -16,10 +23,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -31,6 +41,8 @@ from . import files as private_files
 from .config import ENV_ROOT, load_settings
 from .errors import ConfigError, NotebookJobsError
 
+#: the environment variable a token of the user's choosing comes from (default: a random one)
+ENV_TOKEN = "NOTEBOOKJOBS_DASHBOARD_TOKEN"
 START_TIMEOUT_S = 60.0  #: Voila answers in 1.5 to 3 s on 2 busy cores; a cold start takes longer
 STOP_TIMEOUT_S = 30.0  #: how long Voila gets to shut its kernels down after SIGTERM
 _POLL_S = 0.2
@@ -41,12 +53,37 @@ def notebook_path() -> Path:
     return Path(str(files("notebookjobs").joinpath("page", "notebookjobs.ipynb")))
 
 
-def command(port: int, token: str) -> list[str]:
-    """Voila on 127.0.0.1:``port`` with ``token``, in this Python (so the kernel is this
-    environment's too)."""
+def command(port: int) -> list[str]:
+    """Voila on 127.0.0.1:``port``, in this Python (so the kernel is this environment's too),
+    with a token it reads from ``$JUPYTER_TOKEN_FILE`` (``token_file``): Voila 0.5's
+    ``auto_token`` lets Jupyter Server's identity provider (>= 2.0.1) pick it up there."""
     return [sys.executable, "-m", "voila", str(notebook_path()), "--no-browser",
             "--Voila.ip=127.0.0.1", f"--port={port}", "--Voila.port_retries=0",
-            f"--token={token}", "--theme=light"]
+            "--Voila.auto_token=True", "--theme=light"]
+
+
+def token_file(token: str) -> Path:
+    """A new 0600 file holding ``token``, alone in a new 0700 folder (``tempfile.mkdtemp``);
+    the caller removes the folder."""
+    path = Path(tempfile.mkdtemp(prefix="notebookjobs-dashboard-")) / "token"
+    fd = private_files.open_private(path, os.O_WRONLY | os.O_EXCL)
+    try:
+        os.write(fd, token.encode())  # read whole, as it is: no newline
+    finally:
+        os.close(fd)
+    return path
+
+
+def _token() -> str:
+    """``$NOTEBOOKJOBS_DASHBOARD_TOKEN``, checked (it goes into the page's address), or a new
+    random token."""
+    chosen = os.environ.get(ENV_TOKEN)
+    if not chosen:
+        return secrets.token_urlsafe(24)
+    if not re.fullmatch(r"[A-Za-z0-9._~-]{8,256}", chosen):
+        raise NotebookJobsError(f"${ENV_TOKEN} must be 8 to 256 letters, digits or ._~- "
+                                "(it goes into the page's address); unset it for a random one")
+    return chosen
 
 
 class _Stop(Exception):
@@ -57,8 +94,9 @@ def _on_term(signum: int, frame: FrameType | None) -> None:
     raise _Stop
 
 
-def serve(port: int = 8866, token: str | None = None, open_browser: bool = False) -> int:
-    """Run Voila until Ctrl-C or SIGTERM; its exit code (0 after a stop we asked for)."""
+def serve(port: int = 8866, open_browser: bool = False) -> int:
+    """Run Voila until Ctrl-C or SIGTERM; its exit code (0 after a stop we asked for). The
+    token is ``$NOTEBOOKJOBS_DASHBOARD_TOKEN``, else a new random one."""
     if importlib.util.find_spec("voila") is None:
         raise ConfigError("the dashboard page needs Voila, which is not installed here: "
                           "pip install 'notebookjobs[dashboard]'")
@@ -66,20 +104,31 @@ def serve(port: int = 8866, token: str | None = None, open_browser: bool = False
     if not 1 <= port <= 65535:
         raise NotebookJobsError(f"--port {port} is not a port; give one from 1 to 65535")
     settings = load_settings(strict=False)  # a broken whitelist.yaml shows in red on the page
-    token = token if token is not None else secrets.token_urlsafe(24)
+    token = _token()
     log_path = settings.logs_dir / "dashboard.log"
     private_files.private_dir(log_path.parent)
-    env = dict(os.environ, **{ENV_ROOT: str(settings.root)})
+    secret = token_file(token)
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("JUPYTER_TOKEN", ENV_TOKEN)}  # JUPYTER_TOKEN would win over the file
+    env.update({ENV_ROOT: str(settings.root), "JUPYTER_TOKEN_FILE": str(secret)})
     url = f"http://127.0.0.1:{port}/?token={token}"
     previous = signal.signal(signal.SIGTERM, _on_term)
-    log_fd = private_files.open_private(log_path, os.O_WRONLY | os.O_APPEND)
     try:
-        proc = subprocess.Popen(command(port, token), stdin=subprocess.DEVNULL, stdout=log_fd,
-                                stderr=subprocess.STDOUT, env=env, cwd=settings.root)
-    finally:
-        os.close(log_fd)
+        log_fd = private_files.open_private(log_path, os.O_WRONLY | os.O_APPEND)
+        try:
+            proc = subprocess.Popen(command(port), stdin=subprocess.DEVNULL, stdout=log_fd,
+                                    stderr=subprocess.STDOUT, env=env, cwd=settings.root)
+        finally:
+            os.close(log_fd)
+    except BaseException:
+        shutil.rmtree(secret.parent, ignore_errors=True)
+        signal.signal(signal.SIGTERM, previous)
+        raise
     try:
-        _wait_ready(proc, port, token, log_path)
+        try:
+            _wait_ready(proc, port, token, log_path)
+        finally:  # Voila reads it before it listens (the URL it logs): no one needs it now
+            shutil.rmtree(secret.parent, ignore_errors=True)
         print(f"the dashboard of {settings.root} is at\n  {url}\n"
               f"(Voila's log: {log_path}; Ctrl-C stops it)", flush=True)
         if open_browser:

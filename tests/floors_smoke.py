@@ -31,6 +31,23 @@ def run(*args: str, cwd: Path) -> str:
     return out.stdout
 
 
+def queries_are_fenced(nj) -> None:
+    """nj.sql reads no file and a query stops at its time limit (DuckDB's external access
+    switch and interrupt(), at the floor's version too)."""
+    try:
+        nj.sql("SELECT * FROM read_text('/etc/passwd')")
+    except nj.InvalidArgumentsError as exc:
+        assert "reads the queue only" in str(exc), exc
+    else:
+        raise AssertionError("nj.sql read a file")
+    try:
+        nj.sql("SELECT max(md5(range::VARCHAR)) FROM range(400000000)", timeout=0.5)
+    except nj.QueryTimeoutError:
+        pass
+    else:
+        raise AssertionError("a query ran past its time limit")
+
+
 def main() -> int:
     versions = ", ".join(f"{name} {version(name)}" for name in DEPENDENCIES)
     print(f"floors: Python {sys.version.split()[0]}, {versions}")
@@ -63,6 +80,7 @@ def main() -> int:
         stats = nj.stats()
         assert int(stats["completed"].sum()) == len(ids), stats
         assert nj.sql("SELECT count(*) AS n FROM jobs")["n"].iloc[0] == len(ids)
+        queries_are_fenced(nj)
         assert nj.counts()["completed"] == len(ids)
         # The same through a detached worker: dispatches over its socket, frames as Arrow IPC
         nj.start_worker()
@@ -73,6 +91,7 @@ def main() -> int:
             ids += more
             assert list(nj.history()["id"]) == ids
             assert int(nj.stats()["completed"].sum()) == len(ids)
+            queries_are_fenced(nj)
         finally:
             nj.stop_worker()
         assert "jobs.example.Report.publish" in set(nj.available_jobs()["target"])

@@ -229,6 +229,11 @@ def blob(size: int = 4) -> bytes:
     return bytes(i % 256 for i in range(size))
 
 
+def big_text(size: int) -> str:
+    """A result of ``size`` characters (kept as JSON in the queue, through the worker)."""
+    return "x" * size
+
+
 def something() -> object:
     """A value that is none of the above: kept as its repr."""
     return {1, 2, 3}

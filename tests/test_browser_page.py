@@ -77,11 +77,11 @@ def test_init_then_the_dashboard_page_dispatches_a_job_that_completes(tmp_path, 
     # When `notebookjobs dashboard` runs in one of its subfolders
     port, token = free_port(), secrets.token_hex(16)
     out = tmp_path / "dashboard.out"
-    env = lab_env(user_env(), tmp_path / "jupyter")
+    env = {**lab_env(user_env(), tmp_path / "jupyter"), "NOTEBOOKJOBS_DASHBOARD_TOKEN": token}
     with open(out, "wb") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "notebookjobs", "dashboard", "--port", str(port),
-             "--token", token], cwd=root / "notebooks", env=env, stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", "notebookjobs", "dashboard", "--port", str(port)],
+            cwd=root / "notebooks", env=env, stdin=subprocess.DEVNULL,
             stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_until(lambda: proc.poll() is not None or "token=" in out.read_text(),

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import notebookjobs as nj
-from support import TEST_WHITELIST, loaded_by_import
+from support import TEST_WHITELIST, loaded_by_import, wait_until
 
 #: loaded by hashlib and secrets (through hmac): OpenSSL's libcrypto, ~3.5 MB in each process
 OPENSSL = ("libcrypto", "_hashlib")
@@ -62,3 +62,27 @@ def test_the_worker_imports_neither_the_attempts_code_nor_dask_nor_cron():
     # Nor DuckDB: Worker.run imports it once the pool's children are spawned, so that they
     # start while it loads (~0.15 s) and the file is opened
     assert loaded_by_import("notebookjobs.worker.main", ("duckdb", "notebookjobs.store")) == []
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def test_the_worker_gives_back_the_memory_of_a_large_result(project, start_worker):
+    # Given a worker that has run a job (its memory as it is when it works)
+    project.write_whitelist(TEST_WHITELIST.replace("    ok: {}\n", "    ok: {}\n    big_text: {}\n",
+                                                   1))
+    worker = start_worker("--concurrency", "1")
+    nj.dispatch("jobs.testing.ok").result(timeout=60)
+    before = _rss_mb(worker.pid)
+    # When a job returns 100 MB of text, kept as JSON in the queue, and a client reads it
+    # through the worker (keeping its connection, as a notebook does)
+    size = 100 * 2**20
+    assert len(nj.dispatch("jobs.testing.big_text", size).result(timeout=120)) == size
+    # Then the worker gives that memory back: neither DuckDB's cache of the blocks it wrote
+    # nor the reply that carried the result stays (it kept ~190 MB more for its life)
+    wait_until(lambda: _rss_mb(worker.pid) < before + 40, timeout=60,
+               what=f"the worker's RSS to come back near {before:.0f} MB")

@@ -9,9 +9,7 @@ Methods take and return ``Job`` records; rows cross to and from DuckDB by column
 from __future__ import annotations
 
 import logging
-import os
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -21,18 +19,12 @@ from ..models import Job, JobStatus
 from .columns import COLUMNS, MUTABLE, column_values, job_from_row, naive
 from .inbox import Inbox
 from .sql import QUERIES, literal
-from .tables import sql_error, table_query
+from .tables import Reader
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 logger = logging.getLogger(__name__)
-
-#: Parquet compression of served frames: none. The file lives for one read, in the page cache;
-#: for a 1,000,000-job history (42 MB; 28 with lz4_raw) it writes in 0.77 s and reads in
-#: 0.23, against 0.98 and 0.29 with lz4_raw, the fastest codec (median of 5, this machine).
-FRAME_COMPRESSION = "uncompressed"
-
 
 def _unnest(columns: tuple[Any, ...]) -> str:
     """``SELECT unnest(?::T[]) AS name, ...``: rows from one array parameter per column."""
@@ -55,12 +47,21 @@ _SAVE_GUARDED = ("UPDATE queue SET " + ", ".join(f"{c.name} = ?" for c in MUTABL
                  + " WHERE id = ? AND status = ?")
 
 
+def _result_chars(values: list[list[Any]], columns: tuple[Any, ...]) -> int:
+    """The characters of the ``result`` texts among a statement's ``column_values``."""
+    [at] = [i for i, column in enumerate(columns) if column.name == "result"]
+    return sum(len(text) for text in values[at] if text is not None)
+
+
 class JobStore:
     """The queue's operations over one connection; each method documents what it returns
     when nothing matches. None commits: the caller's transaction makes them atomic."""
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, conn: duckdb.DuckDBPyConnection, *, sandboxed: bool = False) -> None:
         self.conn = conn
+        #: its instance reads no file but the queue's (``tables.lock_down``): a user's SQL may
+        #: run on it
+        self.sandboxed = sandboxed
         #: dispatches a running worker acknowledged before its group commit moved them
         self.inbox = Inbox(self)
 
@@ -94,29 +95,12 @@ class JobStore:
             counts[status] = n
         return counts
 
-    def table(self, name: str, *args: Any) -> pa.Table:
-        """The Arrow table of a named table (history, stats, sql); a user's SQL that fails is
-        ``InvalidArgumentsError``."""
-        sql, params = table_query(self.conn, name, args)
-        try:
-            return self.conn.sql(sql, params=params or None).to_arrow_table()
-        except duckdb.Error as exc:
-            if name == "sql":
-                raise sql_error(exc) from exc
-            raise
-
-    def write_table(self, name: str, args: tuple[Any, ...], path: Path) -> None:
-        """Write a named table to ``path`` as Parquet, by DuckDB itself: the worker serves
-        frames this way so that it never loads pyarrow (~50 MB it would keep for its life)."""
-        sql, params = table_query(self.conn, name, args)
-        try:
-            self.conn.sql(sql, params=params or None).write_parquet(
-                os.fspath(path), compression=FRAME_COMPRESSION
-            )
-        except duckdb.Error as exc:
-            if name == "sql":
-                raise sql_error(exc) from exc
-            raise
+    def table(self, name: str, args: tuple[Any, ...], limit: float) -> pa.Table:
+        """The Arrow table of a named table (history, stats, schedules) on this connection,
+        within ``limit`` seconds (``tables.Reader``); a user's SQL runs only where the
+        instance is ``sandboxed`` (``store.read_table``, ``store.empty``, the worker's
+        ``Database.reader``)."""
+        return Reader(self.conn, sandboxed=self.sandboxed).table(name, args, limit)
 
     def memory_limit(self) -> str:
         """DuckDB's memory limit, as text it takes back (``shed_memory``)."""
@@ -125,11 +109,13 @@ class JobStore:
         return str(row[0])
 
     def shed_memory(self, limit: str) -> None:
-        """Give back the memory a large read cached (DuckDB keeps table blocks it has read
-        until its memory limit is reached): a lower limit evicts them, then ``limit`` (from
-        ``memory_limit``) is set again, also when the eviction fails. Outside any transaction
-        of this connection."""
+        """Give back the memory a large read or write cached (DuckDB keeps table blocks it has
+        read until its memory limit is reached): a checkpoint first, since what was committed
+        since the last one stays in memory, unevictable (a 100 MB result: 128 MB); then a lower
+        limit evicts the blocks, and ``limit`` (from ``memory_limit``) is set again, also when
+        the eviction fails. Outside any transaction, with no other connection in one."""
         try:
+            self.conn.execute(QUERIES["checkpoint"])
             self.conn.execute(QUERIES["shed_memory"])
         finally:
             # Set by value: RESET leaves DuckDB 1.2's buffer pool at the low limit (the setting
@@ -173,10 +159,14 @@ class JobStore:
         """Record the highest job id handed out."""
         self.conn.execute(QUERIES["set_meta"], ["last_id", str(last_id)])
 
-    def insert(self, jobs: list[Job]) -> None:
-        """Store new jobs (every column), in one statement."""
-        if jobs:
-            self.conn.execute(_INSERT, column_values(jobs, COLUMNS))
+    def insert(self, jobs: list[Job]) -> int:
+        """Store new jobs (every column), in one statement; the characters of their results
+        (``save_all``)."""
+        if not jobs:
+            return 0
+        values = column_values(jobs, COLUMNS)
+        self.conn.execute(_INSERT, values)
+        return _result_chars(values, COLUMNS)
 
     def insert_uniform(self, jobs: list[Job], varying: tuple[str, ...]) -> None:
         """Store new jobs that differ only in the ``varying`` columns (a batch): those go as
@@ -205,11 +195,16 @@ class JobStore:
             status = self.get(job.id).status
             raise JobStateError(f"job {job.id} is {status}, not {expected}")
 
-    def save_all(self, jobs: list[Job]) -> None:
+    def save_all(self, jobs: list[Job]) -> int:
         """Write the state of many jobs by id (the worker's group commit: a few statements
-        however many jobs, whatever transitions brought them there)."""
-        if jobs:
-            self.conn.execute(_UPDATE, column_values(jobs, (COLUMNS[0], *MUTABLE)))
+        however many jobs, whatever transitions brought them there); the characters of their
+        results, as JSON text: DuckDB keeps what it wrote cached, and a large result's worth is
+        given back only by ``Database.shed_memory``."""
+        if not jobs:
+            return 0
+        values = column_values(jobs, (COLUMNS[0], *MUTABLE))
+        self.conn.execute(_UPDATE, values)
+        return _result_chars(values, (COLUMNS[0], *MUTABLE))
 
     def set_schedule_tick(self, name: str, definition: str, tick: datetime,
                           job_id: int | None) -> None:

@@ -29,19 +29,24 @@ from .data import (
                    RESULT_TYPES,
                    TAG,
                    DataRef,
+                   directly_in,
                    is_reference,
                    reference,
                    result_type,
 )
 from .records import (
+                      FOREGROUND_OWNER,
                       MAX_GET_MANY,
                       MAX_PAGE_SIZE,
+                      MAX_QUERY_TIME_LIMIT_S,
                       PAGE_ORDER_NAMES,
+                      QUERY_TIME_LIMIT_S,
                       REQUEST_NAMES,
                       job_batch,
                       job_spec,
                       outcome,
                       page_order,
+                      query_time_limit,
                       request,
 )
 from .values import (
@@ -82,11 +87,13 @@ from .values import (
 )
 
 __all__ = [
-    "ARGUMENT_SUFFIXES", "RESULT_SUFFIXES", "RESULT_TYPES", "TAG", "DataRef", "is_reference",
+    "ARGUMENT_SUFFIXES", "RESULT_SUFFIXES", "RESULT_TYPES", "TAG", "DataRef", "directly_in",
+    "is_reference",
     "reference", "result_type",
     "DURATION_HINT", "EARLIEST_TIME", "ID_MAX", "INT32_MAX", "INT32_MIN", "LATEST_TIME",
     "MAX_ATTEMPTS", "MAX_BACKOFF", "MAX_CONCURRENCY", "MAX_DURATION_S", "MAX_JSON_DEPTH",
-    "MAX_PAGE_SIZE",
+    "MAX_PAGE_SIZE", "MAX_QUERY_TIME_LIMIT_S", "QUERY_TIME_LIMIT_S", "query_time_limit",
+    "FOREGROUND_OWNER",
     "MAX_GET_MANY", "PAGE_ORDER_NAMES", "page_order",
     "REPLACEMENT", "REQUEST_NAMES", "backoff_factor", "concurrency", "integer", "job_batch",
     "job_id", "job_spec",

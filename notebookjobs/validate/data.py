@@ -64,12 +64,18 @@ def reference(name: str, value: Any, folder: Path) -> tuple[str, Path]:
             file) or not file.endswith(ARGUMENT_SUFFIXES[kind]):
         raise InvalidArgumentsError(f"{name}: {str(value)[:120]} is not a data reference; {hint}")
     path = folder / file
-    real = Path(os.path.realpath(path))
-    if real.parent != Path(os.path.realpath(folder)) or not real.is_file():
+    if not directly_in(path, folder):
         raise InvalidArgumentsError(
             f"{name}: the {kind} this job was given is gone from {folder} (pruned, or the "
             "reference was written by hand); dispatch the job again with the data itself")
     return kind, path
+
+
+def directly_in(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is a regular file directly in ``folder`` once links are resolved: a
+    link to a file elsewhere (planted by job code, say) is not."""
+    real = Path(os.path.realpath(path))
+    return real.parent == Path(os.path.realpath(folder)) and real.is_file()
 
 
 def result_type(value: Any) -> str | None:

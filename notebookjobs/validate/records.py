@@ -24,6 +24,7 @@ from .values import (
     priority,
     progress_fraction,
     retry_policy,
+    seconds,
     short_repr,
     strict_scan,
     target_name,
@@ -139,6 +140,26 @@ def outcome(value: Any) -> Outcome:
                    duration_s=float(duration) if ok and duration >= 0 else 0.0)
 
 
+#: how long a query (``nj.sql``, ``history``, ``stats``) may run unless its caller says (SPEC
+#: §14: no query holds the queue): a 1,000,000-job history takes ~2 s, so this is for mistakes
+QUERY_TIME_LIMIT_S = 120.0
+#: the longest time limit a caller may set: a day
+MAX_QUERY_TIME_LIMIT_S = 86_400.0
+
+
+def query_time_limit(name: str, value: Any) -> float:
+    """A query's time limit: None for QUERY_TIME_LIMIT_S, else seconds (as ``seconds``),
+    > 0 and at most MAX_QUERY_TIME_LIMIT_S."""
+    if value is None:
+        return QUERY_TIME_LIMIT_S
+    limit = seconds(name, value, allow_zero=False)
+    if limit > MAX_QUERY_TIME_LIMIT_S:
+        raise InvalidArgumentsError(
+            f"{name}={short_repr(value)} is too long for a query; at most "
+            f"{MAX_QUERY_TIME_LIMIT_S:g} seconds (a day)")
+    return limit
+
+
 # --- a request on the worker's socket --------------------------------------------------------
 
 MAX_PAGE_SIZE = 100_000  #: jobs per page at most
@@ -157,13 +178,16 @@ def _str(name: str, value: Any) -> str:
     return text(value)
 
 
-_RUNNER = re.compile(r"^run:[^:\s]{1,255}:[0-9]{1,10}$")
+#: the owner of a foreground run: its host, pid, and the token of the lock it holds (``owners``)
+FOREGROUND_OWNER = re.compile(
+    r"^run:(?P<host>[^:\s]{1,255}):(?P<pid>[0-9]{1,10}):(?P<token>[0-9a-f]{32})$")
 
 
 def _runner_name(name: str, value: Any) -> str:
-    """The owner of a foreground run: ``run:<host>:<pid>``."""
-    if not isinstance(value, str) or not _RUNNER.match(value):
-        raise InvalidArgumentsError(f"{name}: {short_repr(value)} is not run:<host>:<pid>")
+    """The owner of a foreground run: ``run:<host>:<pid>:<token>`` (``owners.Hold``)."""
+    if not isinstance(value, str) or not FOREGROUND_OWNER.match(value):
+        raise InvalidArgumentsError(
+            f"{name}: {short_repr(value)} is not run:<host>:<pid>:<32 hex digits>")
     return value
 
 
@@ -240,7 +264,11 @@ def request(operation: Any, args: Any) -> list[Any]:
         if not args or args[0] not in _TABLES:
             raise InvalidArgumentsError(
                 f"table: the first argument must be one of {', '.join(_TABLES)}")
-        return [args[0], *_check_args(f"table {args[0]}", _TABLES[args[0]], args[1:])]
+        if len(args) < 2:
+            raise InvalidArgumentsError("table takes a name, a time limit and the table's "
+                                        "arguments")
+        return [args[0], query_time_limit("timeout", args[1]),
+                *_check_args(f"table {args[0]}", _TABLES[args[0]], args[2:])]
     checks = _REQUESTS.get(operation) if isinstance(operation, str) else None
     if checks is None:
         raise InvalidArgumentsError(f"unknown operation {short_repr(operation)}")

@@ -40,7 +40,8 @@ class Loop:
                  on_change: Callable[[], None], health: Callable[[], None] = lambda: None,
                  ingest: Callable[[], int] = lambda: 0, wakers: Sequence[Any] = (),
                  clock: Callable[[], datetime] = utcnow, burst: bool = False,
-                 schedules: Callable[[datetime], datetime | None] | None = None) -> None:
+                 schedules: Callable[[datetime], datetime | None] | None = None,
+                 on_stop: Callable[[], None] = lambda: None) -> None:
         self.settings = settings
         self.state, self.state_lock = state, state_lock
         self.executor = executor
@@ -55,6 +56,8 @@ class Loop:
         #: dispatches the due ticks of whitelist.yaml's schedules; when the next one is due
         self.schedules = schedules
         self._next_tick: datetime | None = None
+        #: called once, as the stop begins (from any thread): the queries are interrupted
+        self.on_stop = on_stop
         self.name = f"worker:{socket.gethostname()}:{os.getpid()}"
         #: job ids handed to the executor (running, or waiting there to begin: then pending),
         #: each with where its attempt runs (``Job.ran_on``), which the loop only records
@@ -85,6 +88,7 @@ class Loop:
                         self.settings.worker.grace_period)
             self.stopping = True
             self._stop_deadline = time.monotonic() + self.settings.worker.grace_period
+            self.on_stop()
         self.wake()
 
     def on_signal(self, signum: int, frame: Any) -> None:

@@ -12,7 +12,8 @@ signals; then the loop, until a stop; then everything in reverse. Threads:
 - the server answers each client in a thread of its own (``server``, ``service``).
 
 They share one ``QueueState`` (under ``state_lock``) and one DuckDB connection (under
-``db_lock``; always taken before the state lock, never inside it).
+``db_lock``; always taken before the state lock, never inside it). Frames (history, stats,
+``nj.sql``) are read on cursors of their own, in the server's threads (``queries``).
 """
 
 from __future__ import annotations
@@ -22,19 +23,18 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import sys
 import threading
 from collections.abc import Sequence
 from multiprocessing import resource_tracker
 from typing import TYPE_CHECKING, Any
 
-from .. import datafiles, files, lock, validate
+from .. import datafiles, files, lock, owners, validate
 from ..config import Settings, load_settings
 from ..errors import ConfigError, InvalidArgumentsError, NotebookJobsError, WorkerError
 from ..joblog import JobLog
 from ..journal import Journal
-from ..models import utcnow
+from ..models import JobStatus, utcnow
 from ..remote import worker_info
 from ..socketdir import socket_path, wake_path
 from ..wake import WakeSocket
@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     from ..store import Database
     from .dask_executor import DaskExecutor
     from .intake import Intake
+    from .queries import Queries
+    from .runs import ForegroundRuns
     from .schedules import Scheduler
     from .writer import Writer
 
@@ -79,6 +81,8 @@ class Worker:
         self._intake: Intake | None = None  #: told to keep the journal whole if the file is cut
         self.loop: Loop | None = None
         self.executor: Pool | DaskExecutor | None = None
+        self.queries: Queries | None = None
+        self.runs: ForegroundRuns | None = None
 
     def run(self) -> int:
         """Run until stopped (or, in burst mode, until idle); the exit code."""
@@ -98,7 +102,7 @@ class Worker:
                     executor.spawn()
                 from ..store import Database  # imported here for that reason
 
-                db = Database(self.settings.db_path)
+                db = Database(self.settings.db_path, frames=self.frames_dir)
             except BaseException:
                 executor.close()
                 raise
@@ -116,36 +120,42 @@ class Worker:
     def _run(self, db: Database, path: Any, executor: Pool | DaskExecutor) -> None:
         # What imports DuckDB is imported once the children are on their way (``run``).
         from .intake import Intake
+        from .queries import Queries
+        from .runs import ForegroundRuns
         from .schedules import Scheduler
         from .service import WorkerService
         from .writer import Writer
 
         state, state_lock, db_lock = QueueState(), threading.RLock(), threading.Lock()
+        queries = self.queries = Queries(db, db_lock)
         # Opening the file replayed the journal and reset it to its head: read on from there.
         intake = self._intake = Intake(Journal(self.settings.db_path), state, state_lock,
                                        self.problems)
-        writer = Writer(db, db_lock, state, state_lock, self.problems, intake)
+        writer = Writer(db, db_lock, state, state_lock, self.problems, intake,
+                        shed=queries.shed_soon)
         waker = WakeSocket(wake_path(self.settings))
         joblog = JobLog(self.settings.logs_dir)
         scheduler = Scheduler(root=self.settings.root, db=db, db_lock=db_lock, state=state,
                               state_lock=state_lock, intake=intake, problems=self.problems)
         loop = self.loop = Loop(settings=self.settings, state=state, state_lock=state_lock,
                                 executor=executor, joblog=joblog, problems=self.problems,
-                                on_change=writer.wake, health=self._check_database,
+                                on_change=writer.wake, health=self._health,
                                 ingest=intake.poll, wakers=[waker], burst=self.burst,
-                                schedules=scheduler.run)
+                                schedules=scheduler.run, on_stop=queries.stop)
+        runs = self.runs = ForegroundRuns(db=db, db_lock=db_lock, loop=loop,
+                                          data=datafiles.data_dir(self.settings.db_path))
         # Children take a while to spawn (a cluster, to answer): load the queue meanwhile. The
         # pool is started from this thread because its children die with the thread that
         # spawned them (PDEATHSIG).
-        loader = _Thread(lambda: self._load(db, db_lock, loop, writer, scheduler))
+        loader = _Thread(lambda: self._load(db, db_lock, loop, writer, scheduler, runs))
         try:
             executor.start()
         finally:
             loader.result()
         writer.start()
         service = WorkerService(db=db, db_lock=db_lock, state=state, state_lock=state_lock,
-                                writer=writer, loop=loop, intake=intake, frames_dir=self.frames_dir,
-                                status=self.status)
+                                writer=writer, loop=loop, intake=intake, queries=queries,
+                                runs=runs, frames_dir=self.frames_dir, status=self.status)
         server = SocketServer(path, service)
         server.start()
         previous = {
@@ -157,9 +167,11 @@ class Worker:
         try:
             loop.run()
         finally:
+            queries.stop()  # a burst worker's loop ends without a stop: its queries end now
             server.close()
             executor.close()
             writer.stop()
+            queries.close()
             joblog.close()
             loop.close()
             waker.close()
@@ -181,16 +193,21 @@ class Worker:
                             concurrency=self.dask_limit, upload=self.settings.worker.dask.upload,
                             data_dir=data_dir)
 
-    @staticmethod
-    def _load(db: Database, db_lock: threading.Lock, loop: Loop, writer: Writer,
-              scheduler: Scheduler) -> None:
-        """Take over the file's pending jobs and recover the ones a dead worker left running;
-        read what the jobs wait for (``after``) and the schedules' last ticks."""
+    def _load(self, db: Database, db_lock: threading.Lock, loop: Loop, writer: Writer,
+              scheduler: Scheduler, runs: ForegroundRuns) -> None:
+        """Take over the file's pending jobs and recover the ones a dead worker (or a dead
+        foreground run) left running; watch the foreground runs that live on; read what the
+        jobs wait for (``after``) and the schedules' last ticks."""
         with db_lock, db.transaction() as job_store:
             jobs = job_store.active_jobs()
             known = job_store.statuses(sorted({i for job in jobs for i in job.after or ()}))
             scheduler.ticks = job_store.schedule_ticks()
-        loop.recover(jobs, utcnow(), alive=_foreground_alive, known=known)
+        data = datafiles.data_dir(self.settings.db_path)
+        live = [job for job in jobs if job.status == JobStatus.RUNNING.value
+                and owners.is_foreground(job.worker) and owners.alive(job.worker or "", data)]
+        runs.adopt(live)
+        alive = {job.worker for job in live}
+        loop.recover(jobs, utcnow(), alive=lambda owner: owner in alive, known=known)
         writer.flush()
 
     def status(self) -> dict[str, Any]:
@@ -201,9 +218,17 @@ class Worker:
                 "concurrency": cluster["concurrency"] if cluster else self.concurrency,
                 "started_at": self.started_at,
                 "jobs": sorted(loop.running) if loop is not None else [],
+                "queries": len(self.queries) if self.queries is not None else 0,
                 "stopping": loop.stopping if loop is not None else False,
                 "db": str(self.settings.db_path), "problems": self.problems.messages(),
                 "executor": "dask" if self.dask else "local", "cluster": cluster}
+
+    def _health(self) -> None:
+        """The loop's periodic checks (every MAX_SLEEP_S): the queue file, the owners of the
+        foreground runs."""
+        self._check_database()
+        if self.runs is not None:
+            self.runs.check(utcnow())
 
     def _check_database(self) -> None:
         """Notice a queue file deleted, replaced or cut under the running worker (SPEC §14)."""
@@ -292,24 +317,6 @@ class _Thread(threading.Thread):
         self.join()
         if self._error is not None:
             raise self._error
-
-
-def _foreground_alive(owner: str) -> bool:
-    """Whether the foreground ``notebookjobs run`` named ``run:host:pid`` still runs (a name of
-    any other shape is no live process: its job is recovered)."""
-    parts = owner.split(":")
-    if len(parts) != 3 or not parts[2].isdigit():
-        return False
-    _, host, pid = parts
-    if host != socket.gethostname():
-        return True  # another machine: not ours to judge
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,11 +6,14 @@ same way, then read in (``Intake``), unless it needs the queue's state to be dec
 ``unique``: ``journal.journalled``), which is decided here. A cancel changes the in-memory job.
 Every other call first reads the journal and commits what the loop changed (``Writer.flush``),
 then runs on the worker's connection as the locked-file path would (``queue.StoreQueue``), so
-both paths give the same answers (SPEC §11) and every read sees every acknowledged dispatch.
+both paths give the same answers (SPEC §11) and every read sees every acknowledged dispatch;
+a frame (history, stats, SQL) runs on a connection of its own instead, off the lock the
+commits need (``queries.Queries``).
 
 ``handle`` is what the socket server calls: each request's arguments are checked by
-``validate.request`` before anything is stored (SPEC §14), and only the operations of
-``queue.OPERATIONS`` (plus ``worker_status`` and ``stop``) exist.
+``validate.request`` before anything is stored (SPEC §14), a new job's target against
+whitelist.yaml as the API checks it, and only the operations of ``queue.OPERATIONS`` (plus
+``worker_status`` and ``stop``) exist.
 """
 
 from __future__ import annotations
@@ -24,15 +27,22 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .. import datafiles, dependencies, journal, transitions, validate
+from ..config import load_settings
+from ..errors import NotAllowedError
 from ..models import Job, JobBatch, JobSpec, Outcome
 from ..queue import OPERATIONS, Page, StoreQueue
 from ..store import Database
 from .intake import Intake
 from .loop import Loop
+from .queries import Queries
+from .runs import ForegroundRuns
 from .state import QueueState
 from .writer import Writer
 
 T = TypeVar("T")
+
+#: the requests that store a new job (their first argument has its target)
+_NEW_JOBS = frozenset({"enqueue", "enqueue_batch", "run_started"})
 
 
 class WorkerService:
@@ -40,10 +50,13 @@ class WorkerService:
 
     def __init__(self, *, db: Database, db_lock: threading.Lock, state: QueueState,
                  state_lock: threading.RLock, writer: Writer, loop: Loop, intake: Intake,
-                 frames_dir: Path, status: Callable[[], dict[str, Any]]) -> None:
+                 queries: Queries, runs: ForegroundRuns, frames_dir: Path,
+                 status: Callable[[], dict[str, Any]]) -> None:
         self.db, self.db_lock = db, db_lock
         self.state, self.state_lock = state, state_lock
         self.writer, self.loop, self.intake = writer, loop, intake
+        self.queries = queries
+        self.runs = runs  #: the jobs run in the foreground, by processes of their own
         self.journal = intake.journal
         self.frames_dir = frames_dir
         self._status = status
@@ -57,7 +70,17 @@ class WorkerService:
             self.loop.request_stop()
             return True
         assert operation in OPERATIONS  # validate.request knows no other name
+        if operation in _NEW_JOBS:
+            self._allowed(checked[0].target)
         return getattr(self, operation)(*checked)
+
+    def _allowed(self, target: str) -> None:
+        """``NotAllowedError`` unless whitelist.yaml (as it is now) allows ``target``; a broken
+        whitelist refuses with its error (SPEC §12). The loop checks again before it runs the
+        job, the child once more."""
+        settings = load_settings(self.loop.settings.root)
+        if not settings.allows(target):
+            raise NotAllowedError(settings.refusal(target))
 
     # --- what changes the jobs in memory ------------------------------------------------------
 
@@ -123,7 +146,9 @@ class WorkerService:
             job = self.state.get(job_id)
             if job is not None:
                 self.state.update(transitions.cancel(job, now))
-        if job is None:  # finished, unknown, or run by a foreground `notebookjobs run`
+        if job is None and self.runs.holds(job_id):  # run by a foreground `notebookjobs run`
+            return self.runs.cancel(job_id, now)
+        if job is None:  # finished, or unknown
             return self._on_file(lambda q: q.cancel(job_id, now))
         if job_id in self.loop.handed:  # running, or waiting in a child: stop it there
             self.loop.cancel(job_id)
@@ -157,7 +182,9 @@ class WorkerService:
         self._on_file(lambda q: q.record_progress(job_id, fraction, message))
 
     def run_started(self, spec: JobSpec, owner: str, now: datetime) -> Job:
-        return self._on_file(lambda q: q.run_started(spec, owner, now))
+        job = self._on_file(lambda q: q.run_started(spec, owner, now))
+        self.runs.adopt([job])  # its owner is watched from now on
+        return job
 
     def run_restarted(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
         return self._on_file(lambda q: q.run_restarted(job_id, outcome, now))
@@ -165,23 +192,25 @@ class WorkerService:
     def run_finished(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
         # The jobs that wait for it are pending, so in memory: released or cancelled there.
         job = self._on_file(lambda q: q.settle_foreground(job_id, outcome, now))
+        self.runs.ended(job_id)
         with self.state_lock:
             self.state.dependency_ended(job)
         self.loop.wake()
         self.writer.wake()
         return job
 
-    def table(self, name: str, *args: Any) -> str:
+    def table(self, name: str, limit: float, *args: Any) -> str:
         """The frame as a Parquet file in the worker's private frames folder; its path.
-        DuckDB writes it, so the worker never loads pyarrow, and the memory the read cached
-        is given back after the reply, by the writer: an idle worker stays small (SPEC §13)."""
+        DuckDB writes it, so the worker never loads pyarrow, from a snapshot taken after
+        this client's last change was committed, within ``limit`` seconds, while commits and
+        other calls go on (``Queries``)."""
         fd, path = tempfile.mkstemp(suffix=".parquet", dir=self.frames_dir)
         os.close(fd)
         try:
-            self._on_file(lambda q: q.store.write_table(name, args, Path(path)))
+            self._taken_in()
+            self.writer.flush()
+            self.queries.write(name, args, limit, Path(path))
         except BaseException:
             Path(path).unlink(missing_ok=True)
             raise
-        finally:
-            self.writer.shed_memory()
         return path

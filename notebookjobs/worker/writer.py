@@ -5,6 +5,9 @@ many jobs: ``JobStore.insert`` for jobs read from the journal, ``save_all`` for 
 every GROUP_COMMIT_INTERVAL_S under load. Reads commit first (``flush``), so a client never
 sees an older state than the loop knows.
 
+A commit that wrote large results (``SHED_AFTER_CHARS``) is followed by a shed of DuckDB's
+cached memory (``shed``), or the worker would keep a 900 MB result's blocks for its life.
+
 A batch that fails is written job by job, so one job whose state cannot be stored fails alone
 instead of wedging every commit after it (SPEC §14); a job the disk has no room for, and the
 whole batch when no job can be written, is kept and tried again, and the problem is reported:
@@ -16,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from ..errors import DiskFullError, NotebookJobsError, StorageError
 from ..models import Job, JobStatus
@@ -24,6 +28,7 @@ from .defaults import (
     COMMIT_RETRY_S,
     GROUP_COMMIT_INTERVAL_S,
     QUIET_COMMIT_DELAY_S,
+    SHED_AFTER_CHARS,
     SHUTDOWN_COMMIT_TRIES,
 )
 from .intake import Intake
@@ -38,16 +43,19 @@ class Writer:
     connection; it is always taken before ``state_lock``, never inside it."""
 
     def __init__(self, db: Database, db_lock: threading.Lock, state: QueueState,
-                 state_lock: threading.RLock, problems: Problems, intake: Intake) -> None:
+                 state_lock: threading.RLock, problems: Problems, intake: Intake,
+                 shed: Callable[[], None] = lambda: None) -> None:
         self.db, self.db_lock = db, db_lock
         self.state, self.state_lock = state, state_lock
         self.problems = problems
         self.intake = intake  #: whose journal is reset once all of it is committed
+        #: has DuckDB's cached memory given back soon, after this thread lets go of db_lock
+        self.shed = shed
+        self._written = 0  #: characters of results committed since the last shed
         self._changes = threading.Event()
         #: the ``applied`` of the last commit: the meta row is written only when it changes (a
         #: drain with no new dispatches spent 9 % of the worker's py-spy samples rewriting it)
         self._applied: int | None = None
-        self._shed = False  #: a large read's cached memory is to be given back
         self._done = False
         self._thread = threading.Thread(target=self._run, name="notebookjobs-writer", daemon=True)
 
@@ -56,13 +64,6 @@ class Writer:
 
     def wake(self) -> None:
         """There are changes to commit."""
-        self._changes.set()
-
-    def shed_memory(self) -> None:
-        """Give back the memory a large read cached (``Database.shed_memory``), soon, in the
-        writer's thread: after a frame's reply, not before it (~100 ms of a 1,000,000-job
-        history)."""
-        self._shed = True
         self._changes.set()
 
     def stop(self) -> None:
@@ -94,7 +95,7 @@ class Writer:
                 raise
             try:
                 with self.db.transaction() as job_store:
-                    _commit(job_store, jobs, new, record)
+                    self._written += _commit(job_store, jobs, new, record)
             except StorageError:
                 left = self._one_by_one(jobs, new) if len(jobs) > 1 else jobs
                 if not left:
@@ -105,6 +106,11 @@ class Writer:
             if record is not None:
                 self._applied = record
             self.intake.compact(applied)
+            shed = self._written >= SHED_AFTER_CHARS
+            if shed:
+                self._written = 0
+        if shed:  # in a thread of its own, once we let go of the lock
+            self.shed()
 
     def _one_by_one(self, jobs: list[Job], new: set[int]) -> list[Job]:
         """After a batch failed: commit each job alone; one that cannot be stored is replaced
@@ -161,26 +167,17 @@ class Writer:
             else:
                 failures = 0
                 self.problems.clear("commits")
-            if self._shed:
-                self._shed = False
-                self._shed_now()
             if self._done and not self._changes.is_set():
                 return
 
 
-    def _shed_now(self) -> None:
-        with self.db_lock:
-            try:
-                self.db.shed_memory()
-            except StorageError as exc:  # the memory stays cached: nothing else is affected
-                logger.warning("could not give back the memory of a large read (%s)", exc)
-
-
-def _commit(job_store: JobStore, jobs: list[Job], new: set[int], applied: int | None) -> None:
+def _commit(job_store: JobStore, jobs: list[Job], new: set[int], applied: int | None) -> int:
     """Write the jobs' states: those read from the journal are inserted as they are now.
     ``applied``: the journal records up to it are all in the file with this commit (None when
-    only some of a batch are: then nothing is recorded, and a restart replays what it must)."""
-    job_store.insert([job for job in jobs if job.id in new])
-    job_store.save_all([job for job in jobs if job.id not in new])
+    only some of a batch are: then nothing is recorded, and a restart replays what it must).
+    The characters of the results written."""
+    written = job_store.insert([job for job in jobs if job.id in new])
+    written += job_store.save_all([job for job in jobs if job.id not in new])
     if applied is not None:
         job_store.set_journal_applied(applied)
+    return written

@@ -9,6 +9,9 @@
    Each round also tears the journal: a client is SIGKILLed in the middle of writing its
    record (half the time right after argument bytes that look like a record's footer), and
    another is SIGKILLed at a random moment while it dispatches.
+   Meanwhile another process runs heavy queries (``nj.sql`` of about a minute, given a few
+   seconds, and whole histories): each ends, within its limit, with its frame or a clear error,
+   and never holds up the dispatches (SPEC §14: queries never hold the queue).
 2. Poison: malformed socket messages (Hypothesis-generated and the known forgeries) and poison
    values through the API, the worker alive after each and the next client served; then a
    stop and a new start that runs a job.
@@ -90,6 +93,42 @@ def client_main(ns: argparse.Namespace) -> int:
                     out.write(f"ack {int(job_id)} {token}\n")
             sent += size
             time.sleep(ns.pause * rng.uniform(0.5, 1.5))
+    return 0
+
+
+#: a query of about a minute on two cores (tests/test_queries.py), given QUERY_LIMIT_S
+HEAVY_QUERY = "SELECT max(md5(range::VARCHAR)) FROM range(400000000)"
+QUERY_LIMIT_S = 5.0
+QUERY_PAUSE_S = 0.5
+
+
+def query_main(ns: argparse.Namespace) -> int:
+    """Run heavy queries until the stop file appears, a line per query: its outcome and how
+    long the call took (through the worker, or on the file while none runs)."""
+    import notebookjobs as nj
+
+    stop = Path(ns.stop)
+    with open(ns.out, "a", buffering=1) as out:
+        n = 0
+        while not stop.exists():
+            n += 1
+            began = time.monotonic()
+            try:
+                if n % 2:
+                    nj.sql(HEAVY_QUERY, timeout=QUERY_LIMIT_S)
+                else:
+                    nj.history(timeout=QUERY_LIMIT_S)
+                outcome = "returned"
+            except nj.NotebookJobsError as exc:
+                outcome = type(exc).__name__
+            except Exception as exc:  # a raw error where SPEC §14 wants a clear one
+                outcome = f"raw:{type(exc).__name__}:{_one_line(exc)[:80].replace(' ', '_')}"
+            out.write(f"{'sql' if n % 2 else 'history'} {outcome} "
+                      f"{time.monotonic() - began:.2f}\n")
+            # A pause, as a user's: back to back, queries on the file while no worker runs
+            # hold its lock nearly all the time, and a starting worker, which polls the lock
+            # every 20 ms, waited over a minute for a gap (seen once in 30 rounds)
+            time.sleep(QUERY_PAUSE_S)
     return 0
 
 
@@ -203,6 +242,30 @@ class Soak:
             self.notes.append(f"the tearing client ended with {out.returncode}: "
                               f"{out.stderr.strip()[-200:]}")
 
+    def start_querier(self) -> subprocess.Popen:
+        """The process that runs heavy queries during the kill rounds (``query_main``)."""
+        return subprocess.Popen(
+            [sys.executable, __file__, "query", "--out", str(self.dir / "queries.txt"),
+             "--stop", str(self.dir / "stop")], cwd=self.root, stdout=subprocess.DEVNULL,
+            stderr=open(self.dir / "queries.err", "wb"))  # noqa: SIM115 - the child's
+
+    def check_queries(self) -> None:
+        """Every heavy query ended with its frame or a clear error; none raw."""
+        lines = [line.split() for line in
+                 (self.dir / "queries.txt").read_text().splitlines()]
+        outcomes = Counter(f"{kind} {outcome}" for kind, outcome, _ in lines)
+        raws = sum(n for what, n in outcomes.items() if " raw:" in what)
+        longest = max((float(took) for _, _, took in lines), default=0.0)
+        self.figures.update(queries=len(lines), query_outcomes=dict(outcomes),
+                            longest_query_s=round(longest, 1))
+        err = (self.dir / "queries.err").read_text(errors="replace").strip()
+        if err:
+            self.notes.append(f"queries.err: {err.splitlines()[-1][:200]}")
+        if not lines:
+            self.failed.append("no heavy query ran during the kill rounds")
+        if raws:
+            self.failed.append(f"{raws} heavy queries ended with a raw error")
+
     def orphans(self) -> list[int]:
         """Pool children of this soak (spawned by multiprocessing) still alive."""
         found = []
@@ -226,6 +289,7 @@ class Soak:
     def kill_rounds(self) -> None:
         ns = self.ns
         clients = self.start_clients()
+        querier = self.start_querier()
         start_failures, early_kills, orphans = 0, 0, 0
         started = time.monotonic()
         for round_ in range(ns.rounds):
@@ -259,7 +323,7 @@ class Soak:
                 flush=True,
             )
         (self.dir / "stop").touch()
-        for client in clients:
+        for client in [*clients, querier]:
             client.wait(timeout=300)
         self.figures.update(
             rounds=ns.rounds,
@@ -666,6 +730,9 @@ class Soak:
             ("clients SIGKILLed while dispatching", f.get("victims"), "1 a round"),
             ("clear errors to clients during kills", f.get("clear_errors") or 0, ""),
             ("raw errors to clients", f.get("raw_errors") or 0, "0"),
+            ("heavy queries during the kill rounds", f.get("queries"), "> 0"),
+            ("  their outcomes", f.get("query_outcomes") or {}, "frames or clear errors"),
+            ("  longest call, s", f.get("longest_query_s"), f"~{QUERY_LIMIT_S:g} + a restart"),
             ("malformed messages + poison values", f.get("messages"), ">= 100"),
             ("worker alive after each", f.get("alive_after_each"), "all"),
             ("next client served after each", f.get("served_after_each"), "all"),
@@ -713,6 +780,9 @@ def main(argv: list[str] | None = None) -> int:
                        ("--seed", float), ("--out", str), ("--stop", str)):
         client.add_argument(name, type=kind, required=True)
     sub.add_parser("tear").add_argument("--seed", type=float, required=True)
+    querier = sub.add_parser("query")
+    for name in ("--out", "--stop"):
+        querier.add_argument(name, required=True)
     parser.add_argument("--rounds", type=int, default=int(os.environ.get("SOAK_ROUNDS", 30)))
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("SOAK_JOBS", 6000)),
                         help="at most this many dispatches (the clients stop with the rounds)")
@@ -725,6 +795,8 @@ def main(argv: list[str] | None = None) -> int:
         return client_main(ns)
     if ns.command == "tear":
         return tear_main(ns)
+    if ns.command == "query":
+        return query_main(ns)
     ns.seed = ns.seed if ns.seed is not None else random.randrange(10**6)
     soak = Soak(ns)
     print(f"soak: {ns.rounds} kill -9 rounds, up to {ns.jobs} jobs, {ns.messages} messages "
@@ -733,6 +805,7 @@ def main(argv: list[str] | None = None) -> int:
         soak.setup()
         soak.kill_rounds()
         soak.check_kills()
+        soak.check_queries()
         print("  poison messages...", flush=True)
         soak.poison()
         print("  a nearly full disk...", flush=True)
