@@ -249,11 +249,9 @@ class QueueClient:
 
     def _route(self, call: Callable[[Any], T], on_file: Callable[[], T] | None = None, *,
                writes: bool = False) -> T:
-        """``call(queue)`` on the worker's path, or on the file's when no worker takes it. A
-        call the worker did not take (it is stopping) goes to the file once it has let go.
-        A call that only reads a queue that does not exist gets an empty queue's answer.
-        ``on_file``: what to do on the file instead (under its lock) of ``call`` in one
-        transaction."""
+        """``call(queue)`` on the worker's path, or on the file's when no worker takes it (once
+        a stopping worker has let go); ``on_file`` instead of ``call`` there, if given. A call
+        that only reads a queue that does not exist gets an empty queue's answer."""
         def ask_worker() -> Any:
             try:
                 return call(self._remote)
