@@ -36,6 +36,8 @@ from .data import (
 from .records import (
                       MAX_GET_MANY,
                       MAX_PAGE_SIZE,
+                      MAX_SEARCH_CHARS,
+                      MAX_WATCH_S,
                       PAGE_ORDER_NAMES,
                       REQUEST_NAMES,
                       job_batch,
@@ -43,6 +45,7 @@ from .records import (
                       outcome,
                       page_order,
                       request,
+                      search_text,
 )
 from .values import (
                      DURATION_HINT,
@@ -84,7 +87,8 @@ __all__ = [
     "reference", "result_type",
     "DURATION_HINT", "EARLIEST_TIME", "ID_MAX", "INT32_MAX", "INT32_MIN", "LATEST_TIME",
     "MAX_ATTEMPTS", "MAX_BACKOFF", "MAX_DURATION_S", "MAX_JSON_DEPTH", "MAX_PAGE_SIZE",
-    "MAX_GET_MANY", "PAGE_ORDER_NAMES", "page_order",
+    "MAX_GET_MANY", "PAGE_ORDER_NAMES", "page_order", "MAX_SEARCH_CHARS", "search_text",
+    "MAX_WATCH_S",
     "REPLACEMENT", "REQUEST_NAMES", "backoff_factor", "integer", "job_batch", "job_id", "job_spec",
     "json_text", "json_value", "later", "optional_text", "outcome", "parse_duration",
     "plain_number", "priority", "progress_fraction", "request", "retry_policy", "seconds",

@@ -113,6 +113,7 @@ class Worker:
 
     def _run(self, db: Database, path: Any, executor: Pool | DaskExecutor) -> None:
         # What imports DuckDB is imported once the children are on their way (``run``).
+        from .changes import Changes
         from .intake import Intake
         from .schedules import Scheduler
         from .service import WorkerService
@@ -121,7 +122,9 @@ class Worker:
         state, state_lock, db_lock = QueueState(), threading.RLock(), threading.Lock()
         # Opening the file replayed the journal and reset it to its base: read on from there.
         intake = Intake(Journal(self.settings.db_path), state, state_lock)
-        writer = Writer(db, db_lock, state, state_lock, self.problems, intake)
+        changes = Changes()
+        writer = Writer(db, db_lock, state, state_lock, self.problems, intake,
+                        on_commit=changes.bump)
         waker = WakeSocket(wake_path(self.settings))
         joblog = JobLog(self.settings.logs_dir)
         scheduler = Scheduler(root=self.settings.root, db=db, db_lock=db_lock, state=state,
@@ -142,7 +145,7 @@ class Worker:
         writer.start()
         service = WorkerService(db=db, db_lock=db_lock, state=state, state_lock=state_lock,
                                 writer=writer, loop=loop, intake=intake, frames_dir=self.frames_dir,
-                                status=self.status)
+                                status=self.status, changes=changes)
         server = SocketServer(path, service)
         server.start()
         previous = {
@@ -154,6 +157,7 @@ class Worker:
         try:
             loop.run()
         finally:
+            changes.close()  # a dashboard's waiting ``watch`` is answered: the server can stop
             server.close()
             executor.close()
             writer.stop()

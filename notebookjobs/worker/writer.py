@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from ..errors import NotebookJobsError, StorageError
 from ..models import Job, JobStatus
@@ -37,11 +38,13 @@ class Writer:
     connection; it is always taken before ``state_lock``, never inside it."""
 
     def __init__(self, db: Database, db_lock: threading.Lock, state: QueueState,
-                 state_lock: threading.RLock, problems: Problems, intake: Intake) -> None:
+                 state_lock: threading.RLock, problems: Problems, intake: Intake,
+                 on_commit: Callable[[], None] = lambda: None) -> None:
         self.db, self.db_lock = db, db_lock
         self.state, self.state_lock = state, state_lock
         self.problems = problems
         self.intake = intake  #: whose journal is reset once all of it is committed
+        self.on_commit = on_commit  #: changed jobs are in the file now (``changes.Changes``)
         self._changes = threading.Event()
         #: the ``applied`` of the last commit: the meta row is written only when it changes (a
         #: drain with no new dispatches spent 9 % of the worker's py-spy samples rewriting it)
@@ -98,6 +101,7 @@ class Writer:
             if record is not None:
                 self._applied = record
             self.intake.compact(applied)
+        self.on_commit()
 
     def _one_by_one(self, jobs: list[Job], new: set[int]) -> bool:
         """After a batch failed: commit each job alone; one that cannot be stored is replaced
