@@ -92,12 +92,15 @@ if TYPE_CHECKING:
 __all__ = ["Dashboard", "dashboard"]
 
 
-def dashboard(refresh_interval: float = 1.0, autorefresh: bool = True) -> Dashboard:
+def dashboard(job: Any = None, *, refresh_interval: float = 0.1,
+              autorefresh: bool = True) -> Dashboard:
     """The notebookjobs dashboard widget (SPEC §9): ``nj.dashboard()`` in a notebook cell;
-    it refreshes every ``refresh_interval`` seconds while shown (``autorefresh``)."""
+    ``job``: a job whose details open at once (``nj.dashboard(job=12)``). While shown it is
+    updated when the queue changes (pushed by the worker, ``autorefresh``), at most once per
+    ``refresh_interval`` seconds."""
     from .app import Dashboard
 
-    return Dashboard(refresh_interval=refresh_interval, autorefresh=autorefresh)
+    return Dashboard(refresh_interval=refresh_interval, autorefresh=autorefresh, job=job)
 
 
 def __getattr__(name: str) -> Any:

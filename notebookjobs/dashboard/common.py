@@ -20,24 +20,14 @@ STATUS_COLOURS = {
     "cancelled": "#6e7781",
 }
 STATUSES = STATUS_NAMES
-#: Light backgrounds for whole table rows, so the state shows at a glance.
-STATUS_TINTS = {
-    "pending": "#fff8c5",
-    "running": "#ddf4ff",
-    "completed": "#dafbe1",
-    "failed": "#ffebe9",
-    "cancelled": "#f6f8fa",
-}
-#: The dashboard's stylesheet (an HTML widget's <style>): each job's status cell and buttons
-#: tinted like its table row, and the queue scrolling sideways inside the notebook's width.
-STYLE = "<style>" + "".join(
-    f".nj-row-status-{status} {{ background: {tint}; }}" for status, tint in STATUS_TINTS.items()
-) + (".nj-dashboard, .nj-queue, .nj-queue-body { min-width: 0; max-width: 100%; }"
-     ".nj-queue-body { overflow-x: auto !important; }") + "</style>"
-#: Height of a queue row, in pixels, shared by the HTML table and the widget column beside it
-#: so the two line up as one table.
-ROW_HEIGHT_PX = 30
-
+#: The dashboard's stylesheet (an HTML widget's <style>): it fits the width it is given
+#: (Lab's main area beside the file browser, a 390 px phone), inputs never overflow it, and
+#: controls wrap instead of cutting their text ("St…").
+STYLE = ("<style>.nj-dashboard, .nj-dashboard .widget-box { min-width: 0; max-width: 100%; }"
+         ".nj-dashboard .widget-button { flex-shrink: 0; }"
+         ".nj-dashboard .widget-text, .nj-dashboard .widget-dropdown { max-width: 100%; }"
+         ".nj-dashboard pre { font-family: var(--jp-code-font-family, monospace); }"
+         "</style>")
 _MESSAGE_COLOURS = {"error": "#cf222e", "ok": "#1a7f37", "info": "#57606a"}
 
 
