@@ -6,6 +6,12 @@ else) in a kernel of its own and serves its widgets as a page on 127.0.0.1, behi
 a token. The project is the one found from the current folder (any folder of it), handed to the
 kernel as ``$NOTEBOOKJOBS_ROOT``. Voila's own log goes to ``<root>/logs/dashboard.log``.
 
+The page loads nothing from outside 127.0.0.1: Voila runs our template (``page/voila``, its lab
+template without the stylesheets it asks a CDN for) and not ipylab's extension (a Lab plugin
+that cannot start outside Lab). A closed page's kernel is culled: the dashboard stops sending
+anything once its tab is hidden, so the kernel goes idle, and jupyter_server's culler ends
+kernels idle without a connection for ``CULL_AFTER_S``.
+
 The command stays in the foreground, like ``jupyter lab``: Ctrl-C or SIGTERM stops Voila, which
 shuts its kernels down. The worker a dispatch from the page starts keeps running, as it does
 after a notebook closes.
@@ -33,6 +39,10 @@ from .errors import NotebookJobsError
 START_TIMEOUT_S = 60.0  #: Voila answers in 1.5 to 3 s on 2 busy cores; a cold start takes longer
 STOP_TIMEOUT_S = 30.0  #: how long Voila gets to shut its kernels down after SIGTERM
 _POLL_S = 0.2
+#: a kernel whose page was closed (idle, nothing connected) is ended after this many seconds
+#: (jupyter_server's MappingKernelManager culler, which Voila uses; checked every CULL_EVERY_S)
+CULL_AFTER_S = 60
+CULL_EVERY_S = 15
 
 
 def notebook_path() -> Path:
@@ -40,12 +50,29 @@ def notebook_path() -> Path:
     return Path(str(files("notebookjobs").joinpath("page", "notebookjobs.ipynb")))
 
 
-def command(port: int, token: str) -> list[str]:
+def template_path() -> Path:
+    """The folder to put on ``$JUPYTER_PATH`` for Voila to find our template."""
+    return notebook_path().parent
+
+
+def command(port: int, token: str, cull_after: int = CULL_AFTER_S,
+            cull_every: int = CULL_EVERY_S) -> list[str]:
     """Voila on 127.0.0.1:``port`` with ``token``, in this Python (so the kernel is this
-    environment's too)."""
+    environment's too); its environment needs ``voila_env``. ``cull_after``: seconds a page's
+    kernel lives on, idle and unconnected, once its page is closed."""
     return [sys.executable, "-m", "voila", str(notebook_path()), "--no-browser",
             "--Voila.ip=127.0.0.1", f"--port={port}", "--Voila.port_retries=0",
-            f"--token={token}", "--theme=light"]
+            f"--token={token}", "--theme=light", "--template=notebookjobs",
+            "--VoilaConfiguration.extension_denylist=['ipylab']",
+            f"--MappingKernelManager.cull_idle_timeout={cull_after}",
+            f"--MappingKernelManager.cull_interval={cull_every}",
+            "--MappingKernelManager.cull_connected=False"]
+
+
+def voila_env(base: dict[str, str]) -> dict[str, str]:
+    """``base`` with our template's folder first on ``$JUPYTER_PATH``."""
+    paths = [str(template_path()), *filter(None, base.get("JUPYTER_PATH", "").split(os.pathsep))]
+    return dict(base, JUPYTER_PATH=os.pathsep.join(paths))
 
 
 class _Stop(Exception):
@@ -67,7 +94,7 @@ def serve(port: int = 8866, token: str | None = None, open_browser: bool = False
     token = token if token is not None else secrets.token_urlsafe(24)
     log_path = settings.logs_dir / "dashboard.log"
     private_files.private_dir(log_path.parent)
-    env = dict(os.environ, **{ENV_ROOT: str(settings.root)})
+    env = voila_env(dict(os.environ, **{ENV_ROOT: str(settings.root)}))
     url = f"http://127.0.0.1:{port}/?token={token}"
     previous = signal.signal(signal.SIGTERM, _on_term)
     log_fd = private_files.open_private(log_path, os.O_WRONLY | os.O_APPEND)

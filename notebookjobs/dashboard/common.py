@@ -27,6 +27,8 @@ STYLE = ("<style>.nj-dashboard, .nj-dashboard .widget-box { min-width: 0; max-wi
          ".nj-dashboard .widget-button { flex-shrink: 0; }"
          ".nj-dashboard .widget-text, .nj-dashboard .widget-dropdown { max-width: 100%; }"
          ".nj-dashboard pre { font-family: var(--jp-code-font-family, monospace); }"
+         ".nj-dashboard .nj-worker-state, .nj-dashboard .nj-counts .widget-html-content"
+         " { white-space: normal; overflow-wrap: anywhere; height: auto; line-height: 1.5; }"
          "</style>")
 _MESSAGE_COLOURS = {"error": "#cf222e", "ok": "#1a7f37", "info": "#57606a"}
 
