@@ -29,6 +29,11 @@ from browser_lab import (
     wait_all_run,
     wait_kernel_ready,
 )
+from test_browser_dashboard import (
+    assert_every_column_reachable,
+    assert_first_row_in_first_viewport,
+    assert_in_viewport_with_focus,
+)
 
 from support import REPO
 
@@ -37,22 +42,8 @@ NOTEBOOK = REPO / "notebooks" / "dashboard.ipynb"
 # The README shows docs/dashboard.png; refresh it with NJ_SCREENSHOT=docs/dashboard.png.
 SCREENSHOT = Path(os.environ.get("NJ_SCREENSHOT") or REPO / "build" / "dashboard.png")
 JOBS_IN_NOTEBOOK = 12  # what notebooks/dashboard.ipynb dispatches
-VIEWPORT = (1600, 1400)  # with the file browser folded, the whole dashboard fits
+VIEWPORT = (1280, 800)  # a laptop, with Lab's file browser open (issue 23)
 DELAY_S = 5  # the job dispatched through the form runs this long after: time to see it pending
-
-
-def assert_rows_line_up(page, count: int) -> None:
-    """The status/buttons column beside the table: its header and each job's row are level
-    with the table's header and rows (within a pixel), as one table."""
-    boxes = page.evaluate("""() => {
-        const box = e => { const r = e.getBoundingClientRect(); return [r.top, r.bottom]; };
-        const table = [...document.querySelectorAll('.nj-queue-table tr')];
-        const side = [...document.querySelector('.nj-queue-actions').children];
-        return {table: table.map(box), side: side.map(box)};
-    }""")
-    assert len(boxes["table"]) == len(boxes["side"]) == count + 1, boxes
-    for (top, bottom), (side_top, side_bottom) in zip(boxes["table"], boxes["side"], strict=True):
-        assert abs(top - side_top) <= 1 and abs(bottom - side_bottom) <= 1, boxes
 
 
 @pytest.fixture
@@ -111,26 +102,14 @@ def test_dashboard_in_jupyterlab(lab_project, stop_worker_after, tmp_path):
         wait_all_run(page)
         lap("notebook run")
 
-        # With the file browser open in a 1400 px window, the queue does not fit: it scrolls
-        # sideways inside the notebook, and its last column can be scrolled into view.
-        page.set_viewport_size({"width": 1400, "height": VIEWPORT[1]})
+        # With the file browser open at 1280x800, the dashboard scrolled to the top of the
+        # notebook's view: the queue's first row is in that first viewport, and every column
+        # of the table is visible (or reachable by a visible scroll).
         expect(page.locator(".jp-FileBrowser")).to_be_visible()
-        expect(page.locator(".nj-queue-table th").last).to_have_text("after")
-        seen = page.locator(".nj-queue-body").evaluate("""body => {
-            body.scrollLeft = body.scrollWidth;
-            const box = body.getBoundingClientRect();
-            const last = [...body.querySelectorAll('.nj-queue-table th')].pop();
-            const cell = last.getBoundingClientRect();
-            return {scrolls: body.scrollWidth > body.clientWidth, left: box.left,
-                    right: box.right, cellLeft: cell.left, cellRight: cell.right};
-        }""")
-        assert seen["scrolls"], seen
-        assert seen["left"] <= seen["cellLeft"] and seen["cellRight"] <= seen["right"] + 1, seen
-        page.locator(".nj-queue-body").evaluate("body => { body.scrollLeft = 0; }")
-        # Fold the file browser away: the notebook gets the width (and the picture the table).
-        page.set_viewport_size({"width": VIEWPORT[0], "height": VIEWPORT[1]})
-        page.locator('.jp-SideBar.jp-mod-left li[data-id="filebrowser"]').click()
-        expect(page.locator(".jp-FileBrowser")).to_be_hidden()
+        page.locator(".nj-dashboard").evaluate("d => d.scrollIntoView({block: 'start'})")
+        expect(page.locator(".nj-queue-table tr.nj-row").first).to_be_visible()
+        assert_first_row_in_first_viewport(page, VIEWPORT[1])
+        assert_every_column_reachable(page)
 
         # The kernel (started by Lab, with Lab's environment) used this project's queue.
         assert client.worker_status()["running"]
@@ -143,6 +122,7 @@ def test_dashboard_in_jupyterlab(lab_project, stop_worker_after, tmp_path):
         expect(page_label).to_have_text(f"page 1 of 3 ({JOBS_IN_NOTEBOOK} jobs)")
 
         # Dispatch SampleJobClass.process through its form, with a priority and a delay.
+        page.locator("button.nj-new-job").click()
         page.locator(f"button.nj-dispatch-{PROCESS.replace('.', '-')}").click()
         form = page.locator(f".nj-form-{PROCESS.replace('.', '-')}")
         expect(form).to_be_visible()
@@ -170,10 +150,11 @@ def test_dashboard_in_jupyterlab(lab_project, stop_worker_after, tmp_path):
         expect(status).to_have_text("pending", timeout=(DELAY_S - 1) * 1000)
         lap("dispatched: pending")
         expect(page_label).to_have_text(f"page 1 of 3 ({JOBS_IN_NOTEBOOK + 1} jobs)")
-        cells = page.locator(".nj-queue-table tbody tr").first.locator("td")
-        expect(cells.nth(0)).to_have_text(str(job_id))
-        expect(cells.nth(2)).to_have_text('param1="from", param2="the browser"')
-        expect(cells.nth(3)).to_have_text("7")
+        first = page.locator(".nj-queue-table tr.nj-row").first
+        expect(first.locator(".nj-col-id")).to_have_text(str(job_id))
+        expect(first.locator(".nj-col-arguments")).to_have_text(
+            'param1="from", param2="the browser"')
+        expect(first.locator(".nj-col-priority")).to_have_text("7")
         expect(status).to_have_text("completed", timeout=30_000)
         lap("completed")
         # ... by the dashboard's own refresh: each code cell ran once, none again.
@@ -187,21 +168,26 @@ def test_dashboard_in_jupyterlab(lab_project, stop_worker_after, tmp_path):
         assert list(slow["target"]) == ["jobs.sample.slow"], queue
         slow_id = int(slow["id"].iloc[0])
         expect(page.locator(f".nj-status-{slow_id}")).to_have_text("running", timeout=30_000)
-        assert_rows_line_up(page, 5)
-        page.locator(".jp-NotebookPanel").hover()  # no tooltip of a button in the picture
+        page.locator("button.nj-new-job").click()  # folded again, for the picture
+        page.locator(".nj-dashboard").evaluate("d => d.scrollIntoView({block: 'start'})")
+        page.locator(".jp-NotebookPanel-toolbar").hover()  # no tooltip of a button in the picture
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         hidden = page.add_style_tag(content=".Toastify { display: none !important; }")
-        dash.screenshot(path=str(SCREENSHOT))  # without the toasts of the notebook's jobs
+        page.screenshot(path=str(SCREENSHOT))  # without the toasts of the notebook's jobs
         hidden.evaluate("tag => tag.remove()")
         if os.environ.get("NJ_FULL_SCREENSHOT"):
             page.screenshot(path=os.environ["NJ_FULL_SCREENSHOT"])
         lap("screenshot")
 
-        # Cancel it from its row.
+        # Cancel it from its row: a running job asks once more ("Stop?").
         expect(page.locator(f"button.nj-retry-{slow_id}")).to_have_count(0)
-        page.locator(f"button.nj-cancel-{slow_id}").click()
+        cancel = page.locator(f"button.nj-cancel-{slow_id}")
+        cancel.click()
+        expect(cancel).to_have_text("Stop?")
+        assert client.status(slow_id)["status"] == "running"
+        cancel.click()
         expect(page.locator(f".nj-status-{slow_id}")).to_have_text("cancelled", timeout=15_000)
-        expect(page.locator(".nj-queue-message")).to_have_text(f"job {slow_id} cancelled")
+        expect(page.locator(f".nj-row-{slow_id} .nj-outcome")).to_have_text("cancelled")
         expect(page.locator(f"button.nj-retry-{slow_id}")).to_be_visible()
         assert client.status(slow_id)["status"] == "cancelled"
         lap("cancelled")
@@ -217,16 +203,18 @@ def test_dashboard_in_jupyterlab(lab_project, stop_worker_after, tmp_path):
         assert 0 <= detail_box["y"] - (row_bottom["y"] + row_bottom["height"]) <= 12, (
             row_bottom, detail_box)
         page.locator("button.nj-detail-rerun").click()
+        # The form opens there, in the viewport, with the focus.
+        assert_in_viewport_with_focus(page, ".nj-form-jobs-sample-slow", VIEWPORT[1])
         slow_form = page.locator(".nj-form-jobs-sample-slow")
-        expect(slow_form).to_be_visible()
         expect(slow_form.locator(".nj-input-seconds input")).to_have_value("300")
         expect(slow_form.locator(".nj-input-steps input")).to_have_value("300")
-        expect(slow_form.locator(".nj-form-priority input")).to_have_value("0")
-        # A number typed wrong is refused in the form with the API's words, not replaced.
+        expect(slow_form.locator(".nj-form-priority input")).to_have_value("")
+        # A number typed wrong is refused under its field with the API's words, not replaced.
         slow_form.locator(".nj-input-steps input").fill("abc")
+        slow_form.locator(".nj-input-steps input").press("Tab")
         slow_form.locator("button.nj-form-submit").click()
-        expect(slow_form.locator(".nj-form-message")).to_contain_text(
-            "steps: 'abc' is not accepted; expected int")
+        expect(slow_form.locator(".nj-note-steps")).to_have_text(
+            "'abc' is not accepted; expected int")
         slow_form.locator("button.nj-form-close").click()
         page.locator("button.nj-detail-close").click()
         expect(detail).to_be_hidden()

@@ -201,7 +201,9 @@ function render({ model, el: host }) {
   function draw(force) {
     const rows = model.get("rows") || [];
     const order = rows.map((r) => r.id).join(",");
-    if (hovering && !force && shownOrder && order !== shownOrder) {
+    // Rows that only go or come at the end (Details split the page there) move nothing above.
+    const sameStart = order.startsWith(shownOrder) || shownOrder.startsWith(order);
+    if (hovering && !force && shownOrder && order !== shownOrder && !sameStart) {
       waiting = true;
       note.textContent = "the queue changed: it is shown when the pointer leaves the table";
       return;
