@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from browser_lab import chromium_page, free_port, lab_env, require_browser
@@ -49,9 +50,10 @@ def served(tmp_path_factory):
     mp.delenv("NOTEBOOKJOBS_DB", raising=False)
     with worker_starter(project) as start:
         start()
-        ids = {"failed": [client.dispatch("jobs.testing.fail", f"boom-{k}") for k in "aab"],
-               "ok": [client.dispatch("jobs.testing.ok", n) for n in range(6)],
-               "needle": client.dispatch("jobs.testing.echo", key=NEEDLE)}
+        ids: dict[str, Any] = {
+            "failed": [client.dispatch("jobs.testing.fail", f"boom-{k}") for k in "aab"],
+            "ok": [client.dispatch("jobs.testing.ok", n) for n in range(6)],
+            "needle": client.dispatch("jobs.testing.echo", key=NEEDLE)}
         wait_until(lambda: client.counts()["failed"] == 3 and client.counts()["completed"] == 7,
                    timeout=60, what="the jobs to end")
         ids["running"] = client.dispatch("jobs.testing.sleep", 300, key="long")

@@ -70,7 +70,7 @@ def find(root: widgets.Widget, css: str) -> widgets.Widget:
     if not found:
         part = _row_part(root, css)
         if part is not None:
-            return part  # type: ignore[return-value]
+            return part
     assert len(found) == 1, f"{len(found)} widgets with class {css!r}"
     return found[0]
 

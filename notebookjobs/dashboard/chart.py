@@ -51,13 +51,13 @@ def chart_svg(history: pd.DataFrame, now: datetime) -> str:
     parts = []
     for i, (minute, row) in enumerate(frame.iterrows()):
         x = _PAD + i * width
-        y = _H - _PAD
+        y = float(_H - _PAD)
         for status in ("completed", "failed"):
             count = int(row[status])
             if count:
                 height = count / top * (_H - 2 * _PAD)
                 y -= height
-                stamp = pd.Timestamp(minute).tz_convert(None).strftime("%H:%M")
+                stamp = pd.Timestamp(str(minute)).tz_convert(None).strftime("%H:%M")
                 parts.append(f"<rect x='{x:.1f}' y='{y:.1f}' width='{max(1.0, width - 1):.1f}' "
                              f"height='{height:.1f}' fill='{_COLOURS[status]}'><title>{stamp}: "
                              f"{count} {status}</title></rect>")
