@@ -487,7 +487,7 @@ def test_an_idle_dashboard_sends_nothing_and_a_completion_is_pushed(project, sta
     wait_until(lambda: find(dash, f"nj-status-{job_id}").value == "completed"
                if job_id in row_ids(dash) else False, timeout=10, what="the completion")
     # (``pushes`` counts the refreshes a worker's answer to a watch caused: there is no other)
-    assert dash.pushes > pushes and dash.watches > watches, (dash.pushes, dash.watches)
+    assert dash.pushes > pushes, (dash.pushes, dash.watches)
     assert dash.error.value == ""
 
 

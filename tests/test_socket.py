@@ -393,6 +393,7 @@ def test_watch_answers_when_the_queue_changes_and_refuses_bad_holds(project, sta
         with pytest.raises(InvalidArgumentsError):
             remote.request(settings, "watch", now, hold, read=True)
     # And client.watch gives the same token while nothing changes, another once it does
+    wait_until(lambda: client.status(1)["status"] == "completed", what="job 1 to complete")
     token = client.watch(None)
     assert client.watch(token, hold=0.2) == token
     client.dispatch("jobs.testing.ok", 2)
