@@ -471,7 +471,10 @@ def test_an_idle_dashboard_sends_nothing_and_a_completion_is_pushed(project, sta
     start_worker()
     dash = make_dashboard(autorefresh=True)
     dash._view_count = 1
-    wait_until(lambda: dash.watches >= 2, timeout=10, what="the dashboard to wait for a change")
+    # (its first watch is answered at once; the second one waits in the worker: counted there,
+    # once it has arrived, which may be a while after the thread sent it on a busy machine)
+    wait_until(lambda: dash.watches >= 2 and client.worker_status()["watching"] == 1,
+               timeout=30, what="the dashboard's watch to wait in the worker")
     # When 10 s pass with nothing to show
     before = client.worker_status()["requests"]
     pushes, watches = dash.pushes, dash.watches

@@ -24,6 +24,8 @@ class Changes:
         self._cond = threading.Condition()
         self._version = 0
         self._closed = False
+        #: requests waiting now (``worker_status()["watching"]``: how many dashboards follow)
+        self.waiting = 0
 
     @property
     def version(self) -> int:
@@ -39,7 +41,11 @@ class Changes:
     def wait(self, seen: int, hold: float) -> int:
         """The version, once it is not ``seen``, or after ``hold`` seconds, or at ``close``."""
         with self._cond:
-            self._cond.wait_for(lambda: self._version != seen or self._closed, timeout=hold)
+            self.waiting += 1
+            try:
+                self._cond.wait_for(lambda: self._version != seen or self._closed, timeout=hold)
+            finally:
+                self.waiting -= 1
             return self._version
 
     def close(self) -> None:

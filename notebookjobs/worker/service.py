@@ -60,7 +60,8 @@ class WorkerService:
         self.requests += 1  # (several threads: a lost increment is harmless, it is a gauge)
         checked = validate.request(operation, args)  # refuses unknown operations too
         if operation == "worker_status":
-            return {**self._status(), "requests": self.requests}
+            return {**self._status(), "requests": self.requests,
+                    "watching": self.changes.waiting}
         if operation == "stop":
             self.loop.request_stop()
             return True

@@ -94,6 +94,7 @@ class Writer:
                     _commit(job_store, jobs, new, record)
             except StorageError:
                 if len(jobs) > 1 and self._one_by_one(jobs, new):
+                    self.on_commit()  # some were written, one by one
                     return
                 with self.state_lock:
                     self.state.keep_changes(jobs, new)
