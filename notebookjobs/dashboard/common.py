@@ -22,8 +22,15 @@ STATUS_COLOURS = {
 STATUSES = STATUS_NAMES
 #: The dashboard's stylesheet (an HTML widget's <style>): it fits the width it is given
 #: (Lab's main area beside the file browser, a 390 px phone), inputs never overflow it, and
-#: controls wrap instead of cutting their text ("St…").
+#: controls wrap instead of cutting their text ("St…"). A job's details are single-spaced:
+#: ipywidgets gives an HTML widget's lines the height of a button (28 px), which spread a
+#: frame's first 10 rows over 320 px and more.
 STYLE = ("<style>.nj-dashboard, .nj-dashboard .widget-box { min-width: 0; max-width: 100%; }"
+         ".nj-detail-body .widget-html-content { line-height: 1.4; }"
+         ".nj-detail-body td, .nj-detail-body th { padding: 1px 10px 1px 0; line-height: 1.4;"
+         " border: none; }"
+         ".nj-detail-body .nj-detail-frame td, .nj-detail-body .nj-detail-frame th"
+         " { padding: 1px 6px; white-space: nowrap; }"
          ".nj-dashboard .widget-button { flex-shrink: 0; }"
          ".nj-dashboard .widget-text, .nj-dashboard .widget-dropdown { max-width: 100%; }"
          ".nj-dashboard pre { font-family: var(--jp-code-font-family, monospace); }"

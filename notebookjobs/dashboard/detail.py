@@ -68,7 +68,7 @@ def detail_html(info: dict[str, Any], now: datetime) -> str:
     if running and (info["progress"] is not None or info["progress_message"]):
         pct = "" if info["progress"] is None else f"{float(info['progress']) * 100:.0f}% "
         fields.append(("progress", pct + (info["progress_message"] or "")))
-    rows = "".join(f"<tr><td style='padding:0 10px 0 0;color:#57606a'>{name}</td>"
+    rows = "".join(f"<tr><td style='color:#57606a'>{name}</td>"
                    f"<td>{html.escape(str(value))}</td></tr>" for name, value in fields)
     parts = [f"<div><b>job {info['id']}</b> <span style='color:{colour};font-weight:bold'>"
              f"{html.escape(status)}</span></div><table style='font-size:12px'>{rows}</table>"]
@@ -118,9 +118,10 @@ def _result_html(info: dict[str, Any]) -> str:
                 table = html.escape(error_text(exc))
             _previews[key] = table
         rows = summary.get("rows") if isinstance(summary, dict) else None
+        # All of the rows shown in sight (no box of their own to scroll), wide frames sideways.
         return (f"<div class='nj-detail-result'><b>result</b>: {kind}, {rows} rows; the first "
-                f"{min(PREVIEW_ROWS, rows or 0)}:<div style='overflow:auto;max-height:320px;"
-                f"font-size:11px'>{_previews[key]}</div></div>")
+                f"{min(PREVIEW_ROWS, rows or 0)}:<div style='overflow-x:auto;font-size:11px'>"
+                f"{_previews[key]}</div></div>")
     if kind == "ndarray" and isinstance(summary, dict) and info["status"] == "completed":
         key = (info["id"], info["finished_at"])
         if key not in _previews:  # the first rows, read once per job
