@@ -110,6 +110,18 @@ def test_nj_dashboard_returns_a_displayable_dashboard(make_dashboard):
         dash.close()
 
 
+def test_new_job_is_unfolded_on_an_empty_queue_and_folded_once_there_are_jobs(make_dashboard):
+    # Given an empty queue (a new project), then New job is open: it is all there is to do
+    dash = make_dashboard()
+    assert dash.catalog_open and find(dash, "nj-new-job").description == "New job ▾"
+    # Given a queue with a job, then the queue leads and New job is folded until asked for
+    client.dispatch("jobs.testing.ok", 1)
+    dash = make_dashboard()
+    assert not dash.catalog_open and find(dash, "nj-new-job").description == "New job ▸"
+    find(dash, "nj-new-job").click()
+    assert dash.catalog_open
+
+
 def test_jobs_section_groups_targets_and_greys_out_those_not_allowed(project, make_dashboard):
     # Given a whitelist that does not name jobs.testing.noisy
     project.write_whitelist(TEST_WHITELIST.replace("    noisy: {}\n", ""))

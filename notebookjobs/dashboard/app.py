@@ -130,6 +130,8 @@ class Dashboard(widgets.VBox):
         self.observe(lambda _c: self._woken(), names="_view_count")
         self.queue.grid.observe(lambda _c: self._woken(), names="page_hidden")
         self.refresh(catalog=True)
+        if self.queue.total == 0:  # a new project: what it can dispatch is what to see first
+            self._fold_catalog(False)
         if job_id is not None:
             self.open_job(job_id)
         if autorefresh:
@@ -233,10 +235,12 @@ class Dashboard(widgets.VBox):
             opening = not self.catalog_open
             if opening:
                 self.refresh(catalog=True)
-            display = None if opening else "none"
-            for widget in (self.catalog, self.catalog_filter, self.reload_button):
-                widget.layout.display = display
-            self.new_job_button.description = "New job ▾" if opening else "New job ▸"
+            self._fold_catalog(not opening)
+
+    def _fold_catalog(self, fold: bool) -> None:
+        for widget in (self.catalog, self.catalog_filter, self.reload_button):
+            widget.layout.display = "none" if fold else None
+        self.new_job_button.description = "New job ▸" if fold else "New job ▾"
 
     def open_form(self, record: dict[str, Any], **prefill: Any) -> DispatchForm:
         """Open the Dispatch form of a target (a row of ``client.available_jobs()``) right
