@@ -1,8 +1,13 @@
 // The queue's table (notebookjobs/dashboard/grid.py): one page of jobs drawn from the `rows`
 // trait. No network, no framework: this module travels to the page as a trait of the widget.
 //
-// - Relative times ("3 min ago", a running job's duration) are computed here from epoch
-//   milliseconds and tick here, so the kernel sends nothing while nothing changes.
+// - Relative times ("3m ago", a running job's duration) are computed here from epoch
+//   milliseconds and tick here, so the kernel sends nothing while nothing changes. They are
+//   written short ("1m 5s", as GitHub's runs are): beside Lab's file browser every column
+//   has to fit in ~850 px.
+// - Every heading and value reads whole: a column whose text does not fit grows to it (and
+//   never shrinks back, so ticking times do not make the table jitter); only target and
+//   arguments give up room, cut with an ellipsis, the full text on hover.
 // - Rows never move under the pointer: while it is over the table, a new page whose order
 //   differs waits until the pointer leaves (rows that only changed content are redrawn).
 // - Cancel of a running job asks once more ("Stop?") before it is sent.
@@ -15,6 +20,8 @@ const COLUMNS = [
   ["wait", "wait"], ["duration", "duration"], ["created", "created"], ["after", "after"],
   ["actions", ""],
 ];
+//: the columns that give up room (cut with an ellipsis); every other column grows to its text
+const SQUEEZED = new Set(["target", "arguments"]);
 const OUTCOME_MS = 4000;
 const CONFIRM_MS = 4000;
 
@@ -27,22 +34,22 @@ function el(tag, cls, text) {
 
 function span(seconds) {
   const s = Math.max(0, seconds);
-  if (s < 1) return `${Math.round(s * 1000)} ms`;
-  if (s < 10) return `${s.toFixed(1)} s`;
-  if (s < 60) return `${Math.floor(s)} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${String(Math.floor(s % 60)).padStart(2, "0")} s`;
-  if (s < 86400) return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
-  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
+  if (s < 1) return `${Math.round(s * 1000)}ms`;
+  if (s < 10) return `${s.toFixed(1)}s`;
+  if (s < 60) return `${Math.floor(s)}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${Math.floor(s % 60)}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
 }
 
 function ago(ms, now) {
   if (ms === null || ms === undefined) return "";
   const s = (now - ms) / 1000;
   if (s < 5) return "just now";
-  if (s < 60) return `${Math.floor(s)} s ago`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
-  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
-  return `${Math.floor(s / 86400)} d ago`;
+  if (s < 60) return `${Math.floor(s)}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ago`;
+  return `${Math.floor(s / 86400)}d ago`;
 }
 
 function exact(ms) {
@@ -88,10 +95,11 @@ function render({ model, el: host }) {
   host.appendChild(root);
 
   let hovering = false;
-  let shownOrder = "";
+  let shownOrder = [];
   let waiting = false;           // a new order waits for the pointer to leave
   const outcomes = new Map();    // id -> {text, kind, until}
   const confirming = new Map();  // id -> until (ms)
+  const grown = new Map();       // column -> px it grew to (``fit``)
   let tick = null;
 
   function send(action, id) {
@@ -110,6 +118,7 @@ function render({ model, el: host }) {
   function cell(row, name, label, now, t) {
     const td = el("td", `nj-col-${name}`);
     td.dataset.label = label;
+    td.dataset.col = name;
     switch (name) {
       case "select": {
         const box = el("input", "nj-select");
@@ -135,10 +144,11 @@ function render({ model, el: host }) {
           const fill = el("span", "nj-bar-fill");
           fill.style.width = `${pct}%`;
           bar.appendChild(fill);
-          bar.title = `${pct}%${row.progress_text ? " " + row.progress_text : ""}`;
-          td.append(bar, el("span", "nj-pct", `${pct}%`));
+          td.title = `${row.label} ${pct}%${row.progress_text ? " · " + row.progress_text : ""}`;
+          td.appendChild(bar);
         } else if (row.progress_text) {
           td.appendChild(el("span", "nj-pct", row.progress_text));
+          td.title = `${row.label} · ${row.progress_text}`;
         }
         break;
       }
@@ -187,23 +197,21 @@ function render({ model, el: host }) {
     return td;
   }
 
-  function rowNode(row, now, hasAfter) {
+  function rowNode(row, now, shown) {
     const tr = el("tr", `nj-row nj-row-${row.id} nj-row-status-${row.status}`);
     tr.dataset.id = row.id;
     const t = times(row, now);
-    for (const [name, label] of COLUMNS) {
-      if (name === "after" && !hasAfter) continue;
-      tr.appendChild(cell(row, name, label, now, t));
-    }
+    for (const [name, label] of shown) tr.appendChild(cell(row, name, label, now, t));
     return tr;
   }
 
   function draw(force) {
     const rows = model.get("rows") || [];
-    const order = rows.map((r) => r.id).join(",");
+    const order = rows.map((r) => r.id);
     // Rows that only go or come at the end (Details split the page there) move nothing above.
-    const sameStart = order.startsWith(shownOrder) || shownOrder.startsWith(order);
-    if (hovering && !force && shownOrder && order !== shownOrder && !sameStart) {
+    const common = Math.min(order.length, shownOrder.length);
+    const sameStart = order.slice(0, common).every((id, i) => id === shownOrder[i]);
+    if (hovering && !force && shownOrder.length && !sameStart) {
       waiting = true;
       note.textContent = "the queue changed: it is shown when the pointer leaves the table";
       return;
@@ -213,42 +221,72 @@ function render({ model, el: host }) {
     shownOrder = order;
     const now = Date.now();
     const hasAfter = rows.some((r) => r.after);
+    const shown = COLUMNS.filter(([name]) => name !== "after" || hasAfter);
     const table = el("table", "nj-table");
-    if (model.get("header")) {
-      const thead = el("thead");
-      const tr = el("tr");
-      for (const [name, label] of COLUMNS) {
-        if (name === "after" && !hasAfter) continue;
-        const th = el("th", `nj-col-${name}`, label);
-        if (name === "select" && rows.length) {
-          const all = el("input", "nj-select-all");
-          all.type = "checkbox";
-          all.title = "select every job of this page";
-          const chosen = selectedSet();
-          all.checked = rows.every((r) => chosen.has(r.id));
-          all.addEventListener("change", () => {
-            const ids = selectedSet();
-            for (const r of rows) { if (all.checked) ids.add(r.id); else ids.delete(r.id); }
-            setSelected(ids);
-          });
-          th.textContent = "";
-          th.appendChild(all);
-        }
-        tr.appendChild(th);
-      }
-      thead.appendChild(tr);
-      table.appendChild(thead);
+    const colgroup = el("colgroup");
+    for (const [name] of shown) {
+      const col = el("col", `nj-col-${name}`);
+      if (grown.has(name)) col.style.width = `${grown.get(name)}px`;
+      colgroup.appendChild(col);
     }
+    table.appendChild(colgroup);
+    // The rows below an open Details have the headings too, hidden but sized, so that their
+    // columns grow as the table's above do and line up with them.
+    const header = model.get("header");
+    const thead = el("thead", header ? "" : "nj-ghost");
+    const headings = el("tr");
+    for (const [name, label] of shown) {
+      const th = el("th", `nj-col-${name}`, label);
+      th.dataset.col = name;
+      if (name === "select" && rows.length && header) {
+        const all = el("input", "nj-select-all");
+        all.type = "checkbox";
+        all.title = "select every job of this page";
+        const chosen = selectedSet();
+        all.checked = rows.every((r) => chosen.has(r.id));
+        all.addEventListener("change", () => {
+          const ids = selectedSet();
+          for (const r of rows) { if (all.checked) ids.add(r.id); else ids.delete(r.id); }
+          setSelected(ids);
+        });
+        th.textContent = "";
+        th.appendChild(all);
+      }
+      headings.appendChild(th);
+    }
+    thead.appendChild(headings);
+    table.appendChild(thead);
     const tbody = el("tbody");
-    for (const row of rows) tbody.appendChild(rowNode(row, now, hasAfter));
+    for (const row of rows) tbody.appendChild(rowNode(row, now, shown));
     table.appendChild(tbody);
     const left = scroller.scrollLeft;
     scroller.replaceChildren(table);
+    fit(table, colgroup);
     scroller.scrollLeft = left;
     if (!rows.length && model.get("header")) {
       scroller.appendChild(el("div", "nj-empty", model.get("empty_text")));
     }
     schedule(rows);
+  }
+
+  // A column whose heading or a value is wider than the column grows to it (not in the card
+  // layout, where the table is a block and its columns do not apply).
+  function fit(table, colgroup) {
+    if (getComputedStyle(table).display !== "table") return;
+    const need = new Map();
+    for (const row of table.rows) {
+      for (const cell of row.cells) {
+        const name = cell.dataset.col;
+        if (SQUEEZED.has(name) || cell.scrollWidth <= cell.clientWidth) continue;
+        // +1: scrollWidth is rounded, the text's width may not be
+        need.set(name, Math.max(need.get(name) || 0, cell.scrollWidth + 1));
+      }
+    }
+    for (const [name, px] of need) {
+      grown.set(name, Math.max(grown.get(name) || 0, px));
+      const col = colgroup.querySelector(`col.nj-col-${name}`);
+      if (col) col.style.width = `${grown.get(name)}px`;
+    }
   }
 
   // Ticking: every second while a row counts (running, or pending with a countdown), else
