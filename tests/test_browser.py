@@ -29,9 +29,10 @@ from browser_lab import (
     wait_all_run,
     wait_kernel_ready,
 )
-from test_browser_dashboard import (
+from dashboard_page import (
     assert_every_column_reachable,
     assert_first_row_in_first_viewport,
+    assert_headings_whole,
     assert_in_viewport_with_focus,
 )
 
@@ -168,6 +169,11 @@ def test_dashboard_in_jupyterlab(lab_project, stop_worker_after, tmp_path):
         assert list(slow["target"]) == ["jobs.sample.slow"], queue
         slow_id = int(slow["id"].iloc[0])
         expect(page.locator(f".nj-status-{slow_id}")).to_have_text("running", timeout=30_000)
+        # Beside the file browser, with a running job's progress bar, every heading (and every
+        # value but a target's or arguments') reads whole in Lab's font.
+        expect(page.locator(".jp-FileBrowser")).to_be_visible()
+        expect(page.locator(f".nj-row-{slow_id} .nj-bar")).to_be_visible(timeout=15_000)
+        assert_headings_whole(page)
         page.locator("button.nj-new-job").click()  # folded again, for the picture
         page.locator(".nj-dashboard").evaluate("d => d.scrollIntoView({block: 'start'})")
         page.locator(".jp-NotebookPanel-toolbar").hover()  # no tooltip of a button in the picture
@@ -239,13 +245,19 @@ LIVE_CELLS = [
     "import notebookjobs as nj",
     # pending for a few seconds (its delay), then running with its progress, then completed
     "job = nj.dispatch('jobs.sample.slow', seconds=2, steps=4, delay=4)\njob",
+    # five jobs that end within a second of each other, well after the first: one batch
+    "batch = [nj.dispatch('jobs.sample.slow', seconds=s, steps=1, delay=BATCH_DELAY_S)\n"
+    "         for s in (0.2, 0.4, 0.6, 0.8)]\n"
+    "batch.append(nj.dispatch('jobs.sample.always_fails', 'boom', delay=BATCH_DELAY_S))",
 ]
+BATCH_DELAY_S = 14  # the batch is due this long after the cell: past the first job's toast
 
 
 def test_a_job_line_lives_until_the_job_ends_and_a_toast_says_so(lab_project, stop_worker_after,
                                                                  tmp_path):
     """SPEC §15 in JupyterLab: a Job as a cell's value updates from pending to completed
-    without the cell running again, and a notification says that the job ended."""
+    without the cell running again, and a notification says that the job ended; jobs that
+    end together make one notification, which names the failed one (issue 23)."""
     require_browser()
     import nbformat
     from playwright.sync_api import expect
@@ -256,8 +268,13 @@ def test_a_job_line_lives_until_the_job_ends_and_a_toast_says_so(lab_project, st
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in LIVE_CELLS]
+    nb.cells = [nbformat.v4.new_code_cell(source.replace("BATCH_DELAY_S", str(BATCH_DELAY_S)))
+                for source in LIVE_CELLS]
     nbformat.write(nb, lab_project.root / "notebooks" / "live.ipynb")
+    # (no retries: the failed job ends with the others, not seconds later)
+    whitelist = (lab_project.root / "whitelist.yaml").read_text()
+    lab_project.write_whitelist(whitelist.replace("always_fails: {retry_attempts: 2}",
+                                                  "always_fails: {retry_attempts: 0}"))
     client.start_worker()
     env = lab_env(lab_project.env(), tmp_path / "jupyter")
     with jupyter_lab(lab_project.root, env, tmp_path / "lab.log") as lab, \
@@ -267,7 +284,7 @@ def test_a_job_line_lives_until_the_job_ends_and_a_toast_says_so(lab_project, st
         # When its cells run once
         run_all(page)
         wait_all_run(page)
-        job_id = int(client.jobs()["id"].max())
+        job_id, *batch = sorted(int(i) for i in client.jobs(per_page=10)["id"])
         status = page.locator(f".nj-job-line-{job_id} .nj-job-status")
         # Then the line shows the job pending, then running, then completed, on its own
         expect(status).to_have_text("● pending", timeout=10_000)
@@ -275,11 +292,19 @@ def test_a_job_line_lives_until_the_job_ends_and_a_toast_says_so(lab_project, st
         expect(status).to_have_text("● running", timeout=15_000)
         expect(status).to_have_text("● completed", timeout=30_000)
         expect(page.locator(f".nj-job-line-{job_id}")).to_contain_text("1 attempt")
-        expect(page.locator(".jp-CodeCell .jp-InputPrompt").last).to_have_text("[2]:")
+        expect(page.locator(".jp-CodeCell .jp-InputPrompt").last).to_have_text("[3]:")
         assert client.status(job_id)["status"] == "completed"
         # And a JupyterLab notification says which job ended, and how
         toast = page.locator(".Toastify__toast", has_text=f"Job {job_id} jobs.sample.slow "
                                                           "completed")
         expect(toast).to_be_visible(timeout=15_000)
+        # And the five jobs of the batch make one notification, the failure named in it
+        together = page.locator(".Toastify__toast", has_text=(
+            f"5 jobs ended: 4 completed, 1 failed (job {batch[-1]}: ValueError: boom)"))
+        expect(together).to_be_visible(timeout=(BATCH_DELAY_S + 30) * 1000)
+        assert [client.status(i)["status"] for i in batch] == ["completed"] * 4 + ["failed"]
+        alone = [page.locator(".Toastify__toast", has_text=re.compile(rf"Job {i} jobs\.")).count()
+                 for i in batch]  # (a job's own toast: "Job 6 jobs.sample.always_fails ...")
+        assert alone == [0] * 5, (alone, page.locator(".Toastify__toast").all_text_contents())
         expect(page.locator(STDERR_OUTPUT)).to_have_count(0)
         assert not page_errors, f"uncaught JS errors in the page: {page_errors}"
