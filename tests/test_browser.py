@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import time
-from pathlib import Path
 
 import pytest
 from browser_lab import (
@@ -41,7 +40,8 @@ from support import REPO
 PROCESS = "jobs.sample.SampleJobClass.process"
 NOTEBOOK = REPO / "notebooks" / "dashboard.ipynb"
 # The README shows docs/dashboard.png; refresh it with NJ_SCREENSHOT=docs/dashboard.png.
-SCREENSHOT = Path(os.environ.get("NJ_SCREENSHOT") or REPO / "build" / "dashboard.png")
+# (a relative path is the repo's: the tests run in a project folder of their own)
+SCREENSHOT = REPO / os.environ.get("NJ_SCREENSHOT", "build/dashboard.png")
 JOBS_IN_NOTEBOOK = 12  # what notebooks/dashboard.ipynb dispatches
 VIEWPORT = (1280, 800)  # a laptop, with Lab's file browser open (issue 23)
 DELAY_S = 5  # the job dispatched through the form runs this long after: time to see it pending

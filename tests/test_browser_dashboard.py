@@ -19,7 +19,6 @@ import os
 import re
 import secrets
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,7 +43,7 @@ from dashboard_page import (
 
 from support import REPO, TEST_WHITELIST, new_project, wait_until, worker_starter
 
-SHOTS = Path(os.environ.get("NJ_SHOT_DIR") or REPO / "build")
+SHOTS = REPO / os.environ.get("NJ_SHOT_DIR", "build")  # (relative: to the repo)
 CULL_AFTER_S = 3  #: the page's kernel is ended this long after its page closed (+ the check)
 CULL_EVERY_S = 1
 NEEDLE = "unicorn-42"

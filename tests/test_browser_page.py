@@ -16,7 +16,6 @@ import re
 import secrets
 import subprocess
 import sys
-from pathlib import Path
 
 from browser_lab import (
     chromium_page,
@@ -30,7 +29,7 @@ from browser_lab import (
 
 from support import REPO, wait_until
 
-SCREENSHOT = Path(os.environ.get("NJ_PAGE_SCREENSHOT") or REPO / "build" / "dashboard-page.png")
+SCREENSHOT = REPO / os.environ.get("NJ_PAGE_SCREENSHOT", "build/dashboard-page.png")
 BUILD = "jobs.example.Report.build"
 
 
