@@ -245,9 +245,9 @@ LIVE_CELLS = [
     "import notebookjobs as nj",
     # pending for a few seconds (its delay), then running with its progress, then completed
     "job = nj.dispatch('jobs.sample.slow', seconds=2, steps=4, delay=4)\njob",
-    # five jobs that end within a second of each other, well after the first: one batch
-    "batch = [nj.dispatch('jobs.sample.slow', seconds=s, steps=1, delay=BATCH_DELAY_S)\n"
-    "         for s in (0.2, 0.4, 0.6, 0.8)]\n"
+    # five quick jobs due together, well after the first: they end within a moment, one batch
+    "batch = [nj.dispatch('jobs.sample.SampleJobClass.process', 'a', str(n),\n"
+    "                     delay=BATCH_DELAY_S) for n in range(4)]\n"
     "batch.append(nj.dispatch('jobs.sample.always_fails', 'boom', delay=BATCH_DELAY_S))",
 ]
 BATCH_DELAY_S = 14  # the batch is due this long after the cell: past the first job's toast
