@@ -29,11 +29,11 @@ def buckets(history: pd.DataFrame, now: datetime) -> pd.DataFrame:
     done = done[done["minute"] >= start]
     if done.empty:
         return frame
-    counts = done.groupby(["minute", "status"]).size().unstack(fill_value=0)
+    counts = done.groupby(["minute", "status"], observed=True).size().unstack(fill_value=0)
     for status in ("completed", "failed"):
         if status in counts:
             frame.loc[counts.index, status] = counts[status].to_numpy()
-    waits = done.groupby("minute")["wait_s"].median()
+    waits = done.groupby("minute", observed=True)["wait_s"].median()
     frame.loc[waits.index, "wait"] = waits.to_numpy()
     return frame
 
