@@ -143,3 +143,29 @@ def test_edit_and_rerun_keeps_a_frame_argument(project, make_dashboard):
     again = client.status(dash.form.last_job_id)
     assert again["kwargs"]["data"] == client.status(job)["args"][0] or \
         again["args"][0] == client.status(job)["args"][0]
+
+
+def test_the_chart_counts_the_last_hour_per_minute_and_says_so():
+    # Given a history: three completed and one failed job in the last hour, one completed two
+    # hours ago, one still pending (status a categorical, as client.history() gives it)
+    import pandas as pd
+
+    from notebookjobs.dashboard.chart import buckets, chart_svg
+    from notebookjobs.models import STATUS_NAMES
+
+    now = pd.Timestamp("2026-01-01 12:00:30", tz="UTC")
+    minutes = [1, 1, 5, 1, 120, None]
+    history = pd.DataFrame({
+        "status": pd.Categorical(["completed", "completed", "completed", "failed", "completed",
+                                  "pending"], categories=list(STATUS_NAMES)),
+        "finished_at": [now - pd.Timedelta(minutes=m) if m else pd.NaT for m in minutes],
+        "wait_s": [0.5, 1.5, 2.0, 4.0, 9.0, None]})
+    # Then each minute has its counts and median wait; what is older, or not finished, is left out
+    frame = buckets(history, now.to_pydatetime())
+    assert (int(frame["completed"].sum()), int(frame["failed"].sum())) == (3, 1)
+    last = frame.loc[pd.Timestamp("2026-01-01 11:59", tz="UTC")]
+    assert (last["completed"], last["failed"], last["wait"]) == (2, 1, 1.5)
+    # And the picture says it in its legend; with nothing finished, a line says that instead
+    svg = chart_svg(history, now.to_pydatetime())
+    assert svg.startswith("<svg") and "4 finished in the last hour · max 3/min" in svg
+    assert "no job finished" in chart_svg(history.iloc[4:], now.to_pydatetime())
