@@ -396,5 +396,7 @@ def stop_worker() -> bool:
 
 
 def worker_status() -> dict[str, Any]:
-    """running, pid, concurrency, started_at and jobs (the ids it runs now)."""
+    """running, pid, concurrency, started_at and jobs (the ids it runs now); from a running
+    worker also requests (received so far) and watching (``watch`` requests waiting now: the
+    dashboards that follow the queue)."""
     return daemon.status(_paths())
