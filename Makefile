@@ -106,7 +106,7 @@ lab: setup
 	    $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # make bench: notebookjobs against Huey (SPEC §13), every figure 3 times, into benchmarks/RESULTS.md
-# (takes many minutes), then the Dask executor on 1, 2 and 4 Dask workers into benchmarks/DASK.md;
+# (takes many minutes), the dashboard's figures (benchmarks/dashboard_bench.py, its section), then the Dask executor on 1, 2 and 4 Dask workers into benchmarks/DASK.md;
 # make bench-quick, or make bench ARGS=--quick: a few minutes, benchmarks/out/.
 .PHONY: bench bench-quick
 
@@ -117,6 +117,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
 bench: setup $(VENV)/.bench-installed
 	@status=0; \
 	$(PY) benchmarks/run.py $(ARGS) || status=1; \
+	$(PY) benchmarks/dashboard_bench.py $(ARGS) || status=1; \
 	$(PY) benchmarks/dask_bench.py $(ARGS) || status=1; \
 	exit $$status
 

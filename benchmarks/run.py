@@ -376,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(report)
+    output.write_text(keep_dashboard_section(output, report))
     log(f"wrote {output} and {raw} ({meta['elapsed']:.0f} s in all)")
     return 1 if results.errors else 0
 
@@ -389,12 +389,23 @@ def rerender(path: Path, output: Path | None) -> int:
     results.load = [tuple(x) for x in data["other_load"]]
     meta = data["meta"]
     out = output or (OUT / "RESULTS-quick.md" if meta["quick"] else HERE / "RESULTS.md")
-    out.write_text(render(results, meta))
+    out.write_text(keep_dashboard_section(out, render(results, meta)))
     log(f"wrote {out} from {path}")
     return 0
 
 
 # --- the report ------------------------------------------------------------------------------
+
+def keep_dashboard_section(path: Path, text: str) -> str:
+    """``text`` with the section benchmarks/dashboard_bench.py wrote in ``path`` kept at its
+    end (that script measures the dashboard and writes its own figures between markers)."""
+    begin, end = "<!-- dashboard_bench.py: begin -->", "<!-- dashboard_bench.py: end -->"
+    old = path.read_text() if path.exists() else ""
+    if begin not in old or end not in old:
+        return text
+    kept = begin + old.split(begin, 1)[1].split(end, 1)[0] + end
+    return text.rstrip("\n") + "\n\n" + kept + "\n"
+
 
 def _holds(value: float | None, target: tuple[str, float, str] | None) -> str:
     if target is None:

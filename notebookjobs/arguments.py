@@ -337,3 +337,9 @@ def from_string(name: str, text: str, base: type) -> Any:
 def _mismatch(name: str, value: Any, expected: str) -> InvalidArgumentsError:
     return InvalidArgumentsError(f"{name}: {validate.short_repr(value)} is not accepted; "
                                  f"expected {expected}")
+
+
+def coerce_one(name: str, value: Any, annotation: Any) -> Any:
+    """One value as ``bind`` coerces it for a parameter so annotated (a form checks each
+    field on its own with it, so that every bad field is named at once, not the first)."""
+    return to_json_value(name, _coerce(name, validate.plain_number(value), *_kind(annotation)))

@@ -274,19 +274,32 @@ def _frame(jobs: list[Job]) -> pd.DataFrame:
 
 
 def jobs(page: int = 1, per_page: int = 5, status: str | None = None,
-         order: str = "newest") -> pd.DataFrame:
+         order: str = "newest", search: str | None = None) -> pd.DataFrame:
     """One page of the queue, newest first (``order``: also oldest, running for the running
-    and pending jobs first, priority); ``df.attrs`` holds total, page, pages, per_page, status
-    and order."""
+    jobs first then the pending ones in the order they will run, priority); ``search``: only
+    the jobs whose target or arguments contain this text (any case). ``df.attrs`` holds total,
+    page, pages, per_page, status, order and search."""
     _check_int("page", page, 1)
     _check_int("per_page", per_page, 1)
     _check_status(status)
     validate.page_order("order", order)
-    rows, total = QueueClient(_paths()).page(page, per_page, status, order)
+    if search is not None:
+        search = validate.search_text("search", search)
+    rows, total = QueueClient(_paths()).page(page, per_page, status, order, search)
     frame = _frame(rows)
     frame.attrs.update(total=total, page=page, per_page=per_page, status=status, order=order,
-                       pages=max(1, math.ceil(total / per_page)))
+                       search=search, pages=max(1, math.ceil(total / per_page)))
     return frame
+
+
+def watch(seen: str | None = None, hold: float = 60.0) -> str:
+    """Wait until the queue changes: a token, another than ``seen`` once something changed
+    (at once when ``seen`` is None), else ``seen`` again after about ``hold`` seconds. The
+    dashboard's push: with a worker, one request waits in it; without one, the queue's files
+    are compared twice a second (``watching``)."""
+    from . import watching
+
+    return watching.watch(_paths(), seen, validate.seconds("hold", hold))
 
 
 def _check_status(status: str | None) -> None:
@@ -360,5 +373,7 @@ def stop_worker() -> bool:
 
 
 def worker_status() -> dict[str, Any]:
-    """running, pid, concurrency, started_at and jobs (the ids it runs now)."""
+    """running, pid, concurrency, started_at and jobs (the ids it runs now); from a running
+    worker also requests (received so far) and watching (``watch`` requests waiting now: the
+    dashboards that follow the queue)."""
     return daemon.status(_paths())

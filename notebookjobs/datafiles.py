@@ -203,7 +203,11 @@ def read(kind: str, path: Path, rows: int | None = None) -> Any:
     if kind == "ndarray":
         import numpy as np
 
-        return np.load(path, allow_pickle=False)
+        if rows is None:
+            return np.load(path, allow_pickle=False)
+        # A preview: the first rows, mapped rather than read (the array may be large).
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+        return np.array(mapped if mapped.ndim == 0 else mapped[:rows])
     import pyarrow as pa
     import pyarrow.parquet as pq
 

@@ -71,9 +71,10 @@ class Queue(Protocol):
         """The jobs with these ids, in id order (ids without a job left out): one request for
         the jobs a notebook follows."""
 
-    def page(self, page: int, per_page: int, status: str | None, order: str = "newest") -> Page:
+    def page(self, page: int, per_page: int, status: str | None, order: str = "newest",
+             search: str | None = None) -> Page:
         """Jobs in ``order`` (``store.PAGE_ORDERS``: newest, oldest, running, priority), and the
-        number matching ``status``."""
+        number matching ``status`` and ``search`` (text in the target or the arguments)."""
 
     def counts(self) -> dict[str, int]:
         """Jobs per status, all five keys."""
@@ -152,8 +153,9 @@ class StoreQueue:
     def get_many(self, job_ids: list[int]) -> list[Job]:
         return self.store.get_many(job_ids)
 
-    def page(self, page: int, per_page: int, status: str | None, order: str = "newest") -> Page:
-        return self.store.page(page, per_page, status, order)
+    def page(self, page: int, per_page: int, status: str | None, order: str = "newest",
+             search: str | None = None) -> Page:
+        return self.store.page(page, per_page, status, order, search)
 
     def counts(self) -> dict[str, int]:
         return self.store.counts()
@@ -354,8 +356,9 @@ class QueueClient:
     def get_many(self, job_ids: list[int]) -> list[Job]:
         return self._route(lambda q: q.get_many(job_ids))
 
-    def page(self, page: int, per_page: int, status: str | None, order: str = "newest") -> Page:
-        return self._route(lambda q: q.page(page, per_page, status, order))
+    def page(self, page: int, per_page: int, status: str | None, order: str = "newest",
+             search: str | None = None) -> Page:
+        return self._route(lambda q: q.page(page, per_page, status, order, search))
 
     def counts(self) -> dict[str, int]:
         return self._route(lambda q: q.counts())

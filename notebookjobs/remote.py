@@ -282,9 +282,9 @@ class RemoteQueue:
     def get_many(self, job_ids: list[int]) -> list[Job]:
         return list(self._send("get_many", list(job_ids), read=True))
 
-    def page(self, page: int, per_page: int, status: str | None,
-             order: str = "newest") -> tuple[list[Job], int]:
-        jobs, total = self._send("page", page, per_page, status, order, read=True)
+    def page(self, page: int, per_page: int, status: str | None, order: str = "newest",
+             search: str | None = None) -> tuple[list[Job], int]:
+        jobs, total = self._send("page", page, per_page, status, order, search, read=True)
         return jobs, total
 
     def counts(self) -> dict[str, int]:

@@ -13,6 +13,12 @@ use a token (``--Voila.auto_token``) and Jupyter Server's identity provider read
 answered with it, so that neither the kernel nor the worker it may start inherits it. A token
 of the user's choosing comes from ``$NOTEBOOKJOBS_DASHBOARD_TOKEN``.
 
+The page loads nothing from outside 127.0.0.1: Voila runs our template (``page/voila``, its lab
+template without the stylesheets it asks a CDN for) and not ipylab's extension (a Lab plugin
+that cannot start outside Lab). A closed page's kernel is culled: the dashboard stops sending
+anything once its tab is hidden, so the kernel goes idle, and jupyter_server's culler ends
+kernels idle without a connection for ``CULL_AFTER_S``.
+
 The command stays in the foreground, like ``jupyter lab``: Ctrl-C or SIGTERM stops Voila, which
 shuts its kernels down. The worker a dispatch from the page starts keeps running, as it does
 after a notebook closes.
@@ -46,6 +52,10 @@ ENV_TOKEN = "NOTEBOOKJOBS_DASHBOARD_TOKEN"
 START_TIMEOUT_S = 60.0  #: Voila answers in 1.5 to 3 s on 2 busy cores; a cold start takes longer
 STOP_TIMEOUT_S = 30.0  #: how long Voila gets to shut its kernels down after SIGTERM
 _POLL_S = 0.2
+#: a kernel whose page was closed (idle, nothing connected) is ended after this many seconds
+#: (jupyter_server's MappingKernelManager culler, which Voila uses; checked every CULL_EVERY_S)
+CULL_AFTER_S = 60
+CULL_EVERY_S = 15
 
 
 def notebook_path() -> Path:
@@ -53,13 +63,31 @@ def notebook_path() -> Path:
     return Path(str(files("notebookjobs").joinpath("page", "notebookjobs.ipynb")))
 
 
-def command(port: int) -> list[str]:
+def template_path() -> Path:
+    """The folder to put on ``$JUPYTER_PATH`` for Voila to find our template."""
+    return notebook_path().parent
+
+
+def command(port: int, cull_after: int = CULL_AFTER_S,
+            cull_every: int = CULL_EVERY_S) -> list[str]:
     """Voila on 127.0.0.1:``port``, in this Python (so the kernel is this environment's too),
     with a token it reads from ``$JUPYTER_TOKEN_FILE`` (``token_file``): Voila 0.5's
-    ``auto_token`` lets Jupyter Server's identity provider (>= 2.0.1) pick it up there."""
+    ``auto_token`` lets Jupyter Server's identity provider (>= 2.0.1) pick it up there. Its
+    environment needs ``voila_env``. ``cull_after``: seconds a page's kernel lives on, idle and
+    unconnected, once its page is closed."""
     return [sys.executable, "-m", "voila", str(notebook_path()), "--no-browser",
             "--Voila.ip=127.0.0.1", f"--port={port}", "--Voila.port_retries=0",
-            "--Voila.auto_token=True", "--theme=light"]
+            "--Voila.auto_token=True", "--theme=light", "--template=notebookjobs",
+            "--VoilaConfiguration.extension_denylist=['ipylab']",
+            f"--MappingKernelManager.cull_idle_timeout={cull_after}",
+            f"--MappingKernelManager.cull_interval={cull_every}",
+            "--MappingKernelManager.cull_connected=False"]
+
+
+def voila_env(base: dict[str, str]) -> dict[str, str]:
+    """``base`` with our template's folder first on ``$JUPYTER_PATH``."""
+    paths = [str(template_path()), *filter(None, base.get("JUPYTER_PATH", "").split(os.pathsep))]
+    return dict(base, JUPYTER_PATH=os.pathsep.join(paths))
 
 
 def token_file(token: str) -> Path:
@@ -108,7 +136,7 @@ def serve(port: int = 8866, open_browser: bool = False) -> int:
     log_path = settings.logs_dir / "dashboard.log"
     private_files.private_dir(log_path.parent)
     secret = token_file(token)
-    env = {name: value for name, value in os.environ.items()
+    env = {name: value for name, value in voila_env(dict(os.environ)).items()
            if name not in ("JUPYTER_TOKEN", ENV_TOKEN)}  # JUPYTER_TOKEN would win over the file
     env.update({ENV_ROOT: str(settings.root), "JUPYTER_TOKEN_FILE": str(secret)})
     url = f"http://127.0.0.1:{port}/?token={token}"

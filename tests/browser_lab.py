@@ -1,4 +1,4 @@
-"""JupyterLab and headless Chromium for tests/test_browser.py.
+"""JupyterLab, Voila and headless Chromium for the browser tests (tests/test_browser*.py).
 
 JupyterLab listens on 127.0.0.1 only, with a token, and keeps its state (config, data, runtime,
 workspaces, IPython profile) in temp folders; the browser is Debian's /usr/bin/chromium driven
@@ -83,11 +83,65 @@ def lab_env(base: dict[str, str], state: Path) -> dict[str, str]:
     return env
 
 
-def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
+def require_voila() -> None:
+    """Skip when Voila is missing, except in CI (``$CI`` set): a failure."""
+    try:
+        import voila  # noqa: F401
+    except ImportError:
+        reason = "Voila is not installed: pip install -e '.[dashboard]' (make test does)"
+        if os.environ.get("CI"):
+            pytest.fail(reason + "; in CI it must run, not skip")
+        pytest.skip(reason)
+
+
+def leftovers(root: Path) -> list[str]:
+    """Voila or kernel processes still running for the project at ``root`` (Linux /proc)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            environ = Path(entry.path, "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue  # it ended while we looked, or is not ours to read
+        if f"NOTEBOOKJOBS_ROOT={root}".encode() in environ and (
+                "voila" in cmdline or "ipykernel" in cmdline):
+            found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+@contextmanager
+def running(cmd: list[str], *, cwd: Path, env: dict[str, str], log: Path,
+            group: bool = False) -> Iterator[subprocess.Popen]:
+    """A server started in a session of its own, its output in ``log``; at the end stopped
+    with SIGTERM (to its whole process group with ``group``, else to it alone, which must stop
+    its children itself), then SIGKILL to the group if it is still there after 30 s."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            if group:
+                os.killpg(proc.pid, signal.SIGTERM)
+            else:
+                proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
+    """Until ``url`` answers 200; fails at once when ``proc`` (the server) has exited."""
     deadline = time.monotonic() + timeout
+    name = str(proc.args)[:200]
     while True:
         if proc.poll() is not None:
-            pytest.fail(f"jupyter lab exited with {proc.returncode} before it answered:\n"
+            pytest.fail(f"{name} exited with {proc.returncode} before it answered:\n"
                         + log.read_text(errors="replace")[-4000:])
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
@@ -96,7 +150,7 @@ def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90.
         except OSError:
             pass
         if time.monotonic() > deadline:
-            pytest.fail(f"jupyter lab did not answer {url} within {timeout} s")
+            pytest.fail(f"{name} did not answer {url} within {timeout} s")
         time.sleep(0.2)
 
 
@@ -121,21 +175,10 @@ def jupyter_lab(root: Path, env: dict[str, str], log: Path) -> Iterator[Lab]:
     if os.geteuid() == 0:
         cmd.append("--allow-root")
     base = f"http://127.0.0.1:{port}"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, cwd=root)
-        try:
-            _wait_http(f"{base}/api/status?token={token}", proc, log)
-            yield Lab(base, token, log)
-        finally:
-            # jupyter_server shuts its kernels down on SIGTERM.
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
+    # jupyter_server shuts its kernels down on SIGTERM.
+    with running(cmd, cwd=root, env=env, log=log) as proc:
+        wait_http(f"{base}/api/status?token={token}", proc, log)
+        yield Lab(base, token, log)
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 DEPENDENCIES = ("duckdb", "pandas", "pyarrow", "numpy", "pyyaml", "ipython", "ipywidgets",
-                "jinja2")
+                "anywidget", "jinja2")
 
 
 def run(*args: str, cwd: Path) -> str:

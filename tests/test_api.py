@@ -230,6 +230,7 @@ def test_empty_queue_has_one_empty_page(project):
         "page": 1,
         "per_page": 5,
         "status": None,
+        "search": None,
         "pages": 1,
         "order": "newest",
     }

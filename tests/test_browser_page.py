@@ -14,17 +14,22 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import signal
 import subprocess
 import sys
-from pathlib import Path
 
-import pytest
-from browser_lab import chromium_page, free_port, lab_env, require_browser
+from browser_lab import (
+    chromium_page,
+    free_port,
+    lab_env,
+    leftovers,
+    require_browser,
+    require_voila,
+    running,
+)
 
 from support import REPO, wait_until
 
-SCREENSHOT = Path(os.environ.get("NJ_PAGE_SCREENSHOT") or REPO / "build" / "dashboard-page.png")
+SCREENSHOT = REPO / os.environ.get("NJ_PAGE_SCREENSHOT", "build/dashboard-page.png")
 BUILD = "jobs.example.Report.build"
 
 
@@ -32,33 +37,6 @@ def user_env() -> dict[str, str]:
     """A user's shell: none of the test project's variables."""
     return {k: v for k, v in os.environ.items()
             if k not in ("NOTEBOOKJOBS_ROOT", "NOTEBOOKJOBS_DB")}
-
-
-def leftovers(root: Path) -> list[str]:
-    """Voila or kernel processes still running for the project at ``root`` (Linux /proc)."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            environ = Path(entry.path, "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue  # it ended while we looked, or is not ours to read
-        if f"NOTEBOOKJOBS_ROOT={root}".encode() in environ and (
-                "voila" in cmdline or "ipykernel" in cmdline):
-            found.append(f"{entry.name}: {cmdline}")
-    return found
-
-
-def require_voila() -> None:
-    try:
-        import voila  # noqa: F401
-    except ImportError:
-        reason = "Voila is not installed: pip install -e '.[dashboard]' (make test does)"
-        if os.environ.get("CI"):
-            pytest.fail(reason + "; in CI it must run, not skip")
-        pytest.skip(reason)
 
 
 def test_init_then_the_dashboard_page_dispatches_a_job_that_completes(tmp_path, monkeypatch):
@@ -78,52 +56,44 @@ def test_init_then_the_dashboard_page_dispatches_a_job_that_completes(tmp_path, 
     port, token = free_port(), secrets.token_hex(16)
     out = tmp_path / "dashboard.out"
     env = {**lab_env(user_env(), tmp_path / "jupyter"), "NOTEBOOKJOBS_DASHBOARD_TOKEN": token}
-    with open(out, "wb") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "notebookjobs", "dashboard", "--port", str(port)],
-            cwd=root / "notebooks", env=env, stdin=subprocess.DEVNULL,
-            stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    command = [sys.executable, "-m", "notebookjobs", "dashboard", "--port", str(port)]
     try:
-        wait_until(lambda: proc.poll() is not None or "token=" in out.read_text(),
-                   timeout=120, what="notebookjobs dashboard to print its address")
-        assert proc.poll() is None, out.read_text()
-        url = re.search(r"http://127\.0\.0\.1:\d+/\?token=\S+", out.read_text())
-        assert url and url.group(0) == f"http://127.0.0.1:{port}/?token={token}", out.read_text()
-        with chromium_page(1400, 1100) as (page, page_errors):
-            # Then the page shows the dashboard (the token is needed: without it, no page)
-            page.goto(f"http://127.0.0.1:{port}/")
-            expect(page.locator(".nj-dashboard")).to_have_count(0)
-            page.goto(url.group(0))
-            expect(page.locator(".nj-dashboard")).to_be_visible(timeout=120_000)
-            expect(page.locator(".nj-worker-state")).to_have_text("worker: not running")
-            publish = page.locator("button.nj-dispatch-jobs-example-Report-publish")
-            expect(publish).to_be_disabled()  # listed, not allowed
-            # ... and its form dispatches a job, which the worker it started completes
-            page.locator(f"button.nj-dispatch-{BUILD.replace('.', '-')}").click()
-            form = page.locator(f".nj-form-{BUILD.replace('.', '-')}")
-            form.locator(".nj-input-title input").fill("from the page")
-            form.locator("button.nj-form-submit").click()
-            expect(form.locator(".nj-form-message")).to_have_text("dispatched job 1",
-                                                                  timeout=60_000)
-            expect(page.locator(".nj-status-1")).to_have_text("completed", timeout=60_000)
-            expect(page.locator(".nj-worker-state")).to_contain_text("worker: running")
-            expect(page.locator(".nj-error")).to_have_text("")
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
-            assert not page_errors, f"uncaught JS errors in the page: {page_errors}"
-        info = client.status(1)
-        assert (info["target"], info["kwargs"], info["status"]) == (
-            BUILD, {"title": "from the page"}, "completed")
-        assert info["result"] == {"title": "from the page",
-                                  "lines": ["line 1", "line 2", "line 3"]}
+        # (stopped at the end by SIGTERM to it alone, as a service manager would)
+        with running(command, cwd=root / "notebooks", env=env, log=out) as proc:
+            wait_until(lambda: proc.poll() is not None or "token=" in out.read_text(),
+                       timeout=120, what="notebookjobs dashboard to print its address")
+            assert proc.poll() is None, out.read_text()
+            url = re.search(r"http://127\.0\.0\.1:\d+/\?token=\S+", out.read_text())
+            address = f"http://127.0.0.1:{port}/?token={token}"
+            assert url and url.group(0) == address, out.read_text()
+            with chromium_page(1400, 1100) as (page, page_errors):
+                # Then the page shows the dashboard (the token is needed: without it, no page)
+                page.goto(f"http://127.0.0.1:{port}/")
+                expect(page.locator(".nj-dashboard")).to_have_count(0)
+                page.goto(url.group(0))
+                expect(page.locator(".nj-dashboard")).to_be_visible(timeout=120_000)
+                expect(page.locator(".nj-worker-state")).to_have_text("worker: not running")
+                publish = page.locator("button.nj-dispatch-jobs-example-Report-publish")
+                expect(publish).to_be_disabled()  # listed, not allowed
+                # ... and its form dispatches a job, which the worker it started completes
+                page.locator(f"button.nj-dispatch-{BUILD.replace('.', '-')}").click()
+                form = page.locator(f".nj-form-{BUILD.replace('.', '-')}")
+                form.locator(".nj-input-title input").fill("from the page")
+                form.locator("button.nj-form-submit").click()
+                expect(form.locator(".nj-form-message")).to_have_text("dispatched job 1",
+                                                                      timeout=60_000)
+                expect(page.locator(".nj-status-1")).to_have_text("completed", timeout=60_000)
+                expect(page.locator(".nj-worker-state")).to_contain_text("worker: running")
+                expect(page.locator(".nj-error")).to_have_text("")
+                SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(SCREENSHOT), full_page=True)
+                assert not page_errors, f"uncaught JS errors in the page: {page_errors}"
+            info = client.status(1)
+            assert (info["target"], info["kwargs"], info["status"]) == (
+                BUILD, {"title": "from the page"}, "completed")
+            assert info["result"] == {"title": "from the page",
+                                      "lines": ["line 1", "line 2", "line 3"]}
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
         client.stop_worker()
     # Then SIGTERM stopped it cleanly, and Voila with its kernel
     assert proc.returncode == 0, out.read_text()

@@ -10,7 +10,7 @@ from test_dashboard import find, row_ids
 
 from notebookjobs import client, transitions
 from notebookjobs.dashboard import Dashboard
-from notebookjobs.dashboard.common import STYLE, seconds_text
+from notebookjobs.dashboard.common import seconds_text
 from notebookjobs.models import utcnow
 from support import change_job
 
@@ -46,15 +46,15 @@ def test_running_first_puts_the_running_job_on_page_one(make_dashboard):
     dash = make_dashboard()
     # When the page is newest first, then page 1 hides it
     assert row_ids(dash) == [7, 6, 5, 4, 3]
-    # When "running first" is chosen, then it leads page 1, the pending ones after it
+    # When "running first" is chosen, then it leads page 1, the pending ones after it in the
+    # order the worker will take them (same priority: the earliest run_at first)
     find(dash, "nj-sort").value = "running"
-    assert row_ids(dash) == [1, 7, 6, 5, 4]
+    assert row_ids(dash) == [1, 2, 3, 4, 5]
     assert client.jobs(order="running").attrs["order"] == "running"
-    # And the status cell of each row is tinted like its table row
-    row = find(dash, "nj-row-1")
-    assert "nj-row-status-running" in row._dom_classes
-    assert ".nj-row-status-running { background: #ddf4ff; }" in STYLE
-    assert "background-color: #ddf4ff" in find(dash, "nj-queue-table").value
+    # ... and a pending job of higher priority comes before them
+    client.dispatch("jobs.testing.ok", 9, delay=7200, priority=5)
+    dash.refresh()
+    assert row_ids(dash) == [1, 8, 2, 3, 4]
 
 
 def test_details_list_every_attempt_and_open_below_their_row(project, make_dashboard):
@@ -64,21 +64,23 @@ def test_details_list_every_attempt_and_open_below_their_row(project, make_dashb
     client.dispatch("jobs.testing.ok", 2, delay=3600)
     dash = make_dashboard()
     queue = dash.queue
-    assert queue.body.children == (queue.top, queue.detail)
+    assert queue.body.children == (queue.grid, queue.detail)
     # When Details of the middle row (job 2) is clicked
     find(dash, "nj-details-2").click()
     # Then the page splits at its row: jobs 3 and 2 above the details, job 1 below
-    assert queue.body.children == (queue.top, queue.detail, queue.rest)
-    assert row_ids(dash) == [3, 2]
-    assert [row.job_id for row in find(dash, "nj-queue-actions-rest").children] == [1]
-    assert ">1</td>" in find(dash, "nj-queue-table-rest").value
-    assert "<th " not in find(dash, "nj-queue-table-rest").value  # no header row
+    assert queue.body.children == (queue.grid, queue.detail, queue.rest_grid)
+    assert [r["id"] for r in queue.grid.rows] == [3, 2]
+    assert [r["id"] for r in queue.rest_grid.rows] == [1]
+    assert queue.grid.header and not queue.rest_grid.header  # one header row
     # When Details of the failed job is opened, then every attempt's error is listed
     find(dash, "nj-details-1").click()
     body = find(dash, "nj-detail-body").value
     assert "errors of every attempt (3)" in body
     assert all(f"attempt {n} · " in body for n in (1, 2, 3))
-    assert body.count("ValueError: boom") >= 4  # three attempts, and the last error
+    # three attempts, the last one open and not repeated under it
+    assert body.count("ValueError: boom") == 6  # each attempt's summary line and traceback
+    assert body.count("<details open>") == 1 and "last error" not in body
+    assert "monospace" in body  # tracebacks in a fixed font, also in Voila
     # ... whose traceback starts at the job's own code
     assert "runner.py" not in body and "registry.py" not in body
 
@@ -92,7 +94,9 @@ def test_a_frame_result_shows_its_first_rows_and_an_array_its_shape(project, mak
     assert "DataFrame, 12 rows; the first 10" in body and "nj-detail-frame" in body
     assert ">k9<" in body and ">k10<" not in body  # the index, ten rows of it
     find(dash, "nj-details-2").click()
-    assert "ndarray, shape (2, 3), dtype float32" in find(dash, "nj-detail-body").value
+    body = find(dash, "nj-detail-body").value
+    assert "ndarray, shape (2, 3), dtype float32" in body
+    assert "array([[" in body  # and its values
 
 
 def test_edit_and_rerun_opens_the_form_filled_in(project, make_dashboard):
@@ -139,3 +143,29 @@ def test_edit_and_rerun_keeps_a_frame_argument(project, make_dashboard):
     again = client.status(dash.form.last_job_id)
     assert again["kwargs"]["data"] == client.status(job)["args"][0] or \
         again["args"][0] == client.status(job)["args"][0]
+
+
+def test_the_chart_counts_the_last_hour_per_minute_and_says_so():
+    # Given a history: three completed and one failed job in the last hour, one completed two
+    # hours ago, one still pending (status a categorical, as client.history() gives it)
+    import pandas as pd
+
+    from notebookjobs.dashboard.chart import buckets, chart_svg
+    from notebookjobs.models import STATUS_NAMES
+
+    now = pd.Timestamp("2026-01-01 12:00:30", tz="UTC")
+    minutes = [1, 1, 5, 1, 120, None]
+    history = pd.DataFrame({
+        "status": pd.Categorical(["completed", "completed", "completed", "failed", "completed",
+                                  "pending"], categories=list(STATUS_NAMES)),
+        "finished_at": [now - pd.Timedelta(minutes=m) if m else pd.NaT for m in minutes],
+        "wait_s": [0.5, 1.5, 2.0, 4.0, 9.0, None]})
+    # Then each minute has its counts and median wait; what is older, or not finished, is left out
+    frame = buckets(history, now.to_pydatetime())
+    assert (int(frame["completed"].sum()), int(frame["failed"].sum())) == (3, 1)
+    last = frame.loc[pd.Timestamp("2026-01-01 11:59", tz="UTC")]
+    assert (last["completed"], last["failed"], last["wait"]) == (2, 1, 1.5)
+    # And the picture says it in its legend; with nothing finished, a line says that instead
+    svg = chart_svg(history, now.to_pydatetime())
+    assert svg.startswith("<svg") and "4 finished in the last hour · max 3/min" in svg
+    assert "no job finished" in chart_svg(history.iloc[4:], now.to_pydatetime())

@@ -38,7 +38,7 @@ def test_every_way_into_the_queue_implements_the_whole_protocol():
 
 
 def test_the_socket_checks_the_arguments_of_exactly_the_operations_it_serves():
-    assert queue.OPERATIONS | {"worker_status", "stop"} == validate.REQUEST_NAMES
+    assert queue.OPERATIONS | {"worker_status", "stop", "watch"} == validate.REQUEST_NAMES
 
 
 def test_the_worker_package_init_imports_nothing_heavy():

@@ -46,6 +46,60 @@ def test_the_line_says_what_the_job_is_doing():
     assert toasts.message(failed) == "Job 7 jobs.sample.slow failed: ValueError: boom"
 
 
+def test_jobs_that_end_together_make_one_toast_that_names_the_failures():
+    now = utcnow()
+    ok = [info(id=n, status="completed", finished_at=now) for n in (3, 4, 5)]
+    boom = info(id=9, status="failed", finished_at=now, error="Traceback ...\nValueError: boom\n")
+    bang = info(id=6, status="failed", finished_at=now, error="KeyError: 'x'")
+    gone = info(id=8, status="cancelled", finished_at=now)
+    # One job: its own line; a success closes itself, a failure stays until closed
+    assert toasts.toast(ok[:1]) == ("Job 3 jobs.sample.slow completed in 3.2 s", "success",
+                                    toasts.AUTO_CLOSE_MS)
+    assert toasts.toast([boom])[1:] == ("error", False)
+    # Several: how many ended and how, each failure by id with its error, kept on screen
+    assert toasts.toast([*ok, boom, gone]) == (
+        "5 jobs ended: 3 completed, 1 failed, 1 cancelled (job 9: ValueError: boom)",
+        "error", False)
+    assert toasts.toast([boom, *ok, bang])[0] == (
+        "5 jobs ended: 3 completed, 2 failed (jobs 6, 9: KeyError: 'x'; and 1 other errors)")
+    assert toasts.toast([*ok, gone])[1:] == ("warning", toasts.AUTO_CLOSE_MS)
+
+
+def test_a_batch_is_shown_once_jobs_stop_ending_or_after_the_longest_gather():
+    # Given endings half a second apart, the batch waits for a quiet QUIET_S after the last
+    batch = toasts.Batch(quiet_s=2.0, max_s=15.0)
+    assert batch.due() is None and batch.take(100.0) == []
+    for t in (0.0, 0.5, 1.0):
+        batch.add({"id": int(t * 10)}, t)
+    assert batch.take(2.9) == []
+    assert [e["id"] for e in batch.take(3.0)] == [0, 5, 10] and batch.due() is None
+    # Given jobs that never stop ending, a batch is shown MAX_GATHER_S after its first ending
+    for t in range(20):
+        batch.add({"id": t}, 100.0 + t)
+        shown = batch.take(100.0 + t)
+        if shown:
+            break
+    assert t == 15 and len(shown) == 16
+
+
+def test_endings_in_a_kernel_become_one_toast_per_batch():
+    # Given the notifications of a kernel, shown into a list (where Lab would show them)
+    shown: list[toasts.Toast] = []
+    notes = toasts._Toasts(show=lambda *toast: shown.append(toast),
+                           batch=toasts.Batch(quiet_s=0.3))
+    now = utcnow()
+    # When three jobs end one after the other, as the follower reports them
+    for job_id in (1, 2, 3):
+        notes.ended(info(id=job_id, status="completed", finished_at=now))
+    # Then one toast says so, once
+    wait_until(lambda: shown, timeout=10, what="the toast")
+    assert shown == [("3 jobs ended: 3 completed", "success", toasts.AUTO_CLOSE_MS)]
+    # And with notifications off, nothing is shown
+    notes.enabled = False
+    notes.show([info(id=5, status="failed", finished_at=now)])
+    assert len(shown) == 1
+
+
 def test_the_follower_updates_a_line_until_the_job_ends(project, start_worker):
     # Given a line showing a job that is pending, and a follower of it
     job = nj.dispatch("jobs.sample.slow", seconds=1, steps=4)

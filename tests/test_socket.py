@@ -364,3 +364,37 @@ def test_a_connection_lost_after_the_request_is_reported_for_writes_and_retried_
     # When it reads, Then the read is sent again, and answered from the file
     counts, via_worker = counts_and_path()
     assert counts["pending"] == 0 and via_worker is False
+
+
+def test_watch_answers_when_the_queue_changes_and_refuses_bad_holds(project, start_worker):
+    """The dashboard's push (worker/changes.py): a watch with the current version waits; a
+    dispatch answers it with a newer one; a bad hold is refused before anything waits."""
+    import threading
+
+    from notebookjobs import client, remote
+    from notebookjobs.config import load_settings
+    from notebookjobs.errors import InvalidArgumentsError
+
+    start_worker()
+    settings = load_settings()
+    now = remote.request(settings, "watch", 0, 0.0, read=True)
+    # Given a watch waiting with the version it has seen
+    answers: list[int] = []
+    waiter = threading.Thread(target=lambda: answers.append(
+        remote.request(settings, "watch", now, 60.0, read=True)))
+    waiter.start()
+    wait_until(lambda: client.worker_status()["watching"] == 1, what="the watch to wait")
+    assert not answers  # it waits
+    # When a job is dispatched, then it is answered with a newer version
+    client.dispatch("jobs.testing.ok", 1)
+    waiter.join(10)
+    assert answers and answers[0] > now
+    for hold in (-1, 301, "1", True):
+        with pytest.raises(InvalidArgumentsError):
+            remote.request(settings, "watch", now, hold, read=True)
+    # And client.watch gives the same token while nothing changes, another once it does
+    wait_until(lambda: client.status(1)["status"] == "completed", what="job 1 to complete")
+    token = client.watch(None)
+    assert client.watch(token, hold=0.2) == token
+    client.dispatch("jobs.testing.ok", 2)
+    assert client.watch(token, hold=10) != token

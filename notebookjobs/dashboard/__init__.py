@@ -1,85 +1,40 @@
 """The notebookjobs dashboard: an ipywidgets widget over the client API (SPEC §9).
 
 ``nj.dashboard()`` returns a ``Dashboard`` (a VBox): display it or leave it as a cell's last
-expression. It refreshes itself every second while shown and stops when ``close()`` is called.
+expression. While shown it is updated when the worker says the queue changed (``app``), and it
+stops when ``close()`` is called.
 Every widget is reachable through ``children``, and ``button.click()`` does what a click in the
 page does (a disabled button ignores it).
 
-Modules: ``app`` (the Dashboard, live refresh), ``catalog`` (Jobs section: functions, methods
-and notebooks), ``forms`` (Dispatch form), ``schedules`` (Schedules section), ``queue`` + ``table``
-+ ``rows`` + ``detail`` (Queue section), ``worker_panel`` (Worker section), ``common`` (shared
-helpers). The whitelist.yaml line that would allow a target comes
+Modules: ``app`` (the Dashboard, the push), ``catalog`` (New job: functions, methods and
+notebooks), ``forms`` (Dispatch form), ``schedules`` (Schedules section), ``chart`` (the last
+hour), ``queue`` + ``grid`` + ``table`` + ``detail`` (Queue section), ``worker_panel`` (the
+worker line), ``common`` (shared helpers). The whitelist.yaml line that would allow a target comes
 with ``nj.available_jobs()`` (``allow_hint``).
 
 This ``__init__`` imports nothing heavy: ``import notebookjobs`` binds ``nj.dashboard`` to the
 function below at once (importing this package later would otherwise bind the *package* over
 the function), and ipywidgets and pandas load only when a dashboard is made.
 
-CSS classes (``add_class``), for browser tests and styling. ``<target>`` is the dotted target
-with every character other than letters, digits, ``_`` and ``-`` turned into ``-``
-(``jobs.sample.SampleJobClass.process`` -> ``jobs-sample-SampleJobClass-process``); ``<id>`` is a
-job id; ``<param>`` a parameter name.
-
-=================================  ============================================================
-class                              widget
-=================================  ============================================================
-``nj-dashboard``                   the whole dashboard (VBox)
-``nj-error``                       HTML: the last refresh error, empty when the last one worked
-``nj-worker``                      the Worker section (VBox)
-``nj-worker-state``                Label: "worker: running · pid ... · concurrency ..." or
-                                   "worker: not running"
-``nj-worker-cluster``              HTML: the Dask cluster the worker sends attempts to (its
-                                   scheduler, workers, a link to Dask's dashboard); empty
-                                   when it runs them itself
-``nj-worker-start``                Button: start the worker (disabled while it runs)
-``nj-worker-stop``                 Button: stop the worker (disabled while none runs)
-``nj-worker-message``              HTML: outcome of Start/Stop, or a WorkerError
-``nj-counts``                      HTML: jobs per status; each count in ``span.nj-count-<status>``
-``nj-reload-jobs``                 Button: read jobs/ and whitelist.yaml again
-``nj-jobs``                        the Jobs section (VBox)
-``nj-target-<target>``             HBox: one discovered target (button and description)
-``nj-not-allowed``                 also on that HBox when the whitelist does not allow it; its
-                                   HTML holds ``pre.nj-allow-hint`` with the line to add
-``nj-dispatch-<target>``           Button "Dispatch" of a target (disabled when not allowed)
-``nj-form-area``                   VBox holding the open Dispatch form
-``nj-form``, ``nj-form-<target>``  the Dispatch form (VBox)
-``nj-input-<param>``               the form's input for a parameter (Checkbox for a bool, else
-                                   Text; ``description`` is the parameter name)
-``nj-form-priority``               Text: priority (a whole number)
-``nj-form-delay``                  Text: delay (seconds, or '90s', '5m', ...)
-``nj-form-submit``                 Button: dispatch
-``nj-form-close``                  Button: close the form
-``nj-form-message``                HTML: "dispatched job N" or the error
-``nj-schedules``                   the Schedules section (VBox; ``display: none`` without any)
-``nj-schedules-table``             HTML: one row per schedule: name, target, when, next run,
-                                   last job and its status, problem (``table.nj-schedules-table``)
-``nj-queue``                       the Queue section (VBox)
-``nj-status-filter``               Dropdown: all, pending, running, completed, failed, cancelled
-``nj-page-size``                   Dropdown: 5, 10, 20, 50
-``nj-sort``                        Dropdown: newest first, running first, oldest first, priority
-``nj-first-page``                  Button (also ``nj-prev-page``, ``nj-next-page``,
-                                   ``nj-last-page``); disabled where there is no such page
-``nj-page-label``                  Label: "page X of Y (N jobs)"
-``nj-queue-body``                  VBox that scrolls sideways: the table, Details, the rest
-``nj-queue-table``                 HTML: the page (down to an open Details' job) as a Styler
-                                   table (``table.nj-table``)
-``nj-queue-actions``               VBox beside the table: a header, then one row per job
-``nj-queue-table-rest``            HTML, ``nj-queue-actions-rest`` VBox: the rows below an
-                                   open Details
-``nj-row-<id>``                    HBox: the job's status and buttons, level with its table row;
-                                   also ``nj-row-status-<status>``, its tint
-``nj-status-<id>``                 Label: the job's status text (pending, running, ...)
-``nj-cancel-<id>``                 Button: cancel (in the row while pending or running)
-``nj-retry-<id>``                  Button: retry (in the row while failed or cancelled)
-``nj-details-<id>``                Button: open the detail view
-``nj-queue-message``               HTML: outcome of Cancel/Retry, or the error
-``nj-detail``                      VBox: the detail view (``display: none`` until opened)
-``nj-detail-body``                 HTML: fields, ``div.nj-detail-errors`` (every attempt),
-                                   ``pre.nj-detail-error``, ``pre.nj-detail-output``,
-                                   ``.nj-detail-result`` (``table.nj-detail-frame``)
-``nj-detail-rerun``                Button: Edit & re-run (a finished job's form, filled in)
-``nj-detail-close``                Button: close the detail view
-=================================  ============================================================
+CSS classes (``add_class``), for browser tests and styling: ``nj-dashboard``, ``nj-error``,
+``nj-worker`` (``nj-worker-state``, ``nj-worker-start``, ``nj-worker-stop``,
+``nj-worker-message``, ``nj-worker-cluster``, ``nj-counts`` with ``span.nj-count-<status>``),
+the queue ``nj-queue`` (``nj-search``, ``nj-status-filter``, ``nj-sort``, ``nj-page-size``,
+``nj-first-page`` / ``nj-prev-page`` / ``nj-next-page`` / ``nj-last-page``, ``nj-page-label``,
+``nj-retry-failed``, ``nj-cancel-selected``, ``nj-queue-message``), its table ``nj-queue-table``
+and, below an open Details, ``nj-queue-table-rest`` (``grid.QueueGrid``: in the page each job is
+``tr.nj-row.nj-row-<id>.nj-row-status-<status>`` with ``td.nj-col-<column>``,
+``.nj-status-<id>``, ``button.nj-cancel-<id>`` / ``nj-retry-<id>`` / ``nj-details-<id>``,
+``input.nj-select``, ``.nj-outcome``), the details ``nj-detail`` (``nj-detail-body`` with
+``pre.nj-detail-error``, ``pre.nj-detail-output``, ``.nj-detail-result``; ``nj-detail-rerun``,
+``nj-detail-close``, ``nj-detail-form-area``, ``nj-detail-message``), *New job* (``nj-new-job``,
+``nj-jobs-filter``, ``nj-reload-jobs``, ``nj-jobs`` with ``nj-target-<target>``,
+``nj-not-allowed``, ``pre.nj-allow-hint``, ``nj-dispatch-<target>``), the form (``nj-form``,
+``nj-form-<target>``, ``nj-input-<param>``, ``nj-form-priority``, ``nj-form-delay``,
+``nj-note-<field>`` holding the hint or ``.nj-field-error``, ``nj-form-submit``,
+``nj-form-close``, ``nj-form-message``), ``nj-schedules`` (``nj-schedules-table``) and
+``nj-chart``. ``<target>`` is the dotted target with every character other than letters,
+digits, ``_`` and ``-`` turned into ``-``; ``<id>`` a job id; ``<param>`` a parameter name.
 """
 
 from __future__ import annotations
@@ -92,12 +47,15 @@ if TYPE_CHECKING:
 __all__ = ["Dashboard", "dashboard"]
 
 
-def dashboard(refresh_interval: float = 1.0, autorefresh: bool = True) -> Dashboard:
+def dashboard(job: Any = None, *, refresh_interval: float = 0.1,
+              autorefresh: bool = True) -> Dashboard:
     """The notebookjobs dashboard widget (SPEC §9): ``nj.dashboard()`` in a notebook cell;
-    it refreshes every ``refresh_interval`` seconds while shown (``autorefresh``)."""
+    ``job``: a job whose details open at once (``nj.dashboard(job=12)``). While shown it is
+    updated when the queue changes (pushed by the worker, ``autorefresh``), at most once per
+    ``refresh_interval`` seconds."""
     from .app import Dashboard
 
-    return Dashboard(refresh_interval=refresh_interval, autorefresh=autorefresh)
+    return Dashboard(refresh_interval=refresh_interval, autorefresh=autorefresh, job=job)
 
 
 def __getattr__(name: str) -> Any:

@@ -2,7 +2,8 @@
 
 Targets the whitelist does not allow are shown greyed out, their button disabled, with the
 line to add to whitelist.yaml. The section is rebuilt only when discovery returns something
-different, so a periodic refresh does not redraw it.
+different, so a periodic refresh does not redraw it. A target's Dispatch form opens right
+below its row (``show_form``); ``filter`` shows the targets whose name contains a text.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class JobsSection(widgets.VBox):
         #: target -> its row of ``client.available_jobs()`` (what its Dispatch form needs)
         self.records: dict[str, dict[str, Any]] = {}
         self._shown: list[widgets.Widget] = []  # the children now on show, closed on rebuild
+        self._form: tuple[str, widgets.Widget] | None = None  # (target, its open form)
+        self._filter = ""
 
     def update(self, frame: pd.DataFrame, whitelist_name: str) -> bool:
         """Show the targets of ``client.available_jobs()``; False when nothing had changed."""
@@ -74,11 +77,37 @@ class JobsSection(widgets.VBox):
                                          f"<small>({kind})</small>"))
             for record in group.to_dict("records"):
                 children.append(self._row(record))
-        self.children = children
         self._shown = children
+        self._form = None if self._form is None or self._form[0] not in self.rows else self._form
+        self._layout()
+        self.filter(self._filter)
         for widget in old:
             close_tree(widget)  # or their models stay registered in the kernel for good
         return True
+
+    def _layout(self) -> None:
+        children = list(self._shown)
+        if self._form is not None:
+            target, form = self._form
+            children.insert(children.index(self.rows[target]) + 1, form)
+        self.children = children
+
+    def show_form(self, target: str, form: widgets.Widget | None) -> None:
+        """Show ``form`` right below the row of ``target`` (None: take the open form away)."""
+        self._form = None if form is None or target not in self.rows else (target, form)
+        self._layout()
+
+    def filter(self, text: str) -> int:
+        """Show only the targets whose name contains ``text`` (any case); how many show."""
+        self._filter = text.strip().lower()
+        shown = 0
+        for target, row in self.rows.items():
+            visible = self._filter in target.lower()
+            shown += visible
+            display = None if visible else "none"
+            if row.layout.display != display:
+                row.layout.display = display
+        return shown
 
     def _row(self, record: dict[Any, Any]) -> widgets.HBox:
         target = record["target"]
@@ -103,7 +132,8 @@ class JobsSection(widgets.VBox):
             hint = html.escape(record["allow_hint"])
             text = (f"<span style='opacity:0.55'>{text} <i>(not allowed)</i></span>"
                     f"<pre class='nj-allow-hint' style='margin:2px 0;font-size:11px'>{hint}</pre>")
-        row = widgets.HBox([button, widgets.HTML(text)])
+        row = widgets.HBox([button, widgets.HTML(text, layout={"min_width": "0"})],
+                           layout={"align_items": "flex-start", "max_width": "100%"})
         row.add_class(f"nj-target-{name}")
         if not allowed:
             row.add_class("nj-not-allowed")

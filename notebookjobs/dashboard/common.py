@@ -20,24 +20,23 @@ STATUS_COLOURS = {
     "cancelled": "#6e7781",
 }
 STATUSES = STATUS_NAMES
-#: Light backgrounds for whole table rows, so the state shows at a glance.
-STATUS_TINTS = {
-    "pending": "#fff8c5",
-    "running": "#ddf4ff",
-    "completed": "#dafbe1",
-    "failed": "#ffebe9",
-    "cancelled": "#f6f8fa",
-}
-#: The dashboard's stylesheet (an HTML widget's <style>): each job's status cell and buttons
-#: tinted like its table row, and the queue scrolling sideways inside the notebook's width.
-STYLE = "<style>" + "".join(
-    f".nj-row-status-{status} {{ background: {tint}; }}" for status, tint in STATUS_TINTS.items()
-) + (".nj-dashboard, .nj-queue, .nj-queue-body { min-width: 0; max-width: 100%; }"
-     ".nj-queue-body { overflow-x: auto !important; }") + "</style>"
-#: Height of a queue row, in pixels, shared by the HTML table and the widget column beside it
-#: so the two line up as one table.
-ROW_HEIGHT_PX = 30
-
+#: The dashboard's stylesheet (an HTML widget's <style>): it fits the width it is given
+#: (Lab's main area beside the file browser, a 390 px phone), inputs never overflow it, and
+#: controls wrap instead of cutting their text ("St…"). A job's details are single-spaced:
+#: ipywidgets gives an HTML widget's lines the height of a button (28 px), which spread a
+#: frame's first 10 rows over 320 px and more.
+STYLE = ("<style>.nj-dashboard, .nj-dashboard .widget-box { min-width: 0; max-width: 100%; }"
+         ".nj-detail-body .widget-html-content { line-height: 1.4; }"
+         ".nj-detail-body td, .nj-detail-body th { padding: 1px 10px 1px 0; line-height: 1.4;"
+         " border: none; }"
+         ".nj-detail-body .nj-detail-frame td, .nj-detail-body .nj-detail-frame th"
+         " { padding: 1px 6px; white-space: nowrap; }"
+         ".nj-dashboard .widget-button { flex-shrink: 0; }"
+         ".nj-dashboard .widget-text, .nj-dashboard .widget-dropdown { max-width: 100%; }"
+         ".nj-dashboard pre { font-family: var(--jp-code-font-family, monospace); }"
+         ".nj-dashboard .nj-worker-state, .nj-dashboard .nj-counts .widget-html-content"
+         " { white-space: normal; overflow-wrap: anywhere; height: auto; line-height: 1.5; }"
+         "</style>")
 _MESSAGE_COLOURS = {"error": "#cf222e", "ok": "#1a7f37", "info": "#57606a"}
 
 

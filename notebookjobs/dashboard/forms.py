@@ -7,6 +7,11 @@ dispatch that. Text values go to ``client.dispatch`` as strings, which the clien
 annotation exactly as it does for the CLI and the magic, with the same errors, shown in the
 form; priority and delay are read as dispatch reads them.
 
+Every field is checked at once before anything is sent (``check``), each with the API's own
+check and words (``arguments.coerce_one``, ``validate``), and each message shows under its
+field without the exception's class name; an empty optional field shows its hint. The form
+takes the focus when it opens (``_Focus``), so the page scrolls to it.
+
 *Edit & re-run* opens a form with a finished job's arguments (``values``), priority and
 delay: a value left as it was shown goes back as the job had it (a number stays a number, a
 frame argument stays its file), a value edited is coerced like any typed one.
@@ -20,18 +25,51 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import anywidget
 import ipywidgets as widgets
 
 from .. import client, validate
-from ..arguments import from_string
+from ..arguments import coerce_one, from_string
 from ..errors import InvalidArgumentsError, NotebookJobsError
-from .common import css_name, error_text, message_html, on_click
+from .common import css_name, message_html, on_click
 
 #: Keywords of ``client.dispatch`` itself: a job parameter with one of these names cannot be
 #: passed by keyword through it.
 DISPATCH_KEYWORDS = ("target", "priority", "delay", "at", "after", "unique")
-_DESCRIPTION_STYLE = {"description_width": "140px"}
-_INPUT_LAYOUT = {"width": "380px"}
+_DESCRIPTION_STYLE = {"description_width": "110px"}
+_INPUT_LAYOUT = {"width": "100%", "max_width": "480px"}
+_HINT = "<div style='margin:-2px 0 4px 114px;font-size:11px;color:#57606a'>{}</div>"
+_FIELD_ERROR = ("<div class='nj-field-error' style='margin:-2px 0 4px 114px;font-size:11px;"
+                "color:#cf222e'>{}</div>")
+
+
+class _Focus(anywidget.AnyWidget):
+    """Puts the focus in its form as the form appears, which scrolls the page to it: a form
+    opens where the user clicked and is where the eyes go (a widget's own ``focus()`` is lost
+    when sent before its view exists; this runs when the view is made)."""
+
+    _esm = """
+export default { render({ el }) {
+  el.style.display = "none";
+  requestAnimationFrame(() => {
+    const form = el.closest(".nj-form");
+    if (!form) return;
+    const input = form.querySelector("input:not([disabled]):not([type=checkbox]), textarea");
+    if (input) input.focus({ preventScroll: true });
+    form.scrollIntoView({ block: form.offsetHeight < window.innerHeight ? "nearest" : "start" });
+  });
+} };
+"""
+
+
+def field_message(name: str, exc: BaseException) -> str:
+    """The API's message for one field, without the class name nor the field's own name
+    (it shows beside the field)."""
+    message = " ".join(str(exc).split())
+    for prefix in (f"{name}: ", f"{name}="):
+        if message.startswith(prefix):
+            return message[len(prefix):] if prefix.endswith(" ") else message
+    return message
 
 
 def annotation_base(annotation: str) -> str:
@@ -117,7 +155,11 @@ class DispatchForm(widgets.VBox):
         self._initial: dict[str, Any] = {}  # what each input showed when the form opened
         #: Edit & re-run: parameter -> (what its input showed, the job's own value)
         self._prefilled: dict[str, tuple[Any, Any]] = {}
-        rows = []
+        #: field name (a parameter, "priority" or "delay") -> the HTML under it: its hint, or
+        #: its error after a submit
+        self.notes: dict[str, widgets.HTML] = {}
+        self._hints: dict[str, str] = {}
+        rows: list[widgets.Widget] = []
         for param in self.parameters:
             field = input_for(param)
             field.add_class(f"nj-input-{css_name(param['name'])}")
@@ -125,11 +167,12 @@ class DispatchForm(widgets.VBox):
                 self._prefill(field, values[param["name"]])
             self.inputs[param["name"]] = field
             self._initial[param["name"]] = field.value
-            rows.append(widgets.HBox([field, widgets.HTML(f"<small>{_hint(param)}</small>")]))
-        self.priority = widgets.Text(value=str(priority), description="priority",
+            rows += [field, self._note(param["name"], _hint(param))]
+        self.priority = widgets.Text(value=str(priority) if priority else "",
+                                     description="priority", placeholder="0: higher runs first",
                                      style=_DESCRIPTION_STYLE, layout=dict(_INPUT_LAYOUT))
-        self.delay = widgets.Text(value=f"{delay:g}", description="delay (seconds)",
-                                  placeholder="seconds, or 90s, 5m, 1h30m",
+        self.delay = widgets.Text(value=f"{delay:g}" if delay else "", description="delay",
+                                  placeholder="none; seconds, or 90s, 5m, 1h30m",
                                   style=_DESCRIPTION_STYLE, layout=dict(_INPUT_LAYOUT))
         self.submit = widgets.Button(description="Dispatch", button_style="primary", icon="play")
         self.close_button = widgets.Button(description="Close")
@@ -142,12 +185,70 @@ class DispatchForm(widgets.VBox):
         on_click(self.close_button, lambda: self._on_close and self._on_close())
         title = widgets.HTML(f"<b>Dispatch {html.escape(target)}</b>"
                              + (f" — {html.escape(doc)}" if doc else ""))
-        super().__init__([title, *rows, self.priority, self.delay,
-                          widgets.HBox([self.submit, self.close_button]), self.message],
+        super().__init__([title, *rows, self.priority, self._note("priority", ""), self.delay,
+                          self._note("delay", ""),
+                          widgets.HBox([self.submit, self.close_button, self.message],
+                                       layout={"flex_flow": "row wrap",
+                                               "align_items": "center"}),
+                          _Focus()],
                          layout={"border": "1px solid #d0d7de", "padding": "6px",
-                                 "margin": "4px 0"})
+                                 "margin": "4px 0", "max_width": "100%"})
         self.add_class("nj-form")
         self.add_class(f"nj-form-{css_name(target)}")
+
+    def _note(self, name: str, hint: str) -> widgets.HTML:
+        self._hints[name] = _HINT.format(hint) if hint else ""
+        note = self.notes[name] = widgets.HTML(self._hints[name])
+        note.add_class(f"nj-note-{css_name(name)}")
+        return note
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """Field -> the error shown under it now (empty when the last submit had none)."""
+        return dict(self._errors)
+
+    _errors: dict[str, str] = {}
+
+    def _show_errors(self, errors: dict[str, str]) -> None:
+        self._errors = errors
+        for name, note in self.notes.items():
+            value = (_FIELD_ERROR.format(html.escape(errors[name])) if name in errors
+                     else self._hints[name])
+            if note.value != value:
+                note.value = value
+
+    def check(self) -> dict[str, str]:
+        """Every field's problem at once (field -> the API's words); empty when all is well.
+        Each value is checked as dispatch would check it."""
+        errors: dict[str, str] = {}
+        signature = client.signature(self.target)
+        for param in self.parameters:
+            name, kind = param["name"], param["kind"]
+            value, kept = self._value(name)
+            if kept or not isinstance(value, str):
+                continue
+            if not value.strip():
+                if param["required"]:
+                    errors[name] = "required; enter a value"
+                continue
+            try:
+                if kind == "var_positional":
+                    _parse_json(name, value, list)
+                elif kind == "var_keyword":
+                    _parse_json(name, value, dict)
+                elif signature is not None and name in signature.parameters:
+                    coerce_one(name, value, signature.parameters[name].annotation)
+            except InvalidArgumentsError as exc:
+                errors[name] = field_message(name, exc)
+        try:
+            validate.priority(from_string("priority", self.priority.value or "0", int))
+        except InvalidArgumentsError as exc:
+            errors["priority"] = field_message("priority", exc)
+        try:
+            validate.seconds("delay", self.delay.value.strip() or 0)
+        except InvalidArgumentsError as exc:
+            errors["delay"] = field_message("delay", exc)
+        return errors
 
     def _prefill(self, field: widgets.ValueWidget, value: Any) -> None:
         """Show a job's value in its input (Edit & re-run)."""
@@ -221,14 +322,27 @@ class DispatchForm(widgets.VBox):
         return kwargs
 
     def submit_form(self) -> int | None:
-        """Dispatch with the form's values; the new job id, or None when it was refused."""
+        """Dispatch with the form's values; the new job id, or None when it was refused (each
+        field's problem under it, anything else beside the button)."""
+        errors = self.check()
+        self._show_errors(errors)
+        if errors:
+            count = len(errors)
+            self.message.value = message_html(
+                f"{count} field{'s' if count != 1 else ''} to correct", "error")
+            return None
         try:
             args, kwargs = self.arguments()
-            priority = from_string("priority", self.priority.value, int)
+            priority = from_string("priority", self.priority.value or "0", int)
             job_id = client.dispatch(self.target, *args, priority=priority,
                                      delay=self.delay.value.strip() or 0, **kwargs)
         except NotebookJobsError as exc:
-            self.message.value = message_html(error_text(exc), "error")
+            message = " ".join(str(exc).split())
+            field = next((n for n in self.notes if message.startswith((f"{n}:", f"{n}="))), None)
+            if field is not None:
+                self._show_errors({field: field_message(field, exc)})
+                message = "1 field to correct"
+            self.message.value = message_html(message, "error")
             return None
         self.last_job_id = job_id
         self.message.value = message_html(f"dispatched job {job_id}", "ok")

@@ -49,7 +49,7 @@ class SchedulesSection(widgets.VBox):
     def __init__(self) -> None:
         self.heading = widgets.HTML("<div style='font-weight:600;font-size:14px;"
                                     "margin-top:6px'>Schedules</div>")
-        self.table = widgets.HTML()
+        self.table = widgets.HTML(layout={"overflow": "auto", "max_width": "100%"})
         self.table.add_class("nj-schedules-table")
         super().__init__([self.heading, self.table], layout={"display": "none"})
         self.add_class("nj-schedules")

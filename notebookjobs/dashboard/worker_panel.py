@@ -55,8 +55,8 @@ def counts_html(counts: dict[str, int]) -> str:
     chips = []
     for status in STATUSES:
         chips.append(f"<span class='nj-count-{status}' style='color:{STATUS_COLOURS[status]};"
-                     f"margin-right:12px'><b>{counts.get(status, 0)}</b> {html.escape(status)}"
-                     "</span>")
+                     f"margin:0 10px 0 0;white-space:nowrap'><b>{counts.get(status, 0)}</b> "
+                     f"{html.escape(status)}</span>")
     return "".join(chips)
 
 
@@ -69,10 +69,10 @@ class WorkerSection(widgets.VBox):
         self.info: dict[str, Any] = {}
         self._status_error = ""  # message shown because worker_status() itself failed
         self.state = widgets.Label("worker: unknown")
-        self.start_button = widgets.Button(description="Start worker", icon="play",
-                                           button_style="success")
-        self.stop_button = widgets.Button(description="Stop worker", icon="stop",
-                                          button_style="danger")
+        self.start_button = widgets.Button(description="Start worker", button_style="success",
+                                           layout={"width": "auto"})
+        self.stop_button = widgets.Button(description="Stop worker", button_style="danger",
+                                          layout={"width": "auto"})
         self.message = widgets.HTML()
         self.cluster = widgets.HTML()  #: the Dask cluster, when attempts run on one
         self.counts = widgets.HTML()
@@ -84,9 +84,12 @@ class WorkerSection(widgets.VBox):
             widget.add_class(name)
         on_click(self.start_button, lambda: self._act(self.start))
         on_click(self.stop_button, lambda: self._act(self.stop))
-        top = widgets.HBox([self.state, self.start_button, self.stop_button],
-                           layout={"align_items": "center"})
-        super().__init__([top, self.cluster, self.message, self.counts])
+        # One line (wrapping on a phone): the title, the worker, its buttons, the counts.
+        title = widgets.HTML("<b style='font-size:15px;margin-right:10px'>notebookjobs</b>")
+        top = widgets.HBox([title, self.state, self.start_button, self.stop_button, self.counts],
+                           layout={"align_items": "center", "flex_flow": "row wrap",
+                                   "width": "100%"})
+        super().__init__([top, self.cluster, self.message], layout={"width": "100%"})
         self.add_class("nj-worker")
 
     def refresh(self) -> None:

@@ -39,8 +39,13 @@ _UPDATE = ("UPDATE queue SET " + ", ".join(f"{c.name} = b.{c.name}" for c in MUT
 PAGE_ORDERS = {
     "newest": "id DESC",
     "oldest": "id",
-    # The jobs at work first, so that a long queue's first page shows what runs now.
-    "running": "CASE status WHEN 'running' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END, id DESC",
+    # The jobs at work first, so that a long queue's first page shows what runs now; then the
+    # pending ones in the order the worker takes them (SPEC §5: priority, run_at, id), then the
+    # rest, newest first.
+    "running": ("CASE status WHEN 'running' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END, "
+                "CASE WHEN status = 'pending' THEN -priority END, "
+                "CASE WHEN status = 'pending' THEN run_at END, "
+                "CASE WHEN status = 'pending' THEN id ELSE -id END"),
     "priority": "priority DESC, id DESC",
 }
 _SAVE_GUARDED = ("UPDATE queue SET " + ", ".join(f"{c.name} = ?" for c in MUTABLE)
@@ -79,13 +84,16 @@ class JobStore:
         rows = self.conn.execute(QUERIES["get_jobs"], [job_ids]).fetchall()
         return [job_from_row(r) for r in rows]
 
-    def page(self, page: int, per_page: int, status: str | None,
-             order: str = "newest") -> tuple[list[Job], int]:
+    def page(self, page: int, per_page: int, status: str | None, order: str = "newest",
+             search: str | None = None) -> tuple[list[Job], int]:
         """One page of jobs in ``order`` (a key of PAGE_ORDERS), and how many jobs have
-        ``status`` (None: all). A page past the end is an empty list."""
-        total = self.conn.execute(QUERIES["count_jobs"], [status, status]).fetchone()[0]  # type: ignore[index]
+        ``status`` (None: all) and contain ``search`` (None: all) in their target or
+        arguments, without regard to case. A page past the end is an empty list."""
+        text = None if search is None else search.lower()
+        where = [status, status, text, text, text, text]
+        total = self.conn.execute(QUERIES["count_jobs"], where).fetchone()[0]  # type: ignore[index]
         sql = QUERIES["page_jobs"].replace("{order}", PAGE_ORDERS[order])
-        rows = self.conn.execute(sql, [status, status, per_page, (page - 1) * per_page]).fetchall()
+        rows = self.conn.execute(sql, [*where, per_page, (page - 1) * per_page]).fetchall()
         return [job_from_row(r) for r in rows], total
 
     def counts(self) -> dict[str, int]:

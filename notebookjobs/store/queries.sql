@@ -11,13 +11,18 @@ SELECT {columns} FROM queue WHERE id = ?
 SELECT {columns} FROM queue WHERE id IN (SELECT unnest(?::BIGINT[])) ORDER BY id
 
 -- page_jobs --
--- One page of jobs in an order of PAGE_ORDERS ({order}); status NULL for all.
+-- One page of jobs in an order of PAGE_ORDERS ({order}); status NULL for all; search: lowercase
+-- text found in the target or the arguments' JSON (NULL for all).
 SELECT {columns} FROM queue WHERE (?::VARCHAR IS NULL OR status = ?)
+AND (?::VARCHAR IS NULL OR contains(lower(target), ?) OR contains(lower(args), ?)
+     OR contains(lower(kwargs), ?))
 ORDER BY {order} LIMIT ? OFFSET ?
 
 -- count_jobs --
--- How many jobs have this status (NULL: all).
+-- How many jobs have this status (NULL: all) and match the search (as page_jobs).
 SELECT count(*) FROM queue WHERE (?::VARCHAR IS NULL OR status = ?)
+AND (?::VARCHAR IS NULL OR contains(lower(target), ?) OR contains(lower(args), ?)
+     OR contains(lower(kwargs), ?))
 
 -- counts_by_status --
 -- Jobs per status (statuses without jobs are absent).

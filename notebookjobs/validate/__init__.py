@@ -39,6 +39,8 @@ from .records import (
                       MAX_GET_MANY,
                       MAX_PAGE_SIZE,
                       MAX_QUERY_TIME_LIMIT_S,
+                      MAX_SEARCH_CHARS,
+                      MAX_WATCH_S,
                       PAGE_ORDER_NAMES,
                       QUERY_TIME_LIMIT_S,
                       REQUEST_NAMES,
@@ -48,6 +50,7 @@ from .records import (
                       page_order,
                       query_time_limit,
                       request,
+                      search_text,
 )
 from .values import (
                      DURATION_HINT,
@@ -94,7 +97,8 @@ __all__ = [
     "MAX_ATTEMPTS", "MAX_BACKOFF", "MAX_CONCURRENCY", "MAX_DURATION_S", "MAX_JSON_DEPTH",
     "MAX_PAGE_SIZE", "MAX_QUERY_TIME_LIMIT_S", "QUERY_TIME_LIMIT_S", "query_time_limit",
     "FOREGROUND_OWNER",
-    "MAX_GET_MANY", "PAGE_ORDER_NAMES", "page_order",
+    "MAX_GET_MANY", "PAGE_ORDER_NAMES", "page_order", "MAX_SEARCH_CHARS", "search_text",
+    "MAX_WATCH_S",
     "REPLACEMENT", "REQUEST_NAMES", "backoff_factor", "concurrency", "integer", "job_batch",
     "job_id", "job_spec",
     "json_text", "json_value", "later", "optional_text", "outcome", "parse_duration",

@@ -210,6 +210,33 @@ def page_order(name: str, value: Any) -> str:
     return str(value)
 
 
+MAX_WATCH_S = 300.0  #: the longest a ``watch`` request may wait for a change
+
+
+def _hold(name: str, value: Any) -> float:
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not 0 <= value <= MAX_WATCH_S):
+        raise InvalidArgumentsError(f"{name}: {short_repr(value)} is not a number of seconds "
+                                    f"from 0 to {MAX_WATCH_S:g}")
+    return float(value)
+
+
+MAX_SEARCH_CHARS = 200  #: the longest search text of a page of jobs
+
+
+def search_text(name: str, value: Any) -> str | None:
+    """The text a page of jobs is searched for (``nj.jobs(search=...)``): a string of at most
+    MAX_SEARCH_CHARS characters; blank means no search (None)."""
+    if not isinstance(value, str):
+        raise InvalidArgumentsError(f"{name}: {short_repr(value)} is not a string; give the "
+                                    "text to look for in the targets and arguments")
+    if len(value) > MAX_SEARCH_CHARS:
+        raise InvalidArgumentsError(f"{name}: {len(value)} characters is too long; search for "
+                                    f"at most {MAX_SEARCH_CHARS}")
+    stripped = text(value).strip()
+    return stripped or None
+
+
 def _many_ids(name: str, value: Any) -> list[int]:
     """A list of at most MAX_GET_MANY job ids (``get_many``; ``after`` is ``values.job_ids``)."""
     if not isinstance(value, list) or len(value) > MAX_GET_MANY:
@@ -219,7 +246,8 @@ def _many_ids(name: str, value: Any) -> list[int]:
 
 
 #: operation -> a check per positional argument: (name, check(name, value) -> value); the
-#: operations of ``queue.Queue``, and the worker's own ``worker_status`` and ``stop``
+#: operations of ``queue.Queue``, and the worker's own ``worker_status``, ``stop`` and
+#: ``watch``
 _REQUESTS: dict[str, tuple[tuple[str, Callable[[str, Any], Any]], ...]] = {
     "enqueue": (("spec", _checked(job_spec)), ("now", timestamp)),
     "enqueue_batch": (("batch", _checked(job_batch)), ("now", timestamp)),
@@ -227,7 +255,8 @@ _REQUESTS: dict[str, tuple[tuple[str, Callable[[str, Any], Any]], ...]] = {
     "get_many": (("job_ids", _many_ids),),
     "page": (("page", lambda n, v: integer(n, v, 1, ID_MAX)),
              ("per_page", lambda n, v: integer(n, v, 1, MAX_PAGE_SIZE)),
-             ("status", _optional(_status)), ("order", page_order)),
+             ("status", _optional(_status)), ("order", page_order),
+             ("search", _optional(search_text))),
     "counts": (),
     "cancel": (("job_id", _checked(job_id)), ("now", timestamp)),
     "prune": (("before", timestamp),),
@@ -240,6 +269,9 @@ _REQUESTS: dict[str, tuple[tuple[str, Callable[[str, Any], Any]], ...]] = {
                      ("now", timestamp)),
     "worker_status": (),
     "stop": (),
+    # the dashboard's push (``worker.changes``): the version it has seen, the seconds to wait
+    "watch": (("seen", lambda n, v: integer(n, v, 0, ID_MAX)),
+              ("hold", lambda n, v: _hold(n, v))),
 }
 #: the named frames of "table" and the checks of their arguments
 _TABLES: dict[str, tuple[tuple[str, Callable[[str, Any], Any]], ...]] = {

@@ -119,6 +119,7 @@ class Worker:
 
     def _run(self, db: Database, path: Any, executor: Pool | DaskExecutor) -> None:
         # What imports DuckDB is imported once the children are on their way (``run``).
+        from .changes import Changes
         from .intake import Intake
         from .queries import Queries
         from .runs import ForegroundRuns
@@ -131,8 +132,9 @@ class Worker:
         # Opening the file replayed the journal and reset it to its head: read on from there.
         intake = self._intake = Intake(Journal(self.settings.db_path), state, state_lock,
                                        self.problems)
+        changes = Changes()
         writer = Writer(db, db_lock, state, state_lock, self.problems, intake,
-                        shed=queries.shed_soon)
+                        shed=queries.shed_soon, on_commit=changes.bump)
         waker = WakeSocket(wake_path(self.settings))
         joblog = JobLog(self.settings.logs_dir)
         scheduler = Scheduler(root=self.settings.root, db=db, db_lock=db_lock, state=state,
@@ -155,7 +157,8 @@ class Worker:
         writer.start()
         service = WorkerService(db=db, db_lock=db_lock, state=state, state_lock=state_lock,
                                 writer=writer, loop=loop, intake=intake, queries=queries,
-                                runs=runs, frames_dir=self.frames_dir, status=self.status)
+                                runs=runs, frames_dir=self.frames_dir, status=self.status,
+                                changes=changes)
         server = SocketServer(path, service)
         server.start()
         previous = {
@@ -168,6 +171,7 @@ class Worker:
             loop.run()
         finally:
             queries.stop()  # a burst worker's loop ends without a stop: its queries end now
+            changes.close()  # a dashboard's waiting ``watch`` is answered: the server can stop
             server.close()
             executor.close()
             writer.stop()

@@ -32,6 +32,7 @@ from ..errors import NotAllowedError
 from ..models import Job, JobBatch, JobSpec, Outcome
 from ..queue import OPERATIONS, Page, StoreQueue
 from ..store import Database
+from .changes import Changes
 from .intake import Intake
 from .loop import Loop
 from .queries import Queries
@@ -51,7 +52,7 @@ class WorkerService:
     def __init__(self, *, db: Database, db_lock: threading.Lock, state: QueueState,
                  state_lock: threading.RLock, writer: Writer, loop: Loop, intake: Intake,
                  queries: Queries, runs: ForegroundRuns, frames_dir: Path,
-                 status: Callable[[], dict[str, Any]]) -> None:
+                 status: Callable[[], dict[str, Any]], changes: Changes | None = None) -> None:
         self.db, self.db_lock = db, db_lock
         self.state, self.state_lock = state, state_lock
         self.writer, self.loop, self.intake = writer, loop, intake
@@ -60,15 +61,24 @@ class WorkerService:
         self.journal = intake.journal
         self.frames_dir = frames_dir
         self._status = status
+        #: the queue's changes, which ``watch`` waits for (the dashboard's push)
+        self.changes = changes or Changes()
+        #: requests received, counted as they arrive (``worker_status()["requests"]``): how a
+        #: test sees that an idle dashboard sends nothing
+        self.requests = 0
 
     def handle(self, operation: Any, args: Any) -> Any:
         """One request from the socket: checked, then answered."""
+        self.requests += 1  # (several threads: a lost increment is harmless, it is a gauge)
         checked = validate.request(operation, args)  # refuses unknown operations too
         if operation == "worker_status":
-            return self._status()
+            return {**self._status(), "requests": self.requests,
+                    "watching": self.changes.waiting}
         if operation == "stop":
             self.loop.request_stop()
             return True
+        if operation == "watch":
+            return self.changes.wait(*checked)
         assert operation in OPERATIONS  # validate.request knows no other name
         if operation in _NEW_JOBS:
             self._allowed(checked[0].target)
@@ -169,29 +179,37 @@ class WorkerService:
     def get_many(self, job_ids: list[int]) -> list[Job]:
         return self._on_file(lambda q: q.get_many(job_ids))
 
-    def page(self, page: int, per_page: int, status: str | None, order: str = "newest") -> Page:
-        return self._on_file(lambda q: q.page(page, per_page, status, order))
+    def page(self, page: int, per_page: int, status: str | None, order: str = "newest",
+             search: str | None = None) -> Page:
+        return self._on_file(lambda q: q.page(page, per_page, status, order, search))
 
     def counts(self) -> dict[str, int]:
         return self._on_file(lambda q: q.counts())
 
+    def _written(self, call: Callable[[StoreQueue], T]) -> T:
+        """``_on_file`` for a call that writes the file itself: its watchers are told."""
+        try:
+            return self._on_file(call)
+        finally:
+            self.changes.bump()
+
     def prune(self, before: datetime) -> int:
-        return self._on_file(lambda q: q.prune(before))
+        return self._written(lambda q: q.prune(before))
 
     def record_progress(self, job_id: int, fraction: float, message: str | None) -> None:
-        self._on_file(lambda q: q.record_progress(job_id, fraction, message))
+        self._written(lambda q: q.record_progress(job_id, fraction, message))
 
     def run_started(self, spec: JobSpec, owner: str, now: datetime) -> Job:
-        job = self._on_file(lambda q: q.run_started(spec, owner, now))
+        job = self._written(lambda q: q.run_started(spec, owner, now))
         self.runs.adopt([job])  # its owner is watched from now on
         return job
 
     def run_restarted(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
-        return self._on_file(lambda q: q.run_restarted(job_id, outcome, now))
+        return self._written(lambda q: q.run_restarted(job_id, outcome, now))
 
     def run_finished(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
         # The jobs that wait for it are pending, so in memory: released or cancelled there.
-        job = self._on_file(lambda q: q.settle_foreground(job_id, outcome, now))
+        job = self._written(lambda q: q.settle_foreground(job_id, outcome, now))
         self.runs.ended(job_id)
         with self.state_lock:
             self.state.dependency_ended(job)

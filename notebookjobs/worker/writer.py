@@ -44,7 +44,8 @@ class Writer:
 
     def __init__(self, db: Database, db_lock: threading.Lock, state: QueueState,
                  state_lock: threading.RLock, problems: Problems, intake: Intake,
-                 shed: Callable[[], None] = lambda: None) -> None:
+                 shed: Callable[[], None] = lambda: None,
+                 on_commit: Callable[[], None] = lambda: None) -> None:
         self.db, self.db_lock = db, db_lock
         self.state, self.state_lock = state, state_lock
         self.problems = problems
@@ -52,6 +53,7 @@ class Writer:
         #: has DuckDB's cached memory given back soon, after this thread lets go of db_lock
         self.shed = shed
         self._written = 0  #: characters of results committed since the last shed
+        self.on_commit = on_commit  #: changed jobs are in the file now (``changes.Changes``)
         self._changes = threading.Event()
         #: the ``applied`` of the last commit: the meta row is written only when it changes (a
         #: drain with no new dispatches spent 9 % of the worker's py-spy samples rewriting it)
@@ -98,6 +100,8 @@ class Writer:
                     self._written += _commit(job_store, jobs, new, record)
             except StorageError:
                 left = self._one_by_one(jobs, new) if len(jobs) > 1 else jobs
+                if len(left) < len(jobs):
+                    self.on_commit()  # some were written, one by one
                 if not left:
                     return
                 with self.state_lock:  # the disk's fault, not theirs: tried again, reported
@@ -109,6 +113,7 @@ class Writer:
             shed = self._written >= SHED_AFTER_CHARS
             if shed:
                 self._written = 0
+        self.on_commit()
         if shed:  # in a thread of its own, once we let go of the lock
             self.shed()
 

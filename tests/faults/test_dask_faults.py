@@ -30,7 +30,11 @@ def forged(dask_project, target: str, *args, key: str = "forged-1") -> AttemptRe
 
 
 def test_a_forged_request_is_refused_on_the_dask_worker_and_runs_nothing(dask_project, client):
-    # Given requests sent straight to the cluster, past the queue: a member of the project
+    # Given a whitelist.yaml that has settled (one edited within SETTLE_S may be half-written:
+    # its refusals are deferred, not failed; the module's project was written a moment ago)
+    whitelist = dask_project.root / "whitelist.yaml"
+    dask_project.write_whitelist(whitelist.read_text(), age=5)
+    # And requests sent straight to the cluster, past the queue: a member of the project
     # that whitelist.yaml does not allow, a module outside the project, and one that is not JSON
     requests = [validate.request_json(forged(dask_project, "jobs.testing.count", "pwned")),
                 validate.request_json(forged(dask_project, "os.system", "touch pwned", key="f2")),
