@@ -10,8 +10,8 @@ import nbformat
 from nbclient import NotebookClient
 
 import notebookjobs as nj
-from notebookjobs import live, toasts
-from notebookjobs.models import utcnow
+from notebookjobs.model.records import utcnow
+from notebookjobs.notebook import live, toasts
 from support import wait_until
 
 WIDGET = "application/vnd.jupyter.widget-view+json"

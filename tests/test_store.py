@@ -13,9 +13,10 @@ import duckdb
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import store, transitions
+from notebookjobs import store
 from notebookjobs.errors import JobStateError, StorageError
-from notebookjobs.models import Outcome, OutcomeKind, utcnow
+from notebookjobs.model import transitions
+from notebookjobs.model.records import Outcome, OutcomeKind, utcnow
 from support import change_job, locked_store, open_queue
 
 PACKAGE = Path(nj.__file__).parent

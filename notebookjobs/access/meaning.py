@@ -10,10 +10,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import argfiles, datafiles, dependencies, owners, results, transitions
+from ..data import argfiles, datafiles, results
 from ..errors import JobStateError
 from ..journal.ledger import Ledger
-from ..models import Job, JobBatch, JobSpec, JobStatus, Outcome
+from ..model import dependencies, transitions
+from ..model.records import Job, JobBatch, JobSpec, JobStatus, Outcome
+from . import owners
 from .admission import FileView, admit
 
 if TYPE_CHECKING:

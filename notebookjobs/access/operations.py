@@ -34,9 +34,10 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
-from .. import journal, validate
+from .. import journal
 from ..errors import InvalidArgumentsError
-from ..models import JobBatch, JobSpec
+from ..model import validate
+from ..model.records import JobBatch, JobSpec
 from .meaning import Page, StoreQueue
 
 if TYPE_CHECKING:

@@ -9,9 +9,9 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from .. import transitions, validate, wire
 from ..errors import InvalidArgumentsError
-from ..models import Job, JobBatch, JobSpec, RetryPolicy
+from ..model import transitions, validate, wire
+from ..model.records import Job, JobBatch, JobSpec, RetryPolicy
 from .records import BATCH, JOB, Record
 
 logger = logging.getLogger(__name__)
