@@ -4,7 +4,6 @@
 Each returns ``time.time()`` when it ends (``stamp`` when it starts), which the Huey side uses as
 its completion time (Huey records no timestamps); notebookjobs has ``finished_at`` as well.
 """
-from __future__ import annotations
 
 BODIES = '''\
 import time

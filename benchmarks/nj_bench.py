@@ -22,19 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import bench_bodies
-from bench_common import (
-    REPO,
-    idle_cost,
-    kill_group,
-    log,
-    median,
-    percentile,
-    popen,
-    source_fingerprint,
-    track,
-    untrack,
-    wait_file,
-)
+from bench_common import (REPO, idle_cost, kill_group, log, median, percentile, popen, source_fingerprint,
+                          track, untrack, wait_file)
 
 # The queues here are filled with no worker running on purpose (autostart off): the warning
 # that nothing will run them (SPEC §12) is for users, not for the benchmark's log.
