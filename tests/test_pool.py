@@ -311,7 +311,7 @@ def test_wait_reports_extra_objects_that_are_ready(make_pool):
 PARENT_SCRIPT = """\
 import multiprocessing, sys
 from pathlib import Path
-from notebookjobs.worker import children
+from notebookjobs.worker.executors.local import children
 from notebookjobs.worker.executors.local.pool import DEPTH, Pool
 
 if __name__ == "__main__":

@@ -131,7 +131,8 @@ def test_a_failed_transaction_changes_nothing(project):
 
 HOLDER = """
 import sys
-from notebookjobs import config, lock
+from notebookjobs import config
+from notebookjobs.access import lock
 settings = config.load_settings()
 fd = lock.open_lock(settings.lock_path)
 lock.wait(fd, 5, lambda: lock.busy(settings))
