@@ -1,6 +1,6 @@
 """What each queue operation means (``access.operations`` declares them): ``StoreQueue``, each
 operation over an open store inside the caller's transaction. It runs on the locked file when
-no worker runs (``queue.QueueClient``) and in the worker for every operation whose answer is
+no worker runs (``queue_client.QueueClient``) and in the worker for every operation whose answer is
 on the file (``worker.service``), so both paths give the same answers (SPEC §11).
 """
 

@@ -341,7 +341,7 @@ class _Validator:
         return notebooks
 
     def schedules(self, data: Any, allowed: Any) -> dict[str, Schedule]:
-        """``schedules:``: name -> schedule (``scheduling.parse`` checks each one)."""
+        """``schedules:``: name -> schedule (``schedule.parse`` checks each one)."""
         if data is None:
             return {}
         if not isinstance(data, dict):

@@ -6,11 +6,11 @@ JSON text (target, JSON arguments, timeout); what comes back is JSON text, check
 (``validate.cluster_outcome``) before the loop settles it. Around Dask's limits:
 
 - **A running Dask task cannot be stopped**, so the task runs the attempt in a child process
-  it can kill (``dask_child``). Cancel and the graceful stop reach it through ``Client.run``
+  it can kill (``child``). Cancel and the graceful stop reach it through ``Client.run``
   (``dask_task.stop_attempt`` on the Dask worker's event loop, which kills the child's process
   group at once); timeouts are enforced there too, by the task itself.
 - **Dask re-runs a task whose worker died.** Each attempt is bound to the Dask worker we chose
-  (``dask_members``), so it cannot run elsewhere; the executor sees the worker go (the
+  (``members``), so it cannot run elsewhere; the executor sees the worker go (the
   scheduler's ``remove-worker`` event, and a periodic look) and fails the attempt as crashed,
   for our retry policy to decide. Dask's own retries are off (``retries=0``).
 - **Completions must wake the loop**, which blocks in ``wait`` on the sockets it serves: Dask's
