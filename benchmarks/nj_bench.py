@@ -475,8 +475,9 @@ def claim_cost(path: Path, rounds: int) -> dict[str, float]:
     what the writer does). Each round first stores one pending job, and settles it afterwards."""
     from notebookjobs import transitions
     from notebookjobs.models import JobSpec, Outcome, OutcomeKind, RetryPolicy, utcnow
+    from notebookjobs.access.meaning import StoreQueue
     from notebookjobs.journal import Journal
-    from notebookjobs.queue import StoreQueue
+    from notebookjobs.journal.ledger import Ledger
     from notebookjobs.store import Database
     from notebookjobs.worker.state import QueueState
 
@@ -487,7 +488,7 @@ def claim_cost(path: Path, rounds: int) -> dict[str, float]:
         spec = JobSpec(target=NOOP, args=[], kwargs={}, priority=0, run_at=utcnow(), policy=RetryPolicy())
         for i in range(rounds + 20):
             with db.transaction() as store:
-                job_id = StoreQueue(store, Journal(path)).enqueue(spec, utcnow())
+                job_id = StoreQueue(store, Ledger(Journal(path))).enqueue(spec, utcnow())
                 state.add(store.get(job_id))
             now = utcnow()
             t0 = time.perf_counter()

@@ -1,8 +1,8 @@
 """The service API of SPEC §6. The CLI, the magic and the dashboard call these and nothing below.
 
 Each call reads the current settings (whitelist.yaml is re-read when it changes), validates its
-input, and makes one typed call of ``queue.Queue``, through the running worker or on the file
-(``queue.QueueClient`` decides).
+input, and makes one typed call of an operation of the queue (``access.operations``), through
+the running worker or on the file (``queue.QueueClient`` decides).
 
 pandas is imported by the calls that return frames, and the foreground runner by ``run_now``:
 ``nj.status``, ``nj.cancel`` and ``nj.dispatch`` (and the CLI commands over them) do without

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from . import client
+from .arguments import keyword_names
 from .errors import InvalidArgumentsError, JobStateError, NoWorkerWarning
 from .models import utcnow
 from .printing import (
@@ -59,10 +60,8 @@ def split_arguments(values: Sequence[str], target: str) -> tuple[list[str], dict
     sig = client.signature(target)
     if sig is None:
         return list(values), {}
-    params = sig.parameters.values()
-    names = [p.name for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                                  inspect.Parameter.KEYWORD_ONLY)]
-    any_name = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+    names = keyword_names(sig)
+    any_name = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
     args: list[str] = []
     kwargs: dict[str, str] = {}
     for value in values:
@@ -77,9 +76,7 @@ def split_arguments(values: Sequence[str], target: str) -> tuple[list[str], dict
 
 
 def _unknown_name(target: str, name: str, word: str, sig: inspect.Signature) -> str:
-    names = [p.name for p in sig.parameters.values() if p.kind not in (
-        inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD,
-        inspect.Parameter.POSITIONAL_ONLY)]
+    names = keyword_names(sig)
     close = difflib.get_close_matches(name, names, n=1)
     hint = f"did you mean {close[0]}={word.partition('=')[2]}? " if close else ""
     first = names[0] if names else "name"

@@ -1,7 +1,7 @@
 """Jobs that wait for other jobs (``dispatch(after=[ids])``), SPEC §16: the decisions, pure,
-shared by the two places that hold the queue, the locked file (``queue.StoreQueue``) and the
-running worker's memory (``worker.state``), so that both give the same answers. (The key of a
-``dispatch(unique=...)``, which both look up, is made where the call is bound:
+shared by the admission of a dispatch (``access.admission``) and the running worker's memory
+(``worker.state``), so that both places that hold the queue give the same answers. (The key of
+a ``dispatch(unique=...)``, which both look up, is made where the call is bound:
 ``arguments.unique_key``.)
 
 A dependency cycle is impossible by construction. A job may only wait for jobs that exist when it

@@ -1,7 +1,8 @@
 """The socket client: a process's calls to the running worker (SPEC §11, §14).
 
-``RemoteQueue`` implements ``queue.Queue`` by sending each call over the worker's Unix socket
-(JSON lines, ``wire``); ``queue.QueueClient`` decides when to use it. When the socket fails,
+``RemoteQueue`` carries out the operations of the table (``access.operations``) by sending each
+over the worker's Unix socket (JSON lines, ``wire``); ``queue.QueueClient`` decides when to use
+it. When the socket fails,
 what happened to the request decides (SPEC §14, "Stops and crowds"):
 
 - not taken (no socket; the worker's ``wire.CLOSING_LINE``; EPIPE or ECONNRESET while sending,
@@ -24,14 +25,13 @@ import socket
 import threading
 import time
 import weakref
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from . import wire
+from .access.operations import STOP, WORKER_STATUS, Operation, Operations
 from .config import Settings
 from .errors import InvalidArgumentsError, WorkerError
-from .models import Job, JobBatch, JobSpec, Outcome
 from .socketdir import socket_path
 
 _FIRST_PAUSE_S = 0.001  # connect retries start fast
@@ -255,65 +255,26 @@ def request(settings: Settings, operation: str, *args: Any, read: bool = False,
 def worker_info(settings: Settings) -> dict[str, Any] | None:
     """The running worker's status dict, or None when no worker answers."""
     try:
-        return request(settings, "worker_status", read=True, timeout=CONNECT_TIMEOUT_S)
+        return request(settings, WORKER_STATUS.name, read=True, timeout=CONNECT_TIMEOUT_S)
     except (NotServed, WorkerError):
         return None  # absent, or closing its socket as it stops
 
 
-class RemoteQueue:
-    """``queue.Queue`` through the running worker's socket; each call raises ``NotServed`` when
-    the worker did not take it (none runs, or it is stopping)."""
+class RemoteQueue(Operations):
+    """Every operation of the table through the running worker's socket; each call raises
+    ``NotServed`` when the worker did not take it (none runs, or it is stopping)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def _send(self, operation: str, *args: Any, read: bool = False) -> Any:
-        return request(self.settings, operation, *args, read=read)
-
-    def enqueue(self, spec: JobSpec, now: datetime) -> int:
-        return int(self._send("enqueue", spec, now))
-
-    def enqueue_batch(self, batch: JobBatch, now: datetime) -> list[int]:
-        return list(self._send("enqueue_batch", batch, now))
-
-    def get(self, job_id: int) -> Job:
-        return self._send("get", job_id, read=True)
-
-    def get_many(self, job_ids: list[int]) -> list[Job]:
-        return list(self._send("get_many", list(job_ids), read=True))
-
-    def page(self, page: int, per_page: int, status: str | None, order: str = "newest",
-             search: str | None = None) -> tuple[list[Job], int]:
-        jobs, total = self._send("page", page, per_page, status, order, search, read=True)
-        return jobs, total
-
-    def counts(self) -> dict[str, int]:
-        return dict(self._send("counts", read=True))
-
-    def cancel(self, job_id: int, now: datetime) -> str:
-        return str(self._send("cancel", job_id, now))
-
-    def prune(self, before: datetime) -> int:
-        return int(self._send("prune", before))
-
-    def table(self, name: str, limit: float, *args: Any) -> str:
-        """The path of a Parquet file in the worker's private frames folder. The worker stops
-        the query after ``limit`` seconds; its answer may take a little longer to come."""
-        return str(request(self.settings, "table", name, limit, *args, read=True,
-                           timeout=limit + REPLY_TIMEOUT_S))
-
-    def record_progress(self, job_id: int, fraction: float, message: str | None) -> None:
-        self._send("record_progress", job_id, fraction, message)
-
-    def run_started(self, spec: JobSpec, owner: str, now: datetime) -> Job:
-        return self._send("run_started", spec, owner, now)
-
-    def run_restarted(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
-        return self._send("run_restarted", job_id, outcome, now)
-
-    def run_finished(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
-        return self._send("run_finished", job_id, outcome, now)
+    def perform(self, op: Operation[..., Any], *args: Any) -> Any:
+        """``op`` sent to the worker, its answer as the operation's reply record. A request that
+        writes is not sent again after a lost reply; a query's time limit is the worker's to
+        enforce, so its answer may take that much longer (``Operation.waits``)."""
+        timeout = REPLY_TIMEOUT_S if op.waits is None else REPLY_TIMEOUT_S + op.waits(*args)
+        return op.reply(request(self.settings, op.name, *args, read=not op.writes,
+                                timeout=timeout))
 
     def stop(self) -> None:
         """Ask the worker to stop, as SIGTERM does (it does not wait for it)."""
-        self._send("stop")
+        self.perform(STOP)

@@ -68,3 +68,20 @@ def assert_in_viewport_with_focus(page, form_selector: str, height: int) -> None
                            arg=form_selector, timeout=10_000)
     box = form.bounding_box()
     assert box is not None and box["y"] >= -1 and box["y"] < height - 40, box
+
+
+def gap_below(page, upper: str, lower: str) -> float:
+    """Pixels between the bottom of `upper` and the top of `lower`, once both are laid out.
+
+    Read in one script call rather than two `bounding_box()` calls: the grid redraws its rows
+    when the worker pushes a change, and a row caught between two reads has no box.
+    """
+    handle = page.wait_for_function(
+        """([upper, lower]) => {
+             const u = document.querySelector(upper), l = document.querySelector(lower);
+             if (!u || !l || !u.isConnected || !l.isConnected) return null;
+             const ub = u.getBoundingClientRect(), lb = l.getBoundingClientRect();
+             if (ub.height === 0 || lb.height === 0) return null;
+             return {gap: lb.top - ub.bottom};
+           }""", arg=[upper, lower], timeout=10_000)
+    return float(handle.json_value()["gap"])

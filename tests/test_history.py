@@ -12,9 +12,10 @@ import pytest
 
 import notebookjobs as nj
 from notebookjobs import config, transitions
+from notebookjobs.access.meaning import StoreQueue
 from notebookjobs.journal import Journal
+from notebookjobs.journal.ledger import Ledger
 from notebookjobs.models import JobSpec, Outcome, OutcomeKind, RetryPolicy
-from notebookjobs.queue import StoreQueue
 from support import change_job, locked_store
 
 T0 = datetime(2026, 1, 1, 10, 0, 0, tzinfo=UTC)
@@ -40,7 +41,7 @@ def known(project):
             policy=policy,
         )
         with locked_store() as job_store:
-            return StoreQueue(job_store, Journal(config.load_settings().db_path)).enqueue(
+            return StoreQueue(job_store, Ledger(Journal(config.load_settings().db_path))).enqueue(
                 spec, at(created))
 
     def start(name, when):

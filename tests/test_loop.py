@@ -113,7 +113,7 @@ def test_due_jobs_start_best_first_on_free_slots_and_settle(make_loop):
     step(loop)
     # The due jobs started best first (the delayed one did not), on the slot left free
     assert executor.started == [2, 4, 1]
-    changed, _, _ = state.take_changes()
+    changed, _ = state.take_changes()
     assert {j.id: j.status for j in changed} == {2: "running", 4: "completed", 1: "completed"}
     # The next turn is due when job 3 is
     assert state.next_run_at() == T0 + timedelta(seconds=60)
@@ -133,7 +133,7 @@ def test_a_failed_attempt_comes_back_after_the_retry_delay(make_loop):
     step(loop, T0 + timedelta(seconds=29))
     assert executor.started == [1]
     step(loop, T0 + timedelta(seconds=30))
-    changed, _, _ = state.take_changes()
+    changed, _ = state.take_changes()
     assert [(j.status, j.attempts) for j in changed] == [("failed", 2)]
 
 
@@ -143,7 +143,7 @@ def test_a_target_the_whitelist_no_longer_allows_fails_without_running(make_loop
     project.write_whitelist(project.root.joinpath("whitelist.yaml").read_text(), age=60)
     step(loop)
     assert executor.started == []
-    changed, _, _ = state.take_changes()
+    changed, _ = state.take_changes()
     assert [(j.status, j.attempts) for j in changed] == [("failed", 1)]
     assert "refused" in (changed[0].error or "")
 
@@ -172,7 +172,7 @@ def test_cancel_of_a_running_job_stops_it_and_cancels_it(make_loop):
     loop.cancel(1)
     loop._apply_cancels()
     loop.record(executor.wait(0), T0)
-    changed, _, _ = state.take_changes()
+    changed, _ = state.take_changes()
     assert changed[-1].status == "cancelled" and changed[-1].error == "cancelled while running"
 
 
@@ -195,6 +195,6 @@ def test_where_each_attempt_ran_is_recorded_as_it_begins(make_loop, says_started
     step(loop, T0 + timedelta(seconds=30))
     # Then each counted attempt says where it ran, whether or not the executor said when it
     # began (the loop then counts it begun when it ends)
-    changed, _, _ = state.take_changes()
+    changed, _ = state.take_changes()
     assert (changed[-1].status, changed[-1].attempts) == ("completed", 2)
     assert changed[-1].ran_on == ["tcp://w:1", "tcp://w:2"]

@@ -12,6 +12,7 @@ import pytest
 import notebookjobs as nj
 from notebookjobs import config
 from notebookjobs.journal import Journal
+from notebookjobs.journal.ledger import Ledger
 from notebookjobs.scheduling import Schedule
 from notebookjobs.store import Database
 from notebookjobs.worker.intake import Intake
@@ -123,7 +124,7 @@ def scheduler(project):
         db = Database(db_path)  # opening it gives the journal its base: ids come from there
         made.append(db)
         state, state_lock = QueueState(), threading.RLock()
-        intake = Intake(Journal(db_path), state, state_lock)
+        intake = Intake(Ledger(Journal(db_path)), state, state_lock)
         sched = Scheduler(root=project.root, db=db, db_lock=threading.Lock(), state=state,
                           state_lock=state_lock, intake=intake, problems=Problems())
         sched.load()

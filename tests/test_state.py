@@ -90,7 +90,7 @@ def test_a_failed_attempt_is_retried_with_backoff_then_fails():
     state.update(job)
     assert (job.status, job.attempts, job.error) == ("failed", 3, "boom")
     assert len(state) == 0 and state.next_run_at() is None
-    changed, new, _ = state.take_changes()
+    changed, new = state.take_changes()
     assert [j.status for j in changed] == ["failed"] and new == set()
 
 
@@ -150,9 +150,9 @@ def test_changes_are_kept_when_a_commit_fails_and_newer_states_win():
     _job(state, 1)
     state.add(transitions.pending(2, JobSpec(target="t.x", args=[], kwargs={}, priority=0,
                                              run_at=T0, policy=POLICY), T0), new=True)
-    jobs, new, _ = state.take_changes()
+    jobs, new = state.take_changes()
     assert [j.id for j in jobs] == [2] and new == {2}
     started = _take_one(state, T0)  # job 1 changes after the failed commit took the batch
     state.keep_changes(jobs, new)
-    again, new, _ = state.take_changes()
+    again, new = state.take_changes()
     assert {j.id: j.status for j in again} == {2: "pending", started.id: "running"} and new == {2}

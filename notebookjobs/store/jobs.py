@@ -48,6 +48,10 @@ PAGE_ORDERS = {
                 "CASE WHEN status = 'pending' THEN id ELSE -id END"),
     "priority": "priority DESC, id DESC",
 }
+#: the meta keys of the id ledger's copy in the file (``journal.ledger``): the highest id handed
+#: out, and the highest whose journal record is in the queue table (a replay inserts no record
+#: at or below it again)
+_LAST_ID, _APPLIED = "last_id", "journal_applied"
 _SAVE_GUARDED = ("UPDATE queue SET " + ", ".join(f"{c.name} = ?" for c in MUTABLE)
                  + " WHERE id = ? AND status = ?")
 
@@ -152,20 +156,25 @@ class JobStore:
                 self.conn.execute(QUERIES["schedule_ticks"]).fetchall()}
 
     def last_id(self) -> int:
-        """The highest job id ever handed out (0 for none); the next job's id is one more."""
-        row = self.conn.execute(QUERIES["get_meta"], ["last_id"]).fetchone()
+        """The highest job id ever handed out, as the file knows it (0 for none): the
+        ledger's copy in the file (``journal.ledger``)."""
+        row = self.conn.execute(QUERIES["get_meta"], [_LAST_ID]).fetchone()
         stored = self.conn.execute(QUERIES["max_id"]).fetchone()[0]  # type: ignore[index]
         return max(int(row[0]) if row else 0, stored)
 
+    def applied(self) -> int:
+        """The highest id whose journal record is in the queue table (0 for none)."""
+        row = self.conn.execute(QUERIES["get_meta"], [_APPLIED]).fetchone()
+        return int(row[0]) if row else 0
+
     # --- writes ----------------------------------------------------------------------------
 
-    def set_journal_applied(self, last_id: int) -> None:
-        """Record that the journal's records up to ``last_id`` are all in the queue table."""
-        self.conn.execute(QUERIES["set_meta"], ["journal_applied", str(last_id)])
-
-    def set_last_id(self, last_id: int) -> None:
-        """Record the highest job id handed out."""
-        self.conn.execute(QUERIES["set_meta"], ["last_id", str(last_id)])
+    def set_ids(self, *, last_id: int | None = None, applied: int | None = None) -> None:
+        """Record the highest id handed out, and the highest whose journal record is in the
+        queue table (``last_id``, ``applied``; None: unchanged)."""
+        for key, value in ((_LAST_ID, last_id), (_APPLIED, applied)):
+            if value is not None:
+                self.conn.execute(QUERIES["set_meta"], [key, str(value)])
 
     def insert(self, jobs: list[Job]) -> int:
         """Store new jobs (every column), in one statement; the characters of their results
@@ -221,7 +230,7 @@ class JobStore:
 
     def prune(self, before: datetime) -> list[int]:
         """Delete completed, failed and cancelled jobs that finished before ``before``; their
-        ids (their result files go with them: ``queue.StoreQueue.prune``)."""
+        ids (their result files go with them: ``access.meaning.StoreQueue.prune``)."""
         sql = QUERIES["prune"].replace("{prunable}", QUERIES["prunable"])
         return [row[0] for row in self.conn.execute(sql, [naive(before)]).fetchall()]
 

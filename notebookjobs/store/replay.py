@@ -2,16 +2,16 @@
 
 Whoever opens the queue file (a client without a worker, or a worker starting) replays the
 journal first, under its lock, so every read sees every acknowledged dispatch; the running
-worker moves records itself, with its group commit. ``meta.journal_applied`` is the highest
-id whose record reached the queue: a record at or below it is never inserted again (a crash
-between the commit and the journal's reset replays nothing twice), and a job pruned since is
-not brought back.
+worker moves records itself, with its group commit. The file's record of the id ledger
+(``journal.ledger``; ``JobStore.applied``) says the highest id whose record reached the queue:
+a record at or below it is never inserted again (a crash between the commit and the journal's
+reset replays nothing twice), and a job pruned since is not brought back.
 
-The queue file's ``last_id`` becomes the highest id the journal ever handed out (its head
-says, also after its records were cut), so a queue file rebuilt from the journal, or a journal
-lost later, never numbers a job again. What cannot be applied is said in the log: damaged
-bytes skipped, ids handed out whose records are gone, and records that are not jobs (those
-become failed jobs that say why, ``journal.readable_jobs``).
+The queue file's last id (``JobStore.last_id``) becomes the highest id the journal ever handed
+out (its head says, also after its records were cut), so a queue file rebuilt from the journal,
+or a journal lost later, never numbers a job again. What cannot be applied is said in the log:
+damaged bytes skipped, ids handed out whose records are gone, and records that are not jobs
+(those become failed jobs that say why, ``journal.readable_jobs``).
 """
 
 from __future__ import annotations
@@ -26,15 +26,6 @@ from .. import journal
 from .sql import QUERIES
 
 logger = logging.getLogger(__name__)
-
-#: meta key: the highest job id whose journal record is in the queue table
-APPLIED = "journal_applied"
-
-
-def meta_int(conn: duckdb.DuckDBPyConnection, key: str) -> int:
-    row = conn.execute(QUERIES["get_meta"], [key]).fetchone()
-    return int(row[0]) if row else 0
-
 
 def replay(conn: duckdb.DuckDBPyConnection, log: journal.Journal, *, full: bool = False) -> int:
     """Insert the jobs of the journal's records not yet in the queue, commit, and reset the
@@ -52,7 +43,7 @@ def replay(conn: duckdb.DuckDBPyConnection, log: journal.Journal, *, full: bool 
         conn.execute("BEGIN TRANSACTION")
         try:
             store = JobStore(conn)
-            applied = meta_int(conn, APPLIED)
+            applied = store.applied()
             stored = store.last_id()
             jobs = [job for record in survey.records if record.last_id > applied
                     for job in journal.readable_jobs(record, datetime.now(UTC)) if job.id > applied]
@@ -61,8 +52,7 @@ def replay(conn: duckdb.DuckDBPyConnection, log: journal.Journal, *, full: bool 
             fresh = [job for job in jobs if job.id not in present]
             store.insert(fresh)
             last = max(stored, survey.last_id)
-            conn.execute(QUERIES["set_meta"], [APPLIED, str(last)])
-            store.set_last_id(last)
+            store.set_ids(last_id=last, applied=last)
             conn.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(duckdb.Error):  # a COMMIT that failed has rolled back

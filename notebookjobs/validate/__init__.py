@@ -7,7 +7,8 @@ clients cannot disagree about what is acceptable. Pure: no I/O, nothing imported
 standard library and the package's records (the pool's children use it too).
 
 ``values``: single values (numbers, durations, times, text, JSON); ``records``: the records
-that cross the worker's socket and each request's arguments; ``data``: result types and the
+that cross the worker's socket and the fields of a request (which operation takes which:
+``access.operations``); ``data``: result types and the
 references to argument files (frames and arrays passed to a job); ``cluster``: what crosses to
 and from a Dask cluster (SPEC §18).
 """
@@ -43,14 +44,20 @@ from .records import (
                       MAX_WATCH_S,
                       PAGE_ORDER_NAMES,
                       QUERY_TIME_LIMIT_S,
-                      REQUEST_NAMES,
+                      Check,
+                      checked,
                       job_batch,
                       job_spec,
+                      many_ids,
+                      optional,
                       outcome,
                       page_order,
                       query_time_limit,
-                      request,
+                      runner_name,
                       search_text,
+                      status_name,
+                      string,
+                      watch_hold,
 )
 from .values import (
                      DURATION_HINT,
@@ -98,11 +105,12 @@ __all__ = [
     "MAX_PAGE_SIZE", "MAX_QUERY_TIME_LIMIT_S", "QUERY_TIME_LIMIT_S", "query_time_limit",
     "FOREGROUND_OWNER",
     "MAX_GET_MANY", "PAGE_ORDER_NAMES", "page_order", "MAX_SEARCH_CHARS", "search_text",
-    "MAX_WATCH_S",
-    "REPLACEMENT", "REQUEST_NAMES", "backoff_factor", "concurrency", "integer", "job_batch",
+    "MAX_WATCH_S", "Check", "checked", "many_ids", "optional", "runner_name", "status_name",
+    "string", "watch_hold",
+    "REPLACEMENT", "backoff_factor", "concurrency", "integer", "job_batch",
     "job_id", "job_spec",
     "json_text", "json_value", "later", "optional_text", "outcome", "parse_duration",
-    "plain_number", "priority", "progress_fraction", "request", "retry_policy", "seconds",
+    "plain_number", "priority", "progress_fraction", "retry_policy", "seconds",
     "short_repr", "strict_loads", "target_name", "text", "timestamp",
     "attempt_request", "cluster_outcome", "cluster_progress", "cluster_started", "outcome_json",
     "request_json", "scheduler_address",

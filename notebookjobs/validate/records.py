@@ -13,16 +13,13 @@ from ..errors import InvalidArgumentsError
 from ..models import STATUS_NAMES, JobBatch, JobSpec, Outcome, OutcomeKind
 from .data import RESULT_SUFFIXES, result_type
 from .values import (
-    ID_MAX,
     MAX_JSON_DEPTH,
-    integer,
     job_id,
     job_ids,
     json_text,
     json_value,
     optional_text,
     priority,
-    progress_fraction,
     retry_policy,
     seconds,
     short_repr,
@@ -160,7 +157,8 @@ def query_time_limit(name: str, value: Any) -> float:
     return limit
 
 
-# --- a request on the worker's socket --------------------------------------------------------
+# --- the fields of a request on the worker's socket ---------------------------------------------
+# Each is a check(name, value) -> value; which operation takes which: ``access.operations``.
 
 MAX_PAGE_SIZE = 100_000  #: jobs per page at most
 MAX_GET_MANY = 10_000  #: jobs per get_many at most
@@ -168,11 +166,22 @@ MAX_GET_MANY = 10_000  #: jobs per get_many at most
 PAGE_ORDER_NAMES = ("newest", "oldest", "running", "priority")
 
 
-def _optional(check: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+#: a check of one field of a request: (its name, its value) -> the value checked
+Check = Callable[[str, Any], Any]
+
+
+def optional(check: Check) -> Check:
+    """``check``, or None for None."""
     return lambda name, value: None if value is None else check(name, value)
 
 
-def _str(name: str, value: Any) -> str:
+def checked(check: Callable[[Any], Any]) -> Check:
+    """A check of a value alone (``job_spec``, ``outcome``, ...) as a check of a field."""
+    return lambda name, value: check(value)
+
+
+def string(name: str, value: Any) -> str:
+    """A text field: a str, made valid UTF-8."""
     if not isinstance(value, str):
         raise InvalidArgumentsError(f"{name}: {short_repr(value)} is not a string")
     return text(value)
@@ -183,7 +192,7 @@ FOREGROUND_OWNER = re.compile(
     r"^run:(?P<host>[^:\s]{1,255}):(?P<pid>[0-9]{1,10}):(?P<token>[0-9a-f]{32})$")
 
 
-def _runner_name(name: str, value: Any) -> str:
+def runner_name(name: str, value: Any) -> str:
     """The owner of a foreground run: ``run:<host>:<pid>:<token>`` (``owners.Hold``)."""
     if not isinstance(value, str) or not FOREGROUND_OWNER.match(value):
         raise InvalidArgumentsError(
@@ -191,15 +200,12 @@ def _runner_name(name: str, value: Any) -> str:
     return value
 
 
-def _status(name: str, value: Any) -> str:
+def status_name(name: str, value: Any) -> str:
+    """One of the five job statuses (SPEC §5)."""
     if value not in STATUS_NAMES:
         raise InvalidArgumentsError(f"{name}={short_repr(value)} is not a job status; use one "
                                     f"of {', '.join(STATUS_NAMES)}")
     return str(value)
-
-
-def _checked(check: Callable[[Any], Any]) -> Callable[[str, Any], Any]:
-    return lambda name, value: check(value)
 
 
 def page_order(name: str, value: Any) -> str:
@@ -213,7 +219,8 @@ def page_order(name: str, value: Any) -> str:
 MAX_WATCH_S = 300.0  #: the longest a ``watch`` request may wait for a change
 
 
-def _hold(name: str, value: Any) -> float:
+def watch_hold(name: str, value: Any) -> float:
+    """How long a ``watch`` request may wait: seconds from 0 to MAX_WATCH_S."""
     if (isinstance(value, bool) or not isinstance(value, (int, float))
             or not 0 <= value <= MAX_WATCH_S):
         raise InvalidArgumentsError(f"{name}: {short_repr(value)} is not a number of seconds "
@@ -237,80 +244,9 @@ def search_text(name: str, value: Any) -> str | None:
     return stripped or None
 
 
-def _many_ids(name: str, value: Any) -> list[int]:
+def many_ids(name: str, value: Any) -> list[int]:
     """A list of at most MAX_GET_MANY job ids (``get_many``; ``after`` is ``values.job_ids``)."""
     if not isinstance(value, list) or len(value) > MAX_GET_MANY:
         raise InvalidArgumentsError(f"{name}: {short_repr(value)} is not a list of at most "
                                     f"{MAX_GET_MANY:,} job ids; ask for fewer at a time")
     return [job_id(v) for v in value]
-
-
-#: operation -> a check per positional argument: (name, check(name, value) -> value); the
-#: operations of ``queue.Queue``, and the worker's own ``worker_status``, ``stop`` and
-#: ``watch``
-_REQUESTS: dict[str, tuple[tuple[str, Callable[[str, Any], Any]], ...]] = {
-    "enqueue": (("spec", _checked(job_spec)), ("now", timestamp)),
-    "enqueue_batch": (("batch", _checked(job_batch)), ("now", timestamp)),
-    "get": (("job_id", _checked(job_id)),),
-    "get_many": (("job_ids", _many_ids),),
-    "page": (("page", lambda n, v: integer(n, v, 1, ID_MAX)),
-             ("per_page", lambda n, v: integer(n, v, 1, MAX_PAGE_SIZE)),
-             ("status", _optional(_status)), ("order", page_order),
-             ("search", _optional(search_text))),
-    "counts": (),
-    "cancel": (("job_id", _checked(job_id)), ("now", timestamp)),
-    "prune": (("before", timestamp),),
-    "record_progress": (("job_id", _checked(job_id)), ("fraction", _checked(progress_fraction)),
-                        ("message", _optional(_str))),
-    "run_started": (("spec", _checked(job_spec)), ("owner", _runner_name), ("now", timestamp)),
-    "run_restarted": (("job_id", _checked(job_id)), ("outcome", _checked(outcome)),
-                      ("now", timestamp)),
-    "run_finished": (("job_id", _checked(job_id)), ("outcome", _checked(outcome)),
-                     ("now", timestamp)),
-    "worker_status": (),
-    "stop": (),
-    # the dashboard's push (``worker.changes``): the version it has seen, the seconds to wait
-    "watch": (("seen", lambda n, v: integer(n, v, 0, ID_MAX)),
-              ("hold", lambda n, v: _hold(n, v))),
-}
-#: the named frames of "table" and the checks of their arguments
-_TABLES: dict[str, tuple[tuple[str, Callable[[str, Any], Any]], ...]] = {
-    "history": (("since", _optional(timestamp)), ("until", _optional(timestamp)),
-                ("target", _optional(_str)), ("status", _optional(_status))),
-    "stats": (("by", _str),),
-    "sql": (("query", _str),),
-    "schedules": (),
-    "prunable": (("before", timestamp),),
-}
-#: every operation a request may name
-REQUEST_NAMES = frozenset({*_REQUESTS, "table"})
-
-
-def request(operation: Any, args: Any) -> list[Any]:
-    """The checked arguments of one request on the worker's socket (SPEC §14: each message's
-    fields and types are checked before anything is stored); ``InvalidArgumentsError`` names
-    the first one that is wrong."""
-    if not isinstance(args, list):
-        raise InvalidArgumentsError(f"a request's args must be a list, got {short_repr(args)}")
-    if operation == "table":
-        if not args or args[0] not in _TABLES:
-            raise InvalidArgumentsError(
-                f"table: the first argument must be one of {', '.join(_TABLES)}")
-        if len(args) < 2:
-            raise InvalidArgumentsError("table takes a name, a time limit and the table's "
-                                        "arguments")
-        return [args[0], query_time_limit("timeout", args[1]),
-                *_check_args(f"table {args[0]}", _TABLES[args[0]], args[2:])]
-    checks = _REQUESTS.get(operation) if isinstance(operation, str) else None
-    if checks is None:
-        raise InvalidArgumentsError(f"unknown operation {short_repr(operation)}")
-    return _check_args(operation, checks, args)
-
-
-def _check_args(operation: str, checks: tuple[tuple[str, Callable[[str, Any], Any]], ...],
-                args: list[Any]) -> list[Any]:
-    if len(args) != len(checks):
-        raise InvalidArgumentsError(
-            f"{operation} takes {len(checks)} argument{'s' if len(checks) != 1 else ''} "
-            f"({', '.join(name for name, _ in checks) or 'none'}), got {len(args)}")
-    return [check(name, value) for (name, check), value in zip(checks, args, strict=True)]

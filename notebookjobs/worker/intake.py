@@ -9,10 +9,10 @@ stays small and a restart replays nothing twice.
 
 A journal cut (or removed) under the worker is noticed: it is shorter than what was read, or
 the last record read is no longer where it was. It is read again from its head; the records
-the worker had read are known (their ids are not above the last one read), and appenders have
-gone on above every id handed out (the head keeps it). Nothing is skipped in silence: the cut,
-damaged bytes, and a record whose ids were handed out before are reported (``Problems``, so
-``worker_status()`` and worker.log say it).
+the worker had read are known (their ids are not above the last one read: ``Ledger.read``),
+and appenders have gone on above every id handed out (the head keeps it). Nothing is skipped
+in silence: the cut, damaged bytes, and a record whose ids were handed out before are
+reported (``Problems``, so ``worker_status()`` and worker.log say it).
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from .. import journal
-from ..errors import StorageError
+from ..journal.ledger import Ledger
 from .problems import Problems
 from .state import QueueState
 
@@ -39,17 +38,17 @@ PROBLEM = "journal"
 class Intake:
     """What of the journal this worker has read, and its bookkeeping for the writer."""
 
-    def __init__(self, log: journal.Journal, state: QueueState, state_lock: threading.RLock,
+    def __init__(self, ledger: Ledger, state: QueueState, state_lock: threading.RLock,
                  problems: Problems | None = None) -> None:
-        self.journal = log
+        self.ledger = ledger  #: the ids: the last read in is ``ledger.read``
+        self.journal = ledger.journal
         self.state, self.state_lock = state, state_lock
         self.problems = problems or Problems()
         #: where the next unread record starts (the worker's start reset the journal to its head)
         self.offset = journal.HEAD_SIZE
-        self.last_id = 0  #: the last id of the records read
         self._footer = b""  #: the last bytes read (just before ``offset``), to see a cut by
-        self._rereading = False  #: read anew after a cut: records up to ``last_id`` are known
-        self._noted = 0  #: the highest id the journal's head was told the queue file holds
+        #: read anew after a cut: records up to ``ledger.read`` are known
+        self._rereading = False
         self._held = False  #: no reset: the queue file was cut, the journal is what is left
         self._lock = threading.Lock()  # the loop and the service's threads both read
 
@@ -94,8 +93,8 @@ class Intake:
             self.offset, self._footer = item.end, journal.footer_of(item)
             if item.kind == journal.BASE:
                 continue
-            if item.first_id <= self.last_id:
-                if not self._rereading or item.last_id > self.last_id:
+            if item.first_id <= self.ledger.read:
+                if not self._rereading or item.last_id > self.ledger.read:
                     self.problems.report(PROBLEM, (
                         f"a record of ids {item.first_id}..{item.last_id} in the dispatch "
                         f"journal {self.journal.path} reuses ids handed out before (written by "
@@ -107,34 +106,9 @@ class Intake:
             with self.state_lock:
                 for job in jobs:
                     self.state.add(job, new=True)
-                self.state.ingested(item.last_id)
-            self.last_id = item.last_id
+                self.ledger.read_up_to(item.last_id)
             added += len(jobs)
         return added
-
-    def append(self, kind: int, count: int, payload: bytes,
-               stored_last: Callable[[], int]) -> tuple[int, int]:
-        """Append a record of ``count`` new ids for the worker (``journal.Journal.append``). A
-        journal removed under the running worker gets its base back first: the highest id the
-        queue file (``stored_last()``; the caller makes it safe to read) or this worker saw."""
-        try:
-            return self.journal.append(kind, count, payload)
-        except journal.NoBase:
-            last = max(stored_last(), self.last_id)
-            with self.journal.locked() as fd:
-                try:
-                    return self.journal.append_locked(fd, kind, count, payload)
-                except journal.NoBase:
-                    self.journal.reset(fd, last)
-                    return self.journal.append_locked(fd, kind, count, payload)
-
-    def reserve(self, count: int, stored_last: Callable[[], int]) -> list[int]:
-        """``count`` new ids for jobs the worker writes into the queue file itself, in one
-        transaction with what decides them (a dispatch decided on the queue's state, a
-        schedule's ticks): a RESERVE record, so that ids stay unique across every process that
-        hands them out (``journal``). Its jobs are not read back from the journal."""
-        first, last = self.append(journal.RESERVE, count, b"", stored_last)
-        return list(range(first, last + 1))
 
     def hold(self) -> None:
         """Reset the journal no more: the queue file was found cut, and the journal's records
@@ -144,21 +118,14 @@ class Intake:
     def compact(self, applied: int) -> bool:
         """Reset the journal to its head when it is long, every record read is in the queue
         file (``applied``: the highest id committed) and nothing was appended since; whether
-        it was reset. Called by the writer after a commit; it also tells the journal's head how
-        far the queue file holds its records (``Journal.note_applied``)."""
-        if applied > self._noted:
-            try:
-                self.journal.note_applied(applied)
-            except (journal.NoBase, StorageError) as exc:  # a hint: the next commit tells again
-                logger.warning("could not note the committed records in the journal: %s", exc)
-            else:
-                self._noted = applied
+        it was reset. Called by the writer after a commit."""
         with self._lock:
-            if self._held or self.offset < COMPACT_BYTES or applied < self.last_id:
+            last = self.ledger.read
+            if self._held or self.offset < COMPACT_BYTES or applied < last:
                 return False
             with self.journal.locked() as fd:
                 if os.fstat(fd).st_size != self.offset:
                     return False  # appended meanwhile: next time
-                self.journal.reset(fd, self.last_id)
+                self.journal.reset(fd, last)
                 self.offset, self._footer = journal.HEAD_SIZE, b""
         return True

@@ -34,6 +34,7 @@ from ..config import Settings, load_settings
 from ..errors import ConfigError, InvalidArgumentsError, NotebookJobsError, WorkerError
 from ..joblog import JobLog
 from ..journal import Journal
+from ..journal.ledger import Ledger
 from ..models import JobStatus, utcnow
 from ..remote import worker_info
 from ..socketdir import socket_path, wake_path
@@ -130,8 +131,8 @@ class Worker:
         state, state_lock, db_lock = QueueState(), threading.RLock(), threading.Lock()
         queries = self.queries = Queries(db, db_lock)
         # Opening the file replayed the journal and reset it to its head: read on from there.
-        intake = self._intake = Intake(Journal(self.settings.db_path), state, state_lock,
-                                       self.problems)
+        intake = self._intake = Intake(Ledger(Journal(self.settings.db_path)), state,
+                                       state_lock, self.problems)
         changes = Changes()
         writer = Writer(db, db_lock, state, state_lock, self.problems, intake,
                         shed=queries.shed_soon, on_commit=changes.bump)
@@ -206,6 +207,8 @@ class Worker:
             jobs = job_store.active_jobs()
             known = job_store.statuses(sorted({i for job in jobs for i in job.after or ()}))
             scheduler.ticks = job_store.schedule_ticks()
+            if self._intake is not None:  # ids go on above the file's, should the journal go
+                self._intake.ledger.know(job_store.last_id())
         data = datafiles.data_dir(self.settings.db_path)
         live = [job for job in jobs if job.status == JobStatus.RUNNING.value
                 and owners.is_foreground(job.worker) and owners.alive(job.worker or "", data)]

@@ -6,7 +6,7 @@ last tick are written in one transaction, straight into the queue table (not thr
 dispatch journal and the group commit: a journal record could not carry the tick, and the tick
 must not be stored without its job nor the job without its tick), so after a crash either both
 are in the file or neither is, and the next worker carries on from the last tick stored. The
-jobs' ids come from the journal all the same (a RESERVE record, ``Intake.reserve``), as every
+jobs' ids come from the journal all the same (a RESERVE record, ``Ledger.reserve``), as every
 id does. The loop calls ``Scheduler.run`` with its clock, and sleeps until the next tick it
 returns.
 
@@ -111,7 +111,7 @@ class Scheduler:
             with self.db.transaction() as job_store:
                 count = sum(len(ticks) for _, ticks in due)
                 # Ids taken but not used (the transaction fails) are a gap, never a duplicate.
-                taken = iter(self.intake.reserve(count, job_store.last_id) if count else ())
+                taken = iter(self.intake.ledger.reserve(count) if count else ())
                 for schedule in starts:
                     job_store.set_schedule_tick(schedule.name, schedule.definition, now, None)
                 for schedule, ticks in due:

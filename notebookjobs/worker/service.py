@@ -1,19 +1,23 @@
-"""The queue as the running worker serves it (``queue.Queue``), over its socket.
+"""The queue as the running worker serves it over its socket: every operation of the table
+(``access.operations``), dispatched from there.
 
-Clients append their dispatches to the journal themselves (``queue.QueueClient``); a dispatch
-that reaches the worker's socket (a client that found no journal) is appended by the worker the
-same way, then read in (``Intake``), unless it needs the queue's state to be decided (``after``,
-``unique``: ``journal.journalled``), which is decided here. A cancel changes the in-memory job.
-Every other call first reads the journal and commits what the loop changed (``Writer.flush``),
-then runs on the worker's connection as the locked-file path would (``queue.StoreQueue``), so
-both paths give the same answers (SPEC §11) and every read sees every acknowledged dispatch;
-a frame (history, stats, SQL) runs on a connection of its own instead, off the lock the
-commits need (``queries.Queries``).
+``handle`` is what the socket server calls: the operation is found in the table and its
+arguments checked there before anything is stored (SPEC §14), a new job's target against
+whitelist.yaml as the API checks it; then ``perform`` carries it out:
 
-``handle`` is what the socket server calls: each request's arguments are checked by
-``validate.request`` before anything is stored (SPEC §14), a new job's target against
-whitelist.yaml as the API checks it, and only the operations of ``queue.OPERATIONS`` (plus
-``worker_status`` and ``stop``) exist.
+- a dispatch the journal takes is appended by the worker as a client appends it (a client that
+  found no journal sends it here), then read in (``Intake``);
+- one the journal cannot take (``after``, ``unique``) is decided on the queue's state by the
+  one admission function (``access.admission``) over this worker's view: its memory for the
+  pending and running jobs, the file for the rest;
+- the operations this service serves itself, each a method of the operation's name: a cancel
+  changes the in-memory job; a foreground run is watched; a frame (history, stats, SQL) runs
+  on a connection of its own, off the lock the commits need (``queries.Queries``); and the
+  worker's own operations;
+- every other one first reads the journal and commits what the loop changed
+  (``Writer.flush``), then runs its meaning on the worker's connection as the locked-file path
+  would (``StoreQueue``), so both paths give the same answers (SPEC §11) and every read sees
+  every acknowledged dispatch.
 """
 
 from __future__ import annotations
@@ -21,17 +25,20 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .. import datafiles, dependencies, journal, transitions, validate
+from .. import datafiles, transitions
+from ..access import operations
+from ..access.admission import admit
+from ..access.meaning import StoreQueue
+from ..access.operations import ELSEWHERE, Entry, Operation
 from ..config import load_settings
 from ..errors import NotAllowedError
-from ..models import Job, JobBatch, JobSpec, Outcome
-from ..queue import OPERATIONS, Page, StoreQueue
-from ..store import Database
+from ..models import Job, JobSpec, JobStatus, Outcome
+from ..store import Database, JobStore
 from .changes import Changes
 from .intake import Intake
 from .loop import Loop
@@ -42,12 +49,9 @@ from .writer import Writer
 
 T = TypeVar("T")
 
-#: the requests that store a new job (their first argument has its target)
-_NEW_JOBS = frozenset({"enqueue", "enqueue_batch", "run_started"})
-
 
 class WorkerService:
-    """The worker's answers to its clients (``queue.Queue``, ``worker_status``, ``stop``)."""
+    """The worker's answers to its clients: every operation of the table (module docstring)."""
 
     def __init__(self, *, db: Database, db_lock: threading.Lock, state: QueueState,
                  state_lock: threading.RLock, writer: Writer, loop: Loop, intake: Intake,
@@ -58,7 +62,7 @@ class WorkerService:
         self.writer, self.loop, self.intake = writer, loop, intake
         self.queries = queries
         self.runs = runs  #: the jobs run in the foreground, by processes of their own
-        self.journal = intake.journal
+        self.ledger = intake.ledger  #: where new ids come from
         self.frames_dir = frames_dir
         self._status = status
         #: the queue's changes, which ``watch`` waits for (the dashboard's push)
@@ -70,19 +74,26 @@ class WorkerService:
     def handle(self, operation: Any, args: Any) -> Any:
         """One request from the socket: checked, then answered."""
         self.requests += 1  # (several threads: a lost increment is harmless, it is a gauge)
-        checked = validate.request(operation, args)  # refuses unknown operations too
-        if operation == "worker_status":
-            return {**self._status(), "requests": self.requests,
-                    "watching": self.changes.waiting}
-        if operation == "stop":
-            self.loop.request_stop()
-            return True
-        if operation == "watch":
-            return self.changes.wait(*checked)
-        assert operation in OPERATIONS  # validate.request knows no other name
-        if operation in _NEW_JOBS:
+        op = operations.find(operation)  # refuses unknown operations
+        checked = op.check(args)
+        if op.new_jobs:
             self._allowed(checked[0].target)
-        return getattr(self, operation)(*checked)
+        return self.perform(op, *checked)
+
+    def perform(self, op: Operation[..., Any], *args: Any) -> Any:
+        """``op`` with checked arguments (module docstring)."""
+        answer = op.through_journal(args, self._append)
+        if answer is not ELSEWHERE:
+            self._taken_in()
+            return answer
+        served = _SERVED.get(op.name)
+        if served is not None:
+            return served(self, *args)
+        meaning = op.meaning
+        assert meaning is not None  # the worker's own operations are all served
+        if op.writes:
+            return self._written(lambda q: meaning(q, *args))
+        return self._on_file(lambda q: meaning(q, *args))
 
     def _allowed(self, target: str) -> None:
         """``NotAllowedError`` unless whitelist.yaml (as it is now) allows ``target``; a broken
@@ -92,15 +103,10 @@ class WorkerService:
         if not settings.allows(target):
             raise NotAllowedError(settings.refusal(target))
 
-    # --- what changes the jobs in memory ------------------------------------------------------
-
-    def _append(self, kind: int, count: int, payload: bytes = b"") -> tuple[int, int]:
-        """Append to the journal; one removed under the running worker gets its base back."""
-        return self.intake.append(kind, count, payload, self._stored_last)
-
-    def _stored_last(self) -> int:
-        with self.db_lock, self.db.transaction() as job_store:
-            return job_store.last_id()
+    def _append(self, entry: Entry) -> tuple[int, int]:
+        """A journal record, appended as a client appends it; a journal removed under the
+        running worker gets its base back first (``Ledger.take``)."""
+        return self.ledger.take(entry.kind, entry.count, entry.payload)
 
     def _taken_in(self) -> None:
         """Read what was appended into memory, and set the loop and the writer going."""
@@ -108,48 +114,38 @@ class WorkerService:
             self.loop.wake()
             self.writer.wake()
 
-    def enqueue(self, spec: JobSpec, now: datetime) -> int:
-        if journal.journalled(spec):
-            first, _ = self._append(journal.JOB, 1, journal.job_payload(spec, now))
-            self._taken_in()
-            return first
-        return self._enqueue_decided(spec, now)
+    # --- the worker's own operations --------------------------------------------------------------
 
-    def _enqueue_decided(self, spec: JobSpec, now: datetime) -> int:
-        """A dispatch with ``after`` or ``unique``: decided on the queue's state as it is now
-        (``journal.journalled`` says why not from the journal), stored in the queue file before
-        it returns (its id from the journal, ``Intake.reserve``), then held in memory."""
+    def worker_status(self) -> dict[str, Any]:
+        return {**self._status(), "requests": self.requests, "watching": self.changes.waiting}
+
+    def stop(self) -> bool:
+        self.loop.request_stop()
+        return True
+
+    def watch(self, seen: int, hold: float) -> int:
+        return self.changes.wait(seen, hold)
+
+    # --- what changes the jobs in memory ----------------------------------------------------------
+
+    def enqueue(self, spec: JobSpec, now: datetime) -> int:
+        """A dispatch the journal cannot take (``after``, ``unique``): admitted on the queue's
+        state as it is now, stored in the queue file before it returns (its id from the
+        ledger), then held in memory."""
         self._taken_in()  # dispatches journalled before this one: ``after`` may name them
         # The database lock is held to the end: it orders these dispatches, so two with one
         # unique key cannot both find none, and the writer cannot commit (and so forget) a job
         # that ended between the look at the memory and the look at the file.
         with self.db_lock:
-            with self.state_lock:
-                if spec.unique_key is not None:
-                    existing = self.state.unique_job(spec.unique_key)
-                    if existing is not None:
-                        return existing
-                elsewhere = [i for i in spec.after if self.state.status_of(i) is None]
             with self.db.transaction() as job_store:
-                # finished jobs (or none): their statuses are in the file
-                known = job_store.statuses(elsewhere)
-                dependencies.refuse_unknown(elsewhere, known)
-                [job_id] = self.intake.reserve(1, job_store.last_id)
-                job = transitions.pending(job_id, spec, now)
-                job_store.insert([job])
-            with self.state_lock:
-                self.state.add(job, known=known, now=now)
+                view = _WorkerView(self, job_store)
+                job_id = admit(view, spec, now)
+            if view.stored is not None and view.stored.status == JobStatus.PENDING.value:
+                with self.state_lock:
+                    self.state.add(view.stored, known=view.known, now=now)
         self.loop.wake()
         self.writer.wake()
         return job_id
-
-    def enqueue_batch(self, batch: JobBatch, now: datetime) -> list[int]:
-        if not batch.args:
-            return []
-        first, last = self._append(journal.BATCH, len(batch.args),
-                                   journal.batch_payload(batch, now))
-        self._taken_in()
-        return list(range(first, last + 1))
 
     def cancel(self, job_id: int, now: datetime) -> str:
         with self.state_lock:
@@ -165,26 +161,13 @@ class WorkerService:
         self.writer.flush()
         return job.status
 
-    # --- everything else: on the file, after a commit ------------------------------------------
+    # --- on the file, after a commit --------------------------------------------------------------
 
     def _on_file(self, call: Callable[[StoreQueue], T]) -> T:
         self._taken_in()
         self.writer.flush()
         with self.db_lock, self.db.transaction() as job_store:
-            return call(StoreQueue(job_store, self.journal, datafiles.data_dir(self.db.path)))
-
-    def get(self, job_id: int) -> Job:
-        return self._on_file(lambda q: q.get(job_id))
-
-    def get_many(self, job_ids: list[int]) -> list[Job]:
-        return self._on_file(lambda q: q.get_many(job_ids))
-
-    def page(self, page: int, per_page: int, status: str | None, order: str = "newest",
-             search: str | None = None) -> Page:
-        return self._on_file(lambda q: q.page(page, per_page, status, order, search))
-
-    def counts(self) -> dict[str, int]:
-        return self._on_file(lambda q: q.counts())
+            return call(StoreQueue(job_store, self.ledger, datafiles.data_dir(self.db.path)))
 
     def _written(self, call: Callable[[StoreQueue], T]) -> T:
         """``_on_file`` for a call that writes the file itself: its watchers are told."""
@@ -193,19 +176,10 @@ class WorkerService:
         finally:
             self.changes.bump()
 
-    def prune(self, before: datetime) -> int:
-        return self._written(lambda q: q.prune(before))
-
-    def record_progress(self, job_id: int, fraction: float, message: str | None) -> None:
-        self._written(lambda q: q.record_progress(job_id, fraction, message))
-
     def run_started(self, spec: JobSpec, owner: str, now: datetime) -> Job:
         job = self._written(lambda q: q.run_started(spec, owner, now))
         self.runs.adopt([job])  # its owner is watched from now on
         return job
-
-    def run_restarted(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
-        return self._written(lambda q: q.run_restarted(job_id, outcome, now))
 
     def run_finished(self, job_id: int, outcome: Outcome, now: datetime) -> Job:
         # The jobs that wait for it are pending, so in memory: released or cancelled there.
@@ -232,3 +206,47 @@ class WorkerService:
             Path(path).unlink(missing_ok=True)
             raise
         return path
+
+
+#: the operations this service serves itself, by name; every other one runs its meaning on the
+#: file (derived once, at import)
+_SERVED: dict[str, Callable[..., Any]] = {
+    name: method for name, method in vars(WorkerService).items() if name in operations.OPERATIONS}
+assert all(op.name in _SERVED for op in operations.OPERATIONS.values() if op.meaning is None)
+
+
+class _WorkerView:
+    """Admission's view of the running worker (``access.admission.View``): its memory for the
+    pending and running jobs it holds, the file (``job_store``, a transaction under the
+    database lock) for the rest. The job admitted is kept (``stored``, with the statuses of
+    what it waits for, ``known``), to be held in memory once its transaction is committed."""
+
+    def __init__(self, service: WorkerService, job_store: JobStore) -> None:
+        self.service, self.job_store = service, job_store
+        self.stored: Job | None = None
+        self.known: Mapping[int, str] = {}
+
+    def unique_job(self, key: str) -> int | None:
+        state, lock = self.service.state, self.service.state_lock
+        with lock:
+            found = state.unique_job(key)
+        if found is not None:
+            return found
+        # A foreground run is in the file only. A row whose job ended in memory since the last
+        # commit is no longer pending or running: memory knows better.
+        found = self.job_store.unique_job(key)
+        with lock:
+            return found if found is not None and state.status_of(found) is None else None
+
+    def statuses(self, ids: Sequence[int]) -> dict[int, str]:
+        with self.service.state_lock:
+            held = {i: s for i in ids if (s := self.service.state.status_of(i)) is not None}
+        # finished jobs (or none): their statuses are in the file
+        return {**self.job_store.statuses([i for i in ids if i not in held]), **held}
+
+    def new_ids(self, count: int) -> list[int]:
+        return self.service.ledger.reserve(count)
+
+    def store(self, job: Job, known: Mapping[int, str]) -> None:
+        self.job_store.insert([job])
+        self.stored, self.known = job, known

@@ -41,7 +41,6 @@ class QueueState:
         self._ready: list[tuple[int, datetime, int]] = []  #: (-priority, run_at, id): due
         self._changed: dict[int, Job] = {}  #: jobs to commit (final ones too), by id
         self._new: set[int] = set()  #: ids not in the queue file yet: the commit inserts them
-        self._ingested = 0  #: the last id of the journal records read into memory
         self.waits = Waits()  #: pending jobs that wait for others to complete
         self._unique: dict[str, int] = {}  #: unique key -> the pending or running job with it
 
@@ -166,17 +165,12 @@ class QueueState:
             heapq.heappop(self._waiting)
         return self._waiting[0][0] if self._waiting else None
 
-    def ingested(self, last_id: int) -> None:
-        """The journal's records up to ``last_id`` have been read into memory."""
-        self._ingested = max(self._ingested, last_id)
-
-    def take_changes(self) -> tuple[list[Job], set[int], int]:
-        """The jobs changed since the last call, which of them are not in the queue file yet,
-        and the last journal id read: once these are committed, every journal record up to it
-        is in the file (``store.replay.APPLIED``)."""
+    def take_changes(self) -> tuple[list[Job], set[int]]:
+        """The jobs changed since the last call, and which of them are not in the queue file
+        yet (read from the journal: the ledger knows how far, ``Ledger.read``)."""
         jobs, new = list(self._changed.values()), self._new
         self._changed, self._new = {}, set()
-        return jobs, new, self._ingested
+        return jobs, new
 
     def keep_changes(self, jobs: list[Job], new: set[int]) -> None:
         """Changes whose commit failed: they go with the next one (newer states win)."""

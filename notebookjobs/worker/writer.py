@@ -55,9 +55,6 @@ class Writer:
         self._written = 0  #: characters of results committed since the last shed
         self.on_commit = on_commit  #: changed jobs are in the file now (``changes.Changes``)
         self._changes = threading.Event()
-        #: the ``applied`` of the last commit: the meta row is written only when it changes (a
-        #: drain with no new dispatches spent 9 % of the worker's py-spy samples rewriting it)
-        self._applied: int | None = None
         self._done = False
         self._thread = threading.Thread(target=self._run, name="notebookjobs-writer", daemon=True)
 
@@ -83,11 +80,12 @@ class Writer:
         """Commit every change so far, now; ``StorageError`` when the file cannot be written
         (the changes are kept for the next try)."""
         with self.db_lock:
-            with self.state_lock:
-                jobs, new, applied = self.state.take_changes()
+            with self.state_lock:  # the ledger's ``read`` goes with the jobs read in
+                jobs, new = self.state.take_changes()
+                applied = self.intake.ledger.read
             if not jobs:
                 return
-            record = None if applied == self._applied else applied
+            record = self.intake.ledger.unrecorded(applied)
             try:
                 if new:  # read from records maybe not yet on the disk (``Journal.append``)
                     self.intake.journal.sync()
@@ -107,8 +105,7 @@ class Writer:
                 with self.state_lock:  # the disk's fault, not theirs: tried again, reported
                     self.state.keep_changes(left, new & {job.id for job in left})
                 raise
-            if record is not None:
-                self._applied = record
+            self.intake.ledger.committed(applied)
             self.intake.compact(applied)
             shed = self._written >= SHED_AFTER_CHARS
             if shed:
@@ -184,5 +181,5 @@ def _commit(job_store: JobStore, jobs: list[Job], new: set[int], applied: int | 
     written = job_store.insert([job for job in jobs if job.id in new])
     written += job_store.save_all([job for job in jobs if job.id not in new])
     if applied is not None:
-        job_store.set_journal_applied(applied)
+        job_store.set_ids(applied=applied)
     return written
