@@ -138,13 +138,18 @@ class Job:
         return {key: getattr(self, key) for key in self.STATUS_KEYS}
 
     @classmethod
-    def trusted(cls, fields: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> Job:
-        """A job of every field, from values that need no check: the store's own rows, a job's
-        fields with changes, a batch the API validated. The one way around ``__init__``, which
-        for 28 fields costs more than the worker's whole bookkeeping of a no-op job (and
-        10,000 rows read at a worker's start); the caller gives every field."""
+    def trusted(cls, fields: Mapping[str, Any] | Iterable[tuple[str, Any]],
+                more: Mapping[str, Any] | None = None) -> Job:
+        """A job of every field (``fields``, then ``more`` over them), from values that need
+        no check: the store's own rows, a job's fields with changes, a batch the API
+        validated. The one way around ``__init__``, which for 28 fields costs more than the
+        worker's whole bookkeeping of a no-op job (or 10,000 rows read at a worker's start);
+        the caller gives every field. (Two updates, not ``**more``: ~25 % faster.)"""
         job = object.__new__(cls)
-        job.__dict__.update(fields)
+        values = job.__dict__
+        values.update(fields)
+        if more:
+            values.update(more)
         return job
 
     @classmethod
@@ -157,9 +162,7 @@ class Job:
 
     def evolve(self, **changes: Any) -> Job:
         """A copy with ``changes``: ``dataclasses.replace`` without re-running ``__init__``."""
-        job = Job.trusted(self.__dict__)
-        job.__dict__.update(changes)
-        return job
+        return Job.trusted(self.__dict__, changes)
 
 
 #: ``Job.ran_on`` of an attempt that ran on the queue's own machine (the worker's pool, or a

@@ -15,7 +15,8 @@ import pytest
 import notebookjobs as nj
 from notebookjobs import store, transitions
 from notebookjobs.errors import JobStateError, StorageError
-from notebookjobs.models import Outcome, OutcomeKind, utcnow
+from notebookjobs.models import JobSpec, Outcome, OutcomeKind, RetryPolicy, utcnow
+from notebookjobs.store import columns
 from support import change_job, locked_store, open_queue
 
 PACKAGE = Path(nj.__file__).parent
@@ -154,6 +155,27 @@ def test_a_client_waits_for_the_lock_then_gives_up_clearly(project):
     finally:
         holder.communicate("\n", timeout=30)
     assert project.cli("list").returncode == 0
+
+
+def test_rows_are_read_by_column_name_in_whatever_order_they_are_selected(project):
+    # Given a stored job with cells of every kind (JSON, times, a list column, nulls)
+    now = utcnow()
+    spec = JobSpec(target="jobs.testing.ok", args=[1, {"a": [2]}], kwargs={"k": None},
+                   priority=3, run_at=now, policy=RetryPolicy(), after=(1,))
+    job = transitions.pending(7, spec, now).evolve(
+        errors=[{"attempt": 1, "at": now.isoformat(), "error": "boom"}], ran_on=["local"])
+    with locked_store() as job_store:
+        job_store.insert([job])
+        stored = job_store.get(7)
+        # When a statement selects the columns in another order, then the job is the same
+        names = ", ".join(reversed(columns.NAMES))
+        result = job_store.conn.execute(f"SELECT {names} FROM queue WHERE id = 7")
+        assert columns.jobs_from_rows(result.description, result.fetchall()) == [stored]
+        # And one that selects other columns is refused, not read into a wrong job
+        result = job_store.conn.execute("SELECT id, target, id AS status FROM queue")
+        with pytest.raises(ValueError, match="are not jobs"):
+            columns.jobs_from_rows(result.description, result.fetchall())
+    assert (stored.args, stored.errors[0]["error"], stored.after) == ([1, {"a": [2]}], "boom", [1])
 
 
 def test_a_version_1_file_gets_the_inbox_of_version_2(project):
