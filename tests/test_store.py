@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +194,35 @@ def test_a_version_1_file_gets_the_inbox_of_version_2(project):
     try:
         assert _one(conn, VERSION) == str(store.SCHEMA_VERSION)
         assert _one(conn, "SELECT count(*) FROM inbox") == 0
+    finally:
+        conn.close()
+
+
+def test_a_version_2_file_keeps_the_dispatches_its_inbox_held(project):
+    # Given a queue file of version 2 whose worker died with three acknowledged dispatches in
+    # its inbox (one of them written by other means), made with that version's SQL
+    project.db.parent.mkdir(mode=0o700)
+    conn = duckdb.connect(str(project.db))
+    for script in (store.schema.MIGRATIONS[1], store.schema.MIGRATIONS[2],
+                   (Path(__file__).parent / "data" / "queue_v2_inbox.sql").read_text()):
+        conn.execute(script)
+    conn.close()
+    # When this package opens it, then the migration moved them into the queue, once
+    assert [nj.status(i)["status"] for i in (1, 2, 3, 4)] == [
+        "completed", "pending", "pending", "failed"]
+    kept = nj.status(2)
+    assert (kept["args"], kept["priority"], kept["max_attempts"]) == ([7], 5, 3)
+    assert kept["run_at"] == datetime(2026, 11, 28, 14, 5, tzinfo=UTC)
+    assert nj.status(3)["kwargs"] == {"b": 1}
+    # And the unreadable one failed alone, saying why and what to do
+    assert "args" in nj.status(4)["error"] and "dispatch it again" in nj.status(4)["error"]
+    # And the ids go on after theirs, and nothing is left to drain
+    assert nj.dispatch("jobs.testing.ok", 9) == 5
+    conn = duckdb.connect(str(project.db))
+    try:
+        assert _one(conn, VERSION) == str(store.SCHEMA_VERSION)
+        assert _one(conn, "SELECT count(*) FROM inbox") == 0
+        assert _one(conn, "SELECT count(*) FROM queue") == 4
     finally:
         conn.close()
 

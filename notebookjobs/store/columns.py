@@ -149,17 +149,3 @@ def column_values(jobs: list[Job], columns: tuple[Column, ...]) -> list[list[Any
     """One list per column of the jobs' values (for ``unnest`` of array parameters)."""
     return [[sql_value(c, getattr(job, c.name)) for job in jobs] for c in columns]
 
-
-def job_to_json(job: Job) -> str:
-    """The whole job as one JSON object (an inbox row): times as ISO text, naive UTC."""
-    return json.dumps({c.name: (naive(v).isoformat() if c.kind == "time" and v is not None else v)
-                       for c in COLUMNS for v in (getattr(job, c.name),)})
-
-
-def job_from_json(text: str) -> dict[str, Any]:
-    """The fields of ``job_to_json`` text, times as aware datetimes (unchecked: see inbox)."""
-    values = json.loads(text)
-    for name in _TIME:
-        if values.get(name) is not None:
-            values[name] = datetime.fromisoformat(values[name]).replace(tzinfo=UTC)
-    return values

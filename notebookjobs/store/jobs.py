@@ -17,7 +17,6 @@ import duckdb
 from ..errors import JobNotFoundError, JobStateError
 from ..models import Job, JobStatus
 from .columns import COLUMNS, MUTABLE, column_values, jobs_from_rows, naive
-from .inbox import Inbox
 from .sql import QUERIES, literal
 from .tables import Reader
 
@@ -71,8 +70,6 @@ class JobStore:
         #: its instance reads no file but the queue's (``tables.lock_down``): a user's SQL may
         #: run on it
         self.sandboxed = sandboxed
-        #: dispatches a running worker acknowledged before its group commit moved them
-        self.inbox = Inbox(self)
 
     # --- reads ---------------------------------------------------------------------------
 
