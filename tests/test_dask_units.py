@@ -64,7 +64,7 @@ def test_a_cluster_object_stands_for_its_scheduler_address():
         scheduler_address = "tcp://h:8786"
 
     class Client:
-        class scheduler:  # noqa: N801 - the shape of distributed.Client.scheduler
+        class scheduler:  # the shape of distributed.Client.scheduler
             address = "tls://h:8786"
 
     assert validate.scheduler_address(Cluster()) == "tcp://h:8786"
