@@ -6,10 +6,12 @@ DEMO_DB := .notebookjobs/demo.duckdb
 
 .PHONY: demo test setup clean lab soak lint floors matrix wheel
 
-# make lint: ruff, mypy and vulture (no dead code) alone (make test runs them first)
+# make lint: ruff, mypy, the import contracts (pyproject.toml) and vulture (no dead
+# code) alone (make test runs them first)
 lint: setup
 	$(PY) -m ruff check notebookjobs tests
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 	$(PY) -m vulture
 
 setup: $(VENV)/.installed
@@ -36,6 +38,7 @@ test: setup
 	        -o DPkg::Lock::Timeout=300 chromium; fi
 	$(PY) -m ruff check notebookjobs tests
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 	$(PY) -m vulture
 	$(MAKE) --no-print-directory floors
 	@mkdir -p build; status=0; \

@@ -41,8 +41,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=7)
     ns = parser.parse_args()
-    from notebookjobs import store, transitions
-    from notebookjobs.models import JobBatch, JobSpec, RetryPolicy
+    from notebookjobs import store
+    from notebookjobs.model import transitions
+    from notebookjobs.model.records import JobBatch, JobSpec, RetryPolicy
 
     n, now = ns.jobs, datetime.now(UTC)
     policy = RetryPolicy()

@@ -14,9 +14,10 @@ import duckdb
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import store, transitions
+from notebookjobs import store
 from notebookjobs.errors import JobStateError, StorageError
-from notebookjobs.models import JobSpec, Outcome, OutcomeKind, RetryPolicy, utcnow
+from notebookjobs.model import transitions
+from notebookjobs.model.records import JobSpec, Outcome, OutcomeKind, RetryPolicy, utcnow
 from notebookjobs.store import columns
 from support import change_job, locked_store, open_queue
 
@@ -132,7 +133,8 @@ def test_a_failed_transaction_changes_nothing(project):
 
 HOLDER = """
 import sys
-from notebookjobs import config, lock
+from notebookjobs import config
+from notebookjobs.access import lock
 settings = config.load_settings()
 fd = lock.open_lock(settings.lock_path)
 lock.wait(fd, 5, lambda: lock.busy(settings))
@@ -282,7 +284,7 @@ def test_idle_instances_kept_for_short_opens_are_bounded(tmp_path):
 
 
 def test_rows_become_jobs_with_values_of_their_own(project):
-    # job_from_row makes "[]" and "{}" without the parser: still a new value for each job
+    # jobs_from_rows makes "[]" and "{}" without the parser: still a new value for each job
     jobs = nj.dispatch_many("jobs.testing.echo", [(), (), ("x",)])
     with store.transaction(project.db) as job_store:
         loaded = {job.id: job for job in job_store.active_jobs()}

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from ..models import Job
+from ..model.records import Job
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from ..errors import JobNotFoundError, JobStateError
-from ..models import Job, JobStatus
+from ..model.records import Job, JobStatus
 from .columns import COLUMNS, MUTABLE, column_values, jobs_from_rows, naive
 from .sql import QUERIES, literal
 from .tables import Reader
