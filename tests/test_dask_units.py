@@ -132,8 +132,8 @@ def test_the_pool_the_cluster_and_the_socket_carry_an_outcome_one_way():
     # Given an outcome with every field set
     sent = Outcome(kind=OutcomeKind.SUCCEEDED, result={"a": [1, 2]}, result_type="json",
                    error=None, output="printed\n", duration_s=1.25)
-    # When it crosses as a child's "done" (pool), as a Dask worker's JSON, or a foreground
-    # run's record on the worker's socket, then it comes back as it was, each time
+    # When it crosses as a child's "done" (pool), as a Dask worker's JSON, or as a foreground
+    # run's record on the worker's socket (wire's records), then it comes back as it was
     assert Outcome.from_wire(sent.to_wire()) == sent
     assert validate.cluster_outcome(validate.outcome_json(sent)) == sent
     assert wire.loads(wire.dumps(sent)) == sent

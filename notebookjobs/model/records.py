@@ -220,7 +220,8 @@ class Outcome:
 
     def to_wire(self) -> dict[str, Any]:
         """The outcome as plain JSON data: what a child sends back over its pipe (pool), its
-        JSON lines (Dask) or the socket (a foreground run's), read back by ``from_wire``."""
+        JSON lines (Dask), read back by ``from_wire``. (On the worker's socket, a foreground
+        run's outcome is one of ``wire``'s records, as every record there is.)"""
         return {"kind": self.kind.value, "result": self.result, "result_type": self.result_type,
                 "error": self.error, "output": self.output, "duration_s": self.duration_s}
 

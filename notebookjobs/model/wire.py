@@ -25,10 +25,9 @@ MAX_REQUEST_BYTES = 64 * 1024 * 1024
 #: the worker's last line on a connection it closes without reading a request from it
 CLOSING_LINE = b'{"closing":true}\n'
 
-_RECORDS: dict[str, type] = {cls.__name__: cls for cls in (Job, JobBatch, JobSpec, RetryPolicy)}
+_RECORDS: dict[str, type] = {cls.__name__: cls for cls in (Job, JobBatch, JobSpec, Outcome,
+                                                               RetryPolicy)}
 _ENUMS: dict[str, type[enum.Enum]] = {OutcomeKind.__name__: OutcomeKind}
-#: the record that has a plain form of its own, the one every executor's path carries
-_OUTCOME = Outcome.__name__
 
 
 def _encode(value: Any) -> Any:
@@ -36,8 +35,6 @@ def _encode(value: Any) -> Any:
         return {"$dt": value.isoformat()}
     if isinstance(value, enum.Enum):
         return {"$enum": type(value).__name__, "value": value.value}
-    if isinstance(value, Outcome):
-        return {"$rec": _OUTCOME, "fields": value.to_wire()}
     if dataclasses.is_dataclass(value) and type(value).__name__ in _RECORDS:
         fields = {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
         return {"$rec": type(value).__name__, "fields": fields}
@@ -57,8 +54,6 @@ def _decode(value: Any) -> Any:
         return datetime.fromisoformat(value["$dt"])
     if "$enum" in value and value["$enum"] in _ENUMS:
         return _ENUMS[value["$enum"]](value["value"])
-    if value.get("$rec") == _OUTCOME:
-        return Outcome.from_wire(value["fields"])
     if "$rec" in value and value["$rec"] in _RECORDS:
         fields = value["fields"]
         if not isinstance(fields, dict):
