@@ -307,6 +307,28 @@ def test_wait_reports_extra_objects_that_are_ready(make_pool):
         os.close(write_fd)
 
 
+def test_extra_objects_stay_registered_while_the_same_and_are_replaced_when_others_come(make_pool):
+    """The loop passes the same wake fds at every turn: they are registered once (no
+    epoll_ctl per turn), yet a wait() with other objects watches those, not the old ones."""
+    pool = make_pool(1)
+    first_r, first_w = os.pipe()
+    second_r, second_w = os.pipe()
+    try:
+        for _ in range(3):
+            assert pool.wait(0, extra=[first_r]).ready == []
+        os.write(first_w, b"x")
+        assert pool.wait(30, extra=[first_r]).ready == [first_r]
+        assert pool.wait(30, extra=[first_r]).ready == [first_r]  # still unread: still ready
+        # Another set: the first fd is ready but no longer asked about.
+        assert pool.wait(0, extra=[second_r]).ready == []
+        os.write(second_w, b"x")
+        assert pool.wait(30, extra=[second_r]).ready == [second_r]
+        assert pool.wait(0).ready == []
+    finally:
+        for fd in (first_r, first_w, second_r, second_w):
+            os.close(fd)
+
+
 PARENT_SCRIPT = """\
 import multiprocessing, sys
 from pathlib import Path
