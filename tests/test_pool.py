@@ -572,3 +572,36 @@ def test_an_attempt_waiting_behind_a_long_one_is_taken_back_for_an_idle_child(ma
     wait_until(back, 30, what="the waiting attempt to come back or run")
     assert 2 in returned or outcomes[2].succeeded  # it was not left behind the 30 s job
     assert pool.stop_job(1, OutcomeKind.CANCELLED, "stop") is True
+
+
+def test_the_pipe_framing_gives_back_every_message_whatever_the_reads_cut():
+    """``pipes``: several messages in one write, read back in chunks cut anywhere (a read may
+    end inside a length or a pickle); the framing is multiprocessing's, so a Connection reads
+    what Framed writes."""
+    import multiprocessing
+
+    from notebookjobs.worker import pipes
+
+    messages = [("done", 1, {"kind": "succeeded", "output": "x" * 5000}), ("started", 2, 1.5),
+                ("progress", 2, None, "é\ufffd")]
+    data = pipes.encode(messages)
+    for cut in (1, 3, 4, 5, 7, 100, len(data)):
+        reader, got = pipes.FrameReader(), []
+        for start in range(0, len(data), cut):
+            got += reader.feed(data[start:start + cut])
+        assert got == messages, cut
+    ours, theirs = multiprocessing.Pipe(duplex=True)
+    try:
+        framed = pipes.Framed(ours)
+        framed.send_many(messages[:2])
+        framed.send(messages[2])
+        assert [theirs.recv() for _ in messages] == messages
+        theirs.send(("run", [(7, "jobs.x.y", [], {})]))
+        theirs.send(("skip", 7))
+        assert framed.recv() == ("run", [(7, "jobs.x.y", [], {})])
+        assert framed.recv() == ("skip", 7)
+        theirs.close()
+        with pytest.raises(EOFError):
+            framed.recv()
+    finally:
+        ours.close()

@@ -218,7 +218,7 @@ class Pool:
             if child.outbox:
                 outbox, child.outbox = child.outbox, []
                 try:
-                    child.conn.send(("run", outbox))
+                    child.send(("run", outbox))
                 except OSError:  # it died since the last wait(): _read reports its attempts
                     logger.debug("child %s died before it got its attempts", child.pid)
 
@@ -309,7 +309,7 @@ class Pool:
             self._events.returned.append(attempt.job_id)
             return
         try:
-            child.conn.send(("skip", attempt.job_id))
+            child.send(("skip", attempt.job_id))
         except OSError:
             pass  # it died: _read returns its attempts
 
