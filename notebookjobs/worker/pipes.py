@@ -24,7 +24,10 @@ from typing import Any
 
 _SIZE, _LONG_SIZE = struct.Struct("!i"), struct.Struct("!Q")
 _LONG = 0x7FFFFFFF  #: a pickle longer than this has the -1 length and 8 bytes after it
-READ_CHUNK = 256 * 1024  #: bytes asked for by one read
+READ_CHUNK = 256 * 1024  #: bytes asked for by one read of the worker (a non-blocking one)
+#: bytes asked for by one blocking read of a child: under glibc's threshold for mmap (128 KiB),
+#: as a buffer that size was mapped, shrunk and unmapped at every read (three system calls)
+CHILD_READ = 64 * 1024
 
 
 def encode(messages: Iterable[Any]) -> bytes:
@@ -93,7 +96,7 @@ class Framed:
     def recv(self) -> Any:
         """The next message; ``EOFError`` once the worker's end is closed."""
         while not self._received:
-            chunk = os.read(self._fd, READ_CHUNK)
+            chunk = os.read(self._fd, CHILD_READ)
             if not chunk:
                 raise EOFError("the worker closed the pipe")
             self._received.extend(self._reader.feed(chunk))
