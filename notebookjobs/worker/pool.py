@@ -82,10 +82,10 @@ class Pool:
         self.queue_token = queue_token or secrets.token_hex(procgroup.TOKEN_CHARS // 2)
         self._ctx = multiprocessing.get_context("spawn")
         self._children: list[Child] = []
-        # Each child's pipe and sentinel stay registered here for its life: building a fresh
-        # poll set on every wait() (multiprocessing.connection.wait) cost ~50 µs per attempt.
+        # Each child's pipe and sentinel stay registered for its life, wait()'s ``extra`` while
+        # the same (by id): a poll set per wait() cost ~50 µs an attempt, epoll_ctl per turn ~10.
         self._selector = selectors.DefaultSelector()
-        self._extra: dict[int, Any] = {}  #: the ``extra`` of wait() registered now, by id
+        self._extra: dict[int, Any] = {}
         # Events seen outside wait() (stop_job) or while it works; wait() hands them out.
         self._events = PoolEvents()
         self._start_failures, self._start_error, self._closed = 0, "", False
@@ -223,20 +223,15 @@ class Pool:
                     logger.debug("child %s died before it got its attempts", child.pid)
 
     def _select(self, timeout: float | None, extra: list[Any]) -> list[Any]:
-        """The ready objects among the children's pipes and sentinels and ``extra``
-        (objects with ``fileno()`` or int fds), after at most ``timeout`` seconds.
-
-        The loop passes the same ``extra`` at every turn: they stay registered until a call
-        passes others (registering and unregistering them per turn cost two ``epoll_ctl``
-        each and ~10 µs of the worker's CPU per job in a drain of tiny jobs)."""
+        """The ready ones of the children's pipes and sentinels and ``extra`` (things with
+        ``fileno()``, or fds), after at most ``timeout`` seconds."""
         if [id(obj) for obj in extra] != list(self._extra):
             for obj in self._extra.values():
                 with contextlib.suppress(KeyError, ValueError):
                     self._selector.unregister(obj)
-            self._extra = {}
+            self._extra = {id(obj): obj for obj in extra}
             for obj in extra:
                 self._selector.register(obj, selectors.EVENT_READ, obj)
-                self._extra[id(obj)] = obj
         return [key.data for key, _ in self._selector.select(timeout)]
 
     def _until_deadline(self, timeout: float | None) -> float | None:
