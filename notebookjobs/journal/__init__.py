@@ -31,8 +31,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .. import files
 from ..errors import DiskFullError, StorageError
+from ..system import files
 from .payloads import (
     batch_payload,
     job_payload,
