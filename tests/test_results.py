@@ -220,7 +220,7 @@ def test_a_job_stored_before_results_had_types_reads_as_json(project):
 def test_scalars_are_kept_as_json_as_they_are_and_a_huge_int_still_meets_the_limit():
     """None, booleans and ints of up to 63 bits skip the JSON text (most jobs return them);
     the same answer as the text would give, and an int too long for the limit still fails."""
-    from notebookjobs import results
+    from notebookjobs.data import results
 
     for value in (None, True, False, 0, -7, 2**62, -(2**62)):
         kept = results.keep(value, folder=None, job_id=None)
