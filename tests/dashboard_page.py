@@ -86,18 +86,25 @@ def assert_in_viewport_with_focus(page, form_selector: str, height: int) -> None
     assert box["y"] >= -1 and box["y"] < height - 40, box
 
 
-def gap_below(page, upper: str, lower: str) -> float:
-    """Pixels between the bottom of `upper` and the top of `lower`, once both are laid out.
+def assert_right_below(page, upper: str, lower: str, most: float = 12) -> None:
+    """``lower`` comes to sit right below ``upper`` (0 to ``most`` pixels between them).
 
-    Read in one script call rather than two `bounding_box()` calls: the grid redraws its rows
-    when the worker pushes a change, and a row caught between two reads has no box.
+    Waited for, read in one script call each time: the dashboard places the details first and
+    moves them below their row with the refresh that follows, and the grid redraws its rows
+    when the worker pushes a change (a row caught in between has no box).
     """
-    handle = page.wait_for_function(
-        """([upper, lower]) => {
-             const u = document.querySelector(upper), l = document.querySelector(lower);
-             if (!u || !l || !u.isConnected || !l.isConnected) return null;
-             const ub = u.getBoundingClientRect(), lb = l.getBoundingClientRect();
-             if (ub.height === 0 || lb.height === 0) return null;
-             return {gap: lb.top - ub.bottom};
-           }""", arg=[upper, lower], timeout=10_000)
-    return float(handle.json_value()["gap"])
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    measure = """([upper, lower]) => {
+        const u = document.querySelector(upper), l = document.querySelector(lower);
+        if (!u || !l || !u.isConnected || !l.isConnected) return null;
+        const ub = u.getBoundingClientRect(), lb = l.getBoundingClientRect();
+        return (ub.height && lb.height) ? lb.top - ub.bottom : null;
+    }"""
+    try:
+        page.wait_for_function(f"args => {{ const g = ({measure})(args);"
+                               f" return g !== null && g >= 0 && g <= {most}; }}",
+                               arg=[upper, lower], timeout=10_000)
+    except PlaywrightTimeout:
+        gap = page.evaluate(measure, [upper, lower])
+        raise AssertionError(f"{lower} is {gap} px below {upper}, not 0 to {most}") from None

@@ -33,7 +33,7 @@ from dashboard_page import (
     assert_first_row_in_first_viewport,
     assert_headings_whole,
     assert_in_viewport_with_focus,
-    gap_below,
+    assert_right_below,
 )
 
 from support import REPO
@@ -204,8 +204,7 @@ def test_dashboard_in_jupyterlab(lab_project, stop_worker_after, tmp_path):
         detail = page.locator(".nj-detail")
         expect(detail).to_be_visible()
         expect(page.locator(".nj-detail-body")).to_contain_text(f"job {slow_id}")
-        gap = gap_below(page, f".nj-row-{slow_id}", ".nj-detail")
-        assert 0 <= gap <= 12, gap
+        assert_right_below(page, f".nj-row-{slow_id}", ".nj-detail")
         page.locator("button.nj-detail-rerun").click()
         # The form opens there, in the viewport, with the focus.
         assert_in_viewport_with_focus(page, ".nj-form-jobs-sample-slow", VIEWPORT[1])
