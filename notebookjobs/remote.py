@@ -33,6 +33,7 @@ from .access.operations import STOP, WORKER_STATUS, Operation, Operations
 from .config import Settings
 from .errors import InvalidArgumentsError, WorkerError
 from .socketdir import socket_path
+from .system import sockets
 
 _FIRST_PAUSE_S = 0.001  # connect retries start fast
 _MAX_PAUSE_S = 0.02
@@ -68,6 +69,8 @@ def _connect(path: Path) -> socket.socket:
     When the worker's queue of waiting connections is full (hundreds of clients at the same
     moment), a Unix socket refuses at once with EAGAIN: wait and try again, up to
     CONNECT_WAIT_S."""
+    if not sockets.unix_sockets():
+        raise NotServed()  # Windows: no worker can be reached here (docs/windows.md)
     deadline = time.monotonic() + CONNECT_WAIT_S
     pause = _FIRST_PAUSE_S
     while True:

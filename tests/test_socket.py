@@ -23,6 +23,7 @@ import pytest
 import notebookjobs as nj
 from notebookjobs import config, socketdir, wire
 from notebookjobs.queue import QueueClient
+from notebookjobs.system import sockets
 from support import wait_until
 
 
@@ -179,7 +180,7 @@ def test_a_raw_client_with_a_bad_line_gets_one_error_reply_and_is_disconnected(
 def long_db(project, tmp_path, monkeypatch) -> Path:
     """A queue whose path is too long for a socket beside it."""
     db = tmp_path / ("q" * 60) / ("u" * 40) / "queue.duckdb"
-    assert len(os.fsencode(db)) > socketdir.SOCKET_PATH_MAX + 10
+    assert len(os.fsencode(db)) > sockets.path_max() + 10
     monkeypatch.setenv(config.ENV_DB, str(db))
     return db
 

@@ -38,6 +38,7 @@ from ..journal.ledger import Ledger
 from ..models import JobStatus, utcnow
 from ..remote import worker_info
 from ..socketdir import socket_path, wake_path
+from ..system import require_worker
 from ..wake import WakeSocket
 from . import procgroup
 from .defaults import ENV_LOG_LEVEL, JOB_UMASK_ENV, LOG_LEVELS, log_level
@@ -148,8 +149,8 @@ class Worker:
         runs = self.runs = ForegroundRuns(db=db, db_lock=db_lock, loop=loop,
                                           data=datafiles.data_dir(self.settings.db_path))
         # Children take a while to spawn (a cluster, to answer): load the queue meanwhile. The
-        # pool is started from this thread because its children die with the thread that
-        # spawned them (PDEATHSIG).
+        # pool is started from this thread because on Linux its children die with the thread
+        # that spawned them (PDEATHSIG, system.parent).
         loader = _Thread(lambda: self._load(db, db_lock, loop, writer, scheduler, runs))
         try:
             executor.start()
@@ -340,6 +341,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "(tcp://host:8786) instead of the local pool (default: worker.executor "
                         "and worker.dask.scheduler of whitelist.yaml)")
     ns = parser.parse_args(argv)
+    try:
+        require_worker()
+    except ConfigError as exc:
+        parser.exit(2, f"python -m notebookjobs.worker: {exc}\n")
     try:
         level = log_level(ns.log_level if ns.log_level is not None
                           else os.environ.get(ENV_LOG_LEVEL))

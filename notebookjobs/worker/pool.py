@@ -30,6 +30,7 @@ from typing import Any
 
 from ..errors import WorkerError
 from ..models import LOCAL, Outcome, OutcomeKind
+from ..system import poller
 from . import children, procgroup
 from .children import Attempt, Child, exit_text, outcome_of
 
@@ -83,7 +84,7 @@ class Pool:
         self._children: list[Child] = []
         # Each child's pipe and sentinel stay registered here for its life: building a fresh
         # poll set on every wait() (multiprocessing.connection.wait) cost ~50 µs per attempt.
-        self._selector = selectors.DefaultSelector()
+        self._selector = poller.selector()
         # Events seen outside wait() (stop_job) or while it works; wait() hands them out.
         self._events = PoolEvents()
         self._start_failures, self._start_error, self._closed = 0, "", False
