@@ -46,5 +46,5 @@ def require_worker() -> None:
     """Refuse to start a worker where none can run yet, in one line that says so."""
     if WINDOWS:
         raise PlatformError(
-            "Windows is not supported yet for running a worker: run the worker on Linux or macOS "
-            "(or in WSL); the API, history and the dashboard work here (see docs/windows.md)")
+            "Windows is not supported yet: a worker runs on Linux or macOS, or in WSL on this "
+            "machine (docs/windows.md says what the port needs)")

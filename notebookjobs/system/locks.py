@@ -22,8 +22,9 @@ except ImportError:  # Windows: import notebookjobs works; locking says why it c
 
 def _fcntl() -> object:
     if fcntl is None:
-        raise PlatformError("file locks need fcntl.flock, which this system lacks; the queue "
-                            "runs on Linux and macOS (see docs/windows.md)")
+        raise PlatformError("Windows is not supported yet: the queue's file lock needs flock, "
+                            "which this system lacks; use the queue from Linux or macOS, or in "
+                            "WSL (docs/windows.md)")
     return fcntl
 
 
