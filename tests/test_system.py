@@ -18,9 +18,12 @@ import pytest
 import notebookjobs as nj
 from notebookjobs import system
 from notebookjobs.system import parent, poller, sockets
+from support import alive, group_members, wait_until
 
 PACKAGE = Path(nj.__file__).parent
 SYSTEM = PACKAGE / "system"
+#: what make test-portable puts on PYTHONPATH: takes epoll and fdatasync away
+WITHOUT_LINUX_CALLS = Path(__file__).parent / "portable"
 
 #: modules only system/ imports
 OS_MODULES = {"fcntl", "ctypes", "resource", "msvcrt", "termios"}
@@ -187,3 +190,46 @@ def test_the_portable_run_took_away_what_macos_lacks():
 
     assert os.environ.get("NOTEBOOKJOBS_PORTABLE_CHECKED") == "1"
     assert not hasattr(select, "epoll") and not hasattr(os, "fdatasync")
+
+
+PROBE = f"""import os, select
+def run():
+    portable = os.environ.get("{system.PORTABLE_ENV}")
+    return [hasattr(select, "epoll"), hasattr(os, "fdatasync"), portable]
+"""
+
+
+def test_a_worker_on_the_portable_path_drains_cancels_a_tree_and_survives_kill_9(
+        project, start_worker, loop_pids, monkeypatch):
+    # Given a worker, its children and this client on the path macOS takes, without epoll and
+    # fdatasync in any of their processes
+    monkeypatch.setenv(system.PORTABLE_ENV, "1")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(WITHOUT_LINUX_CALLS), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    (project.root / "jobs" / "probe.py").write_text(PROBE)
+    project.write_whitelist("retry_attempts: 1\nretry_delay: 0\n"
+                            "allowed_jobs: {jobs.testing: [ok, spawn_loop], jobs.probe: [run]}\n")
+    worker = start_worker("--concurrency", "2")
+    assert nj.wait(nj.dispatch("jobs.probe.run"), timeout=30)["result"] == [False, False, "1"]
+    # When jobs are dispatched, Then it drains them
+    ids = [nj.dispatch("jobs.testing.ok", i) for i in range(20)]
+    assert [nj.wait(i, timeout=60)["result"] for i in ids] == list(range(20))
+    # When a job whose subprocess loops is cancelled, Then the whole tree dies with it
+    job_id = nj.dispatch("jobs.testing.spawn_loop", "tree")
+    child, loop = loop_pids("tree")
+    assert nj.cancel(job_id) is True
+    wait_until(lambda: not alive(loop), what="the job's grandchild to die")
+    wait_until(lambda: not group_members(child), what="the attempt's process group to be empty")
+    # When the worker is killed with SIGKILL mid-job (no parent-death signal on this path)
+    running = nj.dispatch("jobs.testing.spawn_loop", "orphan")
+    pids = loop_pids("orphan")
+    wait_until(lambda: nj.status(running)["status"] == "running", what="the start recorded")
+    os.kill(worker.pid, 9)
+    worker.wait_exit()
+    # Then its child and the child's subprocess die (the pipe's EOF), and the next worker takes
+    # the job back and runs the queue on
+    wait_until(lambda: not any(map(alive, pids)), what="the orphans to die")
+    start_worker("--concurrency", "2")
+    wait_until(lambda: nj.status(running)["attempts"] == 2, what="the job to run again")
+    assert nj.cancel(running) is True
+    assert nj.wait(nj.dispatch("jobs.testing.ok", 7), timeout=30)["result"] == 7
