@@ -6,10 +6,11 @@ DEMO_DB := .notebookjobs/demo.duckdb
 
 .PHONY: demo test test-portable setup clean lab soak lint floors matrix wheel
 
-# make lint: ruff and mypy alone (make test runs them first)
+# make lint: ruff, mypy and the import contracts (pyproject.toml) alone (make test runs them first)
 lint: setup
 	$(PY) -m ruff check notebookjobs tests
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 setup: $(VENV)/.installed
 
@@ -35,6 +36,7 @@ test: setup
 	        -o DPkg::Lock::Timeout=300 chromium; fi
 	$(PY) -m ruff check notebookjobs tests
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 	$(MAKE) --no-print-directory floors
 	@mkdir -p build; status=0; \
 	$(PY) scripts/install_matrix.py > build/matrix.log 2>&1 & matrix=$$!; \

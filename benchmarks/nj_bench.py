@@ -473,11 +473,11 @@ def claim_cost(path: Path, rounds: int) -> dict[str, float]:
     next due job taken from the in-memory queue and started (``QueueState.pop_due`` +
     ``transitions.start``), alone, and with the commit of its new state (``JobStore.save_all``,
     what the writer does). Each round first stores one pending job, and settles it afterwards."""
-    from notebookjobs import transitions
-    from notebookjobs.models import JobSpec, Outcome, OutcomeKind, RetryPolicy, utcnow
     from notebookjobs.access.meaning import StoreQueue
     from notebookjobs.journal import Journal
     from notebookjobs.journal.ledger import Ledger
+    from notebookjobs.model import transitions
+    from notebookjobs.model.records import JobSpec, Outcome, OutcomeKind, RetryPolicy, utcnow
     from notebookjobs.store import Database
     from notebookjobs.worker.state import QueueState
 

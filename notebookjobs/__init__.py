@@ -15,9 +15,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# Eager, not in _LAZY: importing the submodules notebookjobs.progress (every pool child does)
-# and notebookjobs.dashboard would otherwise bind the *module* as nj.progress / nj.dashboard;
-# these imports bind the functions over them (both modules import nothing heavy).
+# Eager, not in _LAZY: nj.progress is called by job code in every pool child, and importing the
+# submodule notebookjobs.dashboard would otherwise bind the *module* as nj.dashboard; this import
+# binds the function over it (both modules import nothing heavy).
+from .attempt.progress import progress
 from .dashboard import dashboard
 from .errors import (
     ConfigError,
@@ -34,31 +35,30 @@ from .errors import (
     StoreBusyError,
     WorkerError,
 )
-from .progress import progress
-from .statuses import JobStatus
+from .model.statuses import JobStatus
 
-#: public name -> module that defines it
+#: public name -> module that defines it (``module:name`` where the module names it otherwise)
 _LAZY = {
-    "dispatch": "client",
-    "dispatch_many": "client",
+    "dispatch": "notebook.handle",
+    "dispatch_many": "notebook.handle",
     "status": "client",
     "wait": "client",
     "cancel": "client",
-    "retry": "client",
+    "retry": "notebook.handle",
     "jobs": "client",
-    "history": "frames",
+    "history": "client.frames",
     "counts": "client",
     "available_jobs": "client",
     "start_worker": "client",
     "stop_worker": "client",
     "worker_status": "client",
-    "stats": "frames",
-    "sql": "frames",
-    "prune": "frames",
-    "result": "handle",
-    "job": "handle",
-    "Job": "handle",
-    "notify": "toasts",
+    "stats": "client.frames",
+    "sql": "client.frames",
+    "prune": "client.frames",
+    "result": "notebook.handle",
+    "job": "notebook.handle",
+    "Job": "notebook.handle:JobHandle",
+    "notify": "notebook.toasts",
     "schedules": "client",
 }
 
@@ -102,7 +102,8 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'notebookjobs' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    module, _, defined = module.partition(":")
+    value = getattr(importlib.import_module(f".{module}", __name__), defined or name)
     globals()[name] = value
     return value
 
@@ -113,6 +114,6 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext notebookjobs``: register the ``%jobs`` magic."""
-    from .magics import load_ipython_extension as load
+    from .cli.magics import load_ipython_extension as load
 
     load(ipython)

@@ -4,9 +4,9 @@ serves a call."""
 
 from __future__ import annotations
 
-from notebookjobs import validate
 from notebookjobs.access import operations
 from notebookjobs.access.meaning import StoreQueue
+from notebookjobs.model import validate
 
 
 def count_of(queue: StoreQueue, status: str) -> int:

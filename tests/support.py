@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from notebookjobs.models import Job
+    from notebookjobs.model.records import Job
     from notebookjobs.store import JobStore
 
 REPO = Path(__file__).resolve().parent.parent
@@ -186,7 +186,8 @@ def group_members(pgid: int) -> list[int]:
 def locked_store() -> Iterator[JobStore]:
     """The project's queue as a client without a worker opens it: under the file's lock, for
     one transaction (committed at the end of the block)."""
-    from notebookjobs import config, lock, store
+    from notebookjobs import config, store
+    from notebookjobs.access import lock
 
     settings = config.load_settings()
     fd = lock.open_lock(settings.lock_path)
@@ -222,7 +223,8 @@ def purge_job_modules() -> None:
 
 def stop_leftover_worker() -> None:
     """A worker a test started and did not stop must not outlive it."""
-    from notebookjobs import config, remote
+    from notebookjobs import config
+    from notebookjobs.access import remote
     try:
         info = remote.worker_info(config.load_settings())
     except Exception:
@@ -292,7 +294,8 @@ class WorkerProcess:
         return self.log.read_text(errors="replace")
 
     def wait_ready(self) -> WorkerProcess:
-        from notebookjobs import config, remote
+        from notebookjobs import config
+        from notebookjobs.access import remote
         settings = config.load_settings()
         wait_until(lambda: self.proc.poll() is not None or remote.worker_info(settings),
                    timeout=60, what="the worker to answer on its socket")

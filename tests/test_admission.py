@@ -13,10 +13,12 @@ from datetime import timedelta
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import config, datafiles, owners
+from notebookjobs import config
+from notebookjobs.access import owners
+from notebookjobs.access.queue_client import QueueClient
+from notebookjobs.data import datafiles
 from notebookjobs.errors import InvalidArgumentsError
-from notebookjobs.models import JobSpec, Outcome, OutcomeKind, RetryPolicy, utcnow
-from notebookjobs.queue import QueueClient
+from notebookjobs.model.records import JobSpec, Outcome, OutcomeKind, RetryPolicy, utcnow
 
 LATER = 3600  #: a delay that keeps a dispatched job pending while the test runs
 

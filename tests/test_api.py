@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import transitions
-from notebookjobs.models import Job, utcnow
+from notebookjobs.model import transitions
+from notebookjobs.model.records import Job, utcnow
 from notebookjobs.worker.state import QueueState
 from support import locked_store
 

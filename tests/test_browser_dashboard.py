@@ -56,7 +56,8 @@ def served(tmp_path_factory):
     """A project with a worker and a mixed queue, and Voila serving its dashboard page."""
     require_browser()
     require_voila()
-    from notebookjobs import client, webapp
+    from notebookjobs import client
+    from notebookjobs.cli import webapp
 
     tmp = tmp_path_factory.mktemp("page")
     project = new_project(tmp / "project", TEST_WHITELIST)

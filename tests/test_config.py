@@ -8,10 +8,10 @@ import stat
 import pytest
 
 from notebookjobs import client, config
-from notebookjobs.discovery import discover
 from notebookjobs.errors import ConfigError
-from notebookjobs.models import RetryPolicy
-from notebookjobs.registry import resolve
+from notebookjobs.model.records import RetryPolicy
+from notebookjobs.targets.discovery import discover
+from notebookjobs.targets.registry import resolve
 
 
 def load(project, text):

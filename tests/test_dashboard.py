@@ -167,7 +167,7 @@ def test_jobs_section_groups_targets_and_greys_out_those_not_allowed(project, ma
     ("allowed_jobs:\n  c.d: [x]\n", "add under allowed_jobs in whitelist.yaml:\n  a.b: [new]"),
 ])
 def test_allow_hint_matches_the_style_of_the_file(tmp_path, text, hint):
-    from notebookjobs.hints import allow_hint
+    from notebookjobs.targets.hints import allow_hint
 
     path = tmp_path / "whitelist.yaml"
     path.write_text(text)

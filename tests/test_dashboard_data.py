@@ -8,10 +8,11 @@ from __future__ import annotations
 import pytest
 from test_dashboard import find, row_ids
 
-from notebookjobs import client, transitions
+from notebookjobs import client
 from notebookjobs.dashboard import Dashboard
-from notebookjobs.dashboard.common import seconds_text
-from notebookjobs.models import utcnow
+from notebookjobs.model import transitions
+from notebookjobs.model.records import utcnow
+from notebookjobs.notebook.display import seconds_text
 from support import change_job
 
 PROCESS = "jobs.sample.SampleJobClass.process"
@@ -151,7 +152,7 @@ def test_the_chart_counts_the_last_hour_per_minute_and_says_so():
     import pandas as pd
 
     from notebookjobs.dashboard.chart import buckets, chart_svg
-    from notebookjobs.models import STATUS_NAMES
+    from notebookjobs.model.records import STATUS_NAMES
 
     now = pd.Timestamp("2026-01-01 12:00:30", tz="UTC")
     minutes = [1, 1, 5, 1, 120, None]

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import datafiles
 from notebookjobs.dashboard.worker_panel import WorkerSection
+from notebookjobs.data import datafiles
 from support import WorkerProcess, alive, group_members, wait_until
 
 # The module's fixtures (dask_cluster.py), bound here for pytest to find.

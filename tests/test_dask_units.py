@@ -7,11 +7,19 @@ from datetime import UTC, datetime
 
 import pytest
 
-from notebookjobs import config, transitions, validate
-from notebookjobs.commands import worker_lines
+from notebookjobs import config
+from notebookjobs.cli.commands import worker_lines
 from notebookjobs.errors import ConfigError, InvalidArgumentsError
-from notebookjobs.models import LOCAL, AttemptRequest, JobSpec, Outcome, OutcomeKind, RetryPolicy
-from notebookjobs.worker.dask_members import Members
+from notebookjobs.model import transitions, validate
+from notebookjobs.model.records import (
+    LOCAL,
+    AttemptRequest,
+    JobSpec,
+    Outcome,
+    OutcomeKind,
+    RetryPolicy,
+)
+from notebookjobs.worker.executors.dask.members import Members
 from support import loaded_by_import
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -221,6 +229,7 @@ def test_worker_status_prints_the_cluster():
 def test_what_runs_on_the_dask_workers_imports_nothing_heavy():
     # The Dask worker imports the task's module (and the child it starts, the child's): neither
     # the store (duckdb), nor pandas, nor the worker's server or its Dask client side
-    assert loaded_by_import("notebookjobs.worker.dask_task, notebookjobs.worker.dask_child", (
+    assert loaded_by_import(
+        "notebookjobs.worker.executors.dask.task, notebookjobs.worker.executors.dask.child", (
         "duckdb", "pandas", "pyarrow", "notebookjobs.store", "notebookjobs.worker.server",
-        "notebookjobs.queue", "notebookjobs.worker.dask_executor")) == []
+        "notebookjobs.access.queue_client", "notebookjobs.worker.executors.dask.executor")) == []

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from notebookjobs import datafiles, results
-from notebookjobs.validate import RESULT_SUFFIXES
+from notebookjobs.data import datafiles, results
+from notebookjobs.model.validate import RESULT_SUFFIXES
 
 KEPT: dict[str, pd.Series] = {
     "int8": pd.Series([1, 2], dtype="int8"), "uint64": pd.Series([1, 2], dtype="uint64"),

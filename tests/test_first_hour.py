@@ -220,7 +220,7 @@ def test_a_wheel_built_after_a_module_was_deleted_does_not_ship_it(tmp_path):
     # Then it ships the package's modules, and not the stale one
     with zipfile.ZipFile(out.stdout.strip()) as wheel:
         names = set(wheel.namelist())
-    assert "notebookjobs/cli.py" in names and "notebookjobs/stale_module.py" not in names
+    assert "notebookjobs/cli/__init__.py" in names and "notebookjobs/stale_module.py" not in names
 
 
 def test_the_worker_refuses_a_concurrency_over_the_cap(project):

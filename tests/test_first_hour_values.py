@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import transitions
-from notebookjobs.models import Outcome, OutcomeKind, utcnow
+from notebookjobs.model import transitions
+from notebookjobs.model.records import Outcome, OutcomeKind, utcnow
 from support import change_job
 
 #: jobs/data.py of the test project: frame and array parameters, annotated as code does

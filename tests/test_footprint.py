@@ -40,10 +40,10 @@ def test_pool_children_load_neither_openssl_nor_what_schedules_and_notebooks_nee
     # When jobs have run (what a child imports to run one counts too)
     loaded = {module: nj.dispatch("jobs.testing.imported", module).result(timeout=60)
               for module in ("hashlib", "secrets", "cronsim", "zoneinfo", "uuid",
-                             "notebookjobs.worker.runner")}
+                             "notebookjobs.attempt.runner")}
     # Then the child that ran them has none of those modules but its own runner
     assert loaded == {"hashlib": False, "secrets": False, "cronsim": False, "zoneinfo": False,
-                      "uuid": False, "notebookjobs.worker.runner": True}
+                      "uuid": False, "notebookjobs.attempt.runner": True}
     # And neither child maps OpenSSL
     children = _pool_children(worker.pid)
     assert len(children) == 2, children
@@ -56,9 +56,9 @@ def test_the_worker_imports_neither_the_attempts_code_nor_dask_nor_cron():
     # The worker runs no attempt (its children do), and needs Dask and cronsim only with a
     # cluster or schedules: importing the worker's main module brings none of them
     assert loaded_by_import("notebookjobs.worker.main", (
-        "notebookjobs.worker.child", "notebookjobs.worker.runner", "notebookjobs.registry",
-        "notebookjobs.worker.notebook", "notebookjobs.worker.dask_executor", "cronsim",
-        "zoneinfo")) == []
+        "notebookjobs.worker.executors.local.child", "notebookjobs.attempt.runner",
+        "notebookjobs.targets.registry", "notebookjobs.attempt.notebook_runner",
+        "notebookjobs.worker.executors.dask.executor", "cronsim", "zoneinfo")) == []
     # Nor DuckDB: Worker.run imports it once the pool's children are spawned, so that they
     # start while it loads (~0.15 s) and the file is opened
     assert loaded_by_import("notebookjobs.worker.main", ("duckdb", "notebookjobs.store")) == []

@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import config, transitions
+from notebookjobs import config
 from notebookjobs.access.meaning import StoreQueue
 from notebookjobs.journal import Journal
 from notebookjobs.journal.ledger import Ledger
-from notebookjobs.models import JobSpec, Outcome, OutcomeKind, RetryPolicy
+from notebookjobs.model import transitions
+from notebookjobs.model.records import JobSpec, Outcome, OutcomeKind, RetryPolicy
 from support import change_job, locked_store
 
 T0 = datetime(2026, 1, 1, 10, 0, 0, tzinfo=UTC)

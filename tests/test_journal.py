@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import config, journal, lock
-from notebookjobs.models import JobSpec, utcnow
+from notebookjobs import config, journal
+from notebookjobs.access import lock
+from notebookjobs.model.records import JobSpec, utcnow
 from support import open_queue, wait_until
 
 KILLED_MID_RECORD = """

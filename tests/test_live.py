@@ -10,8 +10,8 @@ import nbformat
 from nbclient import NotebookClient
 
 import notebookjobs as nj
-from notebookjobs import live, toasts
-from notebookjobs.models import utcnow
+from notebookjobs.model.records import utcnow
+from notebookjobs.notebook import live, toasts
 from support import wait_until
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
@@ -130,7 +130,7 @@ def run_in_kernel(cells: list[str]) -> list[list[dict]]:
 
 def test_a_kernel_shows_a_job_as_a_live_line_and_follows_it_for_notifications(project):
     outputs = run_in_kernel([
-        "import notebookjobs as nj\nfrom notebookjobs import live\n"
+        "import notebookjobs as nj\nfrom notebookjobs.notebook import live\n"
         "job = nj.dispatch('jobs.testing.ok', 1, delay=3600)\njob",
         "%load_ext notebookjobs\n%jobs dispatch jobs.testing.ok 2 --delay 3600",
         "print(live.FOLLOWER.following())",

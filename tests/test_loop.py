@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
-from notebookjobs import config, transitions
-from notebookjobs.joblog import JobLog
-from notebookjobs.models import LOCAL, JobSpec, Outcome, OutcomeKind, RetryPolicy
+from notebookjobs import config
+from notebookjobs.attempt.runner import execute
+from notebookjobs.data.joblog import JobLog
+from notebookjobs.model import transitions
+from notebookjobs.model.records import LOCAL, JobSpec, Outcome, OutcomeKind, RetryPolicy
 from notebookjobs.worker.loop import Loop
 from notebookjobs.worker.problems import Problems
-from notebookjobs.worker.runner import execute
 from notebookjobs.worker.state import QueueState
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

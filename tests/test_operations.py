@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import config, remote
-from notebookjobs.access import operations
+from notebookjobs import config
+from notebookjobs.access import operations, remote
 from notebookjobs.access.meaning import StoreQueue
+from notebookjobs.access.queue_client import QueueClient
+from notebookjobs.access.remote import RemoteQueue
 from notebookjobs.errors import InvalidArgumentsError
-from notebookjobs.queue import QueueClient
-from notebookjobs.remote import RemoteQueue
 from notebookjobs.worker.service import _SERVED, WorkerService
 from support import wait_until
 

@@ -6,7 +6,7 @@ Real workers, real children, real subprocesses."""
 from __future__ import annotations
 
 import notebookjobs as nj
-from notebookjobs.worker.capture import OUTPUT_LIMIT_CHARS
+from notebookjobs.attempt.capture import OUTPUT_LIMIT_CHARS
 from support import wait_until
 
 #: the lines jobs.testing.all_outputs writes, in the order it writes them (printf's line is

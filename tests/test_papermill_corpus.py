@@ -16,9 +16,9 @@ import papermill
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import notebooks
 from notebookjobs.dashboard.forms import DispatchForm
 from notebookjobs.errors import ConfigError
+from notebookjobs.targets import notebooks
 
 CORPUS = Path(__file__).parent / "data" / "papermill"
 

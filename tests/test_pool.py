@@ -16,11 +16,11 @@ import pytest
 import yaml
 
 import notebookjobs as nj
+from notebookjobs.attempt.progress import set_reporter
 from notebookjobs.errors import InvalidArgumentsError, WorkerError
-from notebookjobs.models import Outcome, OutcomeKind
-from notebookjobs.progress import set_reporter
-from notebookjobs.worker import children
-from notebookjobs.worker.pool import DEPTH, Pool
+from notebookjobs.model.records import Outcome, OutcomeKind
+from notebookjobs.worker.executors.local import children
+from notebookjobs.worker.executors.local.pool import DEPTH, Pool
 from support import TEST_WHITELIST, Project, group_members, wait_until
 
 #: Functions appended to jobs_for_tests.py for these tests; the shared whitelist lacks them.
@@ -282,8 +282,9 @@ def test_children_do_not_import_pandas_or_duckdb(make_pool):
     pool = make_pool(1)
     assert run_one(pool, "jobs.testing.imported", "pandas").result is False
     assert run_one(pool, "jobs.testing.imported", "duckdb").result is False
-    assert run_one(pool, "jobs.testing.imported", "notebookjobs.worker.runner").result is True
-    for module in ("notebookjobs.store", "notebookjobs.worker.server", "notebookjobs.queue"):
+    assert run_one(pool, "jobs.testing.imported", "notebookjobs.attempt.runner").result is True
+    for module in ("notebookjobs.store", "notebookjobs.worker.server",
+                   "notebookjobs.access.queue_client"):
         assert run_one(pool, "jobs.testing.imported", module).result is False, module
 
 
@@ -310,8 +311,8 @@ def test_wait_reports_extra_objects_that_are_ready(make_pool):
 PARENT_SCRIPT = """\
 import multiprocessing, sys
 from pathlib import Path
-from notebookjobs.worker import children
-from notebookjobs.worker.pool import DEPTH, Pool
+from notebookjobs.worker.executors.local import children
+from notebookjobs.worker.executors.local.pool import DEPTH, Pool
 
 if __name__ == "__main__":
     pool = Pool(Path(sys.argv[1]), 2)
@@ -379,7 +380,7 @@ def test_start_gives_up_on_children_that_hang(project, tmp_path, monkeypatch):
     fake = tmp_path / "hanging-python"
     fake.write_text("#!/bin/sh\necho $$ >> " + str(tmp_path / "pids") + "\nexec sleep 60\n")
     fake.chmod(0o755)
-    monkeypatch.setattr("notebookjobs.worker.children.START_TIMEOUT_S", 0.5)
+    monkeypatch.setattr("notebookjobs.worker.executors.local.children.START_TIMEOUT_S", 0.5)
     real = multiprocessing.spawn.get_executable()
     multiprocessing.set_executable(str(fake))
     try:
@@ -410,9 +411,9 @@ def test_wait_gives_up_when_replacements_keep_dying(make_pool, request):
 
 def test_progress_validates_and_goes_to_the_reporter():
     # Importing the submodule (every child does) must not shadow the function nj.progress.
-    import notebookjobs.progress  # noqa: F401
+    import notebookjobs.attempt.progress  # noqa: F401
 
-    assert nj.progress is sys.modules["notebookjobs.progress"].progress
+    assert nj.progress is sys.modules["notebookjobs.attempt.progress"].progress
     nj.progress(0.5)  # no reporter: nothing happens
     seen: list[tuple[float, str | None]] = []
     set_reporter(lambda fraction, message: seen.append((fraction, message)))

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import config, datafiles
+from notebookjobs import config
+from notebookjobs.data import datafiles
 from support import TEST_WHITELIST, change_job
 
 
@@ -207,8 +208,8 @@ def test_a_result_file_deleted_by_hand_is_a_clear_error(project, start_worker):
 def test_a_job_stored_before_results_had_types_reads_as_json(project):
     # Given a completed job whose row has no result_type (an older version's row)
     job = nj.dispatch("jobs.testing.ok", 1, delay=3600)
-    from notebookjobs import transitions
-    from notebookjobs.models import Outcome, OutcomeKind, utcnow
+    from notebookjobs.model import transitions
+    from notebookjobs.model.records import Outcome, OutcomeKind, utcnow
 
     change_job(job, lambda j: transitions.settle(transitions.start(j, "w", utcnow()), Outcome(
         kind=OutcomeKind.SUCCEEDED, result={"a": 1}), utcnow()).evolve(result_type=None))

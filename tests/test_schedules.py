@@ -13,11 +13,11 @@ import notebookjobs as nj
 from notebookjobs import config
 from notebookjobs.journal import Journal
 from notebookjobs.journal.ledger import Ledger
-from notebookjobs.scheduling import Schedule
+from notebookjobs.model.schedule import Schedule
 from notebookjobs.store import Database
 from notebookjobs.worker.intake import Intake
 from notebookjobs.worker.problems import Problems
-from notebookjobs.worker.schedules import Scheduler
+from notebookjobs.worker.scheduler import Scheduler
 from notebookjobs.worker.state import QueueState
 from support import wait_until
 

@@ -21,8 +21,10 @@ from pathlib import Path
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import config, socketdir, wire
-from notebookjobs.queue import QueueClient
+from notebookjobs import config
+from notebookjobs.access import socketdir
+from notebookjobs.access.queue_client import QueueClient
+from notebookjobs.model import wire
 from notebookjobs.system import sockets
 from support import wait_until
 
@@ -372,7 +374,8 @@ def test_watch_answers_when_the_queue_changes_and_refuses_bad_holds(project, sta
     dispatch answers it with a newer one; a bad hold is refused before anything waits."""
     import threading
 
-    from notebookjobs import client, remote
+    from notebookjobs import client
+    from notebookjobs.access import remote
     from notebookjobs.config import load_settings
     from notebookjobs.errors import InvalidArgumentsError
 

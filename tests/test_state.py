@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from notebookjobs import transitions
 from notebookjobs.errors import JobStateError
-from notebookjobs.models import Job, JobSpec, Outcome, OutcomeKind, RetryPolicy
+from notebookjobs.model import transitions
+from notebookjobs.model.records import Job, JobSpec, Outcome, OutcomeKind, RetryPolicy
 from notebookjobs.worker.state import QueueState
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

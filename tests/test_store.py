@@ -13,9 +13,10 @@ import duckdb
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import store, transitions
+from notebookjobs import store
 from notebookjobs.errors import JobStateError, StorageError
-from notebookjobs.models import Outcome, OutcomeKind, utcnow
+from notebookjobs.model import transitions
+from notebookjobs.model.records import Outcome, OutcomeKind, utcnow
 from support import change_job, locked_store, open_queue
 
 PACKAGE = Path(nj.__file__).parent
@@ -130,7 +131,8 @@ def test_a_failed_transaction_changes_nothing(project):
 
 HOLDER = """
 import sys
-from notebookjobs import config, lock
+from notebookjobs import config
+from notebookjobs.access import lock
 settings = config.load_settings()
 fd = lock.open_lock(settings.lock_path)
 lock.wait(fd, 5, lambda: lock.busy(settings))

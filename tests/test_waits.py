@@ -7,10 +7,10 @@ from __future__ import annotations
 import inspect
 from datetime import UTC, datetime, timedelta
 
-from notebookjobs import dependencies, transitions
-from notebookjobs.arguments import unique_key
-from notebookjobs.models import Job, JobSpec, Outcome, OutcomeKind, RetryPolicy
-from notebookjobs.registry import Target
+from notebookjobs.model import dependencies, transitions
+from notebookjobs.model.records import Job, JobSpec, Outcome, OutcomeKind, RetryPolicy
+from notebookjobs.targets.arguments import unique_key
+from notebookjobs.targets.registry import Target
 from notebookjobs.worker.state import QueueState
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

@@ -16,7 +16,8 @@ import duckdb
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import config, socketdir
+from notebookjobs import config
+from notebookjobs.access import socketdir
 from support import alive, group_members, wait_until
 
 
@@ -419,7 +420,7 @@ def _autostart_on(project) -> None:
 @contextmanager
 def _queue_locked() -> Iterator[Callable[[], None]]:
     """The queue's lock, held here until ``release()`` or the end of the block."""
-    from notebookjobs import lock
+    from notebookjobs.access import lock
 
     fd = lock.open_lock(config.load_settings().lock_path)
     assert lock.try_lock(fd)

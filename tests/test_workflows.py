@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import transitions
-from notebookjobs.models import Outcome, OutcomeKind, utcnow
+from notebookjobs.model import transitions
+from notebookjobs.model.records import Outcome, OutcomeKind, utcnow
 from support import change_job, wait_until
 
 

@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from .. import dependencies, transitions
-from ..models import Job, JobSpec
+from ..model import dependencies, transitions
+from ..model.records import Job, JobSpec
 
 if TYPE_CHECKING:
     from ..journal.ledger import Ledger

@@ -1,6 +1,6 @@
 """What each queue operation means (``access.operations`` declares them): ``StoreQueue``, each
 operation over an open store inside the caller's transaction. It runs on the locked file when
-no worker runs (``queue.QueueClient``) and in the worker for every operation whose answer is
+no worker runs (``queue_client.QueueClient``) and in the worker for every operation whose answer is
 on the file (``worker.service``), so both paths give the same answers (SPEC §11).
 """
 
@@ -10,10 +10,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import argfiles, datafiles, dependencies, owners, results, transitions
+from ..data import argfiles, datafiles, results
 from ..errors import JobStateError
 from ..journal.ledger import Ledger
-from ..models import Job, JobBatch, JobSpec, JobStatus, Outcome
+from ..model import dependencies, transitions
+from ..model.records import Job, JobBatch, JobSpec, JobStatus, Outcome
+from . import owners
 from .admission import FileView, admit
 
 if TYPE_CHECKING:

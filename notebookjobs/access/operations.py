@@ -16,7 +16,7 @@ An ``Operation`` says what is true of it wherever it runs:
 - whether it goes through the dispatch journal, and how (``Journalled``); and how it runs on
   the locked file when not in a transaction of its own (``alone``: a user's SQL).
 
-From this table, at import time, come the client's router (``queue.QueueClient``), the socket
+From this table, at import time, come the client's router (``queue_client.QueueClient``), the socket
 client (``remote.RemoteQueue``), the worker's dispatch (``worker.service``) and the request
 validation (``check``). Adding an operation is an entry here and its meaning in ``StoreQueue``:
 the worker serves it on its file, after a commit, unless ``worker.service`` serves it itself.
@@ -34,9 +34,10 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
-from .. import journal, validate
+from .. import journal
 from ..errors import InvalidArgumentsError
-from ..models import JobBatch, JobSpec
+from ..model import validate
+from ..model.records import JobBatch, JobSpec
 from .meaning import Page, StoreQueue
 
 if TYPE_CHECKING:

@@ -22,14 +22,16 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from .. import client, frames, validate
+from .. import client
+from ..client import frames
 from ..errors import InvalidArgumentsError, NotebookJobsError
+from ..model import validate
+from ..notebook.display import STYLE, close_tree, error_text, message_html, on_click
 from .catalog import JobsSection
 from .chart import WINDOW, chart_svg
-from .common import STYLE, close_tree, error_text, message_html, on_click
 from .forms import DispatchForm
-from .queue import QueueSection
-from .schedules import SchedulesSection
+from .queue_tab import QueueSection
+from .schedules_tab import SchedulesSection
 from .worker_panel import WorkerSection
 
 logger = logging.getLogger(__name__)

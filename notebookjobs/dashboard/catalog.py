@@ -15,7 +15,7 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 
-from .common import close_tree, css_name, on_click
+from ..notebook.display import close_tree, css_name, on_click
 
 _CLASS_KINDS = {"method", "classmethod", "staticmethod"}
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from .. import handle
 from ..errors import NotebookJobsError
-from .common import (
+from ..notebook import handle
+from ..notebook.display import (
     STATUS_COLOURS,
     between,
     close_tree,

@@ -28,10 +28,12 @@ from typing import Any
 import anywidget
 import ipywidgets as widgets
 
-from .. import client, validate
-from ..arguments import coerce_one, from_string
+from .. import client
 from ..errors import InvalidArgumentsError, NotebookJobsError
-from .common import css_name, message_html, on_click
+from ..model import validate
+from ..notebook import handle
+from ..notebook.display import css_name, message_html, on_click
+from ..targets.arguments import coerce_one, from_string
 
 #: Keywords of ``client.dispatch`` itself: a job parameter with one of these names cannot be
 #: passed by keyword through it.
@@ -334,7 +336,7 @@ class DispatchForm(widgets.VBox):
         try:
             args, kwargs = self.arguments()
             priority = from_string("priority", self.priority.value or "0", int)
-            job_id = client.dispatch(self.target, *args, priority=priority,
+            job_id = handle.dispatch(self.target, *args, priority=priority,
                                      delay=self.delay.value.strip() or 0, **kwargs)
         except NotebookJobsError as exc:
             message = " ".join(str(exc).split())

@@ -15,7 +15,14 @@ import ipywidgets as widgets
 
 from .. import client
 from ..errors import NotebookJobsError
-from .common import STATUS_COLOURS, STATUSES, error_text, local_time, message_html, on_click
+from ..notebook.display import (
+    STATUS_COLOURS,
+    STATUSES,
+    error_text,
+    local_time,
+    message_html,
+    on_click,
+)
 
 
 def worker_text(info: dict[str, Any]) -> str:

@@ -30,9 +30,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .. import files
 from ..errors import DiskFullError, StorageError
-from ..system import durable, locks
+from ..system import durable, files, locks
 from .payloads import (
     batch_payload,
     job_payload,

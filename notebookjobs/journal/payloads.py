@@ -9,9 +9,9 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from .. import transitions, validate, wire
 from ..errors import InvalidArgumentsError
-from ..models import Job, JobBatch, JobSpec, RetryPolicy
+from ..model import transitions, validate, wire
+from ..model.records import Job, JobBatch, JobSpec, RetryPolicy
 from .records import BATCH, JOB, Record
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def journalled(spec: JobSpec) -> bool:
     must learn the outcome at once: ``unique`` returns the id of the pending or running job with
     the same key (which only the queue knows), and ``after`` refuses ids with no job at dispatch
     (a journal record is acknowledged before anything reads it, so a replay could only fail the
-    job later). They take the worker's socket or the locked file (``queue.QueueClient``). A
+    job later). They take the worker's socket or the locked file (``queue_client.QueueClient``). A
     job's ``schedule`` is only set by the worker's scheduler, which writes its jobs into the
     queue file itself. So a record carries none of the three (``job_payload``, ``jobs_of``)."""
     return not spec.after and spec.unique_key is None and spec.schedule is None

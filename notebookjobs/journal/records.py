@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import wire
+from ..model import wire
 
 _HEADER = struct.Struct("<4sBQQII")
 _FOOTER = struct.Struct("<Q4s")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from ..models import Job
+from ..model.records import Job
 
 
 @dataclass(frozen=True)

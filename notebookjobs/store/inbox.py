@@ -11,9 +11,9 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .. import validate
 from ..errors import InvalidArgumentsError
-from ..models import Job, RetryPolicy
+from ..model import validate
+from ..model.records import Job, RetryPolicy
 from .columns import job_from_json, job_to_json
 from .sql import QUERIES
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from ..errors import JobNotFoundError, JobStateError
-from ..models import Job, JobStatus
+from ..model.records import Job, JobStatus
 from .columns import COLUMNS, MUTABLE, column_values, job_from_row, naive
 from .inbox import Inbox
 from .sql import QUERIES, literal

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import duckdb
 
-from .. import files, journal
+from .. import journal
 from ..errors import StorageError
-from ..models import Job
+from ..model.records import Job
+from ..system import files
 from . import failures, hosts, recovery
 from .columns import COLUMNS
 from .replay import replay

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from importlib import resources
 
-from ..models import Job
+from ..model.records import Job
 from .columns import NAMES
 
 _BLOCK = re.compile(r"(?:\n|^)-- ([a-z0-9_]+) --\n(?:--.*\n)*", re.MULTILINE)

@@ -6,6 +6,7 @@ The lowest layer: it imports nothing of ours but ``errors``, and nothing outside
 
 | module | Linux | macOS (and the forced portable mode) |
 |---|---|---|
+| ``files`` | private modes: 0600 files, 0700 folders | the same |
 | ``locks`` | ``flock`` | ``flock`` |
 | ``durable`` | ``fdatasync`` | ``fcntl(F_FULLFSYNC)`` (forced mode: ``fsync``) |
 | ``poller`` | ``selectors``: epoll | ``selectors``: kqueue (forced mode: poll) |

@@ -2,7 +2,8 @@
 
 Everywhere (every POSIX system): the pipe to the worker. The child keeps a thread reading it,
 and the worker is the only process that holds the other end, so its death is EOF there
-(``worker.child``'s reader). That needs nothing of the system, and catches a death at once.
+(``worker.executors.local.child``'s reader). That needs nothing of the system, and catches a
+death at once.
 
 On Linux, outside the forced portable mode, also ``prctl(PR_SET_PDEATHSIG)``: the kernel sends
 the child a signal as its parent dies, which interrupts the main thread's blocking calls and

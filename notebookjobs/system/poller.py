@@ -1,6 +1,6 @@
 """The event loop's poller: ``selectors`` picks the best the system has (epoll on Linux, kqueue
 on macOS); the forced portable mode takes ``poll``, which macOS has too and which needs no
-epoll. The pool keeps one selector for its life (``worker.pool``)."""
+epoll. The pool keeps one selector for its life (``worker.executors.local.pool``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What the attempt's output capture (``worker.capture``) needs from the system: how much a
+"""What the attempt's output capture (``attempt.capture``) needs from the system: how much a
 pipe holds, and the C library's ``fflush``."""
 
 from __future__ import annotations

@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import files, lock
+from ..access import lock
+from ..access.remote import RemoteQueue, worker_info
 from ..config import ENV_ROOT, Settings
 from ..errors import WorkerError
-from ..remote import RemoteQueue, worker_info
-from ..system import processes, require_worker
+from ..system import files, processes, require_worker
 from . import procgroup
 from .defaults import log_level
 

@@ -19,13 +19,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from .. import transitions, validate
 from ..config import Settings, load_settings
+from ..data.joblog import JobLog, JobLogError
 from ..errors import ConfigError
-from ..joblog import JobLog, JobLogError
-from ..models import Job, JobStatus, Outcome, OutcomeKind, utcnow
+from ..model import transitions, validate
+from ..model.records import Job, JobStatus, Outcome, OutcomeKind, utcnow
 from .defaults import CONFIG_RETRY_S, INTERRUPTED, MAX_SLEEP_S
-from .executor import Events, Executor
+from .executors.protocol import Events, Executor
 from .problems import Problems
 from .state import PENDING, RUNNING, QueueState
 

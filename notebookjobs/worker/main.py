@@ -29,32 +29,34 @@ from collections.abc import Sequence
 from multiprocessing import resource_tracker
 from typing import TYPE_CHECKING, Any
 
-from .. import datafiles, files, lock, owners, validate
+from ..access import lock, owners
+from ..access.remote import worker_info
+from ..access.socketdir import socket_path, wake_path
+from ..access.wake import WakeSocket
 from ..config import Settings, load_settings
+from ..data import datafiles
+from ..data.joblog import JobLog
 from ..errors import ConfigError, InvalidArgumentsError, NotebookJobsError, WorkerError
-from ..joblog import JobLog
 from ..journal import Journal
 from ..journal.ledger import Ledger
-from ..models import JobStatus, utcnow
-from ..remote import worker_info
-from ..socketdir import socket_path, wake_path
-from ..system import require_worker
-from ..wake import WakeSocket
+from ..model import validate
+from ..model.records import JobStatus, utcnow
+from ..system import files, require_worker
 from . import procgroup
 from .defaults import ENV_LOG_LEVEL, JOB_UMASK_ENV, LOG_LEVELS, log_level
+from .executors.local.pool import Pool
 from .loop import Loop
-from .pool import Pool
 from .problems import Problems
 from .server import SocketServer
 from .state import QueueState
 
 if TYPE_CHECKING:
     from ..store import Database
-    from .dask_executor import DaskExecutor
+    from .executors.dask.executor import DaskExecutor
     from .intake import Intake
     from .queries import Queries
     from .runs import ForegroundRuns
-    from .schedules import Scheduler
+    from .scheduler import Scheduler
     from .writer import Writer
 
 logger = logging.getLogger("notebookjobs.worker")
@@ -125,7 +127,7 @@ class Worker:
         from .intake import Intake
         from .queries import Queries
         from .runs import ForegroundRuns
-        from .schedules import Scheduler
+        from .scheduler import Scheduler
         from .service import WorkerService
         from .writer import Writer
 
@@ -193,7 +195,7 @@ class Worker:
                         data_dir=data_dir)
         # Imported only for a Dask worker: the local pool's worker keeps none of its modules
         # (SPEC §13).
-        from .dask_executor import DaskExecutor
+        from .executors.dask.executor import DaskExecutor
 
         return DaskExecutor(self.settings.root, self.dask, queue_token=self.queue_token,
                             concurrency=self.dask_limit, upload=self.settings.worker.dask.upload,

@@ -21,9 +21,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
-from .. import owners, transitions
+from ..access import owners
 from ..errors import JobNotFoundError, JobStateError, StorageError
-from ..models import Job, JobStatus
+from ..model import transitions
+from ..model.records import Job, JobStatus
 from ..store import Database
 from .loop import Loop
 

@@ -28,9 +28,9 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from .. import wire
 from ..errors import InvalidArgumentsError, NotebookJobsError
-from ..wire import MAX_REQUEST_BYTES
+from ..model import wire
+from ..model.wire import MAX_REQUEST_BYTES
 
 logger = logging.getLogger(__name__)
 

@@ -30,14 +30,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .. import datafiles, transitions
 from ..access import operations
 from ..access.admission import admit
 from ..access.meaning import StoreQueue
 from ..access.operations import ELSEWHERE, Entry, Operation
 from ..config import load_settings
+from ..data import datafiles
 from ..errors import NotAllowedError
-from ..models import Job, JobSpec, JobStatus, Outcome
+from ..model import transitions
+from ..model.records import Job, JobSpec, JobStatus, Outcome
 from ..store import Database, JobStore
 from .changes import Changes
 from .intake import Intake

@@ -17,8 +17,8 @@ import heapq
 from collections.abc import Mapping
 from datetime import datetime
 
-from .. import dependencies, transitions
-from ..models import Job, JobStatus
+from ..model import dependencies, transitions
+from ..model.records import Job, JobStatus
 from .waits import Waits
 
 PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value

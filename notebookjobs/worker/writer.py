@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 
 from ..errors import DiskFullError, NotebookJobsError, StorageError
-from ..models import Job, JobStatus
+from ..model.records import Job, JobStatus
 from ..store import Database, JobStore
 from .defaults import (
     COMMIT_RETRY_S,

@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from notebookjobs import config, journal, socketdir
+from notebookjobs import config, journal
+from notebookjobs.access import socketdir
 from support import Project
 
 

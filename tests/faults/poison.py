@@ -22,8 +22,8 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
-from notebookjobs import wire
-from notebookjobs.models import JobBatch, JobSpec, Outcome, OutcomeKind, RetryPolicy, utcnow
+from notebookjobs.model import wire
+from notebookjobs.model.records import JobBatch, JobSpec, Outcome, OutcomeKind, RetryPolicy, utcnow
 
 INT32 = (-2**31, 2**31 - 1)
 MAX_JSON_DEPTH = 100  #: SPEC §14: JSON nested deeper than this is refused

@@ -199,7 +199,8 @@ class Soak:
         return proc
 
     def wait_ready(self, proc: subprocess.Popen) -> bool:
-        from notebookjobs import config, remote
+        from notebookjobs import config
+        from notebookjobs.access import remote
         settings = config.load_settings()
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -440,7 +441,8 @@ class Soak:
 
         import notebookjobs as nj
         from faults import poison
-        from notebookjobs import config, socketdir
+        from notebookjobs import config
+        from notebookjobs.access import socketdir
 
         path = socketdir.socket_path(config.load_settings())
         state: dict[str, Any] = {

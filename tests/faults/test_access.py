@@ -11,9 +11,9 @@ import threading
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import wire
 from notebookjobs.errors import StorageError
-from notebookjobs.models import JobBatch, utcnow
+from notebookjobs.model import wire
+from notebookjobs.model.records import JobBatch, utcnow
 from notebookjobs.worker import server
 from support import wait_until
 

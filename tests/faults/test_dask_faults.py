@@ -12,9 +12,9 @@ import dask_cluster
 import duckdb
 
 import notebookjobs as nj
-from notebookjobs import validate
-from notebookjobs.models import AttemptRequest
-from notebookjobs.worker.dask_task import run_attempt
+from notebookjobs.model import validate
+from notebookjobs.model.records import AttemptRequest
+from notebookjobs.worker.executors.dask.task import run_attempt
 from support import alive, wait_until
 
 # The module's fixtures (dask_cluster.py), bound here for pytest to find.

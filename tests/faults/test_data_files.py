@@ -16,8 +16,10 @@ import pandas as pd
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import config, datafiles, remote
-from notebookjobs.models import utcnow
+from notebookjobs import config
+from notebookjobs.access import remote
+from notebookjobs.data import datafiles
+from notebookjobs.model.records import utcnow
 from support import change_job
 
 from .harness import socket_of

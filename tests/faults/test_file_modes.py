@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import notebookjobs as nj
-from notebookjobs import config, socketdir
+from notebookjobs import config
+from notebookjobs.access import socketdir
 
 
 def _python_for_anyone() -> str:

@@ -20,7 +20,7 @@ import pytest
 
 import notebookjobs as nj
 from notebookjobs import config, journal
-from notebookjobs.models import JobSpec, utcnow
+from notebookjobs.model.records import JobSpec, utcnow
 from support import Project, open_queue, wait_until
 
 from .harness import records_of

@@ -12,8 +12,8 @@ import sys
 
 import notebookjobs as nj
 from notebookjobs import config
-from notebookjobs.models import utcnow
-from notebookjobs.queue import QueueClient
+from notebookjobs.access.queue_client import QueueClient
+from notebookjobs.model.records import utcnow
 from support import TEST_WHITELIST, wait_until
 
 from .harness import socket_of

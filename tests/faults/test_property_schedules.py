@@ -10,7 +10,7 @@ import yaml
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from notebookjobs import whitelist
+from notebookjobs.config import whitelist
 from notebookjobs.errors import ConfigError
 
 from .poison import YAML_SCALARS, examples

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 import notebookjobs as nj
-from notebookjobs import config, validate
-from notebookjobs.models import JobBatch, RetryPolicy, utcnow
+from notebookjobs import config
+from notebookjobs.model import validate
+from notebookjobs.model.records import JobBatch, RetryPolicy, utcnow
 from support import wait_until
 
 from .harness import cli_bytes, one_clear_line

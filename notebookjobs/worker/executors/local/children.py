@@ -1,0 +1,176 @@
+"""One child process of the worker's pool, as the pool sees it: the attempts it holds, and how
+it is spawned and reaped (what runs inside it is ``child``)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import pickle
+import signal
+import socket
+import struct
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnContext
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from ....errors import WorkerError
+from ....model.records import Outcome, OutcomeKind
+from . import start_child
+
+logger = logging.getLogger(__name__)
+
+#: multiprocessing.connection's framing of a message: its length, signed; -1 for one over
+#: 2 GiB, whose length follows as 8 unsigned bytes
+_SIZE, _LONG_SIZE = struct.Struct("!i"), struct.Struct("!Q")
+READ_CHUNK = 256 * 1024  #: bytes asked for by one read of a child's pipe
+
+START_TIMEOUT_S = 60.0  #: seconds a new child has to say "ready" (a cold disk makes imports slow)
+REAP_TIMEOUT_S = 5.0  #: seconds to wait for a killed or exiting child to be reaped
+
+
+@dataclass(eq=False)
+class Attempt:
+    job_id: int
+    timeout: float | None
+    started: float | None = None  #: time.monotonic() when the child said it began
+    skipping: bool = False  #: a "skip" was sent
+    #: how to end it if it begins after all (a cancel raced the skip); None: let it run
+    stop: tuple[OutcomeKind, str] | None = None
+
+
+@dataclass(eq=False)
+class Child:
+    """The parent's handle on one child process and the attempts it holds."""
+
+    process: BaseProcess
+    conn: Connection
+    pid: int  #: kept here: process.pid is unreadable once the process is closed
+    spawned: float  #: time.monotonic() when spawned
+    ready: bool = False
+    attempts: deque[Attempt] = field(default_factory=deque)  #: in the order sent
+    outbox: list[tuple[int, str, list[Any], dict[str, Any]]] = field(default_factory=list)
+    inbox: bytearray = field(default_factory=bytearray)  #: bytes of a message not whole yet
+    _reader: socket.socket | None = None  #: a duplicate of conn's descriptor, for ``receive``
+
+    @property
+    def deadline(self) -> float:
+        """When it must be stopped: not ready in time, or its attempt past its timeout."""
+        if not self.ready:
+            return self.spawned + START_TIMEOUT_S
+        head = self.attempts[0] if self.attempts else None
+        if head is None or head.started is None or head.timeout is None:
+            return math.inf
+        return head.started + head.timeout
+
+    def waiting_behind(self, started_before: float) -> list[Attempt]:
+        """The attempts held behind a running one that began before ``started_before``."""
+        head = self.attempts[0] if self.attempts else None
+        if head is None or head.started is None or head.started >= started_before:
+            return []
+        return list(self.attempts)[1:]
+
+    def find(self, job_id: int) -> Attempt | None:
+        return next((a for a in self.attempts if a.job_id == job_id), None)
+
+    def receive(self) -> tuple[list[tuple[Any, ...]], bool]:
+        """The whole messages the child sent since the last call, and whether its end of the
+        pipe is closed (it died). The child sends with ``Connection.send``; reading them with
+        ``Connection.recv`` costs a poll and two reads per message, and in a drain of no-op
+        jobs each of those system calls let another thread of the worker take the GIL (pipe
+        reads were 12 % of the worker's time). Here one non-blocking read takes what is there.
+        ``OSError`` when the pipe cannot be read."""
+        if self._reader is None:  # a socket of its own: MSG_DONTWAIT leaves conn blocking
+            self._reader = socket.socket(fileno=os.dup(self.conn.fileno()))
+        closed = False
+        while True:
+            try:
+                chunk = self._reader.recv(READ_CHUNK, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                break
+            if not chunk:
+                closed = True
+                break
+            self.inbox += chunk
+            if len(chunk) < READ_CHUNK:
+                break
+        messages, start, data = [], 0, self.inbox
+        while len(data) - start >= _SIZE.size:
+            (size,), head = _SIZE.unpack_from(data, start), _SIZE.size
+            if size == -1:
+                if len(data) - start < head + _LONG_SIZE.size:
+                    break
+                (size,), head = _LONG_SIZE.unpack_from(data, start + head), head + _LONG_SIZE.size
+            if len(data) - start < head + size:
+                break
+            # A child's own messages (built by ``child``), as Connection.recv would unpickle them
+            messages.append(pickle.loads(data[start + head:start + head + size]))
+            start += head + size
+        del data[:start]
+        return messages, closed
+
+    @classmethod
+    def spawn(
+        cls, ctx: SpawnContext, root: Path, queue_token: str, data_dir: Path | None
+    ) -> Child:
+        """A new child process of the worker (its "ready" comes later); ``data_dir``: the
+        queue's data folder (argument and result files)."""
+        parent_conn, child_conn = ctx.Pipe(duplex=True)
+        data = None if data_dir is None else str(data_dir)
+        args = (child_conn, str(root), os.getpid(), queue_token, data)
+        process = ctx.Process(target=start_child, name="notebookjobs-child", daemon=True, args=args)
+        try:
+            process.start()
+        except OSError as exc:
+            parent_conn.close()
+            raise WorkerError(f"could not start a child process: {exc}") from exc
+        finally:
+            child_conn.close()  # only the child holds its end now, so its death reads as EOF
+        assert process.pid is not None  # start() succeeded
+        return cls(process=process, conn=parent_conn, pid=process.pid, spawned=time.monotonic())
+
+    def reap(self) -> int | None:
+        """Wait for this exiting (or killed) child; its exit code, None if it would not go."""
+        self.conn.close()
+        if self._reader is not None:
+            self._reader.close()
+        self.process.join(REAP_TIMEOUT_S)
+        if self.process.exitcode is None:  # it closed its pipes but lives on: make it go
+            self.process.kill()
+            self.process.join(REAP_TIMEOUT_S)
+        code = self.process.exitcode
+        if code is None:  # e.g. stuck in uninterruptible I/O: it goes when the kernel lets it
+            logger.warning("child %s did not exit %g s after SIGKILL", self.pid, REAP_TIMEOUT_S)
+        else:
+            self.process.close()  # frees its sentinel fd now, not at garbage collection
+        return code
+
+
+def exit_text(code: int | None) -> str:
+    """'exit code 3', 'killed by signal SIGSEGV' (multiprocessing gives -N for signal N)."""
+    if code is None:
+        return "it did not exit"
+    if code >= 0:
+        return f"exit code {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:  # real-time signals have no name
+        name = str(-code)
+    return f"killed by signal {name}"
+
+
+def outcome_of(data: dict[str, Any]) -> Outcome:
+    """The ``Outcome`` a child's "done" message carries (checked by the loop: ``validate``)."""
+    return Outcome(
+        kind=OutcomeKind(data["kind"]),
+        result=data["result"],
+        result_type=data.get("result_type"),
+        error=data["error"],
+        output=data["output"],
+        duration_s=data["duration_s"],
+    )
