@@ -6,11 +6,13 @@ DEMO_DB := .notebookjobs/demo.duckdb
 
 .PHONY: demo test test-portable setup clean lab soak lint floors matrix wheel
 
-# make lint: ruff, mypy and the import contracts (pyproject.toml) alone (make test runs them first)
+# make lint: ruff, mypy, the import contracts (pyproject.toml) and vulture (no dead
+# code) alone (make test runs them first)
 lint: setup
 	$(PY) -m ruff check notebookjobs tests
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
+	$(PY) -m vulture
 
 setup: $(VENV)/.installed
 
@@ -37,6 +39,7 @@ test: setup
 	$(PY) -m ruff check notebookjobs tests
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
+	$(PY) -m vulture
 	$(MAKE) --no-print-directory floors
 	@mkdir -p build; status=0; \
 	$(PY) scripts/install_matrix.py > build/matrix.log 2>&1 & matrix=$$!; \

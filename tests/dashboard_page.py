@@ -27,9 +27,25 @@ def outside(requests: list[str]) -> list[str]:
     return [url for url in requests if not url.startswith(LOCAL)]
 
 
+def box_of(page, selector: str) -> dict:
+    """The box of the first element matching ``selector``, once it is laid out.
+
+    Read in one script call that waits: the grid redraws its rows when the worker pushes a
+    change, and a locator's ``bounding_box()`` of a row caught in between is None.
+    """
+    handle = page.wait_for_function(
+        """sel => {
+             const e = document.querySelector(sel);
+             if (!e || !e.isConnected) return null;
+             const r = e.getBoundingClientRect();
+             return r.height > 0 ? {x: r.x, y: r.y, width: r.width, height: r.height} : null;
+           }""", arg=selector, timeout=10_000)
+    return dict(handle.json_value())
+
+
 def assert_first_row_in_first_viewport(page, height: int) -> None:
-    box = page.locator(".nj-queue-table tr.nj-row").first.bounding_box()
-    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height, box
+    box = box_of(page, ".nj-queue-table tr.nj-row")
+    assert box["y"] >= 0 and box["y"] + box["height"] <= height, box
 
 
 def assert_every_column_reachable(page) -> dict:
@@ -66,8 +82,8 @@ def assert_in_viewport_with_focus(page, form_selector: str, height: int) -> None
     page.wait_for_function("sel => { const f = document.querySelector(sel);"
                            " return f && f.contains(document.activeElement); }",
                            arg=form_selector, timeout=10_000)
-    box = form.bounding_box()
-    assert box is not None and box["y"] >= -1 and box["y"] < height - 40, box
+    box = box_of(page, form_selector)
+    assert box["y"] >= -1 and box["y"] < height - 40, box
 
 
 def gap_below(page, upper: str, lower: str) -> float:

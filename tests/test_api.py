@@ -44,7 +44,7 @@ def test_dispatch_refuses_targets_not_in_the_whitelist(project, target, fragment
 
 def test_unlisted_member_of_allowed_owner_is_refused(project):
     project.write_whitelist("allowed_jobs: {jobs.testing: [ok]}\n")
-    with pytest.raises(nj.NotAllowedError, match="jobs.testing allows only ok"):
+    with pytest.raises(nj.NotAllowedError, match=r"jobs.testing allows only ok"):
         nj.dispatch("jobs.testing.fail")
 
 
@@ -63,7 +63,7 @@ def test_dispatch_refuses_bad_arguments_before_storing(project, args, kwargs, fr
 
 
 def test_json_only_for_unannotated_parameters(project):
-    with pytest.raises(nj.InvalidArgumentsError, match="argument 1: .* is not a JSON value"):
+    with pytest.raises(nj.InvalidArgumentsError, match=r"argument 1: .* is not a JSON value"):
         nj.dispatch("jobs.testing.echo", datetime.now())
     with pytest.raises(nj.InvalidArgumentsError, match="is not a JSON value"):
         nj.dispatch("jobs.testing.echo", value={"k": b"bytes"})

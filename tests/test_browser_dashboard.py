@@ -38,6 +38,7 @@ from dashboard_page import (
     assert_first_row_in_first_viewport,
     assert_headings_whole,
     assert_in_viewport_with_focus,
+    box_of,
     open_page,
     outside,
 )
@@ -189,11 +190,9 @@ def test_page_at_390x844_and_the_page_link(served):
         open_page(page, served["url"], requests)
         assert_first_row_in_first_viewport(page, height)
         # Cards: every field of a job shows inside the phone's width, nothing off the edge.
-        card = page.locator(".nj-queue-table tr.nj-row").first
         for column in ("id", "status", "target", "arguments", "attempts", "created", "actions"):
-            cell = card.locator(f".nj-col-{column}")
-            box = cell.bounding_box()
-            assert box and box["x"] >= 0 and box["x"] + box["width"] <= width + 1, (column, box)
+            box = box_of(page, f".nj-queue-table tr.nj-row .nj-col-{column}")
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width + 1, (column, box)
         overflow = page.evaluate("document.scrollingElement.scrollWidth")
         assert overflow <= width + 1, overflow
         page.screenshot(path=str(SHOTS / "dashboard-phone.png"))

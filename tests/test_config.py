@@ -167,10 +167,10 @@ def test_root_search_and_env(project, monkeypatch, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.chdir(empty)
-    with pytest.raises(ConfigError, match="no whitelist.yaml in .* or any folder above it"):
+    with pytest.raises(ConfigError, match=r"no whitelist.yaml in .* or any folder above it"):
         config.find_root()
     monkeypatch.setenv("NOTEBOOKJOBS_ROOT", str(empty))
-    with pytest.raises(ConfigError, match="NOTEBOOKJOBS_ROOT=.* has no whitelist.yaml"):
+    with pytest.raises(ConfigError, match=r"NOTEBOOKJOBS_ROOT=.* has no whitelist.yaml"):
         config.find_root()
 
 
@@ -190,11 +190,11 @@ def test_a_root_named_by_the_environment_follows_its_value_and_its_whitelist(
     monkeypatch.chdir(tmp_path)
     assert config.find_root() == other
     monkeypatch.chdir(project.root)
-    with pytest.raises(ConfigError, match="NOTEBOOKJOBS_ROOT=other has no whitelist.yaml"):
+    with pytest.raises(ConfigError, match=r"NOTEBOOKJOBS_ROOT=other has no whitelist.yaml"):
         config.find_root()  # "other" of this working directory
     monkeypatch.chdir(tmp_path)
     (other / "whitelist.yaml").unlink()
-    with pytest.raises(ConfigError, match="NOTEBOOKJOBS_ROOT=other has no whitelist.yaml"):
+    with pytest.raises(ConfigError, match=r"NOTEBOOKJOBS_ROOT=other has no whitelist.yaml"):
         config.find_root()
 
 

@@ -10,7 +10,7 @@ import pytest
 from notebookjobs import config
 from notebookjobs.cli.commands import worker_lines
 from notebookjobs.errors import ConfigError, InvalidArgumentsError
-from notebookjobs.model import transitions, validate
+from notebookjobs.model import transitions, validate, wire
 from notebookjobs.model.records import (
     LOCAL,
     AttemptRequest,
@@ -72,7 +72,7 @@ def test_a_cluster_object_stands_for_its_scheduler_address():
         scheduler_address = "tcp://h:8786"
 
     class Client:
-        class scheduler:  # noqa: N801 - the shape of distributed.Client.scheduler
+        class scheduler:  # the shape of distributed.Client.scheduler
             address = "tls://h:8786"
 
     assert validate.scheduler_address(Cluster()) == "tcp://h:8786"
@@ -114,14 +114,31 @@ def test_a_malformed_attempt_request_is_refused(text):
 def test_an_outcome_from_the_cluster_is_checked_field_by_field():
     sent = Outcome(kind=OutcomeKind.FAILED, result=None, error="boom", output="out\udcff",
                    duration_s=0.5)
-    back = validate.cluster_outcome(validate.outcome_json(sent, "tcp://w:1"))
+    back = validate.cluster_outcome(validate.outcome_json(sent))
+    # Its shape is checked where it comes in, its values where every executor's come in
     assert back.kind is OutcomeKind.FAILED and back.error == "boom"
-    assert back.output == "out\ufffd" and back.duration_s == 0.5
+    assert validate.outcome(back).output == "out\ufffd" and back.duration_s == 0.5
     for bad in ('{"kind": "exploded", "output": "", "duration_s": 0}', "[1]", "nan",
                 '{"kind": "failed", "output": 3, "duration_s": 0}', b"{}",
-                '{"kind": "failed", "output": "", "duration_s": true}'):
+                '{"kind": "failed", "output": "", "duration_s": true}',
+                '{"kind": "failed", "output": ""}', '{"kind": ["failed"], "output": "", '
+                '"duration_s": 0}', '{"kind": "failed", "output": "", "duration_s": 0, '
+                '"error": 5}'):
         with pytest.raises(InvalidArgumentsError):
             validate.cluster_outcome(bad)
+
+
+def test_the_pool_the_cluster_and_the_socket_carry_an_outcome_one_way():
+    # Given an outcome with every field set
+    sent = Outcome(kind=OutcomeKind.SUCCEEDED, result={"a": [1, 2]}, result_type="json",
+                   error=None, output="printed\n", duration_s=1.25)
+    # When it crosses as a child's "done" (pool), as a Dask worker's JSON, or as a foreground
+    # run's record on the worker's socket (wire's records), then it comes back as it was
+    assert Outcome.from_wire(sent.to_wire()) == sent
+    assert validate.cluster_outcome(validate.outcome_json(sent)) == sent
+    assert wire.loads(wire.dumps(sent)) == sent
+    # And a sender of another version may add fields: they are ignored
+    assert Outcome.from_wire({**sent.to_wire(), "where": "tcp://w:1"}) == sent
 
 
 def test_a_typed_result_from_the_cluster_keeps_its_type():
@@ -129,13 +146,13 @@ def test_a_typed_result_from_the_cluster_keeps_its_type():
     summary = {"type": "DataFrame", "rows": 2, "columns": ["v"]}
     sent = Outcome(kind=OutcomeKind.SUCCEEDED, result=summary, result_type="DataFrame")
     # When its outcome comes back, then the type comes with it (the loop checks it fits)
-    back = validate.cluster_outcome(validate.outcome_json(sent, "tcp://w:1"))
+    back = validate.cluster_outcome(validate.outcome_json(sent))
     assert (back.result, back.result_type) == (summary, "DataFrame")
     assert validate.outcome(back).result_type == "DataFrame"
-    # And a type that is not one of ours is dropped: the loop keeps the result as text
-    forged = validate.outcome_json(sent, "tcp://w:1").replace('"result_type": "DataFrame"',
-                                                              '"result_type": "pickle"')
-    assert validate.cluster_outcome(forged).result_type is None
+    # And a type that is not one of ours is dropped by the loop: the result is kept as JSON
+    forged = validate.outcome_json(sent).replace('"result_type": "DataFrame"',
+                                                 '"result_type": "pickle"')
+    assert validate.outcome(validate.cluster_outcome(forged)).result_type == "json"
 
 
 def test_a_progress_report_from_the_cluster_is_checked():

@@ -7,7 +7,6 @@ retries, refusals, deferrals, cancels) are checked without spawning a pool.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +18,9 @@ from notebookjobs.attempt.runner import execute
 from notebookjobs.data.joblog import JobLog
 from notebookjobs.model import transitions
 from notebookjobs.model.records import LOCAL, JobSpec, Outcome, OutcomeKind, RetryPolicy
-from notebookjobs.worker.loop import Loop
+from notebookjobs.store import Database
+from notebookjobs.worker.core import Core
+from notebookjobs.worker.loop import Loop, LoopSetup
 from notebookjobs.worker.problems import Problems
 from notebookjobs.worker.state import QueueState
 
@@ -81,13 +82,20 @@ class Inline:
 
 @pytest.fixture
 def make_loop(project):
+    made: list[Database] = []
+
     def make(slots: int = 2) -> tuple[Loop, QueueState, Inline]:
-        state, executor = QueueState(), Inline(slots)
-        loop = Loop(settings=config.load_settings(), state=state, state_lock=threading.RLock(),
-                    executor=executor, joblog=JobLog(project.root / "logs"), problems=Problems(),
-                    on_change=lambda: None, clock=lambda: T0)
-        return loop, state, executor
-    return make
+        settings, executor = config.load_settings(), Inline(slots)
+        made.append(Database(settings.db_path))
+        core = Core(made[-1])
+        loop = Loop(LoopSetup(settings=settings, core=core, executor=executor,
+                              joblog=JobLog(project.root / "logs"), problems=Problems(),
+                              on_change=lambda: None, clock=lambda: T0))
+        return loop, core.state, executor
+
+    yield make
+    for db in made:
+        db.close()
 
 
 def add(state: QueueState, job_id: int, target: str = "jobs.testing.ok", args: list | None = None,

@@ -140,7 +140,7 @@ def test_a_stopped_notebook_job_leaves_no_kernel(project, start_worker, stop):
     kernel, group, session = map(int, line.split())
     # Then the kernel runs in the attempt's process group (the pool child's), not in a session
     # of its own as jupyter_client would start it
-    assert group != kernel and session != kernel and group in group_members(group)
+    assert kernel not in (group, session) and group in group_members(group)
     assert os.getpgid(worker.pid) != group
     # When the job is cancelled, or runs past its timeout
     if stop == "cancel":

@@ -385,7 +385,7 @@ def test_start_gives_up_on_children_that_hang(project, tmp_path, monkeypatch):
     multiprocessing.set_executable(str(fake))
     try:
         # Then start() kills them and says why
-        with pytest.raises(WorkerError, match="not ready within 0.5 s"):
+        with pytest.raises(WorkerError, match=r"not ready within 0.5 s"):
             Pool(project.root, 1).start()
     finally:
         multiprocessing.set_executable(real)
@@ -421,7 +421,7 @@ def test_progress_validates_and_goes_to_the_reporter():
         nj.progress(0)
         nj.progress(1, "all done")
         for fraction in (-0.1, 1.5, math.nan, True, "0.5", None):
-            with pytest.raises(InvalidArgumentsError, match="from 0 .* to 1"):
+            with pytest.raises(InvalidArgumentsError, match=r"from 0 .* to 1"):
                 nj.progress(fraction)
         with pytest.raises(InvalidArgumentsError, match="not a string"):
             nj.progress(0.5, 3)

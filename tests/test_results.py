@@ -44,7 +44,7 @@ def test_a_job_handle_is_an_int_with_the_calls_of_the_spec(project):
         nj.job(99)
     # When it is cancelled, then result() raises JobCancelledError, and retry() is a new Job
     assert job.cancel() is True and job.status()["status"] == "cancelled"
-    with pytest.raises(nj.JobCancelledError, match="job 1 .* was cancelled"):
+    with pytest.raises(nj.JobCancelledError, match=r"job 1 .* was cancelled"):
         job.result()
     again = job.retry()
     assert isinstance(again, nj.Job) and again == 2

@@ -4,7 +4,7 @@ a downtime."""
 
 from __future__ import annotations
 
-import threading
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,6 +15,7 @@ from notebookjobs.journal import Journal
 from notebookjobs.journal.ledger import Ledger
 from notebookjobs.model.schedule import Schedule
 from notebookjobs.store import Database
+from notebookjobs.worker.core import Core
 from notebookjobs.worker.intake import Intake
 from notebookjobs.worker.problems import Problems
 from notebookjobs.worker.scheduler import Scheduler
@@ -65,7 +66,7 @@ def test_an_hourly_cron_runs_once_per_real_hour_across_the_autumn_change(project
                                          "timezone: Europe/Paris}")
     runs = ticks(hourly, at("2026-10-24T22:30Z"), 6)
     # Both 02:00 (CEST, then CET) run: one tick per hour of real time, none twice
-    assert [b - a for a, b in zip(runs, runs[1:], strict=False)] == [timedelta(hours=1)] * 5
+    assert [b - a for a, b in itertools.pairwise(runs)] == [timedelta(hours=1)] * 5
     assert at("2026-10-25T02:00+02:00") in runs and at("2026-10-25T02:00+01:00") in runs
 
 
@@ -123,12 +124,11 @@ def scheduler(project):
         db_path = config.load_settings().db_path
         db = Database(db_path)  # opening it gives the journal its base: ids come from there
         made.append(db)
-        state, state_lock = QueueState(), threading.RLock()
-        intake = Intake(Ledger(Journal(db_path)), state, state_lock)
-        sched = Scheduler(root=project.root, db=db, db_lock=threading.Lock(), state=state,
-                          state_lock=state_lock, intake=intake, problems=Problems())
+        core = Core(db)
+        intake = Intake(Ledger(Journal(db_path)), core)
+        sched = Scheduler(root=project.root, core=core, intake=intake, problems=Problems())
         sched.load()
-        return sched, state
+        return sched, core.state
 
     yield make
     for db in made:
@@ -146,28 +146,28 @@ def test_each_tick_once_across_a_restart_and_missed_ticks_once(project, schedule
     first, state = scheduler()
     # Given a new schedule: its first run only records it, and says when the next tick falls
     assert first.run(T0) == T0.replace(microsecond=0) + SECOND
-    assert scheduled_runs(first.db) == []
+    assert scheduled_runs(first.core.db) == []
     # When its ticks come, each is dispatched once, however often the scheduler runs
     for moment in (T0 + SECOND, T0 + SECOND, T0 + 2 * SECOND, T0 + 2 * SECOND):
         first.run(moment)
     whole = T0.replace(microsecond=0)
-    assert scheduled_runs(first.db) == [whole + SECOND, whole + 2 * SECOND]
+    assert scheduled_runs(first.core.db) == [whole + SECOND, whole + 2 * SECOND]
     assert [job.schedule for job in state.jobs.values()] == ["s", "s"]  # handed to the loop
     # And a running scheduler that was busy for three ticks dispatches all three
     first.run(T0 + 5 * SECOND)
-    assert scheduled_runs(first.db)[-3:] == [whole + 3 * SECOND, whole + 4 * SECOND,
-                                            whole + 5 * SECOND]
-    first.db.close()
+    assert scheduled_runs(first.core.db)[-3:] == [whole + 3 * SECOND, whole + 4 * SECOND,
+                                                 whole + 5 * SECOND]
+    first.core.db.close()
     # When a new worker starts on the same file after ten ticks of downtime
     second, _ = scheduler()
     second.run(T0 + 15 * SECOND)
     second.run(T0 + 15 * SECOND)
     # Then the missed ticks become one job, the latest's, and nothing ran twice
-    runs = scheduled_runs(second.db)
+    runs = scheduled_runs(second.core.db)
     assert runs[5:] == [whole + 15 * SECOND] and len(runs) == len(set(runs)) == 6
     # And the ticks after it come one by one again
     second.run(T0 + 16 * SECOND)
-    assert scheduled_runs(second.db)[-1] == whole + 16 * SECOND
+    assert scheduled_runs(second.core.db)[-1] == whole + 16 * SECOND
 
 
 def test_an_edited_or_disabled_schedule_starts_afresh(project, scheduler):
@@ -175,7 +175,7 @@ def test_an_edited_or_disabled_schedule_starts_afresh(project, scheduler):
     sched, _ = scheduler()
     sched.run(T0)
     sched.run(T0 + SECOND)
-    assert len(scheduled_runs(sched.db)) == 1
+    assert len(scheduled_runs(sched.core.db)) == 1
     # When the schedule is disabled (hot reload: the next run reads whitelist.yaml again)
     whitelist_schedule(project, "{target: jobs.testing.count, every: 1s, args: [tick], "
                                 "enabled: false}")
@@ -183,13 +183,13 @@ def test_an_edited_or_disabled_schedule_starts_afresh(project, scheduler):
     # Then no tick is dispatched; and once enabled again it starts from then, not catching up
     whitelist_schedule(project, "{target: jobs.testing.count, every: 1s, args: [tick]}")
     sched.run(T0 + 9 * SECOND)
-    assert len(scheduled_runs(sched.db)) == 1
+    assert len(scheduled_runs(sched.core.db)) == 1
     sched.run(T0 + 10 * SECOND)
-    assert scheduled_runs(sched.db)[-1] == T0.replace(microsecond=0) + 10 * SECOND
+    assert scheduled_runs(sched.core.db)[-1] == T0.replace(microsecond=0) + 10 * SECOND
     # And a broken whitelist dispatches nothing, and asks again soon
     project.write_whitelist("schedules: [\n", raw=True)
     assert sched.run(T0 + 11 * SECOND) is not None
-    assert len(scheduled_runs(sched.db)) == 2
+    assert len(scheduled_runs(sched.core.db)) == 2
 
 
 # --- a real worker ---------------------------------------------------------------------------

@@ -360,7 +360,7 @@ def test_a_connection_lost_after_the_request_is_reported_for_writes_and_retried_
     # on the queue's state: a plain one would go to the journal), Then it is told the job may
     # or may not be stored, and how to check
     with pytest.raises(
-        nj.WorkerError, match="may or may not have been carried out.*notebookjobs list"
+        nj.WorkerError, match=r"may or may not have been carried out.*notebookjobs list"
     ):
         nj.dispatch("jobs.testing.ok", 1, unique=True)
     assert len(fake.requests) == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ import notebookjobs as nj
 from notebookjobs import store
 from notebookjobs.errors import JobStateError, StorageError
 from notebookjobs.model import transitions
-from notebookjobs.model.records import Outcome, OutcomeKind, utcnow
+from notebookjobs.model.records import JobSpec, Outcome, OutcomeKind, RetryPolicy, utcnow
+from notebookjobs.store import columns
 from support import change_job, locked_store, open_queue
 
 PACKAGE = Path(nj.__file__).parent
@@ -158,6 +160,27 @@ def test_a_client_waits_for_the_lock_then_gives_up_clearly(project):
     assert project.cli("list").returncode == 0
 
 
+def test_rows_are_read_by_column_name_in_whatever_order_they_are_selected(project):
+    # Given a stored job with cells of every kind (JSON, times, a list column, nulls)
+    now = utcnow()
+    spec = JobSpec(target="jobs.testing.ok", args=[1, {"a": [2]}], kwargs={"k": None},
+                   priority=3, run_at=now, policy=RetryPolicy(), after=(1,))
+    job = transitions.pending(7, spec, now).evolve(
+        errors=[{"attempt": 1, "at": now.isoformat(), "error": "boom"}], ran_on=["local"])
+    with locked_store() as job_store:
+        job_store.insert([job])
+        stored = job_store.get(7)
+        # When a statement selects the columns in another order, then the job is the same
+        names = ", ".join(reversed(columns.NAMES))
+        result = job_store.conn.execute(f"SELECT {names} FROM queue WHERE id = 7")
+        assert columns.jobs_from_rows(result.description, result.fetchall()) == [stored]
+        # And one that selects other columns is refused, not read into a wrong job
+        result = job_store.conn.execute("SELECT id, target, id AS status FROM queue")
+        with pytest.raises(ValueError, match="are not jobs"):
+            columns.jobs_from_rows(result.description, result.fetchall())
+    assert (stored.args, stored.errors[0]["error"], stored.after) == ([1, {"a": [2]}], "boom", [1])
+
+
 def test_a_version_1_file_gets_the_inbox_of_version_2(project):
     # Given a queue file as version 1 made it (no inbox table), with a job in it
     job_id = nj.dispatch("jobs.testing.ok", 7)
@@ -173,6 +196,35 @@ def test_a_version_1_file_gets_the_inbox_of_version_2(project):
     try:
         assert _one(conn, VERSION) == str(store.SCHEMA_VERSION)
         assert _one(conn, "SELECT count(*) FROM inbox") == 0
+    finally:
+        conn.close()
+
+
+def test_a_version_2_file_keeps_the_dispatches_its_inbox_held(project):
+    # Given a queue file of version 2 whose worker died with three acknowledged dispatches in
+    # its inbox (one of them written by other means), made with that version's SQL
+    project.db.parent.mkdir(mode=0o700)
+    conn = duckdb.connect(str(project.db))
+    for script in (store.schema.MIGRATIONS[1], store.schema.MIGRATIONS[2],
+                   (Path(__file__).parent / "data" / "queue_v2_inbox.sql").read_text()):
+        conn.execute(script)
+    conn.close()
+    # When this package opens it, then the migration moved them into the queue, once
+    assert [nj.status(i)["status"] for i in (1, 2, 3, 4)] == [
+        "completed", "pending", "pending", "failed"]
+    kept = nj.status(2)
+    assert (kept["args"], kept["priority"], kept["max_attempts"]) == ([7], 5, 3)
+    assert kept["run_at"] == datetime(2026, 11, 28, 14, 5, tzinfo=UTC)
+    assert nj.status(3)["kwargs"] == {"b": 1}
+    # And the unreadable one failed alone, saying why and what to do
+    assert "args" in nj.status(4)["error"] and "dispatch it again" in nj.status(4)["error"]
+    # And the ids go on after theirs, and nothing is left to drain
+    assert nj.dispatch("jobs.testing.ok", 9) == 5
+    conn = duckdb.connect(str(project.db))
+    try:
+        assert _one(conn, VERSION) == str(store.SCHEMA_VERSION)
+        assert _one(conn, "SELECT count(*) FROM inbox") == 0
+        assert _one(conn, "SELECT count(*) FROM queue") == 4
     finally:
         conn.close()
 
@@ -232,7 +284,7 @@ def test_idle_instances_kept_for_short_opens_are_bounded(tmp_path):
 
 
 def test_rows_become_jobs_with_values_of_their_own(project):
-    # job_from_row makes "[]" and "{}" without the parser: still a new value for each job
+    # jobs_from_rows makes "[]" and "{}" without the parser: still a new value for each job
     jobs = nj.dispatch_many("jobs.testing.echo", [(), (), ("x",)])
     with store.transaction(project.db) as job_store:
         loaded = {job.id: job for job in job_store.active_jobs()}

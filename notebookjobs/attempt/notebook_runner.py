@@ -37,7 +37,7 @@ KERNEL_START_TIMEOUT_S = 120  #: a cold disk makes a first kernel start slow
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-class NotebookFailed(Exception):  # noqa: N818 - a job's failure, shown as its error
+class NotebookFailed(Exception):  # a job's failure, shown as its error (no "Error" suffix)
     """A cell of the notebook raised; the message is that cell's error."""
 
 

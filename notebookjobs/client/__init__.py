@@ -82,13 +82,6 @@ def _check_int(name: str, value: Any, lowest: int | None = None) -> int:
     return validate.integer(name, value, lowest, validate.INT32_MAX)
 
 
-def parameter_names(target: str) -> list[str]:
-    """The names of the target's parameters; none when it is not allowed (dispatching it then
-    says why)."""
-    sig = signature(target)
-    return [] if sig is None else list(sig.parameters)
-
-
 def signature(target: str) -> inspect.Signature | None:
     """What a caller binds the target's arguments against (no ``self``); None when the target
     is not allowed or does not resolve (dispatching it then says why)."""

@@ -23,9 +23,6 @@ from ..model.records import STATUS_NAMES, utcnow
 if TYPE_CHECKING:
     import pyarrow as pa
 
-TIME_COLUMNS = ("created_at", "run_at", "started_at", "finished_at")
-
-
 def to_frame(table: pa.Table) -> pd.DataFrame:
     """An Arrow table from the store as a DataFrame with UTC timestamps and categoricals.
 

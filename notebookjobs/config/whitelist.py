@@ -51,7 +51,7 @@ def parse_whitelist(path: Path, text: str, *, root: Path, db_path: Path,
                     lock_timeout: float) -> Settings:
     """Validate the text of a whitelist file; every mistake is a one-line ``ConfigError``."""
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except _DuplicateKey as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     except RecursionError as exc:

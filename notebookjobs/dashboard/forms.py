@@ -148,6 +148,7 @@ class DispatchForm(widgets.VBox):
                  on_close: Callable[[], None] | None = None,
                  values: dict[str, Any] | None = None, priority: int = 0,
                  delay: float = 0.0) -> None:
+        self._errors: dict[str, str] = {}  #: field -> the error shown under it now
         self.target = target
         self.parameters = list(parameters)
         self.last_job_id: int | None = None
@@ -208,8 +209,6 @@ class DispatchForm(widgets.VBox):
     def errors(self) -> dict[str, str]:
         """Field -> the error shown under it now (empty when the last submit had none)."""
         return dict(self._errors)
-
-    _errors: dict[str, str] = {}
 
     def _show_errors(self, errors: dict[str, str]) -> None:
         self._errors = errors

@@ -69,10 +69,10 @@ def kind_of(value: Any) -> str | None:
 def summary(value: Any, kind: str) -> dict[str, Any]:
     """What the queue keeps of a value stored in a file (``status()["result"]``)."""
     if kind == "DataFrame":
-        return {"type": kind, "rows": int(len(value)),
+        return {"type": kind, "rows": len(value),
                 "columns": [str(c) for c in value.columns][:1000]}
     if kind == "Series":
-        return {"type": kind, "rows": int(len(value)), "name": _json_name(value.name),
+        return {"type": kind, "rows": len(value), "name": _json_name(value.name),
                 "dtype": str(value.dtype)}
     if kind == "ndarray":
         return {"type": kind, "shape": [int(n) for n in value.shape], "dtype": str(value.dtype)}

@@ -1,6 +1,6 @@
 """Schedules of whitelist.yaml (SPEC §16): what each one is, and when its ticks fall.
 
-Pure, the clock passed in: the worker's scheduler (``worker.schedules``) and ``nj.schedules()``
+Pure, the clock passed in: the worker's scheduler (``worker.scheduler``) and ``nj.schedules()``
 ask the same functions, and the tests ask them for any moment without waiting for it.
 
 - ``cron:`` five fields, read in ``timezone`` (an IANA name, ``zoneinfo``) by **cronsim**.

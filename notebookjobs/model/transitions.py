@@ -26,14 +26,6 @@ from .records import LOCAL, MAX_ERRORS_KEPT, Job, JobBatch, JobSpec, JobStatus, 
 
 PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
 
-# The fields of a new pending job that do not come from its dispatch (shared by a batch's jobs:
-# never mutated).
-_NEW = {"status": PENDING, "attempts": 0, "started_at": None, "finished_at": None,
-        "error": None, "result": None, "output": None, "progress": None,
-        "progress_message": None, "worker": None, "cancel_requested": False,
-        "result_type": None, "errors": [], "ran_on": None, "after": None, "unique_key": None,
-        "schedule": None}  # shared by a batch's jobs: never mutated
-
 
 def _errors(job: Job, error: str | None, now: datetime) -> list[dict[str, Any]]:
     """The job's errors with this attempt's appended (a new list: jobs are frozen)."""
@@ -59,20 +51,18 @@ def pending(job_id: int, spec: JobSpec, now: datetime) -> Job:
 
 
 def pending_batch(ids: list[int], batch: JobBatch, now: datetime) -> list[Job]:
-    """The jobs of a batch (``ids`` in order). Built without ``Job.__init__``: for 100,000 jobs
-    its per-field checks would cost more than storing them."""
+    """The jobs of a batch (``ids`` in order), each as ``pending`` makes it. Built without
+    ``Job.__init__`` (``Job.trusted``): for 100,000 jobs its per-field checks would cost more
+    than storing them. The fields a dispatch does not set have the dataclass's defaults (one
+    ``errors`` list shared by the batch: jobs are never mutated)."""
     policy = batch.policy
-    common = dict(_NEW, target=batch.target, priority=batch.priority,
-                  max_attempts=policy.max_attempts, created_at=now, run_at=batch.run_at,
-                  retry_delay=policy.retry_delay, retry_backoff=policy.retry_backoff,
-                  timeout=policy.timeout)
-    loads = json.loads
-    jobs = []
-    for job_id, args, kwargs in zip(ids, batch.args, batch.kwargs, strict=True):
-        job = object.__new__(Job)
-        job.__dict__.update(common, id=job_id, args=loads(args), kwargs=loads(kwargs))
-        jobs.append(job)
-    return jobs
+    common = dict(Job.defaults(), status=PENDING, attempts=0, target=batch.target,
+                  priority=batch.priority, max_attempts=policy.max_attempts, created_at=now,
+                  run_at=batch.run_at, retry_delay=policy.retry_delay,
+                  retry_backoff=policy.retry_backoff, timeout=policy.timeout)
+    loads, trusted = json.loads, Job.trusted
+    return [trusted(common, {"id": job_id, "args": loads(args), "kwargs": loads(kwargs)})
+            for job_id, args, kwargs in zip(ids, batch.args, batch.kwargs, strict=True)]
 
 
 def start(job: Job, worker: str, now: datetime) -> Job:

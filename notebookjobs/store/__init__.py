@@ -2,10 +2,9 @@
 
 - ``queries.sql`` + ``sql``: every statement, named, in one file.
 - ``columns``: the queue table's columns; rows <-> ``Job`` by column name.
-- ``schema``: versions, migrations, opening a file.
-- ``jobs``: ``JobStore``, the operations over one connection; ``inbox``: acknowledged
-  dispatches not yet in the queue; ``tables``: history, stats and SQL frames, and the
-  ``Reader`` that runs them apart from the commits, within a time limit.
+- ``schema``: versions, migrations (the inbox of versions 2 and 3 drained once), opening a file.
+- ``jobs``: ``JobStore``, the operations over one connection; ``tables``: history, stats and
+  SQL frames, and the ``Reader`` that runs them apart from the commits, within a time limit.
 
 Who opens the file, and when, is decided above (``queue``): a worker keeps one connection for
 its life (``Database``); without a worker, a client takes the file's lock and runs one
@@ -78,15 +77,6 @@ class Database:
     def transaction(self) -> AbstractContextManager[JobStore]:
         """Run the block as one transaction (atomic)."""
         return _atomic(self.conn, self.path)
-
-    @contextmanager
-    def autocommit(self) -> Iterator[JobStore]:
-        """For an operation of one statement: DuckDB's autocommit makes it atomic, and an
-        explicit BEGIN/COMMIT would add about 0.4 ms to the dispatch path."""
-        try:
-            yield JobStore(self.conn)
-        except duckdb.Error as exc:
-            raise storage_error(f"queue database {self.path}", exc) from exc
 
     @contextmanager
     def reader(self) -> Iterator[Reader]:

@@ -16,8 +16,7 @@ import duckdb
 
 from ..errors import JobNotFoundError, JobStateError
 from ..model.records import Job, JobStatus
-from .columns import COLUMNS, MUTABLE, column_values, job_from_row, naive
-from .inbox import Inbox
+from .columns import COLUMNS, MUTABLE, column_values, jobs_from_rows, naive
 from .sql import QUERIES, literal
 from .tables import Reader
 
@@ -71,22 +70,24 @@ class JobStore:
         #: its instance reads no file but the queue's (``tables.lock_down``): a user's SQL may
         #: run on it
         self.sandboxed = sandboxed
-        #: dispatches a running worker acknowledged before its group commit moved them
-        self.inbox = Inbox(self)
 
     # --- reads ---------------------------------------------------------------------------
 
     def get(self, job_id: int) -> Job:
         """The job with this id; ``JobNotFoundError`` when there is none."""
-        row = self.conn.execute(QUERIES["get_job"], [job_id]).fetchone()
-        if row is None:
+        found = self._jobs(QUERIES["get_job"], [job_id])
+        if not found:
             raise JobNotFoundError(f"no job has id {job_id}; `notebookjobs list` shows the queue")
-        return job_from_row(row)
+        return found[0]
 
     def get_many(self, job_ids: list[int]) -> list[Job]:
         """The jobs with these ids, in id order; an id without a job is left out."""
-        rows = self.conn.execute(QUERIES["get_jobs"], [job_ids]).fetchall()
-        return [job_from_row(r) for r in rows]
+        return self._jobs(QUERIES["get_jobs"], [job_ids])
+
+    def _jobs(self, statement: str, parameters: list[Any]) -> list[Job]:
+        """The jobs of a statement that selects ``{columns}``, read by column name."""
+        result = self.conn.execute(statement, parameters)
+        return jobs_from_rows(result.description, result.fetchall())
 
     def page(self, page: int, per_page: int, status: str | None, order: str = "newest",
              search: str | None = None) -> tuple[list[Job], int]:
@@ -97,8 +98,7 @@ class JobStore:
         where = [status, status, text, text, text, text]
         total = self.conn.execute(QUERIES["count_jobs"], where).fetchone()[0]  # type: ignore[index]
         sql = QUERIES["page_jobs"].replace("{order}", PAGE_ORDERS[order])
-        rows = self.conn.execute(sql, [*where, per_page, (page - 1) * per_page]).fetchall()
-        return [job_from_row(r) for r in rows], total
+        return self._jobs(sql, [*where, per_page, (page - 1) * per_page]), total
 
     def counts(self) -> dict[str, int]:
         """How many jobs are in each status; all five keys, 0 for none."""
@@ -142,8 +142,7 @@ class JobStore:
 
     def waiting_on(self, job_id: int) -> list[Job]:
         """The pending jobs whose ``after`` names ``job_id``, oldest first; [] for none."""
-        return [job_from_row(r) for r in
-                self.conn.execute(QUERIES["waiting_on"], [job_id]).fetchall()]
+        return self._jobs(QUERIES["waiting_on"], [job_id])
 
     def unique_job(self, key: str) -> int | None:
         """The id of the pending or running job with unique key ``key``; None for none."""
@@ -247,8 +246,7 @@ class JobStore:
         are not a JSON list and object (written by other means) is failed here instead, with
         the reason, and left out: it fails alone (SPEC §14)."""
         loaded = []
-        for row in self.conn.execute(QUERIES["active_jobs"]).fetchall():
-            job = job_from_row(row)
+        for job in self._jobs(QUERIES["active_jobs"], []):
             if isinstance(job.args, list) and isinstance(job.kwargs, dict):
                 loaded.append(job)
                 continue

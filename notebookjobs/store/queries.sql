@@ -86,8 +86,8 @@ SELECT s.name, s.definition, s.last_tick, s.last_job, q.run_at AS last_run,
 FROM schedule_ticks s LEFT JOIN queue q ON q.id = s.last_job ORDER BY s.name
 
 -- max_id --
--- The highest id of any job stored, in the queue or still in the inbox (0 for none).
-SELECT greatest((SELECT coalesce(max(id), 0) FROM queue), (SELECT coalesce(max(id), 0) FROM inbox))
+-- The highest id of any job stored (0 for none).
+SELECT coalesce(max(id), 0) FROM queue
 
 -- ids_from --
 -- The ids of the jobs stored from an id on (which of a journal's records are in already).
@@ -101,20 +101,9 @@ SELECT value FROM meta WHERE key = ?
 -- Set a value of the meta table.
 INSERT OR REPLACE INTO meta VALUES (?, ?)
 
--- inbox_insert --
--- A dispatch the running worker has acknowledged and not yet moved into the queue.
-INSERT INTO inbox VALUES (?, ?)
-
 -- inbox_rows --
--- Every inbox row: id, job (JSON).
+-- Every row of the inbox of schema versions 2 and 3 (schema.drain_inbox): id, job (JSON).
 SELECT id, job FROM inbox ORDER BY id
-
--- inbox_count --
-SELECT count(*) FROM inbox
-
--- inbox_delete_ids --
--- Remove inbox rows by id (an array).
-DELETE FROM inbox WHERE id IN (SELECT unnest(?::BIGINT[]))
 
 -- inbox_clear --
 DELETE FROM inbox

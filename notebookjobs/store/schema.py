@@ -7,15 +7,19 @@ A file records its version in ``meta``; a newer package migrates an older file s
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
 from .. import journal
 from ..errors import StorageError
+from ..journal.payloads import readable_jobs
+from ..journal.records import JOB, Record
 from ..model.records import Job
 from ..system import files
 from . import failures, hosts, recovery
@@ -26,6 +30,9 @@ from .sql import QUERIES
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 4
+#: a file of an older version may hold dispatches in its inbox (written by versions 2 and 3
+#: before the dispatch journal): the migration moves them into the queue (``drain_inbox``)
+INBOX_DRAINED = 4
 
 # Version 1, as it was first written: later versions change it only by migration.
 _V1 = """
@@ -98,9 +105,49 @@ def migrate(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
             conn.execute(f"ALTER TABLE queue ADD COLUMN IF NOT EXISTS {column.name} {column.sql}")
         conn.execute(MIGRATIONS[step])
         logger.info("migrated %s to schema version %d", path, step)
+    if version < INBOX_DRAINED:  # once every column is there: the jobs are stored as new
+        drain_inbox(conn, path)
     conn.execute(_jobs_view())
     conn.execute(QUERIES["set_meta"], ["schema_version", str(SCHEMA_VERSION)])
     conn.execute("COMMIT")
+
+
+def drain_inbox(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Move the dispatches an inbox holds into the queue as pending jobs (a worker of schema
+    version 2 or 3 acknowledged them and stopped or died before its group commit moved them),
+    in the migration's transaction: once, and none lost. Each row is read as a journal record
+    of one job (``journal.payloads``: the one check of a stored dispatch); a row that cannot
+    be read becomes a failed job saying why, so it fails alone (SPEC §14)."""
+    from .jobs import JobStore  # the store's operations need the schema; not the other way
+
+    rows = conn.execute(QUERIES["inbox_rows"]).fetchall()
+    if not rows:
+        return
+    now = datetime.now(UTC)
+    jobs = [job for job_id, text in rows
+            for job in readable_jobs(Record(JOB, job_id, job_id, _payload(text), 0), now)]
+    JobStore(conn).insert(jobs)
+    conn.execute(QUERIES["inbox_clear"])
+    logger.warning("moved %d dispatch(es) from the inbox of %s into the queue", len(rows), path)
+
+
+def _payload(text: str) -> bytes:
+    """An inbox row's JSON as a journal record's payload: the dispatch's fields (a row of
+    version 3 holds the whole job, the others are left out), its times from naive UTC to
+    aware. Text that is not such an object is passed on as it is, for the check to refuse."""
+    try:
+        row = json.loads(text)
+        fields = {key: row[key] for key in _DISPATCH_FIELDS if key in row}
+        for key in ("created_at", "run_at"):
+            fields[key] = datetime.fromisoformat(fields[key]).replace(tzinfo=UTC).isoformat()
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return text.encode()
+    return json.dumps(fields).encode()
+
+
+#: what an inbox row and a journal record of one job both hold (``journal.payloads``)
+_DISPATCH_FIELDS = ("target", "args", "kwargs", "priority", "run_at", "created_at",
+                    "max_attempts", "retry_delay", "retry_backoff", "timeout")
 
 
 def connect(path: Path) -> duckdb.DuckDBPyConnection:
@@ -192,15 +239,9 @@ def prepare(conn: duckdb.DuckDBPyConnection, path: Path, *, new: bool = False) -
 
     The file is created 0600 in a 0700 folder (SPEC §14), whatever the process's umask.
     """
-    from .jobs import JobStore  # the store's operations need the schema; not the other way
-
     files.narrow(path, files.FILE_MODE)  # a file an older version created with wider rights
     try:
         migrate(conn, path)
-        if conn.execute(QUERIES["inbox_count"]).fetchone()[0]:  # type: ignore[index]
-            conn.execute("BEGIN TRANSACTION")  # left by a worker of a version before the journal
-            JobStore(conn).inbox.drain()
-            conn.execute("COMMIT")
         replay(conn, journal.Journal(path), full=new)
     except duckdb.Error as exc:
         raise failures.storage_error(f"cannot open the queue database {path}", exc) from exc

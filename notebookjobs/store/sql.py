@@ -1,8 +1,8 @@
 """The named statements of ``queries.sql``, loaded once (procrastinate's ``sql/__init__.py``).
 
 A block starts with a line ``-- name --``; the comment lines after it describe it. ``{columns}``
-is replaced by the queue table's column list here, so every statement reads rows in the order
-``columns.job_from_row`` expects; other ``{...}`` placeholders are filled by the caller.
+is replaced by the queue table's column list here, the columns ``columns.jobs_from_rows`` reads
+by name; other ``{...}`` placeholders are filled by the caller.
 """
 
 from __future__ import annotations

@@ -32,7 +32,6 @@ from ..errors import PlatformError
 
 PORTABLE_ENV = "NOTEBOOKJOBS_PORTABLE"  #: "1": use only what macOS has (a testing aid)
 LINUX = sys.platform.startswith("linux")
-MACOS = sys.platform == "darwin"
 WINDOWS = sys.platform == "win32"
 
 

@@ -44,8 +44,3 @@ def lock(fd: int) -> None:
     _fcntl()
     fcntl.flock(fd, fcntl.LOCK_EX)
 
-
-def unlock(fd: int) -> None:
-    """Release the lock on ``fd`` and keep the descriptor open."""
-    _fcntl()
-    fcntl.flock(fd, fcntl.LOCK_UN)

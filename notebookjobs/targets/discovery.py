@@ -87,7 +87,7 @@ def _modules_of(name: str, settings: Settings) -> list[str]:
         return _walk(local, name)
     if local.with_suffix(".py").is_file():
         return [name]
-    if name.split(".")[0] not in settings.external_packages:
+    if name.split(".", maxsplit=1)[0] not in settings.external_packages:
         return []  # e.g. no jobs/ in this project: nothing to scan there
     try:
         spec = importlib.util.find_spec(name)

@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 
 from .. import journal
 from ..journal.ledger import Ledger
+from .core import Core
 from .problems import Problems
-from .state import QueueState
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +38,10 @@ PROBLEM = "journal"
 class Intake:
     """What of the journal this worker has read, and its bookkeeping for the writer."""
 
-    def __init__(self, ledger: Ledger, state: QueueState, state_lock: threading.RLock,
-                 problems: Problems | None = None) -> None:
+    def __init__(self, ledger: Ledger, core: Core, problems: Problems | None = None) -> None:
         self.ledger = ledger  #: the ids: the last read in is ``ledger.read``
         self.journal = ledger.journal
-        self.state, self.state_lock = state, state_lock
+        self.core = core  #: whose memory the jobs read in join
         self.problems = problems or Problems()
         #: where the next unread record starts (the worker's start reset the journal to its head)
         self.offset = journal.HEAD_SIZE
@@ -103,9 +102,9 @@ class Intake:
                 continue  # (read again after a cut: known)
             self._rereading = False
             jobs = journal.readable_jobs(item, datetime.now(UTC))
-            with self.state_lock:
+            with self.core.memory() as state:
                 for job in jobs:
-                    self.state.add(job, new=True)
+                    state.add(job, new=True)
                 self.ledger.read_up_to(item.last_id)
             added += len(jobs)
         return added

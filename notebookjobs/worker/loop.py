@@ -13,9 +13,9 @@ import contextlib
 import logging
 import os
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,40 +24,64 @@ from ..data.joblog import JobLog, JobLogError
 from ..errors import ConfigError
 from ..model import transitions, validate
 from ..model.records import Job, JobStatus, Outcome, OutcomeKind, utcnow
+from .core import Core
 from .defaults import CONFIG_RETRY_S, INTERRUPTED, MAX_SLEEP_S
 from .executors.protocol import Events, Executor
 from .problems import Problems
-from .state import PENDING, RUNNING, QueueState
+from .state import PENDING, RUNNING
 
 logger = logging.getLogger(__name__)
 
 
-class Loop:
-    """The worker's main loop over one ``QueueState`` (guarded by ``state_lock``)."""
+def _nothing() -> None:
+    pass
 
-    def __init__(self, *, settings: Settings, state: QueueState, state_lock: threading.RLock,
-                 executor: Executor, joblog: JobLog, problems: Problems,
-                 on_change: Callable[[], None], health: Callable[[], None] = lambda: None,
-                 ingest: Callable[[], int] = lambda: 0, wakers: Sequence[Any] = (),
-                 clock: Callable[[], datetime] = utcnow, burst: bool = False,
-                 schedules: Callable[[datetime], datetime | None] | None = None,
-                 on_stop: Callable[[], None] = lambda: None) -> None:
-        self.settings = settings
-        self.state, self.state_lock = state, state_lock
-        self.executor = executor
-        self.joblog, self.problems = joblog, problems
-        self.on_change = on_change  #: there are changes for the writer to commit
-        self.health = health  #: periodic checks (the queue file still there), every MAX_SLEEP_S
-        self.ingest = ingest  #: reads new dispatches in from the journal; how many
-        #: sockets whose readiness means "the journal grew" (``drain()`` empties each)
-        self.wakers = list(wakers)
-        self.clock = clock
-        self.burst = burst
-        #: dispatches the due ticks of whitelist.yaml's schedules; when the next one is due
-        self.schedules = schedules
+
+@dataclass(frozen=True)
+class LoopSetup:
+    """What a ``Loop`` runs with; the worker's assembly (``main.Worker._run``) fills it in."""
+
+    #: whitelist.yaml as read at the start; read again before each claim (hot reload)
+    settings: Settings
+    #: the jobs in memory (``Core.memory()``: the loop never opens the file, the writer does)
+    core: Core
+    #: where attempts run: the local pool (``pool.Pool``) or a Dask cluster
+    executor: Executor
+    #: the two job logs, written as attempts end
+    joblog: JobLog
+    #: what the user must fix (whitelist, job logs, schedules), for ``worker_status()``
+    problems: Problems
+    #: there are changes for the writer to commit (``Writer.wake``)
+    on_change: Callable[[], None]
+    #: the periodic checks (the queue file still there, foreground runs' owners), every
+    #: MAX_SLEEP_S
+    health: Callable[[], None] = _nothing
+    #: reads new dispatches in from the journal (``Intake.poll``); how many jobs
+    ingest: Callable[[], int] = lambda: 0
+    #: sockets whose readiness means "the journal grew" (``drain()`` empties each)
+    wakers: Sequence[Any] = ()
+    #: the time now, passed in so that the loop's decisions have in-process tests
+    clock: Callable[[], datetime] = utcnow
+    #: end once nothing is pending or running (``--burst``)
+    burst: bool = False
+    #: dispatches the due ticks of whitelist.yaml's schedules; when the next one is due
+    schedules: Callable[[datetime], datetime | None] | None = None
+    #: called once, as the stop begins (from any thread): the queries are interrupted
+    on_stop: Callable[[], None] = _nothing
+
+
+class Loop:
+    """The worker's main loop over the jobs in memory (``setup``: ``LoopSetup``)."""
+
+    def __init__(self, setup: LoopSetup) -> None:
+        self.settings = setup.settings
+        self.core, self.state = setup.core, setup.core.state  #: state: within core.memory()
+        self.executor, self.joblog, self.problems = setup.executor, setup.joblog, setup.problems
+        self.on_change, self.health, self.ingest = setup.on_change, setup.health, setup.ingest
+        self.wakers = list(setup.wakers)
+        self.clock, self.burst, self.schedules = setup.clock, setup.burst, setup.schedules
+        self.on_stop = setup.on_stop
         self._next_tick: datetime | None = None
-        #: called once, as the stop begins (from any thread): the queries are interrupted
-        self.on_stop = on_stop
         self.name = f"worker:{socket.gethostname()}:{os.getpid()}"
         #: job ids handed to the executor (running, or waiting there to begin: then pending),
         #: each with where its attempt runs (``Job.ran_on``), which the loop only records
@@ -116,7 +140,7 @@ class Loop:
             if self.stopping and not self.handed:
                 return
             if self.burst and not self.handed:
-                with self.state_lock:
+                with self.core.memory():
                     if len(self.state) == 0:
                         return
             events = self.executor.wait(self._sleep_s(), extra=[self._wake_r, *self.wakers])
@@ -135,7 +159,7 @@ class Loop:
     @property
     def running(self) -> list[int]:
         """The ids of the jobs whose attempts run now."""
-        with self.state_lock:
+        with self.core.memory():
             return sorted(
                 i
                 for i in self.handed
@@ -147,7 +171,7 @@ class Loop:
         pending until it says they began (so one waiting behind another is not "running")."""
         if self.executor.free_slots() == 0 or not self._reload_settings():
             return
-        with self.state_lock, self._logs():
+        with self.core.memory(), self._logs():
             while self.executor.free_slots() > 0:
                 job = self.state.pop_due(now)
                 if job is None:
@@ -197,7 +221,7 @@ class Loop:
         retry policy) and those handed back unstarted."""
         if not (events.started or events.progress or events.finished or events.returned):
             return
-        with self.state_lock, self._logs():
+        with self.core.memory(), self._logs():
             for job_id, began in events.started:
                 self._began(job_id, began)
             for job_id, fraction, message in events.progress:
@@ -290,7 +314,7 @@ class Loop:
         a failed attempt (``transitions.recover``): never lost, never run twice at once.
         ``alive(owner)``: whether a foreground ``notebookjobs run`` still works on its job;
         ``known``: the file's statuses of the jobs they wait for (``after``)."""
-        with self.state_lock, self._logs():
+        with self.core.memory(), self._logs():
             for job in jobs:  # in id order: what a job waits for is taken over before it
                 if job.status == JobStatus.PENDING:
                     self.state.add(job, known=known, now=now)
@@ -331,7 +355,7 @@ class Loop:
             return CONFIG_RETRY_S
         next_at = None  # no free child: an attempt ending wakes us; due jobs wait for room
         if self.executor.free_slots() > 0:
-            with self.state_lock:
+            with self.core.memory():
                 next_at = self.state.next_run_at()
         if self._next_tick is not None and (next_at is None or self._next_tick < next_at):
             next_at = self._next_tick

@@ -11,8 +11,8 @@ signals; then the loop, until a stop; then everything in reverse. Threads:
 - the writer commits what changed (``writer.Writer``);
 - the server answers each client in a thread of its own (``server``, ``service``).
 
-They share one ``QueueState`` (under ``state_lock``) and one DuckDB connection (under
-``db_lock``; always taken before the state lock, never inside it). Frames (history, stats,
+They share the jobs in memory (``QueueState``) and one DuckDB connection, each under its lock,
+through one ``core.Core`` that keeps the order the locks are taken in. Frames (history, stats,
 ``nj.sql``) are read on cursors of their own, in the server's threads (``queries``).
 """
 
@@ -43,12 +43,12 @@ from ..model import validate
 from ..model.records import JobStatus, utcnow
 from ..system import files, require_worker
 from . import procgroup
+from .core import Core
 from .defaults import ENV_LOG_LEVEL, JOB_UMASK_ENV, LOG_LEVELS, log_level
 from .executors.local.pool import Pool
-from .loop import Loop
+from .loop import Loop, LoopSetup
 from .problems import Problems
 from .server import SocketServer
-from .state import QueueState
 
 if TYPE_CHECKING:
     from ..store import Database
@@ -131,36 +131,36 @@ class Worker:
         from .service import WorkerService
         from .writer import Writer
 
-        state, state_lock, db_lock = QueueState(), threading.RLock(), threading.Lock()
-        queries = self.queries = Queries(db, db_lock)
+        core = Core(db)
+        queries = self.queries = Queries(core)
         # Opening the file replayed the journal and reset it to its head: read on from there.
-        intake = self._intake = Intake(Ledger(Journal(self.settings.db_path)), state,
-                                       state_lock, self.problems)
+        intake = self._intake = Intake(Ledger(Journal(self.settings.db_path)), core,
+                                       self.problems)
         changes = Changes()
-        writer = Writer(db, db_lock, state, state_lock, self.problems, intake,
-                        shed=queries.shed_soon, on_commit=changes.bump)
+        writer = Writer(core, self.problems, intake, shed=queries.shed_soon,
+                        on_commit=changes.bump)
         waker = WakeSocket(wake_path(self.settings))
         joblog = JobLog(self.settings.logs_dir)
-        scheduler = Scheduler(root=self.settings.root, db=db, db_lock=db_lock, state=state,
-                              state_lock=state_lock, intake=intake, problems=self.problems)
-        loop = self.loop = Loop(settings=self.settings, state=state, state_lock=state_lock,
-                                executor=executor, joblog=joblog, problems=self.problems,
-                                on_change=writer.wake, health=self._health,
-                                ingest=intake.poll, wakers=[waker], burst=self.burst,
-                                schedules=scheduler.run, on_stop=queries.stop)
-        runs = self.runs = ForegroundRuns(db=db, db_lock=db_lock, loop=loop,
+        scheduler = Scheduler(root=self.settings.root, core=core, intake=intake,
+                              problems=self.problems)
+        loop = self.loop = Loop(LoopSetup(
+            settings=self.settings, core=core, executor=executor, joblog=joblog,
+            problems=self.problems, on_change=writer.wake, health=self._health,
+            ingest=intake.poll, wakers=[waker], burst=self.burst, schedules=scheduler.run,
+            on_stop=queries.stop))
+        runs = self.runs = ForegroundRuns(core=core, loop=loop,
                                           data=datafiles.data_dir(self.settings.db_path))
         # Children take a while to spawn (a cluster, to answer): load the queue meanwhile. The
         # pool is started from this thread because on Linux its children die with the thread
         # that spawned them (PDEATHSIG, system.parent).
-        loader = _Thread(lambda: self._load(db, db_lock, loop, writer, scheduler, runs))
+        loader = _Thread(lambda: self._load(core, loop, writer, scheduler, runs))
         try:
             executor.start()
         finally:
             loader.result()
         writer.start()
-        service = WorkerService(db=db, db_lock=db_lock, state=state, state_lock=state_lock,
-                                writer=writer, loop=loop, intake=intake, queries=queries,
+        service = WorkerService(core=core, writer=writer, loop=loop, intake=intake,
+                                queries=queries,
                                 runs=runs, frames_dir=self.frames_dir, status=self.status,
                                 changes=changes)
         server = SocketServer(path, service)
@@ -201,12 +201,12 @@ class Worker:
                             concurrency=self.dask_limit, upload=self.settings.worker.dask.upload,
                             data_dir=data_dir)
 
-    def _load(self, db: Database, db_lock: threading.Lock, loop: Loop, writer: Writer,
-              scheduler: Scheduler, runs: ForegroundRuns) -> None:
+    def _load(self, core: Core, loop: Loop, writer: Writer, scheduler: Scheduler,
+              runs: ForegroundRuns) -> None:
         """Take over the file's pending jobs and recover the ones a dead worker (or a dead
         foreground run) left running; watch the foreground runs that live on; read what the
         jobs wait for (``after``) and the schedules' last ticks."""
-        with db_lock, db.transaction() as job_store:
+        with core.transaction() as job_store:
             jobs = job_store.active_jobs()
             known = job_store.statuses(sorted({i for job in jobs for i in job.after or ()}))
             scheduler.ticks = job_store.schedule_ticks()

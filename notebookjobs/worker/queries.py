@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StorageError, WorkerError
-from ..store import Database, Reader
+from ..store import Reader
+from .core import Core
 
 logger = logging.getLogger(__name__)
 
@@ -30,11 +31,12 @@ STOP_PAUSE_S = 0.1
 
 
 class Queries:
-    """The queries running on ``db``; ``db_lock`` is the commits' lock, held only to shed."""
+    """The queries running on the ``core``'s file; its lock (the commits') is held only to
+    shed."""
 
-    def __init__(self, db: Database, db_lock: threading.Lock) -> None:
-        self.db, self.db_lock = db, db_lock
-        self._lock = threading.Lock()  #: guards the set; taken after db_lock, never before it
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self._lock = threading.Lock()  #: guards the set; taken after core.file(), never before
         self._running: set[Reader] = set()
         self._ended = threading.Condition(self._lock)
         self._stopping = False
@@ -60,7 +62,7 @@ class Queries:
     def write(self, name: str, args: tuple[Any, ...], limit: float, path: Path) -> None:
         """Write the named table to ``path`` (Parquet) within ``limit`` seconds;
         ``QueryTimeoutError`` after it, ``WorkerError`` when a stop interrupted it."""
-        with self.db.reader() as reader:
+        with self.core.db.reader() as reader:
             with self._lock:
                 if self._stopping:
                     raise WorkerError(STOPPED)
@@ -104,11 +106,11 @@ class Queries:
                 self._ended.wait(STOP_PAUSE_S)
 
     def _shed_memory(self) -> None:
-        with self.db_lock, self._lock:  # no commit, and no query, while the limit is low
+        with self.core.file() as db, self._lock:  # no commit, and no query, while it is low
             if self._running or not self._shed:
                 return  # a query runs (the last to end sheds), or another shed did it
             self._shed = False
             try:
-                self.db.shed_memory()
+                db.shed_memory()
             except StorageError as exc:  # the memory stays cached: nothing else is affected
                 logger.warning("could not give back the memory of a large read (%s)", exc)

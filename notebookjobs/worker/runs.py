@@ -25,21 +25,21 @@ from ..access import owners
 from ..errors import JobNotFoundError, JobStateError, StorageError
 from ..model import transitions
 from ..model.records import Job, JobStatus
-from ..store import Database
+from .core import Core
 from .loop import Loop
 
 logger = logging.getLogger(__name__)
 
 
 class ForegroundRuns:
-    """The foreground jobs of the queue at ``db`` (data folder ``data``), owner by job id."""
+    """The foreground jobs of the ``core``'s queue (data folder ``data``), owner by job id."""
 
-    def __init__(self, *, db: Database, db_lock: threading.Lock, loop: Loop, data: Path) -> None:
-        self.db, self.db_lock = db, db_lock
+    def __init__(self, *, core: Core, loop: Loop, data: Path) -> None:
+        self.core = core
         self.loop = loop
         self.data = data
         self._owners: dict[int, str] = {}
-        self._lock = threading.Lock()  #: one check or cancel at a time; taken before db_lock
+        self._lock = threading.Lock()  #: one check or cancel at a time; before the core's locks
 
     def adopt(self, jobs: Iterable[Job]) -> None:
         """Watch these running foreground jobs (a job's ``worker`` is its owner)."""
@@ -84,7 +84,7 @@ class ForegroundRuns:
     def _settle(self, ids: list[int], now: datetime, *, cancel: bool) -> dict[int, str]:
         """Recover the jobs among ``ids`` still running in the file; id -> the status each had
         (those not running any more, settled by their own process meanwhile, are forgotten)."""
-        with self.db_lock, self.db.transaction() as job_store:
+        with self.core.transaction() as job_store:
             jobs = job_store.get_many(ids)
         before = {job.id: job.status for job in jobs}
         running = [job for job in jobs if job.status == JobStatus.RUNNING.value]

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -33,11 +32,10 @@ from ..errors import ConfigError, StorageError
 from ..model import transitions, validate
 from ..model.records import Job, JobSpec
 from ..model.schedule import Schedule
-from ..store import Database
+from .core import Core
 from .defaults import CATCH_UP_TICKS, COMMIT_RETRY_S, CONFIG_RETRY_S
 from .intake import Intake
 from .problems import Problems
-from .state import QueueState
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +43,9 @@ logger = logging.getLogger(__name__)
 class Scheduler:
     """The schedules of one worker: their stored last ticks, and the dispatch of due ones."""
 
-    def __init__(self, *, root: Path, db: Database, db_lock: threading.Lock, state: QueueState,
-                 state_lock: threading.RLock, intake: Intake, problems: Problems) -> None:
+    def __init__(self, *, root: Path, core: Core, intake: Intake, problems: Problems) -> None:
         self.root = root
-        self.db, self.db_lock = db, db_lock
-        self.state, self.state_lock = state, state_lock
+        self.core = core
         self.intake = intake  #: where the ticks' job ids come from (the journal)
         self.problems = problems
         #: name -> (definition, last tick) as stored in the file
@@ -61,7 +57,7 @@ class Scheduler:
 
     def load(self) -> None:
         """Read the stored last ticks (at the worker's start)."""
-        with self.db_lock, self.db.transaction() as job_store:
+        with self.core.transaction() as job_store:
             self.ticks = job_store.schedule_ticks()
 
     def run(self, now: datetime) -> datetime | None:
@@ -106,9 +102,9 @@ class Scheduler:
     def _write(self, starts: list[Schedule], due: list[tuple[Schedule, list[datetime]]],
                now: datetime, settings: Settings) -> None:
         """One transaction: the due ticks' jobs, and every schedule's new last tick."""
-        with self.db_lock:
+        with self.core.file() as db:
             jobs: list[Job] = []
-            with self.db.transaction() as job_store:
+            with db.transaction() as job_store:
                 count = sum(len(ticks) for _, ticks in due)
                 # Ids taken but not used (the transaction fails) are a gap, never a duplicate.
                 taken = iter(self.intake.ledger.reserve(count) if count else ())
@@ -124,9 +120,9 @@ class Scheduler:
                     job_store.set_schedule_tick(schedule.name, schedule.definition,
                                                 ticks[-1], jobs[-1].id)
                 job_store.insert(jobs)
-            with self.state_lock:
+            with self.core.memory() as state:
                 for job in jobs:
-                    self.state.add(job)
+                    state.add(job)
         for schedule in starts:
             self.ticks[schedule.name] = (schedule.definition, now)
         for schedule, ticks in due:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -37,15 +36,16 @@ from ..access.operations import ELSEWHERE, Entry, Operation
 from ..config import load_settings
 from ..data import datafiles
 from ..errors import NotAllowedError
+from ..journal.ledger import Ledger
 from ..model import transitions
 from ..model.records import Job, JobSpec, JobStatus, Outcome
-from ..store import Database, JobStore
+from ..store import JobStore
 from .changes import Changes
+from .core import Core
 from .intake import Intake
 from .loop import Loop
 from .queries import Queries
 from .runs import ForegroundRuns
-from .state import QueueState
 from .writer import Writer
 
 T = TypeVar("T")
@@ -54,12 +54,10 @@ T = TypeVar("T")
 class WorkerService:
     """The worker's answers to its clients: every operation of the table (module docstring)."""
 
-    def __init__(self, *, db: Database, db_lock: threading.Lock, state: QueueState,
-                 state_lock: threading.RLock, writer: Writer, loop: Loop, intake: Intake,
+    def __init__(self, *, core: Core, writer: Writer, loop: Loop, intake: Intake,
                  queries: Queries, runs: ForegroundRuns, frames_dir: Path,
                  status: Callable[[], dict[str, Any]], changes: Changes | None = None) -> None:
-        self.db, self.db_lock = db, db_lock
-        self.state, self.state_lock = state, state_lock
+        self.core = core
         self.writer, self.loop, self.intake = writer, loop, intake
         self.queries = queries
         self.runs = runs  #: the jobs run in the foreground, by processes of their own
@@ -137,22 +135,22 @@ class WorkerService:
         # The database lock is held to the end: it orders these dispatches, so two with one
         # unique key cannot both find none, and the writer cannot commit (and so forget) a job
         # that ended between the look at the memory and the look at the file.
-        with self.db_lock:
-            with self.db.transaction() as job_store:
-                view = _WorkerView(self, job_store)
+        with self.core.file() as db:
+            with db.transaction() as job_store:
+                view = _WorkerView(self.core, self.ledger, job_store)
                 job_id = admit(view, spec, now)
             if view.stored is not None and view.stored.status == JobStatus.PENDING.value:
-                with self.state_lock:
-                    self.state.add(view.stored, known=view.known, now=now)
+                with self.core.memory() as state:
+                    state.add(view.stored, known=view.known, now=now)
         self.loop.wake()
         self.writer.wake()
         return job_id
 
     def cancel(self, job_id: int, now: datetime) -> str:
-        with self.state_lock:
-            job = self.state.get(job_id)
+        with self.core.memory() as state:
+            job = state.get(job_id)
             if job is not None:
-                self.state.update(transitions.cancel(job, now))
+                state.update(transitions.cancel(job, now))
         if job is None and self.runs.holds(job_id):  # run by a foreground `notebookjobs run`
             return self.runs.cancel(job_id, now)
         if job is None:  # finished, or unknown
@@ -167,8 +165,8 @@ class WorkerService:
     def _on_file(self, call: Callable[[StoreQueue], T]) -> T:
         self._taken_in()
         self.writer.flush()
-        with self.db_lock, self.db.transaction() as job_store:
-            return call(StoreQueue(job_store, self.ledger, datafiles.data_dir(self.db.path)))
+        with self.core.transaction() as job_store:
+            return call(StoreQueue(job_store, self.ledger, datafiles.data_dir(self.core.db.path)))
 
     def _written(self, call: Callable[[StoreQueue], T]) -> T:
         """``_on_file`` for a call that writes the file itself: its watchers are told."""
@@ -186,8 +184,8 @@ class WorkerService:
         # The jobs that wait for it are pending, so in memory: released or cancelled there.
         job = self._written(lambda q: q.settle_foreground(job_id, outcome, now))
         self.runs.ended(job_id)
-        with self.state_lock:
-            self.state.dependency_ended(job)
+        with self.core.memory() as state:
+            state.dependency_ended(job)
         self.loop.wake()
         self.writer.wake()
         return job
@@ -222,31 +220,30 @@ class _WorkerView:
     database lock) for the rest. The job admitted is kept (``stored``, with the statuses of
     what it waits for, ``known``), to be held in memory once its transaction is committed."""
 
-    def __init__(self, service: WorkerService, job_store: JobStore) -> None:
-        self.service, self.job_store = service, job_store
+    def __init__(self, core: Core, ledger: Ledger, job_store: JobStore) -> None:
+        self.core, self.ledger, self.job_store = core, ledger, job_store
         self.stored: Job | None = None
         self.known: Mapping[int, str] = {}
 
     def unique_job(self, key: str) -> int | None:
-        state, lock = self.service.state, self.service.state_lock
-        with lock:
+        with self.core.memory() as state:
             found = state.unique_job(key)
         if found is not None:
             return found
         # A foreground run is in the file only. A row whose job ended in memory since the last
         # commit is no longer pending or running: memory knows better.
         found = self.job_store.unique_job(key)
-        with lock:
+        with self.core.memory() as state:
             return found if found is not None and state.status_of(found) is None else None
 
     def statuses(self, ids: Sequence[int]) -> dict[int, str]:
-        with self.service.state_lock:
-            held = {i: s for i in ids if (s := self.service.state.status_of(i)) is not None}
+        with self.core.memory() as state:
+            held = {i: s for i in ids if (s := state.status_of(i)) is not None}
         # finished jobs (or none): their statuses are in the file
         return {**self.job_store.statuses([i for i in ids if i not in held]), **held}
 
     def new_ids(self, count: int) -> list[int]:
-        return self.service.ledger.reserve(count)
+        return self.ledger.reserve(count)
 
     def store(self, job: Job, known: Mapping[int, str]) -> None:
         self.job_store.insert([job])

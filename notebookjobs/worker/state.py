@@ -177,6 +177,3 @@ class QueueState:
         for job in jobs:
             self._changed.setdefault(job.id, job)
         self._new |= new
-
-    def has_changes(self) -> bool:
-        return bool(self._changed)

@@ -23,7 +23,8 @@ from collections.abc import Callable
 
 from ..errors import DiskFullError, NotebookJobsError, StorageError
 from ..model.records import Job, JobStatus
-from ..store import Database, JobStore
+from ..store import JobStore
+from .core import Core
 from .defaults import (
     COMMIT_RETRY_S,
     GROUP_COMMIT_INTERVAL_S,
@@ -33,24 +34,20 @@ from .defaults import (
 )
 from .intake import Intake
 from .problems import Problems
-from .state import QueueState
 
 logger = logging.getLogger(__name__)
 
 
 class Writer:
-    """Commits ``state``'s changes to ``db``. ``db_lock`` serialises every use of the
-    connection; it is always taken before ``state_lock``, never inside it."""
+    """Commits the changes of the ``core``'s jobs in memory to its file."""
 
-    def __init__(self, db: Database, db_lock: threading.Lock, state: QueueState,
-                 state_lock: threading.RLock, problems: Problems, intake: Intake,
+    def __init__(self, core: Core, problems: Problems, intake: Intake,
                  shed: Callable[[], None] = lambda: None,
                  on_commit: Callable[[], None] = lambda: None) -> None:
-        self.db, self.db_lock = db, db_lock
-        self.state, self.state_lock = state, state_lock
+        self.core = core
         self.problems = problems
         self.intake = intake  #: whose journal is reset once all of it is committed
-        #: has DuckDB's cached memory given back soon, after this thread lets go of db_lock
+        #: has DuckDB's cached memory given back soon, after this thread lets go of the file
         self.shed = shed
         self._written = 0  #: characters of results committed since the last shed
         self.on_commit = on_commit  #: changed jobs are in the file now (``changes.Changes``)
@@ -79,9 +76,9 @@ class Writer:
     def flush(self) -> None:
         """Commit every change so far, now; ``StorageError`` when the file cannot be written
         (the changes are kept for the next try)."""
-        with self.db_lock:
-            with self.state_lock:  # the ledger's ``read`` goes with the jobs read in
-                jobs, new = self.state.take_changes()
+        with self.core.file() as db:
+            with self.core.memory() as state:  # the ledger's ``read`` goes with the jobs read in
+                jobs, new = state.take_changes()
                 applied = self.intake.ledger.read
             if not jobs:
                 return
@@ -90,11 +87,11 @@ class Writer:
                 if new:  # read from records maybe not yet on the disk (``Journal.append``)
                     self.intake.journal.sync()
             except StorageError:  # (not job by job: none of them may be written unsynced)
-                with self.state_lock:
-                    self.state.keep_changes(jobs, new)
+                with self.core.memory() as state:
+                    state.keep_changes(jobs, new)
                 raise
             try:
-                with self.db.transaction() as job_store:
+                with db.transaction() as job_store:
                     self._written += _commit(job_store, jobs, new, record)
             except StorageError:
                 left = self._one_by_one(jobs, new) if len(jobs) > 1 else jobs
@@ -102,8 +99,8 @@ class Writer:
                     self.on_commit()  # some were written, one by one
                 if not left:
                     return
-                with self.state_lock:  # the disk's fault, not theirs: tried again, reported
-                    self.state.keep_changes(left, new & {job.id for job in left})
+                with self.core.memory() as state:  # the disk's fault, not theirs: kept, reported
+                    state.keep_changes(left, new & {job.id for job in left})
                 raise
             self.intake.ledger.committed(applied)
             self.intake.compact(applied)
@@ -119,11 +116,11 @@ class Writer:
         by a failure that can be. The jobs not written for the disk's sake, to keep and try
         again: those the disk had no room for (``DiskFullError``: on a nearly full disk a
         large state fails where small ones fit, and that is no fault of the job's), or all of
-        them when none could be written."""
+        them when none could be written. (Called holding ``core.file()``.)"""
         failed: list[tuple[Job, Exception]] = []
         for job in jobs:
             try:
-                with self.db.transaction() as job_store:
+                with self.core.db.transaction() as job_store:
                     _commit(job_store, [job], new & {job.id}, None)
             except StorageError as exc:
                 failed.append((job, exc))
@@ -131,14 +128,14 @@ class Writer:
             return jobs
         kept = [job for job, error in failed if isinstance(error, DiskFullError)]
         failed = [(job, error) for job, error in failed if not isinstance(error, DiskFullError)]
-        with self.state_lock:
+        with self.core.memory() as state:
             for job, error in failed:
                 logger.error("job %d: its state cannot be stored (%s); failing it", job.id, error)
-                self.state.update(job.evolve(
+                state.update(job.evolve(
                     status=JobStatus.FAILED.value, worker=None, result=None, output=None,
                     progress_message=None,
                     error=f"the worker could not store this job's state ({error})"[:2000]))
-                self.state.keep_changes([], new & {job.id})
+                state.keep_changes([], new & {job.id})
         self._changes.set()
         return kept
 
@@ -160,8 +157,8 @@ class Writer:
                 self.flush()
             except Exception as exc:  # the thread's top level: report, keep the changes, retry
                 failures += 1
-                self.problems.report("commits", f"could not write job states to {self.db.path} "
-                                     f"({exc}); retrying")
+                self.problems.report("commits", f"could not write job states to "
+                                     f"{self.core.db.path} ({exc}); retrying")
                 if self._done and failures >= SHUTDOWN_COMMIT_TRIES:
                     return  # stop() logs what is lost
                 time.sleep(COMMIT_RETRY_S)

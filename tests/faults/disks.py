@@ -29,10 +29,6 @@ class SmallDisk:
         subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_bytes},mode=0700", "tmpfs",
                         str(path)], check=True, capture_output=True)
 
-    def free_bytes(self) -> int:
-        info = os.statvfs(self.path)
-        return info.f_bavail * info.f_frsize
-
     def fill(self, leave: int = 0) -> None:
         """Write a file that takes every free byte but ``leave`` (rounded to the page)."""
         with open(self.filler, "ab", buffering=0) as fh:

@@ -179,12 +179,6 @@ def same_json(a: Any, b: Any) -> bool:
     return a == b
 
 
-def priority_in_range(priority: Any) -> bool:
-    """A priority SPEC §14 accepts for sure: a whole number that fits 32 bits (numpy too)."""
-    return (isinstance(priority, (int, np.integer)) and not isinstance(priority, (bool, np.bool_))
-            and INT32[0] <= int(priority) <= INT32[1])
-
-
 def delay_must_be_refused(delay: Any) -> bool:
     """Delays SPEC §6/§14 refuse for sure: negative, NaN, infinite, beyond a timestamp, junk."""
     if isinstance(delay, timedelta):

@@ -29,6 +29,7 @@ It prints the figures in a table and exits 1 when an invariant does not hold.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -230,7 +231,7 @@ class Soak:
              "--out", str(self.dir / f"client-{name}.txt"), "--stop", str(self.dir / "stop")],
             cwd=self.root,
             stdout=subprocess.DEVNULL,
-            stderr=open(self.dir / f"client-{name}.err", "wb"),  # noqa: SIM115 - the child's
+            stderr=open(self.dir / f"client-{name}.err", "wb"),  # the child's
         )
 
     def tear(self) -> None:
@@ -248,7 +249,7 @@ class Soak:
         return subprocess.Popen(
             [sys.executable, __file__, "query", "--out", str(self.dir / "queries.txt"),
              "--stop", str(self.dir / "stop")], cwd=self.root, stdout=subprocess.DEVNULL,
-            stderr=open(self.dir / "queries.err", "wb"))  # noqa: SIM115 - the child's
+            stderr=open(self.dir / "queries.err", "wb"))  # the child's
 
     def check_queries(self) -> None:
         """Every heavy query ended with its frame or a clear error; none raw."""
@@ -403,7 +404,7 @@ class Soak:
         overlapping = 0
         for token, intervals in runs.items():
             intervals.sort()
-            for (_, end_a), (start_b, _) in zip(intervals, intervals[1:], strict=False):
+            for (_, end_a), (start_b, _) in itertools.pairwise(intervals):
                 if end_a > start_b:  # the earlier run ended after the later one started
                     overlapping += 1
                     self.notes.append(f"job {token} ran twice at the same time")
@@ -758,7 +759,7 @@ class Soak:
         print(f"{'SPEC §14 figure':<{width}}  {'value':<30}  target")
         print(f"{'-' * width}  {'-' * 30}  ------")
         for name, value, target in rows:
-            print(f"{name:<{width}}  {str(value):<30}  {target}")
+            print(f"{name:<{width}}  {value!s:<30}  {target}")
         print()
         print("RESULT:", "OK" if not self.failed else "FAILED")
         for failure in self.failed:
@@ -785,10 +786,10 @@ def main(argv: list[str] | None = None) -> int:
     querier = sub.add_parser("query")
     for name in ("--out", "--stop"):
         querier.add_argument(name, required=True)
-    parser.add_argument("--rounds", type=int, default=int(os.environ.get("SOAK_ROUNDS", 30)))
-    parser.add_argument("--jobs", type=int, default=int(os.environ.get("SOAK_JOBS", 6000)),
+    parser.add_argument("--rounds", type=int, default=int(os.environ.get("SOAK_ROUNDS", "30")))
+    parser.add_argument("--jobs", type=int, default=int(os.environ.get("SOAK_JOBS", "6000")),
                         help="at most this many dispatches (the clients stop with the rounds)")
-    parser.add_argument("--messages", type=int, default=int(os.environ.get("SOAK_MESSAGES", 150)))
+    parser.add_argument("--messages", type=int, default=int(os.environ.get("SOAK_MESSAGES", "150")))
     parser.add_argument("--drain-timeout", type=float, default=600.0)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the soak's folder")

@@ -190,6 +190,6 @@ def test_a_damaged_argument_file_fails_its_job_alone(project, start_worker):
     change_job(job, lambda j: j.evolve(run_at=utcnow()))
     # When the worker runs it, then it fails with the reader's error, and the next job runs
     start_worker()
-    with pytest.raises(nj.JobFailedError, match="(?i)parquet"):
+    with pytest.raises(nj.JobFailedError, match=r"(?i)parquet"):
         job.result(timeout=60)
     assert nj.dispatch("jobs.testing.ok", 8).result(timeout=60) == 8

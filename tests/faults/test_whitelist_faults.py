@@ -52,7 +52,7 @@ def test_an_owner_named_in_external_packages_is_allowed(project):
 ], ids=["top-level", "owner", "member", "worker-key"])
 def test_a_key_given_twice_is_a_config_error(project, text):
     project.write_whitelist(text)
-    with pytest.raises(nj.ConfigError, match="twice|duplicate"):
+    with pytest.raises(nj.ConfigError, match=r"twice|duplicate"):
         config.load_settings()
 
 

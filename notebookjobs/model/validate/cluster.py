@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...errors import InvalidArgumentsError
-from ..records import AttemptRequest, Outcome, OutcomeKind
-from .data import result_type
+from ..records import AttemptRequest, Outcome
 from .values import (
     MAX_DURATION_S,
     job_id,
@@ -121,39 +120,21 @@ def _timeout(value: Any) -> float | None:
 
 # --- from the cluster -------------------------------------------------------------------------
 
-def outcome_json(outcome: Outcome, where: str) -> str:
-    """An attempt's outcome as the Dask worker sends it back (``where``: its address)."""
-    return json.dumps({"kind": outcome.kind.value, "result": outcome.result,
-                       "result_type": outcome.result_type, "error": outcome.error,
-                       "output": outcome.output,
-                       "duration_s": outcome.duration_s, "where": where})
+def outcome_json(outcome: Outcome) -> str:
+    """An attempt's outcome as the Dask worker sends it back (``Outcome.to_wire``)."""
+    return json.dumps(outcome.to_wire())
 
 
 def cluster_outcome(data: Any) -> Outcome:
-    """The outcome a Dask worker sent back (``outcome_json``), checked field by field;
-    ``InvalidArgumentsError`` when it is anything else."""
+    """The outcome a Dask worker sent back (``outcome_json``), its shape checked
+    (``Outcome.from_wire``); ``InvalidArgumentsError`` when it is anything else. Its values are
+    checked by the loop, as every executor's are (``validate.outcome``)."""
     fields = _loads("the outcome", data)
-    if not isinstance(fields, dict) or not {"kind", "output", "duration_s"} <= set(fields):
-        raise InvalidArgumentsError(f"the outcome has not the expected fields: "
-                                    f"{short_repr(fields)}")
     try:
-        kind = OutcomeKind(fields["kind"])
-    except (ValueError, TypeError) as exc:
-        raise InvalidArgumentsError(f"kind={short_repr(fields['kind'])} is not allowed") from exc
-    duration = fields["duration_s"]
-    if isinstance(duration, bool) or not isinstance(duration, (int, float)):
-        raise InvalidArgumentsError(f"duration_s={short_repr(duration)} is not a number")
-    if not isinstance(fields["output"], str):
-        raise InvalidArgumentsError(f"output={short_repr(fields['output'])} is not text")
-    try:
-        result = json_value("result", fields.get("result"))
-    except InvalidArgumentsError:
-        result = short_repr(fields.get("result"), limit=10_000)
-    # The result type is checked against its result by the loop (validate.outcome), as the
-    # local pool's are: one of a file's kinds only with that file's summary.
-    return Outcome(kind=kind, result=result, result_type=result_type(fields.get("result_type")),
-                   error=optional_text(fields.get("error")), output=text(fields["output"]),
-                   duration_s=float(duration))
+        return Outcome.from_wire(fields)
+    except (LookupError, TypeError, ValueError) as exc:
+        raise InvalidArgumentsError(f"the outcome is not valid ({type(exc).__name__}: {exc}): "
+                                    f"{short_repr(fields)}") from exc
 
 
 def cluster_progress(message: Any) -> tuple[str, int, float | None, str | None]:

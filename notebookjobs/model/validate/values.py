@@ -254,7 +254,7 @@ def json_value(name: str, value: Any) -> Any:
 
     Iterative, so a value nested thousands deep is refused instead of overflowing the stack.
     """
-    if value is None or isinstance(value, (bool, int)) and type(value) in (bool, int):
+    if value is None or (isinstance(value, (bool, int)) and type(value) in (bool, int)):
         return value
     if type(value) is str:
         return text(value)

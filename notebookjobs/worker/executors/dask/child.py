@@ -32,7 +32,7 @@ from ....errors import WorkerError
 from ....model.records import Outcome, OutcomeKind
 from ... import procgroup
 from ..local.child import child_main
-from ..local.children import REAP_TIMEOUT_S, START_TIMEOUT_S, exit_text, outcome_of
+from ..local.children import REAP_TIMEOUT_S, START_TIMEOUT_S, exit_text
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class AttemptChild:
                 on_progress(message[2], message[3])
             elif message[0] == "done" and message[1] == job_id:
                 try:
-                    return outcome_of(message[2])
+                    return Outcome.from_wire(message[2])
                 except (LookupError, TypeError, ValueError, AttributeError):  # forged by job code
                     self.kill()
                     return Outcome(kind=OutcomeKind.CRASHED, error="the attempt's process "

@@ -78,7 +78,7 @@ def run_attempt(request: str) -> str:
     except InvalidArgumentsError as exc:
         outcome = Outcome(kind=OutcomeKind.FAILED,
                           error=f"refused on the Dask worker {worker.address}: {exc}")
-        return validate.outcome_json(outcome, worker.address)
+        return validate.outcome_json(outcome)
     with _LOCK:
         early = _STOPPED.pop(attempt.key, None)
         running = _RUNNING[attempt.key] = _Attempt(token=attempt.token)
@@ -90,7 +90,7 @@ def run_attempt(request: str) -> str:
     finally:
         with _LOCK:
             _RUNNING.pop(attempt.key, None)
-    text = validate.outcome_json(outcome, worker.address)
+    text = validate.outcome_json(outcome)
     if len(text) <= PUSH_LIMIT_CHARS:
         # Pushed through the scheduler's event stream ahead of the task's end, the outcome
         # needs no fetch: a round trip through the scheduler less per attempt. (The scheduler

@@ -10,7 +10,7 @@ children never open the database), no pandas. The pipe carries plain data only:
   begins (so a timeout counts from there, and the worker knows which of its attempts run);
   ``("progress", job_id, fraction, message)``, where ``fraction`` is None for the last line
   the job printed while it reports no progress of its own; ``("done", job_id,
-  outcome_as_dict)``; ``("skipped", job_id)`` for an attempt it was told to skip before it
+  outcome.to_wire())``; ``("skipped", job_id)`` for an attempt it was told to skip before it
   began. A result kept in a file (a frame, an array, bytes) is written by the child into the
   queue's data folder (``results.keep``): only its type and summary cross the pipe.
 
@@ -186,9 +186,7 @@ def _run(context: _Context, job_id: int, target: str, args: list[Any],
     finally:
         set_reporter(None)
         last_line.watch(None)
-    send(("done", job_id, {"kind": outcome.kind.value, "result": outcome.result,
-                           "result_type": outcome.result_type, "error": outcome.error,
-                           "output": outcome.output, "duration_s": outcome.duration_s}))
+    send(("done", job_id, outcome.to_wire()))
 
 
 def _progress_sender(send: Send, job_id: int, last_line: _LastLine) -> Reporter:

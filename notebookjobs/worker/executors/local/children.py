@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ....errors import WorkerError
-from ....model.records import Outcome, OutcomeKind
+from ....model.records import OutcomeKind
 from . import start_child
 
 logger = logging.getLogger(__name__)
@@ -163,14 +163,3 @@ def exit_text(code: int | None) -> str:
         name = str(-code)
     return f"killed by signal {name}"
 
-
-def outcome_of(data: dict[str, Any]) -> Outcome:
-    """The ``Outcome`` a child's "done" message carries (checked by the loop: ``validate``)."""
-    return Outcome(
-        kind=OutcomeKind(data["kind"]),
-        result=data["result"],
-        result_type=data.get("result_type"),
-        error=data["error"],
-        output=data["output"],
-        duration_s=data["duration_s"],
-    )

@@ -33,7 +33,7 @@ from ....model.records import LOCAL, Outcome, OutcomeKind
 from ....system import poller
 from ... import procgroup
 from . import children
-from .children import Attempt, Child, exit_text, outcome_of
+from .children import Attempt, Child, exit_text
 
 logger = logging.getLogger(__name__)
 
@@ -285,7 +285,7 @@ class Pool:
             self._events.progress.append((message[1], message[2], message[3]))
         elif kind == "done":
             child.attempts.remove(attempt)
-            self._events.finished.append((message[1], outcome_of(message[2])))
+            self._events.finished.append((message[1], Outcome.from_wire(message[2])))
         elif kind == "skipped":
             child.attempts.remove(attempt)
             self._events.returned.append(attempt.job_id)
