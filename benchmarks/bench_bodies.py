@@ -3,6 +3,9 @@
 
 Each returns ``time.time()`` when it ends (``stamp`` when it starts), which the Huey side uses as
 its completion time (Huey records no timestamps); notebookjobs has ``finished_at`` as well.
+``tick`` is the other no-op (the peers harness's, ``../shared/peers/jobs.py``): it returns None,
+so neither system stores a result, and appends one byte to the file named by ``$BENCH_MARK``
+(O_APPEND, one write: atomic between processes), which the harness watches.
 """
 
 BODIES = '''\
@@ -28,6 +31,17 @@ def stamp(path):
     import os
     os.replace(path + ".tmp", path)
     return now
+
+
+def tick():
+    """One byte appended to the mark file; no result."""
+    import os
+    fd = os.open(os.environ["BENCH_MARK"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, b".")
+    finally:
+        os.close(fd)
 '''
 
-NAMES = ("noop", "sleep10", "stamp")
+NAMES = ("noop", "sleep10", "stamp", "tick")
+MARK_ENV = "BENCH_MARK"  #: the consumer's environment variable naming tick()'s mark file

@@ -7,6 +7,7 @@ recorded here, so ``cleanup()`` can kill its whole process group even after a fa
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import signal
@@ -153,6 +154,62 @@ def idle_cost(pid: int, seconds: float) -> dict[str, float]:
             root_rss = mem
         used += now - before[p.pid][1] if p.pid in before else now
     return {"cpu": 100.0 * used / elapsed, "rss": rss / 1e6, "rss_root": root_rss / 1e6, "procs": len(procs)}
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds used so far by ``pid`` and every process below it (those reaped included)."""
+    total = 0.0
+    for proc in tree(pid):
+        try:
+            total += _cpu_s(proc)
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def watch_drain(pid: int, mark: Path, n: int, timeout_s: float,
+                check: Callable[[], None]) -> dict[str, float]:
+    """Wait until the mark file holds ``n`` bytes (``n`` tick jobs ran), the consumer ``pid``
+    started just before: seconds from the call to the first byte (``first_s``) and to the last
+    (``elapsed``), and the CPU seconds of the consumer's process tree at those two moments
+    (``cpu_first``, ``cpu_done``). ``check`` raises if the consumer died. Polls every 0.5 ms
+    (a ``stat``): the tree's CPU is read twice only, so the watching costs the consumer little."""
+    t0 = time.perf_counter()
+    deadline = time.monotonic() + timeout_s
+    first_s = cpu_first = math.nan
+    size = 0
+    while True:
+        try:
+            size = os.stat(mark).st_size
+        except FileNotFoundError:
+            size = 0
+        if size and math.isnan(first_s):
+            first_s = time.perf_counter() - t0
+            cpu_first = tree_cpu_s(pid)
+        if size >= n:
+            elapsed = time.perf_counter() - t0
+            return {"elapsed": elapsed, "first_s": first_s, "cpu_first": cpu_first,
+                    "cpu_done": tree_cpu_s(pid)}
+        if time.monotonic() > deadline:
+            check()
+            raise TimeoutError(f"only {size}/{n} tick jobs ran within {timeout_s:g} s")
+        if not size:
+            check()
+        time.sleep(0.0005)
+
+
+def rusage_children_s() -> float:
+    """CPU seconds of this process's reaped children (and of what they reaped) so far."""
+    t = os.times()
+    return t.children_user + t.children_system
+
+
+def drain_cpu_figures(n: int, d: dict[str, float]) -> dict[str, float]:
+    """The figures of a result-less drain (``watch_drain``'s values, ``n`` jobs)."""
+    return {"tick_rate": n / d["elapsed"], "tick_first_s": d["first_s"],
+            "tick_cpu_ms": 1000 * d["cpu_done"] / n,
+            "tick_cpu_run_ms": 1000 * (d["cpu_done"] - d["cpu_first"]) / max(1, n - 1),
+            "tick_cpu_start_s": d["cpu_first"]}
 
 
 # --- statistics ------------------------------------------------------------------------------

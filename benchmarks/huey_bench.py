@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import bench_bodies
-from bench_common import idle_cost, kill_group, log, median, percentile, popen, untrack, wait_file
+from bench_common import (drain_cpu_figures, idle_cost, kill_group, log, median, percentile, popen, rusage_children_s,
+                          untrack, wait_file, watch_drain)
 
 TASKS_MODULE = "hbench_tasks"
 
@@ -33,7 +34,7 @@ from huey import SqliteHuey as _SqliteHuey
 _fsync = _os.environ.get("HBENCH_FSYNC", "")
 huey = _SqliteHuey(name="bench", filename=_os.environ.get("HBENCH_DB", "unused.db"),
                    fsync=None if _fsync == "" else _fsync == "1")
-TASKS = {name: huey.task()(globals()[name]) for name in ("noop", "sleep10", "stamp")}
+TASKS = {name: huey.task()(globals()[name]) for name in ("noop", "sleep10", "stamp", "tick")}
 '''
 
 
@@ -141,7 +142,13 @@ class HueyBench:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.folder), env.get("PYTHONPATH")]))
         env["HBENCH_DB"] = str(self.db)
         env["HBENCH_FSYNC"] = "" if self.config.fsync is None else ("1" if self.config.fsync else "0")
+        env[bench_bodies.MARK_ENV] = str(self.mark)
         return env
+
+    @property
+    def mark(self) -> Path:
+        """The file the tick jobs append to."""
+        return self.effects / "mark"
 
     def start_consumer(self) -> subprocess.Popen:
         command = [sys.executable, "-m", "huey.bin.huey_consumer", f"{TASKS_MODULE}.huey",
@@ -197,6 +204,7 @@ def drain(bench: HueyBench, n: int, name: str) -> dict[str, float]:
         bench.save_template(f"{name}{n}")
     h = bench.client()
     log(f"  running the consumer until {n:,} results are stored")
+    cpu0 = rusage_children_s()
     wall0 = time.time()
     proc = bench.start_consumer()
     try:
@@ -208,18 +216,43 @@ def drain(bench: HueyBench, n: int, name: str) -> dict[str, float]:
             time.sleep(0.05)
     finally:
         bench.stop_consumer(proc)
+    cpu = rusage_children_s() - cpu0  # the consumer's tree, reaped (its stop included)
     ends = [h.serializer.deserialize(v) for v in h.all_results().values()]
     to_last = max(ends) - wall0
     first_to_last = max(ends) - min(ends)
     log(f"  {n:,} jobs: {to_last:.2f}s start->last result ({n / to_last:,.0f}/s), "
         f"{first_to_last:.2f}s first->last result")
-    return {"to_last": to_last, "first_to_last": first_to_last}
+    return {"to_last": to_last, "first_to_last": first_to_last, "cpu": cpu}
 
 
 def drain_figures(bench: HueyBench, n: int) -> dict[str, float]:
     d = drain(bench, n, "noop")
-    return {"drain_rate_last": n / d["to_last"],
+    return {"drain_rate_last": n / d["to_last"], "drain_cpu_ms": 1000 * d["cpu"] / n,
             "drain_rate_db": (n - 1) / d["first_to_last"] if d["first_to_last"] > 0 else float("nan")}
+
+
+def tick_figures(bench: HueyBench, n: int) -> dict[str, float]:
+    """The result-less drain: ``n`` tick jobs enqueued, then the consumer, timed from its start
+    until the mark file holds ``n`` bytes; the CPU of its tree (consumer and workers) then."""
+    if not bench.load_template(f"tick{n}"):
+        bench.reset()
+        log(f"  enqueueing {n:,} x tick")
+        bench.enqueue("tick", n)
+        bench.save_template(f"tick{n}")
+    bench.reset_client()
+    for path in bench.effects.iterdir():
+        path.unlink()
+    log(f"  running the consumer until {n:,} tick jobs ran")
+    proc = bench.start_consumer()
+    try:
+        d = watch_drain(proc.pid, bench.mark, n, max(120.0, n / 20), lambda: bench._check(proc))
+    finally:
+        bench.stop_consumer(proc)
+    out = drain_cpu_figures(n, d)
+    log(f"  {n:,} tick jobs: {d['elapsed']:.2f}s ({out['tick_rate']:,.0f}/s), first after "
+        f"{d['first_s']:.3f}s; CPU of the tree {out['tick_cpu_ms']:.3f} ms/job "
+        f"({out['tick_cpu_run_ms']:.3f} after the first, {d['cpu_first']:.2f}s to the first)")
+    return out
 
 
 def sleep_figures(bench: HueyBench, n: int) -> dict[str, float]:

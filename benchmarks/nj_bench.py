@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import bench_bodies
-from bench_common import (REPO, idle_cost, kill_group, log, median, percentile, popen, source_fingerprint,
-                          track, untrack, wait_file)
+from bench_common import (REPO, drain_cpu_figures, idle_cost, kill_group, log, median, percentile, popen,
+                          rusage_children_s, source_fingerprint, track, untrack, wait_file, watch_drain)
 
 # The queues here are filled with no worker running on purpose (autostart off): the warning
 # that nothing will run them (SPEC §12) is for users, not for the benchmark's log.
@@ -35,10 +35,10 @@ retry_delay: 0
 timeout: null
 worker: {concurrency: 2, autostart: false, grace_period: 5}
 allowed_jobs:
-  jobs.bench: [noop, sleep10, stamp]
+  jobs.bench: [noop, sleep10, stamp, tick]
 """
 
-NOOP, SLEEP10, STAMP = "jobs.bench.noop", "jobs.bench.sleep10", "jobs.bench.stamp"
+NOOP, SLEEP10, STAMP, TICK = "jobs.bench.noop", "jobs.bench.sleep10", "jobs.bench.stamp", "jobs.bench.tick"
 
 
 def _epoch(ts: datetime | None) -> float | None:
@@ -80,7 +80,13 @@ class Project:
             env["NOTEBOOKJOBS_DB"] = str(self.db_override)
         # The worker and its children must import the same notebookjobs as this process.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        env[bench_bodies.MARK_ENV] = str(self.mark)
         return env
+
+    @property
+    def mark(self) -> Path:
+        """The file the tick jobs append to."""
+        return self.effects / "mark"
 
     def activate(self, db: Path | None = None) -> None:
         """Point this process's notebookjobs at the project (and optionally another DB file)."""
@@ -140,6 +146,17 @@ class Project:
                 log(f"  queued {done:,}/{n:,} ({time.monotonic() - started:.1f}s)")
         nj.counts()
 
+    def queued(self, n: int, target: str, template: str) -> None:
+        """The queue holds ``n`` jobs of ``target`` and nothing else (``queue``): made once and
+        copied for the later runs, unless notebookjobs' source changed meanwhile (its schema may
+        have)."""
+        template = f"{template}-{source_fingerprint()}"
+        if not self.load_template(template):
+            self.reset()
+            log(f"  queueing {n:,} x {target} with nj.dispatch_many")
+            self.queue(n, target)
+            self.save_template(template)
+
     def read_finished(self) -> dict[str, Any]:
         """Counts and first/last timestamps from the DB file (no worker may run)."""
         import duckdb
@@ -198,18 +215,12 @@ class Project:
 # --- figures ---------------------------------------------------------------------------------
 
 def drain(project: Project, n: int, target: str, template: str) -> dict[str, float]:
-    """``n`` jobs of ``target`` queued beforehand, then a burst worker with concurrency 2.
-
-    The queue is made once and copied for the later runs, unless notebookjobs' source changed
-    meanwhile (its schema may have)."""
-    template = f"{template}-{source_fingerprint()}"
-    if not project.load_template(template):
-        project.reset()
-        log(f"  queueing {n:,} x {target} with nj.dispatch_many")
-        project.queue(n, target)
-        project.save_template(template)
+    """``n`` jobs of ``target`` queued beforehand, then a burst worker with concurrency 2."""
+    project.queued(n, target, template)
     log(f"  running the burst worker on {n:,} x {target}")
+    cpu0 = rusage_children_s()
     wall0, elapsed, code = project.burst(timeout_s=max(120.0, n / 20))
+    cpu = rusage_children_s() - cpu0  # the worker's tree: it reaps its children, we reap it
     info = project.read_finished()
     completed = info["counts"].get("completed", 0)
     if code != 0 or completed != n:
@@ -220,12 +231,12 @@ def drain(project: Project, n: int, target: str, template: str) -> dict[str, flo
     first_to_last = info["last_end"] - info["first_end"]
     log(f"  {n:,} jobs: {elapsed:.2f}s start->exit ({n / elapsed:,.0f}/s), "
         f"{to_last:.2f}s start->last finished_at, {first_to_last:.2f}s first->last finished_at")
-    return {"elapsed": elapsed, "to_last": to_last, "first_to_last": first_to_last}
+    return {"elapsed": elapsed, "to_last": to_last, "first_to_last": first_to_last, "cpu": cpu}
 
 
 def drain_figures(project: Project, n: int) -> dict[str, float]:
     d = drain(project, n, NOOP, f"noop{n}")
-    return {"drain_rate": n / d["elapsed"], "drain_rate_last": n / d["to_last"],
+    return {"drain_rate": n / d["elapsed"], "drain_rate_last": n / d["to_last"], "drain_cpu_ms": 1000 * d["cpu"] / n,
             "drain_rate_db": (n - 1) / d["first_to_last"] if d["first_to_last"] > 0 else float("nan")}
 
 
@@ -234,6 +245,35 @@ def sleep_figures(project: Project, n: int) -> dict[str, float]:
     ideal = n * 0.01 / 2
     return {"sleep_elapsed": d["elapsed"], "sleep_overhead": 1000 * (d["elapsed"] - ideal) / n,
             "sleep_overhead_last": 1000 * (d["to_last"] - ideal) / n}
+
+
+def tick_figures(project: Project, n: int) -> dict[str, float]:
+    """The result-less drain (the peers harness's): ``n`` tick jobs queued, then
+    ``python -m notebookjobs.worker --concurrency 2`` (not burst: as Huey's consumer, it runs
+    until stopped), timed from its start until the mark file holds ``n`` bytes; the CPU of its
+    tree (the worker and its children) then."""
+    project.queued(n, TICK, f"tick{n}")
+    log(f"  running a worker until {n:,} tick jobs ran")
+    command = [sys.executable, "-m", "notebookjobs.worker", "--concurrency", "2"]
+    log_path = project.root / "tick-worker.log"
+
+    def check() -> None:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"the worker exited with code {proc.returncode}:\n{tail}")
+
+    proc = popen(command, what="notebookjobs worker (tick drain)", cwd=project.root, env=project.env(),
+                 log_path=log_path)
+    try:
+        d = watch_drain(proc.pid, project.mark, n, max(120.0, n / 20), check)
+    finally:
+        kill_group(proc.pid, grace_s=10.0)  # SIGTERM: the worker's graceful stop
+        untrack(proc.pid)
+    out = drain_cpu_figures(n, d)
+    log(f"  {n:,} tick jobs: {d['elapsed']:.2f}s ({out['tick_rate']:,.0f}/s), first after "
+        f"{d['first_s']:.3f}s; CPU of the tree {out['tick_cpu_ms']:.3f} ms/job "
+        f"({out['tick_cpu_run_ms']:.3f} after the first, {d['cpu_first']:.2f}s to the first)")
+    return out
 
 
 def disk_floor(folder: Path, n: int) -> list[float]:

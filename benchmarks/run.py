@@ -90,6 +90,21 @@ def nj_figures(s: Sizes) -> list[Figure]:
           (">=", 0.5, "≥ 0.5× Huey tuned")),
         f("drain_rate_last", f"drain {s.drain:,} no-op jobs (start → last finished_at)", "jobs/s", "higher", "{:,.0f}",
           None, "drain_rate_last"),
+        f("drain_cpu_ms", "drain of no-ops that return a value: CPU of the worker's tree per job", "ms", "lower",
+          "{:.3f}", None, "drain_cpu_ms"),
+        f("tick_rate", f"result-less drain: {s.drain:,} tick jobs (start → last side effect)", "jobs/s", "higher",
+          "{:,.0f}", None, "tick_rate"),
+        f("tick_vs_defaults", "result-less drain ÷ Huey at its defaults", "×", "higher", "{:.2f}"),
+        f("tick_vs_tuned", "result-less drain ÷ Huey tuned", "×", "higher", "{:.2f}",
+          (">=", 1.0, "≥ 1.0× Huey tuned")),
+        f("tick_cpu_ms", "result-less drain: CPU of the worker's tree per job (its start included)", "ms", "lower",
+          "{:.3f}", ("<=", 0.1, "≤ 0.1 ms"), "tick_cpu_ms"),
+        f("tick_cpu_run_ms", "result-less drain: CPU per job after the first one", "ms", "lower", "{:.3f}", None,
+          "tick_cpu_run_ms"),
+        f("tick_cpu_start_s", "result-less drain: CPU of the tree until the first job is done", "s", "lower",
+          "{:.2f}", None, "tick_cpu_start_s"),
+        f("tick_first_s", "worker start → first job done (result-less drain)", "s", "lower", "{:.3f}",
+          ("<=", 0.1, "≤ 0.1 s"), "tick_first_s"),
         f("drain_rate_db", f"drain {s.drain:,} no-op jobs (first → last finished_at)", "jobs/s", "higher", "{:,.0f}",
           None, "drain_rate_db"),
         f("sleep_elapsed", f"drain {s.sleep:,} × 10 ms jobs (start → exit)", "s", "lower", "{:.2f}", None, "sleep_elapsed"),
@@ -115,7 +130,7 @@ def nj_figures(s: Sizes) -> list[Figure]:
         f("lat_p90", "dispatch() returned → start p90", "ms", "lower", "{:.2f}", None, "lat_p90"),
         f("lat_p99", "dispatch() returned → start p99", "ms", "lower", "{:.2f}", None, "lat_p99"),
         f("lat_call_p50", "dispatch() called → start p50 (the call's own time included)", "ms",
-          "lower", "{:.2f}", None, "lat_call_p50"),
+          "lower", "{:.2f}", ("<=", 0.5, "≤ 0.5 ms"), "lat_call_p50"),
         f("lat_db_p50", "started_at − created_at in the DB, p50", "ms", "lower", "{:.2f}"),
         f("lat_after_idle", f"dispatch → start after {s.idle_s:g} s idle (1 sample)", "ms", "lower", "{:.2f}",
           None, "lat_after_idle"),
@@ -166,6 +181,14 @@ def huey_figures(s: Sizes) -> list[Figure]:
     return [
         f("drain_rate_last", f"drain {s.drain:,} no-op jobs (start → last result)", "jobs/s", "higher", "{:,.0f}"),
         f("drain_rate_db", f"drain {s.drain:,} no-op jobs (first → last result)", "jobs/s", "higher", "{:,.0f}"),
+        f("drain_cpu_ms", "drain of no-ops: CPU of the consumer's tree per job", "ms", "lower", "{:.3f}"),
+        f("tick_rate", f"result-less drain: {s.drain:,} tick jobs (start → last side effect)", "jobs/s", "higher",
+          "{:,.0f}"),
+        f("tick_cpu_ms", "result-less drain: CPU of the consumer's tree per job", "ms", "lower", "{:.3f}"),
+        f("tick_cpu_run_ms", "result-less drain: CPU per job after the first one", "ms", "lower", "{:.3f}"),
+        f("tick_cpu_start_s", "result-less drain: CPU of the tree until the first job is done", "s", "lower",
+          "{:.2f}"),
+        f("tick_first_s", "consumer start → first job done", "s", "lower", "{:.3f}"),
         f("sleep_elapsed", f"drain {s.sleep:,} × 10 ms jobs (start → last result)", "s", "lower", "{:.2f}"),
         f("sleep_overhead_last", "overhead per 10 ms job", "ms", "lower", "{:.2f}"),
         f("dispatch_ms", f"enqueue, {s.dispatch:,} single calls, consumer running: median", "ms/call", "lower",
@@ -265,8 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=None, help="runs of each figure (default 3, 1 with --quick)")
     parser.add_argument("--only", default="", help="comma-separated systems to run: nj, huey_proc, "
                         "huey_proc_tuned, huey_thread, huey_thread_tuned (default: all)")
-    parser.add_argument("--groups", default="", help="comma-separated figure groups: drain, sleep, dispatch, "
-                        "bulk, latency, idle, scale (default: all)")
+    parser.add_argument("--groups", default="", help="comma-separated figure groups: drain, tick, sleep, "
+                        "dispatch, bulk, latency, idle, scale (default: all)")
     parser.add_argument("--profile", type=int, default=None,
                         help="jobs to drain under py-spy after the runs (default 10000, 0 with --quick)")
     parser.add_argument("--max-wait", type=float, default=None,
@@ -294,11 +317,16 @@ def main(argv: list[str] | None = None) -> int:
         command = f"make bench{' ARGS=' + shlex.quote(args) if args else ''}` (that is, `{command}"
 
     common.install_signal_handlers()
+    # An installed wheel has its bytecode compiled (pip does it); this checkout's package is
+    # installed editable, so without .pyc files each worker and child would compile its modules
+    # from source at every start (~0.1 s of CPU), which no user pays: let Python write them.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     tmp = Path(tempfile.mkdtemp(prefix="njbench-"))
     log(f"benchmarks: {'quick' if ns.quick else 'full'} mode, {runs} run(s), temp dir {tmp}")
     started = datetime.now(timezone.utc)
     t_start = time.monotonic()
     fingerprint = common.source_fingerprint()
+    load_start = os.getloadavg()
     commit_at_start = common.versions()["notebookjobs"]
     results = Results()
     profile_md = ""
@@ -319,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
                 s = sizes
                 nj_groups = {
                     "drain": lambda: nj_bench.drain_figures(project, s.drain),
+                    "tick": lambda: nj_bench.tick_figures(project, s.drain),
                     "sleep": lambda: nj_bench.sleep_figures(project, s.sleep),
                     "dispatch": lambda: nj_bench.dispatch_figures(project, s.dispatch),
                     "bulk": lambda: nj_bench.bulk_figures(project, s.bulk, s.budget_s),
@@ -335,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
                 s = sizes
                 huey_groups = {
                     "drain": lambda: huey_bench.drain_figures(bench, s.drain),
+                    "tick": lambda: huey_bench.tick_figures(bench, s.drain),
                     "sleep": lambda: huey_bench.sleep_figures(bench, s.sleep),
                     "dispatch": lambda: huey_bench.dispatch_figures(bench, s.dispatch),
                     "latency": lambda: huey_bench.latency_figures(bench, s.latency, seed),
@@ -368,7 +398,8 @@ def main(argv: list[str] | None = None) -> int:
             "elapsed": time.monotonic() - t_start, "profile_md": profile_md,
             "versions": common.versions(), "machine": common.machine(),
             "commit_at_start": commit_at_start, "source_at_start": fingerprint,
-            "source_at_end": common.source_fingerprint()}
+            "source_at_end": common.source_fingerprint(),
+            "loadavg": [list(load_start), list(os.getloadavg())]}
     raw = OUT / ("results-quick.json" if ns.quick else "results.json")
     raw.write_text(json.dumps({"meta": meta, "values": results.values, "errors": results.errors,
                                "notes": results.notes, "other_load": results.load}, indent=1, default=str))
@@ -430,17 +461,24 @@ COMPARED = (("huey_proc", "Huey SQLite, processes, defaults"), ("huey_proc_tuned
 
 
 def derive(results: Results) -> None:
-    """The drain ratios of SPEC §13 (notebookjobs start → exit ÷ Huey start → last result),
-    run by run when both have every run, else of the medians."""
-    nj_runs = results.values.get("nj", {}).get("drain_rate", [])
-    for key, (config, _) in zip(("drain_vs_defaults", "drain_vs_tuned"), COMPARED):
-        huey_runs = results.values.get(config, {}).get("drain_rate_last", [])
+    """The drain ratios of SPEC §13 (notebookjobs start → exit ÷ Huey start → last result; the
+    result-less drains start → last side effect on both sides), run by run when both have
+    every run, else of the medians."""
+    for nj_key, huey_key, keys in (("drain_rate", "drain_rate_last", ("drain_vs_defaults", "drain_vs_tuned")),
+                                   ("tick_rate", "tick_rate", ("tick_vs_defaults", "tick_vs_tuned"))):
+        _ratios(results, nj_key, huey_key, keys)
+
+
+def _ratios(results: Results, nj_key: str, huey_key: str, keys: tuple[str, str]) -> None:
+    nj_runs = results.values.get("nj", {}).get(nj_key, [])
+    for key, (config, _) in zip(keys, COMPARED):
+        huey_runs = results.values.get(config, {}).get(huey_key, [])
         pairs = [(a, b) for a, b in zip(nj_runs, huey_runs)
                  if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b > 0]
         if pairs and len(pairs) == len(nj_runs) == len(huey_runs):
             results.values["nj"][key] = [a / b for a, b in pairs]
         else:
-            nj, huey = results.median("nj", "drain_rate"), results.median(config, "drain_rate_last")
+            nj, huey = results.median("nj", nj_key), results.median(config, huey_key)
             if nj is not None and huey:
                 results.values["nj"][key] = [nj / huey]
 
@@ -465,6 +503,10 @@ def render(results: Results, meta: dict[str, Any]) -> str:
           "- versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
           "- machine: " + ", ".join(f"{k} {v}" for k, v in machine.items() if k != "python executable"),
           ""]
+    if meta.get("loadavg"):
+        (a1, a5, a15), (b1, b5, b15) = meta["loadavg"]
+        L.insert(-1, f"- load average (1, 5, 15 min; uptime's) at the start {a1:.2f}, {a5:.2f}, {a15:.2f}; "
+                 f"at the end {b1:.2f}, {b5:.2f}, {b15:.2f} (on {os.cpu_count()} cores)")
     if meta.get("source_at_start") and meta["source_at_start"] != meta.get("source_at_end"):
         L.insert(-1, f"- **notebookjobs' source changed during the run** (commit {meta['commit_at_start']} "
                  f"at the start; source hash {meta['source_at_start']} → {meta['source_at_end']}): "
@@ -532,6 +574,16 @@ def render(results: Results, meta: dict[str, Any]) -> str:
           "two. Huey: as many `noop()` enqueued, then `huey_consumer -w 2`, timed from its start to the "
           "largest result (each body returns `time.time()` when it ends); the consumer is stopped then. "
           "The ratio compares notebookjobs' start → exit with Huey's start → last result.",
+          f"- **result-less drain** (the peers harness's, `../shared/peers/`): {s.drain:,} `tick()` jobs "
+          "(one byte appended to a mark file, None returned: neither system stores a result) queued "
+          "beforehand, then the consumer, `python -m notebookjobs.worker --concurrency 2` (not burst) or "
+          "`huey_consumer -w 2 -k process`, timed from its start until the mark file holds "
+          f"{s.drain:,} bytes, then stopped. Start → first job done is the first byte. CPU per job: "
+          "user + system seconds of the consumer's process tree (the worker and its children, children "
+          "reaped included; psutil) at the last byte ÷ jobs, so the start is in it; 'after the first "
+          "one' is (CPU at the last byte − CPU at the first) ÷ (jobs − 1). The no-op drain's CPU per "
+          "job is the tree's (the burst worker's, the consumer's until its stop) from the reaped "
+          "children's rusage.",
           f"- **10 ms jobs**: the same with {s.sleep:,} jobs that `time.sleep(0.01)`; overhead per job = "
           f"(elapsed − {s.sleep:,}×0.01/2) / {s.sleep:,}.",
           f"- **dispatch**: {max(50, s.dispatch // 5):,} single `nj.dispatch('jobs.bench.noop')` calls "

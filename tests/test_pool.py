@@ -308,6 +308,28 @@ def test_wait_reports_extra_objects_that_are_ready(make_pool):
         os.close(write_fd)
 
 
+def test_extra_objects_stay_registered_while_the_same_and_are_replaced_when_others_come(make_pool):
+    """The loop passes the same wake fds at every turn: they are registered once (no
+    epoll_ctl per turn), yet a wait() with other objects watches those, not the old ones."""
+    pool = make_pool(1)
+    first_r, first_w = os.pipe()
+    second_r, second_w = os.pipe()
+    try:
+        for _ in range(3):
+            assert pool.wait(0, extra=[first_r]).ready == []
+        os.write(first_w, b"x")
+        assert pool.wait(30, extra=[first_r]).ready == [first_r]
+        assert pool.wait(30, extra=[first_r]).ready == [first_r]  # still unread: still ready
+        # Another set: the first fd is ready but no longer asked about.
+        assert pool.wait(0, extra=[second_r]).ready == []
+        os.write(second_w, b"x")
+        assert pool.wait(30, extra=[second_r]).ready == [second_r]
+        assert pool.wait(0).ready == []
+    finally:
+        for fd in (first_r, first_w, second_r, second_w):
+            os.close(fd)
+
+
 PARENT_SCRIPT = """\
 import multiprocessing, sys
 from pathlib import Path
@@ -551,3 +573,36 @@ def test_an_attempt_waiting_behind_a_long_one_is_taken_back_for_an_idle_child(ma
     wait_until(back, 30, what="the waiting attempt to come back or run")
     assert 2 in returned or outcomes[2].succeeded  # it was not left behind the 30 s job
     assert pool.stop_job(1, OutcomeKind.CANCELLED, "stop") is True
+
+
+def test_the_pipe_framing_gives_back_every_message_whatever_the_reads_cut():
+    """``pipes``: several messages in one write, read back in chunks cut anywhere (a read may
+    end inside a length or a pickle); the framing is multiprocessing's, so a Connection reads
+    what Framed writes."""
+    import multiprocessing
+
+    from notebookjobs.worker.executors.local import pipes
+
+    messages = [("done", 1, {"kind": "succeeded", "output": "x" * 5000}), ("started", 2, 1.5),
+                ("progress", 2, None, "é\ufffd")]
+    data = pipes.encode(messages)
+    for cut in (1, 3, 4, 5, 7, 100, len(data)):
+        reader, got = pipes.FrameReader(), []
+        for start in range(0, len(data), cut):
+            got += reader.feed(data[start:start + cut])
+        assert got == messages, cut
+    ours, theirs = multiprocessing.Pipe(duplex=True)
+    try:
+        framed = pipes.Framed(ours)
+        framed.send_many(messages[:2])
+        framed.send(messages[2])
+        assert [theirs.recv() for _ in messages] == messages
+        theirs.send(("run", [(7, "jobs.x.y", [], {})]))
+        theirs.send(("skip", 7))
+        assert framed.recv() == ("run", [(7, "jobs.x.y", [], {})])
+        assert framed.recv() == ("skip", 7)
+        theirs.close()
+        with pytest.raises(EOFError):
+            framed.recv()
+    finally:
+        ours.close()

@@ -215,3 +215,16 @@ def test_a_job_stored_before_results_had_types_reads_as_json(project):
         kind=OutcomeKind.SUCCEEDED, result={"a": 1}), utcnow()).evolve(result_type=None))
     # Then its result is the JSON value
     assert nj.result(job) == {"a": 1}
+
+
+def test_scalars_are_kept_as_json_as_they_are_and_a_huge_int_still_meets_the_limit():
+    """None, booleans and ints of up to 63 bits skip the JSON text (most jobs return them);
+    the same answer as the text would give, and an int too long for the limit still fails."""
+    from notebookjobs.data import results
+
+    for value in (None, True, False, 0, -7, 2**62, -(2**62)):
+        kept = results.keep(value, folder=None, job_id=None)
+        assert kept == ("json", json.loads(json.dumps(value))) and type(kept[1]) is type(value)
+    assert results.keep(2**64, folder=None, job_id=None) == ("json", 2**64)
+    with pytest.raises(results.ResultTooLargeError):
+        results.keep(10**200, folder=None, job_id=None, limit=100)

@@ -150,6 +150,8 @@ def load(args: list[Any], kwargs: dict[str, Any], folder: Path
 def mentions_files(args: Any, kwargs: Any) -> bool:
     """Whether these arguments may refer to argument files (a quick look for the tag; False
     means surely not)."""
+    if not args and not kwargs:
+        return False  # a call without arguments, as many are: no JSON to make
     try:
         return validate.TAG in json.dumps([args, kwargs])
     except (TypeError, ValueError, RecursionError):

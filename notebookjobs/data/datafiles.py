@@ -38,6 +38,7 @@ def data_dir(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".data")
 
 
+@functools.lru_cache(maxsize=64)  # each attempt asks; pathlib is slow
 def results_dir(data: Path) -> Path:
     """The folder of result files, in the data folder ``data``."""
     return data / "results"

@@ -24,6 +24,7 @@ from . import datafiles
 logger = logging.getLogger(__name__)
 
 _SUFFIXES = frozenset(RESULT_SUFFIXES.values())
+_INT_FAST = 2**63  #: an int below this in size is kept without its JSON text (far below any limit)
 
 
 
@@ -45,6 +46,9 @@ def keep(value: Any, *, folder: Path | None, job_id: int | None,
     text). A frame that Parquet cannot hold (a column of mixed objects, complex numbers,
     repeated column names) is kept as its repr, and a line in the attempt's output says why.
     """
+    if value is None or type(value) is bool or (
+            type(value) is int and -_INT_FAST < value < _INT_FAST):
+        return "json", value  # what most jobs return: JSON as it is, no text to make
     kind = datafiles.kind_of(value)
     if kind is None:
         try:

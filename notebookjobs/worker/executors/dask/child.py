@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ....errors import WorkerError
@@ -55,7 +55,10 @@ class JsonLines:
         self._writer = os.fdopen(write_fd, "wb", buffering=0)
 
     def send(self, obj: Any) -> None:
-        data = json.dumps(obj).encode() + b"\n"
+        self.send_many((obj,))
+
+    def send_many(self, messages: Sequence[Any]) -> None:
+        data = b"".join(json.dumps(obj).encode() + b"\n" for obj in messages)
         view = memoryview(data)
         while view:  # an unbuffered write may take part of a long line
             view = view[self._writer.write(view) or 0:]

@@ -15,7 +15,8 @@ children never open the database), no pandas. The pipe carries plain data only:
   queue's data folder (``results.keep``): only its type and summary cross the pipe.
 
 A child holds its next attempt while it runs the current one (the worker's ``pool`` sends it
-ahead), so it starts the next one without waiting for the worker to answer.
+ahead), so it starts the next one without waiting for the worker to answer; then the "done" of
+one and the "started" of the next go in one write (``pipes``: the framing of the pool's pipe).
 
 The same loop runs the attempts of a Dask worker (``dask_child``), over JSON lines instead.
 """
@@ -28,8 +29,9 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,16 +43,20 @@ from ....errors import NotebookJobsError
 from ....model.records import Outcome, OutcomeKind
 from ... import procgroup
 from ...defaults import JOB_UMASK_ENV
+from .pipes import Framed
 
-Send = Callable[[tuple[Any, ...]], None]
+Send = Callable[..., None]  #: one message, or several in one write
 
 
 class Channel(Protocol):
-    """The child's end of its pipe: a multiprocessing ``Connection`` in the pool, JSON lines
-    on a Dask worker (``dask_child.JsonLines``)."""
+    """The child's end of its pipe: a multiprocessing ``Connection``'s descriptor framed by
+    ``pipes.Framed`` in the pool, JSON lines on a Dask worker (``dask_child.JsonLines``)."""
 
     def send(self, obj: Any) -> None:
         """Send one message (a tuple of plain data)."""
+
+    def send_many(self, messages: Sequence[Any]) -> None:
+        """Send several messages in one write."""
 
     def recv(self) -> Any:
         """The next message; ``EOFError`` once the other end is gone."""
@@ -101,11 +107,12 @@ class _Context:
     capture: Capture  #: fds 1 and 2 as the running attempt's output
 
 
-def child_main(conn: Channel, root: str, parent_pid: int, queue_token: str,
+def child_main(conn: Channel | Connection, root: str, parent_pid: int, queue_token: str,
                data_dir: str | None = None) -> None:
     """A child's life: run the attempts the parent sends until the pipe closes. ``data_dir``:
     the queue's data folder (argument and result files)."""
     procgroup.enter_child(queue_token, parent_pid)  # before "ready": jobs start in its group
+    channel: Channel = Framed(conn) if isinstance(conn, Connection) else conn
     # The worker runs with umask 077 so its own files are private; job code gets back the
     # umask the worker was started with, so the files a job writes are as the user expects.
     job_umask = os.environ.pop(JOB_UMASK_ENV, None)
@@ -116,9 +123,12 @@ def child_main(conn: Channel, root: str, parent_pid: int, queue_token: str,
     multiprocessing.current_process().daemon = False
     lock = threading.Lock()  # job threads may report progress while we send "done"
 
-    def send(message: tuple[Any, ...]) -> None:
+    def send(*messages: tuple[Any, ...]) -> None:
         with lock:
-            conn.send(message)
+            if len(messages) == 1:
+                channel.send(messages[0])
+            else:
+                channel.send_many(messages)
 
     send(("ready", os.getpid()))
     last_line = _LastLine(send)
@@ -136,7 +146,7 @@ def child_main(conn: Channel, root: str, parent_pid: int, queue_token: str,
         # death (EOF) is noticed at once, not after the attempt.
         while True:
             try:
-                message = conn.recv()
+                message = channel.recv()
             except (EOFError, OSError):
                 # The worker died (close() kills us before it closes the pipe): EOF, or
                 # ECONNRESET when it left our last messages unread. The parent watch on every
@@ -154,19 +164,33 @@ def child_main(conn: Channel, root: str, parent_pid: int, queue_token: str,
                             break  # not waiting (it ran, or never came): its outcome says so
 
     threading.Thread(target=read, name="notebookjobs-child-reader", daemon=True).start()
+    # An attempt's "done" waits for the next one's "started" when that one is here already:
+    # both go in one write, and the worker wakes once for them. Never while idle.
+    done: tuple[Any, ...] | None = None
     while True:
         with arrived:
-            while not waiting:
-                arrived.wait()
-            attempt = waiting.popleft()
-        _run(context, *attempt)
+            attempt = waiting.popleft() if waiting else None
+        if attempt is None:
+            if done is not None:
+                send(done)
+                done = None
+            with arrived:
+                while not waiting:
+                    arrived.wait()
+                attempt = waiting.popleft()
+        done = _run(context, *attempt, done=done)
 
 
 def _run(context: _Context, job_id: int, target: str, args: list[Any],
-         kwargs: dict[str, Any]) -> None:
-    """One attempt, from "started" to "done"."""
+         kwargs: dict[str, Any], *, done: tuple[Any, ...] | None = None) -> tuple[Any, ...]:
+    """One attempt, from "started" (sent after ``done``, the previous attempt's "done" message,
+    in one write) to the "done" message it returns."""
     send, last_line = context.send, context.last_line
-    send(("started", job_id, time.time()))
+    started = ("started", job_id, time.time())
+    if done is None:
+        send(started)
+    else:
+        send(done, started)
     # At most one report per PROGRESS_INTERVAL_S, so a tight loop cannot flood the pipe.
     set_reporter(throttled(_progress_sender(send, job_id, last_line)))
     last_line.watch(job_id)
@@ -186,7 +210,7 @@ def _run(context: _Context, job_id: int, target: str, args: list[Any],
     finally:
         set_reporter(None)
         last_line.watch(None)
-    send(("done", job_id, outcome.to_wire()))
+    return ("done", job_id, outcome.to_wire())
 
 
 def _progress_sender(send: Send, job_id: int, last_line: _LastLine) -> Reporter:

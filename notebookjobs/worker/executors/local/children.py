@@ -6,10 +6,8 @@ from __future__ import annotations
 import logging
 import math
 import os
-import pickle
 import signal
 import socket
-import struct
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -22,13 +20,10 @@ from typing import Any
 from ....errors import WorkerError
 from ....model.records import OutcomeKind
 from . import start_child
+from .pipes import READ_CHUNK, FrameReader, encode, write_all
 
 logger = logging.getLogger(__name__)
 
-#: multiprocessing.connection's framing of a message: its length, signed; -1 for one over
-#: 2 GiB, whose length follows as 8 unsigned bytes
-_SIZE, _LONG_SIZE = struct.Struct("!i"), struct.Struct("!Q")
-READ_CHUNK = 256 * 1024  #: bytes asked for by one read of a child's pipe
 
 START_TIMEOUT_S = 60.0  #: seconds a new child has to say "ready" (a cold disk makes imports slow)
 REAP_TIMEOUT_S = 5.0  #: seconds to wait for a killed or exiting child to be reaped
@@ -55,7 +50,7 @@ class Child:
     ready: bool = False
     attempts: deque[Attempt] = field(default_factory=deque)  #: in the order sent
     outbox: list[tuple[int, str, list[Any], dict[str, Any]]] = field(default_factory=list)
-    inbox: bytearray = field(default_factory=bytearray)  #: bytes of a message not whole yet
+    inbox: FrameReader = field(default_factory=FrameReader)  #: its messages, from the bytes read
     _reader: socket.socket | None = None  #: a duplicate of conn's descriptor, for ``receive``
 
     @property
@@ -78,16 +73,20 @@ class Child:
     def find(self, job_id: int) -> Attempt | None:
         return next((a for a in self.attempts if a.job_id == job_id), None)
 
+    def send(self, message: tuple[Any, ...]) -> None:
+        """One message to the child, in one write (``pipes``); ``OSError`` if it is gone."""
+        write_all(self.conn.fileno(), encode((message,)))
+
     def receive(self) -> tuple[list[tuple[Any, ...]], bool]:
         """The whole messages the child sent since the last call, and whether its end of the
-        pipe is closed (it died). The child sends with ``Connection.send``; reading them with
-        ``Connection.recv`` costs a poll and two reads per message, and in a drain of no-op
-        jobs each of those system calls let another thread of the worker take the GIL (pipe
-        reads were 12 % of the worker's time). Here one non-blocking read takes what is there.
-        ``OSError`` when the pipe cannot be read."""
+        pipe is closed (it died). Reading them with ``Connection.recv`` cost a poll and two
+        reads per message, and in a drain of no-op jobs each of those system calls let another
+        thread of the worker take the GIL (pipe reads were 12 % of the worker's time). Here one
+        non-blocking read takes what is there (``pipes``). ``OSError`` when the pipe cannot be
+        read."""
         if self._reader is None:  # a socket of its own: MSG_DONTWAIT leaves conn blocking
             self._reader = socket.socket(fileno=os.dup(self.conn.fileno()))
-        closed = False
+        closed, messages = False, []
         while True:
             try:
                 chunk = self._reader.recv(READ_CHUNK, socket.MSG_DONTWAIT)
@@ -96,22 +95,9 @@ class Child:
             if not chunk:
                 closed = True
                 break
-            self.inbox += chunk
+            messages += self.inbox.feed(chunk)
             if len(chunk) < READ_CHUNK:
                 break
-        messages, start, data = [], 0, self.inbox
-        while len(data) - start >= _SIZE.size:
-            (size,), head = _SIZE.unpack_from(data, start), _SIZE.size
-            if size == -1:
-                if len(data) - start < head + _LONG_SIZE.size:
-                    break
-                (size,), head = _LONG_SIZE.unpack_from(data, start + head), head + _LONG_SIZE.size
-            if len(data) - start < head + size:
-                break
-            # A child's own messages (built by ``child``), as Connection.recv would unpickle them
-            messages.append(pickle.loads(data[start + head:start + head + size]))
-            start += head + size
-        del data[:start]
         return messages, closed
 
     @classmethod

@@ -15,6 +15,7 @@ crosses each one's pipe is in ``child``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import multiprocessing
@@ -83,9 +84,10 @@ class Pool:
         self.queue_token = queue_token or secrets.token_hex(procgroup.TOKEN_CHARS // 2)
         self._ctx = multiprocessing.get_context("spawn")
         self._children: list[Child] = []
-        # Each child's pipe and sentinel stay registered here for its life: building a fresh
-        # poll set on every wait() (multiprocessing.connection.wait) cost ~50 µs per attempt.
+        # Each child's pipe and sentinel stay registered for its life, wait()'s ``extra`` while
+        # the same (by id): a poll set per wait() cost ~50 µs an attempt, epoll_ctl per turn ~10.
         self._selector = poller.selector()
+        self._extra: dict[int, Any] = {}
         # Events seen outside wait() (stop_job) or while it works; wait() hands them out.
         self._events = PoolEvents()
         self._start_failures, self._start_error, self._closed = 0, "", False
@@ -218,20 +220,21 @@ class Pool:
             if child.outbox:
                 outbox, child.outbox = child.outbox, []
                 try:
-                    child.conn.send(("run", outbox))
+                    child.send(("run", outbox))
                 except OSError:  # it died since the last wait(): _read reports its attempts
                     logger.debug("child %s died before it got its attempts", child.pid)
 
     def _select(self, timeout: float | None, extra: list[Any]) -> list[Any]:
-        """The ready objects among the children's pipes and sentinels and ``extra``
-        (objects with ``fileno()`` or int fds), after at most ``timeout`` seconds."""
-        for obj in extra:
-            self._selector.register(obj, selectors.EVENT_READ, obj)
-        try:
-            return [key.data for key, _ in self._selector.select(timeout)]
-        finally:
+        """The ready ones of the children's pipes and sentinels and ``extra`` (things with
+        ``fileno()``, or fds), after at most ``timeout`` seconds."""
+        if [id(obj) for obj in extra] != list(self._extra):
+            for obj in self._extra.values():
+                with contextlib.suppress(KeyError, ValueError):
+                    self._selector.unregister(obj)
+            self._extra = {id(obj): obj for obj in extra}
             for obj in extra:
-                self._selector.unregister(obj)
+                self._selector.register(obj, selectors.EVENT_READ, obj)
+        return [key.data for key, _ in self._selector.select(timeout)]
 
     def _until_deadline(self, timeout: float | None) -> float | None:
         """``timeout``, shortened so that wait() wakes up for the next deadline."""
@@ -303,7 +306,7 @@ class Pool:
             self._events.returned.append(attempt.job_id)
             return
         try:
-            child.conn.send(("skip", attempt.job_id))
+            child.send(("skip", attempt.job_id))
         except OSError:
             pass  # it died: _read returns its attempts
 
