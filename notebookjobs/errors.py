@@ -74,3 +74,7 @@ class JobCancelledError(NotebookJobsError):
 class NoWorkerWarning(UserWarning):
     """No worker runs for this queue and ``worker.autostart`` is off: nothing will run the job
     until one starts (``nj.start_worker()`` or ``notebookjobs worker start``)."""
+
+
+class PlatformError(ConfigError):
+    """This operating system cannot run a worker yet; run it on Linux or macOS (or in WSL)."""

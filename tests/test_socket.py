@@ -25,6 +25,7 @@ from notebookjobs import config
 from notebookjobs.access import socketdir
 from notebookjobs.access.queue_client import QueueClient
 from notebookjobs.model import wire
+from notebookjobs.system import sockets
 from support import wait_until
 
 
@@ -181,7 +182,7 @@ def test_a_raw_client_with_a_bad_line_gets_one_error_reply_and_is_disconnected(
 def long_db(project, tmp_path, monkeypatch) -> Path:
     """A queue whose path is too long for a socket beside it."""
     db = tmp_path / ("q" * 60) / ("u" * 40) / "queue.duckdb"
-    assert len(os.fsencode(db)) > socketdir.SOCKET_PATH_MAX + 10
+    assert len(os.fsencode(db)) > sockets.path_max() + 10
     monkeypatch.setenv(config.ENV_DB, str(db))
     return db
 

@@ -1,4 +1,5 @@
-"""The queue file's lock: one ``fcntl.flock`` on a sidecar file decides who may open it.
+"""The queue file's lock: one ``flock`` (``system.locks``) on a sidecar file decides who may
+open it.
 
 DuckDB lets one process at a time open a database file (SPEC §11). A running worker holds the
 lock for its whole life; a client without a worker takes it for one transaction. A client
@@ -8,7 +9,6 @@ that has just started holds the lock and answers there instead.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import time
 from collections.abc import Callable
@@ -17,7 +17,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import StorageError, StoreBusyError
-from ..system import files
+from ..system import files, locks
 
 FIRST_PAUSE_S = 0.001  #: the first pause between tries: most transactions last a few ms
 MAX_PAUSE_S = 0.02  #: the pause doubles up to this
@@ -38,11 +38,7 @@ def open_lock(path: Path) -> int:
 
 def try_lock(fd: int) -> bool:
     """Take the lock if nobody holds it; whether we got it (closing ``fd`` releases it)."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
+    return locks.try_lock(fd)
 
 
 def is_free(settings: Settings) -> bool:

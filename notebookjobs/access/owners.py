@@ -14,14 +14,13 @@ jobs of those gone (``worker.main``); a client without a worker checks before it
 
 from __future__ import annotations
 
-import fcntl
 import os
 import secrets
 import socket
 from pathlib import Path
 
 from ..model.validate import FOREGROUND_OWNER
-from ..system import files
+from ..system import files, locks
 
 
 def runs_dir(data: Path) -> Path:
@@ -39,7 +38,7 @@ class Hold:
         token = secrets.token_hex(16)
         self.path = folder / f"{token}.lock"
         self._fd: int | None = files.open_private(self.path, os.O_RDWR | os.O_EXCL)
-        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else has it
+        locks.try_lock(self._fd)  # a new file (O_EXCL): nobody else has it
         #: the job's owner, ``run:<host>:<pid>:<token>``
         self.owner = f"run:{socket.gethostname()}:{os.getpid()}:{token}"
 
@@ -73,14 +72,12 @@ def alive(owner: str, data: Path) -> bool:
     except OSError:
         return True  # a file we cannot open is not ours to judge
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        if locks.try_lock(fd):
+            path.unlink(missing_ok=True)  # ours now: its run is over
+            return False
         return True
     except OSError:
         return True
-    else:
-        path.unlink(missing_ok=True)  # ours now: its run is over
-        return False
     finally:
         os.close(fd)
 

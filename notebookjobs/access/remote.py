@@ -31,6 +31,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import InvalidArgumentsError, WorkerError
 from ..model import wire
+from ..system import sockets
 from .operations import STOP, WORKER_STATUS, Operation, Operations
 from .socketdir import socket_path
 
@@ -68,6 +69,8 @@ def _connect(path: Path) -> socket.socket:
     When the worker's queue of waiting connections is full (hundreds of clients at the same
     moment), a Unix socket refuses at once with EAGAIN: wait and try again, up to
     CONNECT_WAIT_S."""
+    if not sockets.unix_sockets():
+        raise NotServed()  # Windows: no worker can be reached here (docs/windows.md)
     deadline = time.monotonic() + CONNECT_WAIT_S
     pause = _FIRST_PAUSE_S
     while True:

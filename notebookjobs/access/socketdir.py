@@ -17,8 +17,8 @@ from pathlib import Path
 
 from ..config import Settings
 from ..errors import ConfigError
+from ..system import sockets
 
-SOCKET_PATH_MAX = 100  #: bytes; sun_path holds 108 with its NUL, keep a margin
 ENV_RUNTIME_DIR = "XDG_RUNTIME_DIR"
 
 
@@ -29,15 +29,16 @@ def socket_path(settings: Settings) -> Path:
     The worker binds here and clients connect here, so a client never connects to a socket in
     a directory it has not checked. Raises ``ConfigError`` when that directory is not safe.
     """
+    longest = sockets.path_max()  # 100 bytes on Linux, 96 on macOS
     beside = _beside(settings.db_path)
-    if len(os.fsencode(beside)) <= SOCKET_PATH_MAX:
+    if len(os.fsencode(beside)) <= longest:
         return beside
     digest = hashlib.sha256(os.fsencode(settings.db_path)).hexdigest()[:20]
     path = _private_socket_dir() / f"{digest}.sock"
-    if len(os.fsencode(path)) > SOCKET_PATH_MAX:
+    if len(os.fsencode(path)) > longest:
         raise ConfigError(
             f"the queue {settings.db_path} needs a socket, and neither {beside} nor {path} is "
-            f"short enough ({SOCKET_PATH_MAX} bytes at most); set NOTEBOOKJOBS_DB to a shorter "
+            f"short enough ({longest} bytes at most); set NOTEBOOKJOBS_DB to a shorter "
             f"path, or {ENV_RUNTIME_DIR} or TMPDIR to a short private folder")
     return path
 

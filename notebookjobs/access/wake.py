@@ -16,6 +16,8 @@ import socket
 import threading
 from pathlib import Path
 
+from ..system import sockets
+
 # One datagram socket per process, kept (making one costs ~10 µs) and shared by its threads:
 # sendto on one socket from several threads is safe. Made again after a fork.
 _sender: tuple[int, socket.socket] | None = None
@@ -35,6 +37,8 @@ def _socket() -> socket.socket:
 
 def poke(path: Path) -> bool:
     """Tell the worker listening at ``path`` to read the journal; whether one listens."""
+    if not sockets.unix_sockets():
+        return False  # Windows: no worker listens here
     sock = _socket()
     try:
         sock.sendto(b"!", os.fspath(path))

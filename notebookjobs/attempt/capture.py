@@ -32,6 +32,8 @@ import threading
 from collections.abc import Callable
 from typing import TextIO
 
+from ..system import stdio
+
 OUTPUT_LIMIT_CHARS = 64 * 1024  #: captured output kept per attempt (the end is kept)
 LAST_LINE_CHARS = 200  #: the last printed line shown for a running job is cut to this
 READ_BYTES = 64 * 1024  #: bytes read from the pipe at a time (a Linux pipe's default size)
@@ -125,7 +127,7 @@ class Capture:
         self._read_fd = self._write_fd = self._stop_r = self._stop_w = -1
         self._pipe_size = READ_BYTES
         self._thread: threading.Thread | None = None
-        self._fflush = _c_fflush()
+        self._fflush = stdio.c_fflush()
 
     def start(self) -> None:
         """Make fds 1 and 2 the pipe, and start the reading thread."""
@@ -137,8 +139,8 @@ class Capture:
         self._stop_r, self._stop_w = os.pipe()
         os.set_blocking(self._read_fd, False)
         self._look.register(self._read_fd, select.POLLIN)
-        with contextlib.suppress(AttributeError, OSError):  # Linux: what one drain must read
-            self._pipe_size = max(READ_BYTES, _pipe_size(self._read_fd))
+        with contextlib.suppress(OSError):  # what one drain must read
+            self._pipe_size = max(READ_BYTES, stdio.pipe_size(self._read_fd))
         self._saved = (os.dup(1), os.dup(2))
         self._previous = (sys.stdout, sys.stderr)
         self._point()
@@ -243,21 +245,3 @@ class Capture:
                     timeout = None
                 elif self._watcher is not None and (arrived or timeout is not None):
                     timeout = self._watcher(output)
-
-
-def _pipe_size(fd: int) -> int:
-    import fcntl
-
-    return fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)  # Linux only: AttributeError elsewhere
-
-
-def _c_fflush() -> Callable[[None], object] | None:
-    """The C library's ``fflush``: what C code printed with ``printf`` waits in its buffer
-    (a pipe is not a terminal), and a child killed later would lose it. ctypes is loaded by
-    every pool child already (``procgroup``); None where it cannot be had."""
-    try:
-        import ctypes
-
-        return ctypes.CDLL(None).fflush
-    except (ImportError, OSError, AttributeError):
-        return None

@@ -24,7 +24,6 @@ dispatch was never acknowledged).
 from __future__ import annotations
 
 import errno
-import fcntl
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -32,7 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import DiskFullError, StorageError
-from ..system import files
+from ..system import durable, files, locks
 from .payloads import (
     batch_payload,
     job_payload,
@@ -90,7 +89,7 @@ class Journal:
             raise StorageError(f"cannot open the dispatch journal {self.path}: {exc.strerror}; "
                                "set NOTEBOOKJOBS_DB to a file in a folder you can write") from exc
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            locks.lock(fd)
             yield fd
         finally:
             os.close(fd)  # releases the lock
@@ -123,7 +122,7 @@ class Journal:
             if written is not None:
                 written()
         finally:
-            os.fdatasync(fd)
+            durable.sync(fd)
         return first, new_last
 
     def sync(self) -> None:
@@ -139,7 +138,7 @@ class Journal:
             raise StorageError(f"cannot open the dispatch journal {self.path}: "
                                f"{exc.strerror}") from exc
         try:
-            os.fdatasync(fd)
+            durable.sync(fd)
         except OSError as exc:
             raise _write_error(f"cannot sync the dispatch journal {self.path}", exc) from exc
         finally:
@@ -172,7 +171,7 @@ class Journal:
                         "%d..%d): a dispatch killed in the middle of its write", self.path,
                         last.end, size)
             os.ftruncate(fd, last.end)
-            os.fdatasync(fd)
+            durable.sync(fd)
         return head, last.end, max(highest, last.last_id)
 
     def _write_head(self, fd: int, head: Head, *, last_id: int, tail: int | None = None,
@@ -211,7 +210,7 @@ class Journal:
         try:
             os.pwrite(fd, data, 0)
             os.ftruncate(fd, len(data))
-            os.fdatasync(fd)
+            durable.sync(fd)
         except OSError as exc:
             raise _write_error(f"cannot reset the dispatch journal {self.path}", exc) from exc
 

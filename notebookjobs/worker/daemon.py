@@ -20,7 +20,7 @@ from ..access import lock
 from ..access.remote import RemoteQueue, worker_info
 from ..config import ENV_ROOT, Settings
 from ..errors import WorkerError
-from ..system import files
+from ..system import files, processes, require_worker
 from . import procgroup
 from .defaults import log_level
 
@@ -55,6 +55,7 @@ def start(settings: Settings, concurrency: int | None = None, log_level: str | N
     ``log_level``: its logging level (default ``$NOTEBOOKJOBS_LOG_LEVEL``, else INFO). ``dask``:
     the Dask scheduler's address (checked) to run the attempts on, instead of whitelist.yaml's
     choice."""
+    require_worker()
     info = worker_info(settings)
     if info is not None:
         return info["pid"]
@@ -67,6 +68,7 @@ def spawn(settings: Settings) -> None:
     and return at once: a dispatch's autostart (SPEC §7), whose job is durable already, does
     not wait the second or so a worker takes to start. A worker that fails to start says why
     in its log (``worker_log``); the next dispatch tries again."""
+    require_worker()
     if worker_info(settings) is not None:
         return
     key = str(settings.db_path)
@@ -91,8 +93,6 @@ def _launch(settings: Settings, concurrency: int | None, log_level: str | None,
     # Started from a job, the worker would carry that job's marker: a cancel of the job would
     # then kill a worker that is meant to outlive whoever started it.
     env.pop(procgroup.MARKER_VAR, None)
-    # posix_spawn rather than Popen: no Popen object to warn "still running" when collected,
-    # since the worker is meant to outlive us, in a session of its own.
     try:
         files.private_dir(log_path.parent)
         log_fd = files.open_private(log_path, os.O_WRONLY | os.O_APPEND)
@@ -102,11 +102,7 @@ def _launch(settings: Settings, concurrency: int | None, log_level: str | None,
         logger.warning("cannot write %s (%s); the worker's output is dropped", log_path, exc)
         log_fd = os.open(os.devnull, os.O_WRONLY)
     try:
-        pid = os.posix_spawn(sys.executable, command, env, setsid=True, file_actions=[
-            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-            (os.POSIX_SPAWN_DUP2, log_fd, 1),
-            (os.POSIX_SPAWN_DUP2, log_fd, 2),
-        ])
+        pid = processes.spawn_detached(command, env, stdin=os.devnull, output_fd=log_fd)
     finally:
         os.close(log_fd)
     return pid
@@ -158,7 +154,7 @@ def stop(settings: Settings, timeout: float | None = None) -> bool:
         # (it lets the lock go a few ms before its process ends; a faster CLI saw it still
         # running). Exited, not "its pid is gone": a worker started by a process that does not
         # reap it stays a zombie, whose pid lives.
-        if worker_info(settings) is None and lock.is_free(settings) and procgroup.exited(pid):
+        if worker_info(settings) is None and lock.is_free(settings) and processes.exited(pid):
             _exit_code(pid)  # reap it if it is our child
             return True
         time.sleep(_POLL_S)

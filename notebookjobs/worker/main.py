@@ -41,7 +41,7 @@ from ..journal import Journal
 from ..journal.ledger import Ledger
 from ..model import validate
 from ..model.records import JobStatus, utcnow
-from ..system import files
+from ..system import files, require_worker
 from . import procgroup
 from .core import Core
 from .defaults import ENV_LOG_LEVEL, JOB_UMASK_ENV, LOG_LEVELS, log_level
@@ -151,8 +151,8 @@ class Worker:
         runs = self.runs = ForegroundRuns(core=core, loop=loop,
                                           data=datafiles.data_dir(self.settings.db_path))
         # Children take a while to spawn (a cluster, to answer): load the queue meanwhile. The
-        # pool is started from this thread because its children die with the thread that
-        # spawned them (PDEATHSIG).
+        # pool is started from this thread because on Linux its children die with the thread
+        # that spawned them (PDEATHSIG, system.parent).
         loader = _Thread(lambda: self._load(core, loop, writer, scheduler, runs))
         try:
             executor.start()
@@ -343,6 +343,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "(tcp://host:8786) instead of the local pool (default: worker.executor "
                         "and worker.dask.scheduler of whitelist.yaml)")
     ns = parser.parse_args(argv)
+    try:
+        require_worker()
+    except ConfigError as exc:
+        parser.exit(2, f"python -m notebookjobs.worker: {exc}\n")
     try:
         level = log_level(ns.log_level if ns.log_level is not None
                           else os.environ.get(ENV_LOG_LEVEL))

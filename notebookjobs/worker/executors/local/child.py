@@ -147,7 +147,10 @@ def child_main(conn: Channel | Connection, root: str, parent_pid: int, queue_tok
         while True:
             try:
                 message = channel.recv()
-            except EOFError:  # the worker died (close() kills us before it closes the pipe)
+            except (EOFError, OSError):
+                # The worker died (close() kills us before it closes the pipe): EOF, or
+                # ECONNRESET when it left our last messages unread. The parent watch on every
+                # system (system.parent); without PDEATHSIG it is the only one.
                 procgroup.kill_own_group(queue_token, parent_pid)
             with arrived:
                 if message[0] == "run":

@@ -31,6 +31,7 @@ from typing import Any
 
 from ....errors import WorkerError
 from ....model.records import LOCAL, Outcome, OutcomeKind
+from ....system import poller
 from ... import procgroup
 from . import children
 from .children import Attempt, Child, exit_text
@@ -85,7 +86,7 @@ class Pool:
         self._children: list[Child] = []
         # Each child's pipe and sentinel stay registered for its life, wait()'s ``extra`` while
         # the same (by id): a poll set per wait() cost ~50 µs an attempt, epoll_ctl per turn ~10.
-        self._selector = selectors.DefaultSelector()
+        self._selector = poller.selector()
         self._extra: dict[int, Any] = {}
         # Events seen outside wait() (stop_job) or while it works; wait() hands them out.
         self._events = PoolEvents()
