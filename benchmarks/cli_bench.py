@@ -9,7 +9,7 @@ venv of the benchmark's own (``benchmarks/out/cli-venv``, with rq and celery, fo
 ``notebookjobs init``. Each command is run ``--runs`` times after two warm-up runs, as a whole
 process (fork, exec, imports, work, exit), timed from the parent; the median is the figure.
 Writes ``benchmarks/CLI.md`` (which ``run.py`` puts in RESULTS.md) and the same section into
-RESULTS.md in place. Hold ``flock /work/.heavy.lock`` (or the machine to yourself) meanwhile.
+RESULTS.md in place. Have the machine to yourself meanwhile (or a lock every heavy job takes).
 """
 
 from __future__ import annotations

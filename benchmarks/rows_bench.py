@@ -10,7 +10,7 @@
 - ``evolve``: ``Job.evolve`` of one field, µs per call.
 
 Each figure is the minimum and the median of ``--rounds`` runs, in a temp dir removed at the
-end. Run it under the shared lock (``flock /work/.heavy.lock``-style) on an idle machine: it is
+end. Run it on an idle machine (under a lock every heavy job takes, if the machine is shared): it is
 a before/after comparison, meaningful only against itself on the same machine.
 """
 
