@@ -84,11 +84,6 @@ def _reap(pid: int) -> None:
 
 def cleanup() -> None:
     """Kill every process group the suite started and has not stopped yet."""
-    # Workers nj.start_worker() spawned but did not report yet (interrupted during start).
-    daemon = sys.modules.get("notebookjobs.daemon")
-    for proc in list(getattr(daemon, "_started", []) or []):
-        if isinstance(proc, subprocess.Popen) and proc.poll() is None and proc.pid not in _groups:
-            track(proc.pid, "notebookjobs detached worker")
     for pid, what in list(_groups.items()):
         if _group_alive(pid):
             log(f"cleanup: killing {what} (process group {pid})")
