@@ -27,19 +27,23 @@ def outside(requests: list[str]) -> list[str]:
     return [url for url in requests if not url.startswith(LOCAL)]
 
 
+#: the box of the first element matching a selector, or null while there is none laid out
+#: (absent, detached by a redraw, or of no height)
+_BOX = """sel => {
+    const e = document.querySelector(sel);
+    if (!e || !e.isConnected) return null;
+    const r = e.getBoundingClientRect();
+    return r.height > 0 ? {x: r.x, y: r.y, width: r.width, height: r.height} : null;
+}"""
+
+
 def box_of(page, selector: str) -> dict:
     """The box of the first element matching ``selector``, once it is laid out.
 
     Read in one script call that waits: the grid redraws its rows when the worker pushes a
     change, and a locator's ``bounding_box()`` of a row caught in between is None.
     """
-    handle = page.wait_for_function(
-        """sel => {
-             const e = document.querySelector(sel);
-             if (!e || !e.isConnected) return null;
-             const r = e.getBoundingClientRect();
-             return r.height > 0 ? {x: r.x, y: r.y, width: r.width, height: r.height} : null;
-           }""", arg=selector, timeout=10_000)
+    handle = page.wait_for_function(_BOX, arg=selector, timeout=10_000)
     return dict(handle.json_value())
 
 
@@ -95,12 +99,8 @@ def assert_right_below(page, upper: str, lower: str, most: float = 12) -> None:
     """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    measure = """([upper, lower]) => {
-        const u = document.querySelector(upper), l = document.querySelector(lower);
-        if (!u || !l || !u.isConnected || !l.isConnected) return null;
-        const ub = u.getBoundingClientRect(), lb = l.getBoundingClientRect();
-        return (ub.height && lb.height) ? lb.top - ub.bottom : null;
-    }"""
+    measure = (f"([upper, lower]) => {{ const box = {_BOX}; const u = box(upper), l = box(lower);"
+               " return u && l ? l.y - (u.y + u.height) : null; }")
     try:
         page.wait_for_function(f"args => {{ const g = ({measure})(args);"
                                f" return g !== null && g >= 0 && g <= {most}; }}",
