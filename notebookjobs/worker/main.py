@@ -101,9 +101,10 @@ class Worker:
             executor = self.executor = self._executor()
             try:
                 if isinstance(executor, Pool):
-                    # The children start (~0.3 s each: an interpreter and its imports) while
-                    # DuckDB is imported and the file opened: ~0.25 s of a burst worker's start.
-                    executor.spawn()
+                    # The zygote starts (an interpreter and the child's imports, ~0.13 s of
+                    # CPU) while DuckDB is imported and the file opened (~0.25 s); it forks the
+                    # children after that, in a few ms each (``pool``).
+                    executor.prepare()
                 from ..store import Database  # imported here for that reason
 
                 db = Database(self.settings.db_path, frames=self.frames_dir)
@@ -150,9 +151,9 @@ class Worker:
             on_stop=queries.stop))
         runs = self.runs = ForegroundRuns(core=core, loop=loop,
                                           data=datafiles.data_dir(self.settings.db_path))
-        # Children take a while to spawn (a cluster, to answer): load the queue meanwhile. The
-        # pool is started from this thread because on Linux its children die with the thread
-        # that spawned them (PDEATHSIG, system.parent).
+        # Children take a while to get ready (a cluster, to answer): load the queue meanwhile.
+        # The pool is used from this thread only: on Linux its zygote (or a spawned child) dies
+        # with the thread that started it (PDEATHSIG, system.parent).
         loader = _Thread(lambda: self._load(core, loop, writer, scheduler, runs))
         try:
             executor.start()
@@ -192,7 +193,7 @@ class Worker:
         data_dir = datafiles.data_dir(self.settings.db_path)
         if self.dask is None:
             return Pool(self.settings.root, self.concurrency, queue_token=self.queue_token,
-                        data_dir=data_dir)
+                        data_dir=data_dir, zygote=True)
         # Imported only for a Dask worker: the local pool's worker keeps none of its modules
         # (SPEC §13).
         from .executors.dask.executor import DaskExecutor
