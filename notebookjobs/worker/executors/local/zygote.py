@@ -29,9 +29,15 @@ from ....system import parent, processes
 
 
 def _is_forkserver() -> bool:
-    """Whether this process is multiprocessing's forkserver, importing its preload modules:
-    its command is ``python -c 'from multiprocessing.forkserver import main; main(...)'``."""
-    return sys.argv == ["-c"] and "multiprocessing.forkserver" in sys.modules
+    """Whether multiprocessing's forkserver is importing this module among its preloads (its
+    ``main`` is on the stack), not any other importer (a test, a tool that imports them all)."""
+    server = sys.modules.get("multiprocessing.forkserver")
+    frame = sys._getframe(1) if server is not None else None
+    while frame is not None:
+        if frame.f_code is server.main.__code__:  # type: ignore[union-attr]
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _become_zygote() -> None:
