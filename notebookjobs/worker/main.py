@@ -1,9 +1,11 @@
 """``python -m notebookjobs.worker``: one worker process, the queue's owner while it runs.
 
 ``Worker.run`` puts the parts together, in this order: the queue's lock (one worker per
-queue), what a dead worker left (processes, frames), the database, the pool's children (while
-the queue is loaded and a dead worker's jobs recovered), the writer, the socket server, the
-signals; then the loop, until a stop; then everything in reverse. Threads:
+queue), what a dead worker left (processes, frames), the pool's zygote, the database, the
+pool's children (while the head of the run order is loaded and a dead worker's jobs
+recovered), the writer, the signals; then the loop, until a stop, whose second turn takes in
+the other pending jobs and starts the socket server (``_Startup``); then everything in
+reverse. Threads:
 
 - the main thread runs the loop (``loop.Loop``); the pool belongs to it (its children die
   with the thread that spawned them). With ``--dask`` or ``worker.executor: dask``, a Dask
