@@ -22,12 +22,18 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
 def _zygote(worker_pid: int) -> psutil.Process:
     """The worker's zygote, after checking that the worker has no other child but
     multiprocessing's resource tracker: both exec'd (``-c``), neither a fork of the worker."""
-    children = psutil.Process(worker_pid).children()
-    commands = {child.pid: " ".join(child.cmdline()) for child in children}
-    zygotes = [c for c in children if "multiprocessing.forkserver" in commands[c.pid]]
-    trackers = [c for c in children if "resource_tracker" in commands[c.pid]]
-    assert len(zygotes) == 1 and len(trackers) == 1 and len(children) == 2, commands
+    zygotes, others = _children(worker_pid)
+    assert len(zygotes) == 1 and len(others) == 1, (zygotes, others)
+    assert "resource_tracker" in " ".join(others[0].cmdline())
     return zygotes[0]
+
+
+def _children(worker_pid: int) -> tuple[list[psutil.Process], list[psutil.Process]]:
+    """The worker's live children: its zygotes, and the others."""
+    children = [child for child in psutil.Process(worker_pid).children()
+                if alive(child.pid)]  # a killed zygote is a zombie until the pool reaps it
+    zygotes = [c for c in children if "multiprocessing.forkserver" in " ".join(c.cmdline())]
+    return zygotes, [c for c in children if c not in zygotes]
 
 
 def _pool_children(zygote: psutil.Process, count: int) -> list[int]:
@@ -97,3 +103,20 @@ def test_the_next_worker_kills_a_dead_workers_zygote(project, start_worker):
     assert "left running by a previous worker of this queue" in successor.output()
     assert _zygote(successor.pid).pid != zygote.pid
     assert nj.dispatch("jobs.testing.ok", 2).result(timeout=60) == 2
+
+
+def test_a_killed_zygote_is_replaced_and_so_are_the_children_it_took_along(project,
+                                                                           start_worker):
+    # Given a worker whose zygote is killed (by hand, or the machine's OOM killer)
+    worker = start_worker("--concurrency", "2")
+    zygote = _zygote(worker.pid)
+    first = _pool_children(zygote, 2)
+    os.kill(zygote.pid, signal.SIGKILL)
+    # Then its children die with it (their parent-death signal), a new zygote forks their
+    # replacements, and jobs run as before
+    wait_until(lambda: not any(map(alive, first)), what="the zygote's children to die")
+    wait_until(lambda: [z for z in _children(worker.pid)[0] if z.pid != zygote.pid],
+               what="a new zygote")
+    successor = _zygote(worker.pid)
+    assert len(_pool_children(successor, 2)) == 2
+    assert nj.dispatch("jobs.testing.ok", 3).result(timeout=60) == 3
