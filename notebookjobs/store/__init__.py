@@ -2,7 +2,8 @@
 
 - ``queries.sql`` + ``sql``: every statement, named, in one file.
 - ``columns``: the queue table's columns; rows <-> ``Job`` by column name.
-- ``schema``: versions, migrations (the inbox of versions 2 and 3 drained once), opening a file.
+- ``schema``: versions, migrations (an inbox of versions 2 to 4 drained, then dropped),
+  opening a file.
 - ``jobs``: ``JobStore``, the operations over one connection; ``tables``: history, stats and
   SQL frames, and the ``Reader`` that runs them apart from the commits, within a time limit.
 
