@@ -16,19 +16,26 @@ OPENSSL = ("libcrypto", "_hashlib")
 
 
 def _pool_children(worker_pid: int) -> list[int]:
-    """The worker's pool children: its child processes but multiprocessing's resource tracker."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int(Path(entry.path, "stat").read_text().rpartition(")")[2].split()[1])
-            cmdline = Path(entry.path, "cmdline").read_bytes()
-        except (FileNotFoundError, ProcessLookupError):
-            continue  # it ended while we looked
-        if ppid == worker_pid and b"resource_tracker" not in cmdline:
-            found.append(int(entry.name))
-    return found
+    """The worker's pool children: the child processes of its zygote (multiprocessing's
+    forkserver, the worker's one child but the resource tracker)."""
+    def children_of(ppid: int) -> list[tuple[int, bytes]]:
+        found = []
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                parent = int(Path(entry.path, "stat").read_text().rpartition(")")[2].split()[1])
+                cmdline = Path(entry.path, "cmdline").read_bytes()
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # it ended while we looked
+            if parent == ppid:
+                found.append((int(entry.name), cmdline))
+        return found
+
+    zygotes = [pid for pid, cmdline in children_of(worker_pid)
+               if b"multiprocessing.forkserver" in cmdline]
+    assert len(zygotes) == 1, children_of(worker_pid)
+    return [pid for pid, _ in children_of(zygotes[0])]
 
 
 def test_pool_children_load_neither_openssl_nor_what_schedules_and_notebooks_need(

@@ -247,12 +247,23 @@ class JobStore:
 
     # --- the worker's start ----------------------------------------------------------------
 
-    def active_jobs(self) -> list[Job]:
-        """Every pending and running job, for a worker starting up. A row whose arguments
-        are not a JSON list and object (written by other means) is failed here instead, with
-        the reason, and left out: it fails alone (SPEC §14)."""
+    def active_jobs(self, head: int | None = None) -> list[Job]:
+        """Every pending and running job, for a worker starting up, in id order; with
+        ``head``, every running job but only the first ``head`` pending ones in the run order
+        (SPEC §5's, by priority, then run_at, then id): the rest come with ``pending_jobs``. A
+        row whose arguments are not a JSON list and object (written by other means) is failed
+        here instead, with the reason, and left out: it fails alone (SPEC §14)."""
+        if head is None:
+            return self._loadable(QUERIES["active_jobs"], [])
+        return self._loadable(QUERIES["active_head"], [head])
+
+    def pending_jobs(self) -> list[Job]:
+        """Every pending job, in id order (the rest of a worker's start, ``active_jobs``)."""
+        return self._loadable(QUERIES["pending_jobs"], [])
+
+    def _loadable(self, statement: str, parameters: list[Any]) -> list[Job]:
         loaded = []
-        for job in self._jobs(QUERIES["active_jobs"], []):
+        for job in self._jobs(statement, parameters):
             if isinstance(job.args, list) and isinstance(job.kwargs, dict):
                 loaded.append(job)
                 continue

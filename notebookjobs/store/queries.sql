@@ -32,6 +32,16 @@ SELECT status, count(*) FROM queue GROUP BY status
 -- The pending and running jobs, for a worker starting up.
 SELECT {columns} FROM queue WHERE status IN ('pending', 'running') ORDER BY id
 
+-- active_head --
+-- The running jobs and the first ? pending ones in the run order, for a worker starting up.
+SELECT {columns} FROM queue WHERE status = 'running' OR id IN (
+    SELECT id FROM queue WHERE status = 'pending' ORDER BY priority DESC, run_at, id LIMIT ?)
+ORDER BY id
+
+-- pending_jobs --
+-- The pending jobs, for a worker starting up (after the head of the run order).
+SELECT {columns} FROM queue WHERE status = 'pending' ORDER BY id
+
 -- fail_unloadable --
 -- Fail a job whose row cannot be run (arguments that are not JSON): finished_at, error, id.
 UPDATE queue SET status = 'failed', finished_at = ?, worker = NULL, error = ? WHERE id = ?

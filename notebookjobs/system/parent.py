@@ -40,6 +40,18 @@ def on_death(handler: Callable[[], Any]) -> bool:
     sig = death_signal()
     if sig is None:
         return False
+    signal.signal(sig, lambda signum, frame: handler())
+    return _arm(sig)
+
+
+def die_with_parent() -> bool:
+    """Have the kernel SIGKILL this process when its parent dies, where it can (as
+    ``on_death``); whether it is armed. For a process that runs no job and must not outlive
+    its parent even stopped or stuck: the pool's zygote (``worker.executors.local.zygote``)."""
+    return death_signal() is not None and _arm(signal.SIGKILL)
+
+
+def _arm(sig: int) -> bool:
     try:
         import ctypes  # here, not at the top: only children need it
 
@@ -48,7 +60,6 @@ def on_death(handler: Callable[[], Any]) -> bool:
     except (ImportError, OSError, AttributeError) as exc:
         logger.warning("no prctl here (%s): the worker's death is seen on the pipe alone", exc)
         return False
-    signal.signal(sig, lambda signum, frame: handler())
     if prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0) != 0:
         logger.warning("prctl(PR_SET_PDEATHSIG) failed: errno %s", ctypes.get_errno())
         return False

@@ -1,9 +1,11 @@
 """``python -m notebookjobs.worker``: one worker process, the queue's owner while it runs.
 
 ``Worker.run`` puts the parts together, in this order: the queue's lock (one worker per
-queue), what a dead worker left (processes, frames), the database, the pool's children (while
-the queue is loaded and a dead worker's jobs recovered), the writer, the socket server, the
-signals; then the loop, until a stop; then everything in reverse. Threads:
+queue), what a dead worker left (processes, frames), the pool's zygote, the database, the
+pool's children (while the head of the run order is loaded and a dead worker's jobs
+recovered), the writer, the signals; then the loop, until a stop, whose second turn takes in
+the other pending jobs and starts the socket server (``_Startup``); then everything in
+reverse. Threads:
 
 - the main thread runs the loop (``loop.Loop``); the pool belongs to it (its children die
   with the thread that spawned them). With ``--dask`` or ``worker.executor: dask``, a Dask
@@ -25,7 +27,8 @@ import shutil
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from multiprocessing import resource_tracker
 from typing import TYPE_CHECKING, Any
 
@@ -57,9 +60,15 @@ if TYPE_CHECKING:
     from .queries import Queries
     from .runs import ForegroundRuns
     from .scheduler import Scheduler
+    from .service import WorkerService
     from .writer import Writer
 
 logger = logging.getLogger("notebookjobs.worker")
+
+#: pending jobs a worker takes in before its first attempts, the head of the run order (more
+#: than its first turn hands out: concurrency x ``pool.DEPTH``); the rest come next
+#: (``_Startup``)
+HEAD = 100
 
 
 class Worker:
@@ -87,6 +96,7 @@ class Worker:
         self.executor: Pool | DaskExecutor | None = None
         self.queries: Queries | None = None
         self.runs: ForegroundRuns | None = None
+        self._server: SocketServer | None = None  #: answering clients (``_Startup``)
 
     def run(self) -> int:
         """Run until stopped (or, in burst mode, until idle); the exit code."""
@@ -101,9 +111,10 @@ class Worker:
             executor = self.executor = self._executor()
             try:
                 if isinstance(executor, Pool):
-                    # The children start (~0.3 s each: an interpreter and its imports) while
-                    # DuckDB is imported and the file opened: ~0.25 s of a burst worker's start.
-                    executor.spawn()
+                    # The zygote starts (an interpreter and the child's imports, ~0.13 s of
+                    # CPU) while DuckDB is imported and the file opened (~0.25 s); it forks the
+                    # children after that, in a few ms each (``pool``).
+                    executor.prepare()
                 from ..store import Database  # imported here for that reason
 
                 db = Database(self.settings.db_path, frames=self.frames_dir)
@@ -143,40 +154,42 @@ class Worker:
         joblog = JobLog(self.settings.logs_dir)
         scheduler = Scheduler(root=self.settings.root, core=core, intake=intake,
                               problems=self.problems)
+
+        def serve() -> None:
+            self._serve(path, WorkerService(
+                core=core, writer=writer, loop=loop, intake=intake, queries=queries, runs=runs,
+                frames_dir=self.frames_dir, status=self.status, changes=changes))
+
+        startup = _Startup(
+            rest=lambda: self._load_rest(core, loop),
+            serve=serve, poll=intake.poll, schedules=scheduler.run)
         loop = self.loop = Loop(LoopSetup(
             settings=self.settings, core=core, executor=executor, joblog=joblog,
             problems=self.problems, on_change=writer.wake, health=self._health,
-            ingest=intake.poll, wakers=[waker], burst=self.burst, schedules=scheduler.run,
+            ingest=startup.ingest, wakers=[waker], burst=self.burst, schedules=startup.schedules,
             on_stop=queries.stop))
         runs = self.runs = ForegroundRuns(core=core, loop=loop,
                                           data=datafiles.data_dir(self.settings.db_path))
-        # Children take a while to spawn (a cluster, to answer): load the queue meanwhile. The
-        # pool is started from this thread because on Linux its children die with the thread
-        # that spawned them (PDEATHSIG, system.parent).
+        # Children take a while to get ready (a cluster, to answer): load the head of the run
+        # order meanwhile (the rest comes on the loop's second turn, ``_Startup``). The pool is
+        # used from this thread only: on Linux its zygote (or a spawned child) dies with the
+        # thread that started it (PDEATHSIG, system.parent).
         loader = _Thread(lambda: self._load(core, loop, writer, scheduler, runs))
         try:
             executor.start()
         finally:
             loader.result()
         writer.start()
-        service = WorkerService(core=core, writer=writer, loop=loop, intake=intake,
-                                queries=queries,
-                                runs=runs, frames_dir=self.frames_dir, status=self.status,
-                                changes=changes)
-        server = SocketServer(path, service)
-        server.start()
         previous = {
             sig: signal.signal(sig, loop.on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
         }
-        logger.info("worker %s started: %s, queue %s, socket %s", os.getpid(),
-                    f"Dask cluster {self.dask}" if self.dask else f"concurrency {self.concurrency}",
-                    self.settings.db_path, server.path)
         try:
             loop.run()
         finally:
             queries.stop()  # a burst worker's loop ends without a stop: its queries end now
             changes.close()  # a dashboard's waiting ``watch`` is answered: the server can stop
-            server.close()
+            if self._server is not None:
+                self._server.close()
             executor.close()
             writer.stop()
             queries.close()
@@ -187,12 +200,20 @@ class Worker:
                 signal.signal(sig, handler)
         logger.info("worker %s stopped", os.getpid())
 
+    def _serve(self, path: Any, service: WorkerService) -> None:
+        """Answer clients on the socket, once the whole queue is in memory (``_Startup``)."""
+        server = self._server = SocketServer(path, service)
+        server.start()
+        logger.info("worker %s started: %s, queue %s, socket %s", os.getpid(),
+                    f"Dask cluster {self.dask}" if self.dask else f"concurrency {self.concurrency}",
+                    self.settings.db_path, server.path)
+
     def _executor(self) -> Pool | DaskExecutor:
         """Where attempts run: the local pool, or the Dask cluster (SPEC §18)."""
         data_dir = datafiles.data_dir(self.settings.db_path)
         if self.dask is None:
             return Pool(self.settings.root, self.concurrency, queue_token=self.queue_token,
-                        data_dir=data_dir)
+                        data_dir=data_dir, zygote=True)
         # Imported only for a Dask worker: the local pool's worker keeps none of its modules
         # (SPEC §13).
         from .executors.dask.executor import DaskExecutor
@@ -203,11 +224,12 @@ class Worker:
 
     def _load(self, core: Core, loop: Loop, writer: Writer, scheduler: Scheduler,
               runs: ForegroundRuns) -> None:
-        """Take over the file's pending jobs and recover the ones a dead worker (or a dead
-        foreground run) left running; watch the foreground runs that live on; read what the
-        jobs wait for (``after``) and the schedules' last ticks."""
+        """Take over the head of the file's run order (``HEAD`` pending jobs) and recover the
+        jobs a dead worker (or a dead foreground run) left running; watch the foreground runs
+        that live on; read what the jobs wait for (``after``) and the schedules' last ticks.
+        The other pending jobs come with ``_load_rest``."""
         with core.transaction() as job_store:
-            jobs = job_store.active_jobs()
+            jobs = job_store.active_jobs(head=HEAD)
             known = job_store.statuses(sorted({i for job in jobs for i in job.after or ()}))
             scheduler.ticks = job_store.schedule_ticks()
             if self._intake is not None:  # ids go on above the file's, should the journal go
@@ -219,6 +241,20 @@ class Worker:
         alive = {job.worker for job in live}
         loop.recover(jobs, utcnow(), alive=lambda owner: owner in alive, known=known)
         writer.flush()
+
+    @staticmethod
+    def _load_rest(core: Core, loop: Loop) -> None:
+        """Take over the pending jobs ``_load`` left in the file: those memory does not know.
+        What the file says and what memory takes are read under the file's lock, so that no
+        commit comes between (a job of the head that ended and was committed is not pending
+        in the file; one that ended since is in memory). The running jobs were all recovered
+        by ``_load``, and what started running since is a foreground run's, not ours."""
+        with core.transaction() as job_store:
+            pending = job_store.pending_jobs()
+            with core.memory() as state:
+                jobs = [job for job in pending if state.status_of(job.id) is None]
+            known = job_store.statuses(sorted({i for job in jobs for i in job.after or ()}))
+            loop.recover(jobs, utcnow(), alive=lambda owner: False, known=known)
 
     def status(self) -> dict[str, Any]:
         """What ``nj.worker_status()`` shows of a running worker."""
@@ -306,6 +342,43 @@ def _acquire(settings: Settings) -> int:
         os.close(fd)
         raise
     return fd
+
+
+class _Startup:
+    """The loop's first turns, while the queue is not all in memory yet.
+
+    A worker starts on the head of the run order (``Worker._load``: ``HEAD`` pending jobs),
+    so that its first attempts begin without waiting for every pending job to be read (10,000
+    took ~0.1 s). The loop's first turn hands those out; its second takes in the rest
+    (``rest``), then starts answering clients (``serve``). Until then, neither the journal
+    is read (``poll``) nor the schedules run: what they add is checked against the jobs in
+    memory (``after``, ``unique``), which must all be there. Nor do clients get an answer:
+    the socket is not there yet, as before during a start.
+    """
+
+    def __init__(self, *, rest: Callable[[], None], serve: Callable[[], None],
+                 poll: Callable[[], int], schedules: Callable[[datetime], datetime | None]
+                 ) -> None:
+        self._rest, self._serve, self._poll, self._schedules = rest, serve, poll, schedules
+        self._turn = 0  #: the loop's turns seen, up to 2: then the queue is all in memory
+
+    def ingest(self) -> int:
+        """``LoopSetup.ingest``: nothing on the first turn; the rest and the server on the
+        second; the journal's new records from then on."""
+        if self._turn < 2:
+            self._turn += 1
+            if self._turn == 1:
+                return 0
+            self._rest()
+            self._serve()
+        return self._poll()
+
+    def schedules(self, now: datetime) -> datetime | None:
+        """``LoopSetup.schedules``: the schedules' ticks once the queue is all in memory;
+        before, ``now``, so that the loop comes back at once for its second turn."""
+        if self._turn < 2:
+            return now
+        return self._schedules(now)
 
 
 class _Thread(threading.Thread):

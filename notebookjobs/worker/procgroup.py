@@ -126,7 +126,10 @@ def _matches(marker: str, token: str, worker_pid: int | None, child_pid: int | N
 
 def enter_child(token: str, parent_pid: int) -> None:
     """Make this pool child the leader of its own group, mark its environment, ignore SIGINT, and
-    have it kill its group when the worker dies (module docstring). First thing in the child."""
+    have it kill its group when the worker dies (module docstring). First thing in the child.
+    Its parent is the worker, or the pool's zygote (``executors.local.zygote``), which dies
+    with the worker: the parent-death signal comes either way."""
+    starter = os.getppid()
     try:
         processes.lead_own_group()
     except OSError as exc:  # e.g. it leads a session already: the pool's kills reach it alone
@@ -135,8 +138,9 @@ def enter_child(token: str, parent_pid: int) -> None:
     # The worker decides what stops, not a Ctrl-C sent to a process group.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent.on_death(lambda: kill_own_group(token, parent_pid))  # Linux; the pipe's EOF anywhere
-    if os.getppid() != parent_pid:
-        os._exit(1)  # the worker died before the watch was armed: no work will ever come
+    if os.getppid() != starter:
+        os._exit(1)  # the parent died before the watch was armed: no work will ever come
+    # (A worker dead before this child began: its pipe reads EOF at once, ``child``'s reader.)
 
 
 def kill_own_group(token: str, parent_pid: int) -> NoReturn:

@@ -12,7 +12,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from multiprocessing.context import SpawnContext
+from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
@@ -102,17 +102,19 @@ class Child:
 
     @classmethod
     def spawn(
-        cls, ctx: SpawnContext, root: Path, queue_token: str, data_dir: Path | None
+        cls, ctx: SpawnContext | ForkServerContext, root: Path, queue_token: str,
+        data_dir: Path | None
     ) -> Child:
-        """A new child process of the worker (its "ready" comes later); ``data_dir``: the
-        queue's data folder (argument and result files)."""
+        """A new child process (its "ready" comes later), spawned by the worker or forked by the
+        pool's zygote (``ctx``, see ``pool``); ``data_dir``: the queue's data folder (argument
+        and result files)."""
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         data = None if data_dir is None else str(data_dir)
         args = (child_conn, str(root), os.getpid(), queue_token, data)
         process = ctx.Process(target=start_child, name="notebookjobs-child", daemon=True, args=args)
         try:
             process.start()
-        except OSError as exc:
+        except (OSError, EOFError) as exc:  # EOFError: the zygote died before it answered
             parent_conn.close()
             raise WorkerError(f"could not start a child process: {exc}") from exc
         finally:

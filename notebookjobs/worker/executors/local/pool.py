@@ -7,10 +7,17 @@ attempt, notices one that died (``os._exit``, a segfault), turns either into an 
 starts a replacement. Each child leads a process group of its own: what its attempts started
 dies with it, and with the worker (``procgroup``).
 
-Children start with ``spawn``: the worker is threaded, and a forked child can inherit a lock held
-by another thread (https://github.com/python/cpython/issues/84559). With spawn, the child's parent
-is the worker itself, which ``PR_SET_PDEATHSIG`` needs. Children never open the database; what
-crosses each one's pipe is in ``child``.
+Children are never forked from the worker: it is threaded, and a forked child can inherit a lock
+held by another thread (https://github.com/python/cpython/issues/84559). A worker's pool
+(``zygote=True``) has them forked by a zygote, multiprocessing's forkserver: one interpreter,
+started by the worker (fork and exec) before it imports DuckDB, that imports the child's modules
+once and forks each child in a few ms, the replacements too (``zygote`` says how it keeps the
+children's process groups, their death with the worker and the environment marker). A new
+interpreter per child cost ~0.13 s of CPU each (an interpreter and its imports) at every start.
+Otherwise (a pool outside a worker, as the tests make) each child is ``spawn``ed: its parent is
+the worker itself, which ``PR_SET_PDEATHSIG`` needs; with the zygote, its parent is the zygote,
+which dies with the worker. Children never open the database; what crosses each one's pipe is in
+``child``.
 """
 
 from __future__ import annotations
@@ -22,10 +29,13 @@ import multiprocessing
 import os
 import secrets
 import selectors
+import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing import forkserver
+from multiprocessing.context import ForkServerContext, SpawnContext
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +54,9 @@ MAX_START_FAILURES = 3  #: replacements in a row that die before "ready": then w
 DEPTH = 2
 #: an attempt waiting behind one that has run longer than this is taken back for an idle child
 STEAL_AFTER_S = 0.05
+#: the module the zygote preloads (named, never imported here: the worker keeps none of the
+#: child's modules, SPEC §13)
+ZYGOTE = f"{__package__}.zygote"
 
 
 @dataclass(frozen=True)
@@ -73,7 +86,7 @@ class Pool:
     """
 
     def __init__(self, root: Path, size: int, *, queue_token: str | None = None,
-                 data_dir: Path | None = None) -> None:
+                 data_dir: Path | None = None, zygote: bool = False) -> None:
         if size < 1:
             raise ValueError(f"a pool needs at least 1 child; got size={size}")
         self.root = Path(root)  #: the project root; children read its whitelist.yaml per attempt
@@ -82,7 +95,12 @@ class Pool:
         self.size = size
         #: the queue's name in the children's environment marker; by default this pool's own
         self.queue_token = queue_token or secrets.token_hex(procgroup.TOKEN_CHARS // 2)
-        self._ctx = multiprocessing.get_context("spawn")
+        # One forkserver per process (multiprocessing's), started with the environment of that
+        # moment: the worker's pool only, once its environment is marked (``procgroup``).
+        self._ctx: SpawnContext | ForkServerContext = multiprocessing.get_context("spawn")
+        if zygote:
+            self._ctx = multiprocessing.get_context("forkserver")
+            self._ctx.set_forkserver_preload([ZYGOTE])
         self._children: list[Child] = []
         # Each child's pipe and sentinel stay registered for its life, wait()'s ``extra`` while
         # the same (by id): a poll set per wait() cost ~50 µs an attempt, epoll_ctl per turn ~10.
@@ -92,8 +110,17 @@ class Pool:
         self._events = PoolEvents()
         self._start_failures, self._start_error, self._closed = 0, "", False
 
+    def prepare(self) -> None:
+        """Get the children on their way, and return at once: with the zygote, start it (it
+        imports the child's modules meanwhile; ``spawn`` then forks them), else ``spawn``."""
+        if isinstance(self._ctx, ForkServerContext):
+            forkserver.ensure_running()
+        else:
+            self.spawn()
+
     def spawn(self) -> None:
-        """Spawn the children that are missing, and return at once (``start`` waits for them)."""
+        """Spawn the children that are missing, and return (``start`` waits for them to be
+        ready). With the zygote, this waits for it to have imported the child's modules."""
         while len(self._children) < self.size:
             self._spawn()
 
@@ -199,6 +226,8 @@ class Pool:
             procgroup.kill_group(child.pid)
         for child in self._children:
             self._reap(child)
+        if isinstance(self._ctx, ForkServerContext):
+            _stop_zygote()
         if self._children:  # one sweep for all: every marker that names this worker
             procgroup.kill_leftovers(self.queue_token, worker_pid=os.getpid(),
                                      except_groups={child.pid for child in self._children})
@@ -400,3 +429,19 @@ class Pool:
             except (KeyError, ValueError):
                 pass  # already unregistered
         return child.reap()
+
+
+def _stop_zygote() -> None:
+    """Kill multiprocessing's forkserver, this process's one, and forget it (a later pool
+    starts another). Killed, not asked: it would wait for a job's process that kept its pipe.
+    Its pid and ``_stop`` are private: the module has no public way to stop it."""
+    server: Any = forkserver._forkserver  # its private parts are not in the stubs
+    pid = server._forkserver_pid
+    if pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    try:
+        server._stop()  # closes its pipe, reaps it, removes its socket
+    except ChildProcessError:  # reaped already (ensure_running found it dead)
+        server._forkserver_pid = None
