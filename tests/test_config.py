@@ -81,6 +81,10 @@ def test_defaults_when_keys_are_absent(project):
             ["allowed_jobs > jobs.sample", "'process'", "a list of member names"],
         ),
         (
+            "allowed_jobs: {jobs.sample: [ok, {f: {timeout: 1}}]}\n",
+            ["allowed_jobs > jobs.sample", "{'f': {'timeout': 1}}", "write them all as a mapping"],
+        ),
+        (
             "allowed_jobs: {jobs._private: [x]}\n",
             ["allowed_jobs > jobs._private", "does not start with _"],
         ),

@@ -296,7 +296,11 @@ class _Validator:
 
     def members(self, keys: list[str], data: Any, base: RetryPolicy) -> dict[str, RetryPolicy]:
         if isinstance(data, list):
-            data = {member: None for member in data}
+            for item in data:
+                if not isinstance(item, str):  # e.g. [ok, {f: {timeout: 1}}]: one or the other
+                    self.fail(keys, item, "a member name in the list; to give members "
+                              "overrides, write them all as a mapping: {ok: null, f: {timeout: 1}}")
+            data = dict.fromkeys(data)
         elif not isinstance(data, dict):
             self.fail(keys, data, "a list of member names, or a mapping of member names to "
                       "overrides like {retry_attempts: 0, timeout: 600}")

@@ -207,6 +207,9 @@ POLICY = st.dictionaries(
     YAML_SCALARS, max_size=3)
 MEMBER_LISTS = st.one_of(
     st.lists(MEMBERS, max_size=3),
+    # what a list item may wrongly be: a mapping of overrides, a list, a number
+    st.lists(st.one_of(MEMBERS, YAML_SCALARS, st.dictionaries(MEMBERS, POLICY, max_size=1),
+                       st.lists(MEMBERS, max_size=1)), max_size=3),
     st.dictionaries(MEMBERS, st.one_of(st.none(), POLICY), max_size=3),
     YAML_SCALARS,
 )

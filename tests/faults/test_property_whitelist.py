@@ -65,6 +65,7 @@ def test_whitelist_structures_give_settings_or_config_error(project):
     @example(data={"retry_attempts": 99999999999, "allowed_jobs": {"jobs.testing": ["ok"]}})
     @example(data={"allowed_jobs": {"os": ["system"]}})
     @example(data={"allowed_jobs": {"builtins": {"eval": None}}})
+    @example(data={"allowed_jobs": {"jobs.testing": ["ok", {"fail": {"timeout": 1}}]}})
     def one(data):
         text = yaml.safe_dump(data)
         settings = parse(project, text)
