@@ -130,25 +130,29 @@ def _cpu_s(proc: psutil.Process) -> float:
 
 def idle_cost(pid: int, seconds: float) -> dict[str, float]:
     """CPU % of one core used by the tree of ``pid`` over ``seconds`` (``cpu``); its RSS in MB
-    summed over the tree (``rss``) and of ``pid`` alone (``rss_root``); ``procs`` in the tree."""
+    summed over the tree (``rss``) and of ``pid`` alone (``rss_root``); its PSS summed over the
+    tree (``pss``: a page shared by forked processes counted once, split among them); ``procs``
+    in the tree."""
     before = {p.pid: (p, _cpu_s(p)) for p in tree(pid)}
     started = time.monotonic()
     time.sleep(seconds)
     elapsed = time.monotonic() - started
     used = 0.0
-    rss = root_rss = 0
+    rss = root_rss = pss = 0
     procs = tree(pid)
     for p in procs:
         try:
             now = _cpu_s(p)
             mem = p.memory_info().rss
+            pss += getattr(p.memory_full_info(), "pss", mem)  # Linux only; RSS elsewhere
         except psutil.NoSuchProcess:
             continue
         rss += mem
         if p.pid == pid:
             root_rss = mem
         used += now - before[p.pid][1] if p.pid in before else now
-    return {"cpu": 100.0 * used / elapsed, "rss": rss / 1e6, "rss_root": root_rss / 1e6, "procs": len(procs)}
+    return {"cpu": 100.0 * used / elapsed, "rss": rss / 1e6, "rss_root": root_rss / 1e6,
+            "pss": pss / 1e6, "procs": len(procs)}
 
 
 def tree_cpu_s(pid: int) -> float:

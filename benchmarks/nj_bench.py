@@ -443,6 +443,7 @@ def idle_figures(project: Project, seconds: float, settle_s: float) -> dict[str,
     log(f"  idle CPU {cost['cpu']:.2f} %, RSS {cost['rss']:.0f} MB ({cost['rss_root']:.0f} MB the worker alone, "
         f"{cost['procs']} processes), dispatch-to-start after idle {after_idle * 1000:.2f} ms")
     return {"idle_cpu": cost["cpu"], "rss": cost["rss"], "rss_root": cost["rss_root"], "procs": cost["procs"],
+            "pss": cost["pss"],
             "lat_after_idle": after_idle * 1000}
 
 

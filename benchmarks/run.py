@@ -138,6 +138,8 @@ def nj_figures(s: Sizes) -> list[Figure]:
           ("<=", 1.0, "≤ 1 %"), "idle_cpu"),
         f("rss", "idle worker RSS, children included", "MB", "lower", "{:.0f}", ("<=", 150, "≤ 150 MB"), "rss"),
         f("rss_root", "idle worker RSS, the worker process alone", "MB", "lower", "{:.0f}", None, "rss_root"),
+        f("pss", "idle worker PSS, children included (pages shared by forked processes counted once)",
+          "MB", "lower", "{:.0f}", None, "pss"),
         f("procs", "processes in the idle worker's tree", "", "lower", "{:.0f}", None, "procs"),
         f("rss_served", f"worker RSS after serving frames of {s.large:,} jobs, children included", "MB",
           "lower", "{:.0f}", ("<=", 150, "≤ 150 MB")),
