@@ -100,9 +100,9 @@ class Journal:
                written: Callable[[], object] | None = None) -> tuple[int, int]:
         """Append a record of ``count`` new ids, durable when this returns; (first, last) id.
         ``NoBase`` when the journal has no base yet. ``written`` is called once the record is
-        in the file and before it is synced: a reader told then (the worker, by a datagram)
-        reads it while it goes to the disk (~0.3 ms here), and syncs the journal itself
-        before it commits what it read (``sync``)."""
+        in the file, before the head says so and before either is synced: a reader told then
+        (the worker, by a datagram) reads it while it goes to the disk (~0.3 ms here), and
+        syncs the journal itself before it commits what it read (``sync``)."""
         with self.locked() as fd:
             return self.append_locked(fd, kind, count, payload, written=written)
 
@@ -114,14 +114,17 @@ class Journal:
         head, end, last = self._tail(fd)
         first, new_last = last + 1, last + count
         _write_at(fd, end, encode(kind, first, new_last, payload))
-        if head is not None:
-            # After the record: a crash between the two leaves the head behind, and the record
-            # itself then says how far the ids went (``_tail`` takes the higher).
-            self._write_head(fd, head, last_id=new_last, tail=end)
         try:
+            # Told before the head is rewritten: a reader of the records needs no head (it
+            # reads on from where it stopped), and one system call less stands between the
+            # dispatch and its start (traced: ~0.03-0.09 ms after an idle spell).
             if written is not None:
                 written()
         finally:
+            if head is not None:
+                # After the record: a crash between the two leaves the head behind, and the
+                # record itself then says how far the ids went (``_tail`` takes the higher).
+                self._write_head(fd, head, last_id=new_last, tail=end)
             durable.sync(fd)
         return first, new_last
 
