@@ -239,7 +239,8 @@ def test_the_worker_is_told_once_a_record_is_written_and_before_it_is_synced(pro
     assert seen == [[0, 2]]
     with log.locked() as fd:
         assert log.last_id(fd) == 2
-        assert journal.read_head(fd, os.fstat(fd).st_size).last_id == 2
+        head = journal.read_head(fd, os.fstat(fd).st_size)
+        assert head is not None and head.last_id == 2
 
     def refused() -> None:
         raise OSError("the worker's socket refused")
