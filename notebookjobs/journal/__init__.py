@@ -24,6 +24,7 @@ dispatch was never acknowledged).
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -75,7 +76,7 @@ class Journal:
     """The journal of the queue at ``db_path`` (``<db>.journal``, 0600)."""
 
     def __init__(self, db_path: Path) -> None:
-        self.path = db_path.with_name(db_path.name + ".journal")
+        self.path = _journal_path(db_path)
 
     @contextmanager
     def locked(self) -> Iterator[int]:
@@ -235,6 +236,12 @@ class Journal:
             return os.stat(self.path).st_size
         except FileNotFoundError:
             return 0
+
+
+@functools.lru_cache(maxsize=64)
+def _journal_path(db_path: Path) -> Path:
+    """``<queue file>.journal`` (cached: every dispatch makes a ``Journal``; pathlib is slow)."""
+    return db_path.with_name(db_path.name + ".journal")
 
 
 def _write_at(fd: int, start: int, data: bytes) -> None:
