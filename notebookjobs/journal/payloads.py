@@ -79,8 +79,9 @@ def jobs_of(record: Record) -> list[Job]:
         retry_attempts=data["max_attempts"] - 1 if isinstance(data["max_attempts"], int) else -1,
         retry_delay=data["retry_delay"], retry_backoff=data["retry_backoff"],
         timeout=data["timeout"])
+    # run_at is checked with the rest of the spec (``validate.job_spec``, ``job_batch``)
     common = {"target": data["target"], "priority": data["priority"], "policy": policy,
-              "run_at": validate.timestamp("run_at", datetime.fromisoformat(data["run_at"]))}
+              "run_at": datetime.fromisoformat(data["run_at"])}
     created = validate.timestamp("created_at", datetime.fromisoformat(data["created_at"]))
     if record.kind == JOB:
         spec = validate.job_spec(JobSpec(args=data["args"], kwargs=data["kwargs"], **common))
