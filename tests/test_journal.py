@@ -235,8 +235,12 @@ def test_the_worker_is_told_once_a_record_is_written_and_before_it_is_synced(pro
             os.close(reader)
 
     assert log.append(journal.RESERVE, 2, written=written) == (1, 2)
-    # the head (already saying 2) and this record, readable from another descriptor
-    assert seen == [[2, 2]]
+    # this record, readable from another descriptor; the head (0) is rewritten after the call
+    assert seen == [[0, 2]]
+    with log.locked() as fd:
+        assert log.last_id(fd) == 2
+        head = journal.read_head(fd, os.fstat(fd).st_size)
+        assert head is not None and head.last_id == 2
 
     def refused() -> None:
         raise OSError("the worker's socket refused")

@@ -4,9 +4,14 @@ applied; ids never go back or repeat, whoever hands them out."""
 from __future__ import annotations
 
 import notebookjobs as nj
-from notebookjobs import config
+from notebookjobs import config, journal
 from notebookjobs.journal import Journal
 from notebookjobs.journal.ledger import Ledger
+from notebookjobs.model.records import JobSpec, RetryPolicy, utcnow
+from notebookjobs.store import Database
+from notebookjobs.worker.core import Core
+from notebookjobs.worker.intake import Intake
+from notebookjobs.worker.problems import Problems
 from support import locked_store, open_queue
 
 
@@ -43,3 +48,35 @@ def test_a_commit_records_what_was_read_once_and_the_file_keeps_it(project):
     with log.locked() as fd:
         head = log.survey(fd).head
     assert head is not None and head.applied == 7
+
+
+def test_the_intake_reads_a_journal_removed_and_made_anew_even_of_the_same_length(project):
+    # Given a worker's intake that has read the one record of the journal
+    db_path = config.load_settings().db_path
+    db = Database(db_path)  # opening it gives the journal its base
+    try:
+        intake = Intake(Ledger(Journal(db_path)), Core(db), problems := Problems())
+        log = intake.journal
+        now = utcnow()
+
+        def spec(value: int) -> JobSpec:
+            return JobSpec(target="jobs.testing.ok", args=[value], kwargs={}, priority=0,
+                           run_at=now, policy=RetryPolicy())
+
+        first, _ = log.append(journal.JOB, 1, journal.job_payload(spec(1), now))
+        assert intake.poll() == 1
+        # When the journal is removed and made anew, its base above that id and one record of
+        # the same length as the one read: the file is as long as what the intake had read
+        read_length = log.size()
+        log.path.unlink()
+        with log.locked() as fd:
+            second, _ = Ledger(log).take_locked(fd, journal.JOB, 1,
+                                                journal.job_payload(spec(2), now), base=first)
+        assert log.size() == read_length
+        # Then the intake reads the new record, and says the journal was replaced under it
+        assert intake.poll() == 1
+        job = intake.core.state.get(second)
+        assert job is not None and job.args == [2] and second == first + 1
+        assert any("journal" in problem for problem in problems.messages())
+    finally:
+        db.close()

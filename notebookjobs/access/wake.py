@@ -19,20 +19,33 @@ from pathlib import Path
 from ..system import sockets
 
 # One datagram socket per process, kept (making one costs ~10 µs) and shared by its threads:
-# sendto on one socket from several threads is safe. Made again after a fork.
-_sender: tuple[int, socket.socket] | None = None
+# sendto on one socket from several threads is safe. Made again after a fork: forgotten in the
+# child by a fork hook, not by a getpid() per poke (a system call before the worker is told).
+_sender: socket.socket | None = None
 _sender_lock = threading.Lock()
 
 
 def _socket() -> socket.socket:
     global _sender
+    sock = _sender
+    if sock is not None:
+        return sock
     with _sender_lock:
-        if _sender is None or _sender[0] != os.getpid():
+        if _sender is None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             sock.setblocking(False)
             atexit.register(sock.close)
-            _sender = (os.getpid(), sock)
-        return _sender[1]
+            _sender = sock
+        return _sender
+
+
+def _forget_after_fork() -> None:
+    global _sender, _sender_lock
+    _sender, _sender_lock = None, threading.Lock()  # the parent's stays the parent's
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def poke(path: Path) -> bool:

@@ -55,7 +55,7 @@ def find_root(start: Path | None = None) -> Path:
     if env:
         # Kept per value (and working directory, for a relative one) while its whitelist is
         # there: resolving cost an lstat per path component on every dispatch.
-        key = env if os.path.isabs(env) else f"{os.getcwd()}\0{env}"
+        key = _env_key(env)
         known = _CACHE.env_roots.get(key)
         if known is not None and os.path.isfile(known[1]):
             return known[0]
@@ -84,6 +84,20 @@ def find_root(start: Path | None = None) -> Path:
         f"no {WHITELIST_NAME} in {here} or any folder above it; start a project with "
         f"`notebookjobs init`, or set {ENV_ROOT} to the folder that holds one"
     )
+
+
+def _env_key(env: str) -> str:
+    """The key of ``_Cache.env_roots`` for this value of $NOTEBOOKJOBS_ROOT."""
+    return env if os.path.isabs(env) else f"{os.getcwd()}\0{env}"
+
+
+def _known_root() -> Path | None:
+    """The root ``find_root`` found last for this $NOTEBOOKJOBS_ROOT (or working directory),
+    not checked again: loading its whitelist.yaml stats the file anyway (one ``stat`` per
+    dispatch instead of two)."""
+    env = os.environ.get(ENV_ROOT)
+    known = _CACHE.env_roots.get(_env_key(env)) if env else _CACHE.cwd_roots.get(os.getcwd())
+    return None if known is None else known[0]
 
 
 def db_path_for(root: Path) -> Path:
@@ -123,9 +137,22 @@ def _load_settings(root: Path | None) -> Settings:
     # attempt, and resolving it would cost a system call per path component each time.
     # find_root's is resolved already.
     if root is None:
+        known = _known_root()
+        if known is not None:
+            try:
+                return _settings_of(known)
+            except ConfigError:
+                if find_root() == known:
+                    raise  # the root holds: what is wrong is its whitelist.yaml
         root = find_root()
     elif not root.is_absolute():
         root = root.resolve()
+    return _settings_of(root)
+
+
+def _settings_of(root: Path) -> Settings:
+    """The settings of the project at ``root`` (absolute), from the cache while its
+    whitelist.yaml is unchanged."""
     path, name = _CACHE.whitelists.get(root) or _CACHE.whitelists.setdefault(
         root, (root / WHITELIST_NAME, str(root / WHITELIST_NAME)))
     try:

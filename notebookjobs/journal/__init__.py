@@ -24,6 +24,7 @@ dispatch was never acknowledged).
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -75,7 +76,7 @@ class Journal:
     """The journal of the queue at ``db_path`` (``<db>.journal``, 0600)."""
 
     def __init__(self, db_path: Path) -> None:
-        self.path = db_path.with_name(db_path.name + ".journal")
+        self.path = _journal_path(db_path)
 
     @contextmanager
     def locked(self) -> Iterator[int]:
@@ -100,9 +101,9 @@ class Journal:
                written: Callable[[], object] | None = None) -> tuple[int, int]:
         """Append a record of ``count`` new ids, durable when this returns; (first, last) id.
         ``NoBase`` when the journal has no base yet. ``written`` is called once the record is
-        in the file and before it is synced: a reader told then (the worker, by a datagram)
-        reads it while it goes to the disk (~0.3 ms here), and syncs the journal itself
-        before it commits what it read (``sync``)."""
+        in the file, before the head says so and before either is synced: a reader told then
+        (the worker, by a datagram) reads it while it goes to the disk (~0.3 ms here), and
+        syncs the journal itself before it commits what it read (``sync``)."""
         with self.locked() as fd:
             return self.append_locked(fd, kind, count, payload, written=written)
 
@@ -114,14 +115,17 @@ class Journal:
         head, end, last = self._tail(fd)
         first, new_last = last + 1, last + count
         _write_at(fd, end, encode(kind, first, new_last, payload))
-        if head is not None:
-            # After the record: a crash between the two leaves the head behind, and the record
-            # itself then says how far the ids went (``_tail`` takes the higher).
-            self._write_head(fd, head, last_id=new_last, tail=end)
         try:
+            # Told before the head is rewritten: a reader of the records needs no head (it
+            # reads on from where it stopped), and one system call less stands between the
+            # dispatch and its start (traced: ~0.03-0.09 ms after an idle spell).
             if written is not None:
                 written()
         finally:
+            if head is not None:
+                # After the record: a crash between the two leaves the head behind, and the
+                # record itself then says how far the ids went (``_tail`` takes the higher).
+                self._write_head(fd, head, last_id=new_last, tail=end)
             durable.sync(fd)
         return first, new_last
 
@@ -234,14 +238,20 @@ class Journal:
             return 0
 
 
+@functools.lru_cache(maxsize=64)
+def _journal_path(db_path: Path) -> Path:
+    """``<queue file>.journal`` (cached: every dispatch makes a ``Journal``; pathlib is slow)."""
+    return db_path.with_name(db_path.name + ".journal")
+
+
 def _write_at(fd: int, start: int, data: bytes) -> None:
-    """One ``write`` of the whole record at ``start`` (the end of what ``_tail`` checked; the
-    lock is held); a short write is finished, a failed one cut off."""
-    os.lseek(fd, start, os.SEEK_SET)
+    """One ``pwrite`` of the whole record at ``start`` (the end of what ``_tail`` checked; the
+    lock is held; no ``lseek`` before it: a system call less before the worker is told); a
+    short write is finished, a failed one cut off."""
     written = 0
     try:
         while written < len(data):
-            written += os.write(fd, data[written:])
+            written += os.pwrite(fd, data[written:], start + written)
     except OSError as exc:
         os.ftruncate(fd, start)  # no torn record from a full disk
         raise _write_error("cannot write the dispatch journal", exc) from exc

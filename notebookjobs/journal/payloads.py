@@ -17,6 +17,11 @@ from .records import BATCH, JOB, Record
 logger = logging.getLogger(__name__)
 
 
+#: a payload's JSON text, compact: one encoder made once (``json.dumps`` with separators makes
+#: a new one per call: ~2 of a dispatch's ~6 µs of JSON)
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _common(spec_or_batch: Any, now: datetime) -> dict[str, Any]:
     policy = spec_or_batch.policy
     return {"target": spec_or_batch.target, "priority": spec_or_batch.priority,
@@ -45,14 +50,14 @@ def job_payload(spec: JobSpec, now: datetime) -> bytes:
     """The payload of a JOB record: the validated dispatch and when it was made."""
     if not journalled(spec):  # a record would drop them: ``journalled``
         raise ValueError("a dispatch with after, unique or schedule cannot be journalled")
-    return _limited(json.dumps({**_common(spec, now), "args": spec.args, "kwargs": spec.kwargs},
-                               separators=(",", ":")).encode())
+    return _limited(_compact({**_common(spec, now), "args": spec.args,
+                              "kwargs": spec.kwargs}).encode())
 
 
 def batch_payload(batch: JobBatch, now: datetime) -> bytes:
     """The payload of a BATCH record (each job's arguments as the JSON text the batch holds)."""
-    return _limited(json.dumps({**_common(batch, now), "args": batch.args,
-                                "kwargs": batch.kwargs}, separators=(",", ":")).encode())
+    return _limited(_compact({**_common(batch, now), "args": batch.args,
+                              "kwargs": batch.kwargs}).encode())
 
 
 def _limited(payload: bytes) -> bytes:
@@ -79,8 +84,9 @@ def jobs_of(record: Record) -> list[Job]:
         retry_attempts=data["max_attempts"] - 1 if isinstance(data["max_attempts"], int) else -1,
         retry_delay=data["retry_delay"], retry_backoff=data["retry_backoff"],
         timeout=data["timeout"])
+    # run_at is checked with the rest of the spec (``validate.job_spec``, ``job_batch``)
     common = {"target": data["target"], "priority": data["priority"], "policy": policy,
-              "run_at": validate.timestamp("run_at", datetime.fromisoformat(data["run_at"]))}
+              "run_at": datetime.fromisoformat(data["run_at"])}
     created = validate.timestamp("created_at", datetime.fromisoformat(data["created_at"]))
     if record.kind == JOB:
         spec = validate.job_spec(JobSpec(args=data["args"], kwargs=data["kwargs"], **common))

@@ -39,15 +39,22 @@ def _expect(job: Job, status: str, what: str) -> None:
                             f"can be {what}")
 
 
+#: the fields a new job has from the dataclass's defaults (``errors``: a new list per job)
+_NEW = {name: value for name, value in Job.defaults().items() if name != "errors"}
+
+
 def pending(job_id: int, spec: JobSpec, now: datetime) -> Job:
-    """A newly dispatched job."""
+    """A newly dispatched job. Built as ``pending_batch`` builds each of its jobs
+    (``Job.trusted``): every value of ``spec`` was checked where the dispatch entered, and
+    ``Job.__init__`` cost ~8 µs of the worker's ~25 µs reading of a dispatch (warm)."""
     policy = spec.policy
-    return Job(id=job_id, target=spec.target, args=spec.args, kwargs=spec.kwargs,
-               status=PENDING, priority=spec.priority, attempts=0,
-               max_attempts=policy.max_attempts, created_at=now, run_at=spec.run_at,
-               retry_delay=policy.retry_delay, retry_backoff=policy.retry_backoff,
-               timeout=policy.timeout, after=list(spec.after) or None,
-               unique_key=spec.unique_key, schedule=spec.schedule)
+    return Job.trusted(_NEW, {
+        "id": job_id, "target": spec.target, "args": spec.args, "kwargs": spec.kwargs,
+        "status": PENDING, "priority": spec.priority, "attempts": 0,
+        "max_attempts": policy.max_attempts, "created_at": now, "run_at": spec.run_at,
+        "retry_delay": policy.retry_delay, "retry_backoff": policy.retry_backoff,
+        "timeout": policy.timeout, "after": list(spec.after) or None,
+        "unique_key": spec.unique_key, "schedule": spec.schedule, "errors": []})
 
 
 def pending_batch(ids: list[int], batch: JobBatch, now: datetime) -> list[Job]:

@@ -54,6 +54,8 @@ class Scheduler:
         #: until when the last run's answer holds, while whitelist.yaml is as it was then
         self._next: datetime | None = None
         self._stamp: object = object()  #: whitelist.yaml's (mtime, size) at the last run
+        #: stat at every turn of the loop: a str made once (a Path joined per turn cost more)
+        self._whitelist = os.fspath(root / WHITELIST_NAME)
 
     def load(self) -> None:
         """Read the stored last ticks (at the worker's start)."""
@@ -63,7 +65,7 @@ class Scheduler:
     def run(self, now: datetime) -> datetime | None:
         """Dispatch the ticks due at ``now``; when the next one falls (None: no schedule).
         Called at every turn of the loop: nothing but a stat until then, or an edit."""
-        stamp = _stamp(self.root / WHITELIST_NAME)
+        stamp = _stamp(self._whitelist)
         if stamp == self._stamp and (self._next is None or now < self._next):
             return self._next
         self._stamp = stamp
@@ -131,7 +133,7 @@ class Scheduler:
                         len(ticks), ticks[-1].isoformat())
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
+def _stamp(path: str) -> tuple[int, int] | None:
     """(mtime, size) of a file, as ``config`` decides whether to read it again."""
     try:
         info = os.stat(path)
