@@ -15,8 +15,9 @@ children never open the database), no pandas. The pipe carries plain data only:
   queue's data folder (``results.keep``): only its type and summary cross the pipe.
 
 A child holds its next attempt while it runs the current one (the worker's ``pool`` sends it
-ahead), so it starts the next one without waiting for the worker to answer; then the "done" of
-one and the "started" of the next go in one write (``pipes``: the framing of the pool's pipe).
+ahead; several, ``pool.BATCH``, while each is of a target known short), so it starts the next
+one without waiting for the worker to answer; then the "done" of one and the "started" of the
+next go in one write (``pipes``: the framing of the pool's pipe).
 
 The same loop runs the attempts of a Dask worker (``dask_child``), over JSON lines instead.
 """

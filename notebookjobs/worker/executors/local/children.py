@@ -33,6 +33,9 @@ REAP_TIMEOUT_S = 5.0  #: seconds to wait for a killed or exiting child to be rea
 class Attempt:
     job_id: int
     timeout: float | None
+    target: str = ""
+    #: its target's last attempt in this pool ran under ``pool.SHORT_S`` when it was handed over
+    short: bool = False
     started: float | None = None  #: time.monotonic() when the child said it began
     skipping: bool = False  #: a "skip" was sent
     #: how to end it if it begins after all (a cancel raced the skip); None: let it run
