@@ -153,7 +153,7 @@ class Pool:
         if not room:
             raise RuntimeError("no room in the pool; submit() only while free_slots() > 0")
         child = min(room, key=lambda c: len(c.attempts))
-        child.attempts.append(Attempt(job_id, timeout, target, self._short.get(target, False)))
+        child.hold(Attempt(job_id, timeout, target, self._short.get(target, False)))
         child.outbox.append((job_id, target, list(args), dict(kwargs)))
         return LOCAL
 
@@ -319,12 +319,12 @@ class Pool:
         elif kind == "progress":
             self._events.progress.append((message[1], message[2], message[3]))
         elif kind == "done":
-            child.attempts.remove(attempt)
+            child.drop(attempt)
             outcome = Outcome.from_wire(message[2])
             self._short[attempt.target] = (outcome.duration_s or 0.0) < SHORT_S
             self._events.finished.append((message[1], outcome))
         elif kind == "skipped":
-            child.attempts.remove(attempt)
+            child.drop(attempt)
             self._events.returned.append(attempt.job_id)
 
     def _skip(self, child: Child, attempt: Attempt, stop: tuple[OutcomeKind, str] | None) -> None:
@@ -336,7 +336,7 @@ class Pool:
         attempt.skipping = True
         if any(job_id == attempt.job_id for job_id, *_ in child.outbox):  # not even sent yet
             child.outbox = [a for a in child.outbox if a[0] != attempt.job_id]
-            child.attempts.remove(attempt)
+            child.drop(attempt)
             self._events.returned.append(attempt.job_id)
             return
         try:
@@ -392,7 +392,7 @@ class Pool:
                 )
             else:
                 self._events.returned.append(attempt.job_id)
-        child.attempts.clear()
+        child.drop_all()
 
     def _lost(self, child: Child) -> None:
         """A child died on its own: its running attempt is CRASHED (or its start failed)."""
@@ -439,6 +439,5 @@ class Pool:
 def _room(child: Child) -> int:
     """How many more attempts ``child`` may hold: up to BATCH while it holds attempts and all
     are short, else up to DEPTH (negative when it holds more: it takes none)."""
-    attempts = child.attempts
-    depth = BATCH if attempts and all(a.short for a in attempts) else DEPTH
-    return depth - len(child.attempts)
+    held = len(child.attempts)
+    return (BATCH if held and not child.unsure else DEPTH) - held
