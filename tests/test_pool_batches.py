@@ -15,7 +15,7 @@ from test_pool import make_pool, until_started  # noqa: F401
 
 from notebookjobs.model.records import Outcome, OutcomeKind
 from notebookjobs.worker.executors.local import pool as pool_module
-from notebookjobs.worker.executors.local.pool import BATCH, DEPTH, Pool
+from notebookjobs.worker.executors.local.pool import BATCH, DEPTH, LOW_WATER, Pool
 from support import Project, wait_until
 
 
@@ -107,8 +107,10 @@ def test_a_held_attempt_of_a_batch_stopped_is_skipped_and_never_runs(short_pool,
     # Given a child running a long attempt with a batch of short ones held behind it
     pool = short_pool(1)
     learn(pool, ("jobs.testing.sleep", [0]), ("jobs.testing.ok", [0]))
+    # (more than LOW_WATER: the pool reads its pipe every POLL_S then, not at each write)
+    last = LOW_WATER + 3
     pool.submit(1, "jobs.testing.sleep", [30], {}, None)
-    for job_id in range(2, 7):
+    for job_id in range(2, last + 1):
         pool.submit(job_id, "jobs.testing.ok", [job_id], {}, None)
     until_started(pool, 1)
     # When two of the held ones are cancelled
@@ -117,21 +119,23 @@ def test_a_held_attempt_of_a_batch_stopped_is_skipped_and_never_runs(short_pool,
     _, returned = settle(pool, lambda _, back: sorted(back) == [3, 5])
     # Then they come back unstarted; once the long one is stopped, the others run, they never
     assert pool.stop_job(1, OutcomeKind.CANCELLED, "stop") is True
-    outcomes, returned = settle(pool, lambda done, back: 1 in done and len(back) == 3)
+    outcomes, returned = settle(pool, lambda done, back: 1 in done and len(back) == last - 3)
     assert outcomes[1].kind is OutcomeKind.CANCELLED
-    assert sorted(returned) == [2, 4, 6]  # the child was killed: the rest of its batch is back
+    # the child was killed: the rest of its batch is back
+    assert sorted(returned) == [2, 4, *range(6, last + 1)]
     assert project.effect_lines("ok") == ["0"]
 
 
 def test_a_child_killed_with_a_batch_held_settles_each_attempt_as_it_was(short_pool, project):
-    # Given a child holding a batch: two short attempts, a long one, two short ones
+    # Given a child holding a batch: two short attempts, a long one, more short ones
     pool = short_pool(1)
     learn(pool, ("jobs.testing.sleep", [0]), ("jobs.testing.ok", [0]))
     pool.submit(1, "jobs.testing.ok", [1], {}, None)
     pool.submit(2, "jobs.testing.ok", [2], {}, None)
     pool.submit(3, "jobs.testing.sleep", [30], {}, None)
-    pool.submit(4, "jobs.testing.ok", [4], {}, None)
-    pool.submit(5, "jobs.testing.ok", [5], {}, None)
+    after = range(4, LOW_WATER + 4)  # then more than LOW_WATER are held: read every POLL_S
+    for job_id in after:
+        pool.submit(job_id, "jobs.testing.ok", [job_id], {}, None)
     seen = Seen(pool).until(lambda s: 3 in s.started, what="the long attempt to start")
     wait_until(lambda: project.effect_lines("sleep") == ["start", "end", "start"],
                what="the long attempt to run")
@@ -139,14 +143,14 @@ def test_a_child_killed_with_a_batch_held_settles_each_attempt_as_it_was(short_p
     holder = pool._holder(3)
     assert holder is not None
     os.kill(holder.pid, signal.SIGKILL)
-    seen.until(lambda s: len(s.outcomes) == 3 and len(s.returned) == 2)
+    seen.until(lambda s: len(s.outcomes) == 3 and len(s.returned) == len(after))
     outcomes, returned = seen.outcomes, seen.returned
-    # Then the two that ran before succeeded, the running one crashed, the two after it came
+    # Then the two that ran before succeeded, the running one crashed, the ones after it came
     # back unstarted and never ran
     assert outcomes[1].succeeded and outcomes[2].succeeded
     assert outcomes[3].kind is OutcomeKind.CRASHED
     assert outcomes[3].error == "the process running the job died: killed by signal SIGKILL"
-    assert sorted(returned) == [4, 5]
+    assert sorted(returned) == list(after)
     assert project.effect_lines("ok") == ["0", "1", "2"]
 
 
