@@ -187,3 +187,22 @@ def test_a_target_that_turns_long_is_not_batched_again(short_pool, project: Proj
     pool.submit(3, "jobs.testing.sleep", [0], {}, None)
     assert pool.free_slots() == DEPTH - 1
     settle(pool, lambda done, _: 3 in done)
+
+
+def test_an_attempt_taken_for_short_that_runs_long_takes_no_more_behind_it(short_pool):
+    # Given a pool that knows `sleep` and `ok` short, running a long `sleep` with an `ok` held
+    pool = short_pool(1)
+    learn(pool, ("jobs.testing.sleep", [0]), ("jobs.testing.ok", [0]))
+    pool.submit(1, "jobs.testing.sleep", [30], {}, None)
+    pool.submit(2, "jobs.testing.ok", [2], {}, None)
+    assert pool.free_slots() == BATCH - 2
+    seen = Seen(pool).until(lambda s: 1 in s.started, what="the long attempt to start")
+    # When it has run past STEAL_AFTER_S, then its child has no room left (DEPTH: the one it
+    # runs and the one held), and `sleep` is not known short any more
+    seen.until(lambda s: s.pool.free_slots() == 0, what="the child's room to shrink")
+    assert pool.stop_job(1, OutcomeKind.CANCELLED, "stop") is True
+    seen.until(lambda s: 1 in s.outcomes and 2 in s.returned)
+    seen.until(lambda s: s.pool.free_slots() == DEPTH, what="a new child")
+    pool.submit(3, "jobs.testing.sleep", [0], {}, None)
+    assert pool.free_slots() == DEPTH - 1
+    seen.until(lambda s: 3 in s.outcomes)

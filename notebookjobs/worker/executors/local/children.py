@@ -89,6 +89,12 @@ class Child:
         self.attempts.remove(attempt)
         self.unsure -= not attempt.short
 
+    def doubt(self, attempt: Attempt) -> None:
+        """``attempt`` is no longer taken for short (it runs long)."""
+        if attempt.short:
+            attempt.short = False
+            self.unsure += 1
+
     def drop_all(self) -> None:
         self.attempts.clear()
         self.unsure = 0

@@ -347,11 +347,19 @@ class Pool:
     def _steal(self) -> None:
         """Take waiting attempts back from children busy with a long one, for idle children
         (the loop hands them out again, best first): a slow job delays no other by more than
-        STEAL_AFTER_S."""
+        STEAL_AFTER_S. An attempt taken for short that runs that long is short no more: its
+        child takes no more attempts behind it, nor is its target batched again until one of
+        its attempts ends short."""
+        now = time.monotonic()
+        for child in self._children:
+            head = child.attempts[0] if child.attempts else None
+            if (head is not None and head.short and head.started is not None
+                    and head.started < now - STEAL_AFTER_S):
+                child.doubt(head)
+                self._short[head.target] = False
         idle = sum(1 for c in self._children if c.ready and not c.attempts)
         if not idle:
             return
-        now = time.monotonic()
         for child in self._children:
             for attempt in child.waiting_behind(now - STEAL_AFTER_S):
                 if idle and not attempt.skipping:
