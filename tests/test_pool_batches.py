@@ -206,3 +206,19 @@ def test_an_attempt_taken_for_short_that_runs_long_takes_no_more_behind_it(short
     pool.submit(3, "jobs.testing.sleep", [0], {}, None)
     assert pool.free_slots() == DEPTH - 1
     seen.until(lambda s: 3 in s.outcomes)
+
+
+def test_a_child_holding_low_water_or_more_is_refilled_only_below_it(short_pool):
+    # Given a child running a long attempt (known short until it has run a while)
+    pool = short_pool(1)
+    learn(pool, ("jobs.testing.sleep", [0]), ("jobs.testing.ok", [0]))
+    pool.submit(1, "jobs.testing.sleep", [30], {}, None)
+    # When LOW_WATER attempts are handed to it in one go (one message)
+    for job_id in range(2, LOW_WATER + 1):
+        pool.submit(job_id, "jobs.testing.ok", [job_id], {}, None)
+    assert pool.free_slots() == BATCH - LOW_WATER  # the message being made may grow to BATCH
+    pool.flush()
+    # Then, once sent, the child takes no more until it holds fewer than LOW_WATER
+    assert pool.free_slots() == 0
+    assert pool.stop_job(1, OutcomeKind.CANCELLED, "stop") is True
+    Seen(pool).until(lambda s: 1 in s.outcomes and len(s.returned) == LOW_WATER - 1)

@@ -54,9 +54,10 @@ DEPTH = 2
 BATCH = 16
 #: an attempt is "short" when the last attempt of its target in this pool ran less than this
 SHORT_S = 0.001
-#: while every child that holds attempts holds at least this many, none can run dry within
-#: POLL_S: the worker reads their pipes every POLL_S rather than at each write (one wake-up of
-#: the loop per POLL_S for many outcomes, not one per outcome)
+#: a child holding a batch is refilled (to BATCH, in one message) once it holds fewer than
+#: this; while every child that holds attempts holds at least this many, none can run dry
+#: within POLL_S: the worker reads their pipes every POLL_S rather than at each write (one
+#: wake-up of the loop per POLL_S for many outcomes, not one per outcome)
 LOW_WATER = BATCH // 2
 POLL_S = 0.001
 #: an attempt waiting behind one that has run longer than this is taken back for an idle child
@@ -446,6 +447,11 @@ class Pool:
 
 def _room(child: Child) -> int:
     """How many more attempts ``child`` may hold: up to BATCH while it holds attempts and all
-    are short, else up to DEPTH (negative when it holds more: it takes none)."""
+    are short, and then only once it holds fewer than LOW_WATER, or while a refill is being
+    made (its outbox is not sent yet): a refill is several attempts in one message, for which
+    the child's reader thread wakes once; else up to DEPTH (negative when it holds more: it
+    takes none)."""
     held = len(child.attempts)
-    return (BATCH if held and not child.unsure else DEPTH) - held
+    if held and not child.unsure:
+        return BATCH - held if held < LOW_WATER or child.outbox else 0
+    return DEPTH - held
