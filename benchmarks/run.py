@@ -609,7 +609,7 @@ def render(results: Results, meta: dict[str, Any]) -> str:
           "ratio of their first → last finished_at rates is the per-job cost ratio as the worker runs). "
           "API calls run in a fresh subprocess "
           f"(`benchmarks/bench_api.py`): one untimed call, then the median of {s.api_repeat} "
-          "(`nj.history()`: one timed call), first with no worker, then with a detached worker running; "
+          "(`nj.history()`: the median of 3 timed calls), first with no worker, then with a detached worker running; "
           "after those, the worker's RSS (children included) and CPU over 5 s.",
           ""]
     if results.notes:

@@ -223,6 +223,20 @@ def test_jobs_pages_newest_first(project):
         nj.jobs(page=0)
 
 
+def test_every_page_knows_the_total(project):
+    # Given 12 jobs, 5 of which hold a 7 in their arguments (70, 73, 76, 79 and 7)
+    for i in range(12):
+        nj.dispatch("jobs.testing.ok", i if i % 3 else 70 + i)
+    # When any page of any size is read, with or without a search, then its total is the
+    # number of matching jobs (the last page counts them without a second query)
+    for search, matching in ((None, 12), ("7", 5), ("zz", 0)):
+        for per_page in range(1, 7):
+            for page in range(1, 6):
+                frame = nj.jobs(page=page, per_page=per_page, search=search)
+                assert frame.attrs["total"] == matching, (search, per_page, page)
+                assert len(frame) == max(0, min(per_page, matching - (page - 1) * per_page))
+
+
 def test_empty_queue_has_one_empty_page(project):
     frame = nj.jobs()
     assert frame.empty and frame.attrs == {

@@ -320,6 +320,20 @@ def test_paging_through_twelve_jobs(make_dashboard):
     assert len(row_ids(dash)) == 10
 
 
+def test_a_cancel_says_what_the_cli_says(make_dashboard):
+    # Given a pending job's row, and the job cancelled meanwhile by someone else
+    job_id = client.dispatch("jobs.testing.ok", 7)
+    dash = make_dashboard()
+    stale = find(dash, f"nj-cancel-{job_id}")
+    assert client.cancel_said(job_id) == (True, "cancelled")
+    # When its row's Cancel is clicked, then the row says there was nothing to cancel, as an
+    # error, in the words of `notebookjobs cancel` (it said "had already finished", as done)
+    stale.click()
+    job, said, kind = stale.grid.last_outcome
+    assert (job, kind) == (job_id, "error")
+    assert f"job {job_id} is cancelled: nothing to cancel" in said
+
+
 def test_status_filter(make_dashboard):
     for i in range(3):
         client.dispatch("jobs.testing.ok", i)

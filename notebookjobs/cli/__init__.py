@@ -93,8 +93,8 @@ def cmd_list(ns: argparse.Namespace) -> int:
 def cmd_cancel(ns: argparse.Namespace) -> int:
     from . import commands
 
-    commands.run_cancel(ns)  # a job that had finished: JobStateError, a refusal
-    return EXIT_OK
+    # A job that had finished: JobStateError, a refusal; one that ended meanwhile: exit 1.
+    return EXIT_OK if commands.run_cancel(ns) else EXIT_FAILED
 
 
 def cmd_retry(ns: argparse.Namespace) -> int:

@@ -21,9 +21,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from .. import client
-from ..errors import InvalidArgumentsError, JobStateError, NoWorkerWarning
+from ..errors import InvalidArgumentsError, NoWorkerWarning
 from ..model.records import utcnow
-from ..model.statuses import JobStatus
 from ..notebook import handle
 from ..targets.arguments import keyword_names
 from .printing import (
@@ -148,20 +147,12 @@ def run_status(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_cancel(ns: argparse.Namespace) -> bool:
-    """Cancel the job and say what became of it: "cancelled" only when it is, "cancel
-    requested" while its worker stops it; ``JobStateError`` (a refusal) when it had already
-    finished; False (exit 1) when it ended before the cancel took effect."""
-    if not client.cancel(ns.id):
-        raise JobStateError(f"job {ns.id} is {client.status(ns.id)['status']}: nothing to cancel")
-    status = client.status(ns.id)["status"]
-    if status == JobStatus.CANCELLED:
-        print(f"job {ns.id} cancelled")
-        return True
-    if status == JobStatus.RUNNING:  # asked of its worker, which has not stopped it yet
-        print(f"job {ns.id}: cancel requested; its worker stops it")
-        return True
-    print(f"job {ns.id} is {status}: it ended before the cancel took effect", file=sys.stderr)
-    return False
+    """Cancel the job and say what became of it (``client.cancel_said``): ``JobStateError`` (a
+    refusal) when it had already finished; False (exit 1) when it ended before the cancel took
+    effect."""
+    took, said = client.cancel_said(ns.id)
+    print(f"job {ns.id} {said}", file=sys.stdout if took else sys.stderr)
+    return took
 
 
 def run_retry(ns: argparse.Namespace) -> int:

@@ -245,6 +245,22 @@ def cancel(job_id: int) -> bool:
     return before in (JobStatus.PENDING, JobStatus.RUNNING)
 
 
+def cancel_said(job_id: int) -> tuple[bool, str]:
+    """Cancel ``job_id`` and say what became of it, in the words the CLI, ``%jobs cancel`` and
+    the dashboard all show after "job N": ``(True, "cancelled")``; ``(True, "cancel requested:
+    its worker stops it")`` while a running job has not stopped yet (``cancel`` waits
+    CANCEL_WAIT_S for it); ``(False, "ended (completed) before the cancel took effect")``.
+    ``JobStateError`` when it had finished already: there was nothing to cancel."""
+    if not cancel(job_id):
+        raise JobStateError(f"job {job_id} is {status(job_id)['status']}: nothing to cancel")
+    now = status(job_id)["status"]
+    if now == JobStatus.CANCELLED:
+        return True, "cancelled"
+    if now == JobStatus.RUNNING:  # asked of its worker, which has not stopped it yet
+        return True, "cancel requested: its worker stops it"
+    return False, f"ended ({now}) before the cancel took effect"
+
+
 def retry(job_id: int) -> int:
     """Dispatch a failed or cancelled job again with the same arguments; the new job's id
     (``nj.retry``: its ``Job`` handle).

@@ -1,5 +1,5 @@
 """Project root, file locations, and whitelist.yaml loaded (and reloaded when it changes) into
-``Settings`` (``whitelist`` parses and validates it).
+``Settings`` (``config.whitelist`` parses and validates it).
 
 Validation here is about the file's shape (keys, types, numbers, names). Whether an owner imports
 and a member exists is checked by ``registry`` when a target is resolved, because that needs the

@@ -7,9 +7,9 @@ Every widget is reachable through ``children``, and ``button.click()`` does what
 page does (a disabled button ignores it).
 
 Modules: ``app`` (the Dashboard, the push), ``catalog`` (New job: functions, methods and
-notebooks), ``forms`` (Dispatch form), ``schedules`` (Schedules section), ``chart`` (the last
-hour), ``queue`` + ``grid`` + ``table`` + ``detail`` (Queue section), ``worker_panel`` (the
-worker line), ``common`` (shared helpers). The whitelist.yaml line that would allow a target comes
+notebooks), ``forms`` (Dispatch form), ``schedules_tab`` (Schedules section), ``chart`` (the last
+hour), ``queue_tab`` + ``grid`` + ``table`` + ``detail`` (Queue section), ``worker_panel`` (the
+worker line). The whitelist.yaml line that would allow a target comes
 with ``nj.available_jobs()`` (``allow_hint``).
 
 This ``__init__`` imports nothing heavy: ``import notebookjobs`` binds ``nj.dashboard`` to the

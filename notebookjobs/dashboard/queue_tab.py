@@ -245,10 +245,8 @@ class QueueSection(widgets.VBox):
 
     def act(self, action: str, job_id: int) -> str:
         """Do ``action`` on the job; a few words on what happened."""
-        if action == "cancel":
-            if client.cancel(job_id):
-                return "cancelled"
-            return "had already finished"
+        if action == "cancel":  # a finished job: JobStateError, shown on its row
+            return client.cancel_said(job_id)[1]
         if action == "retry":
             return f"dispatched again as job {handle.retry(job_id)}"
         if action == "details":
@@ -311,19 +309,21 @@ class QueueSection(widgets.VBox):
             self._confirm_until = 0.0
             done: list[str] = []
             failed: list[str] = []
+            ids: list[int] = []
             for job_id in chosen:
                 try:
-                    stopped = client.cancel(job_id)
+                    took, said = client.cancel_said(job_id)
                 except NotebookJobsError as exc:
                     failed.append(f"job {job_id}: {error_text(exc)}")
                 else:
-                    if stopped:
-                        done.append(str(job_id))
+                    if took:  # "cancelled", or "cancel requested" while it stops
+                        ids.append(int(job_id))
+                        done.append(str(job_id) if said == "cancelled" else f"{job_id} ({said})")
             self._say(*bulk_report("cancelled", done, failed))
             for grid in (self.grid, self.rest_grid):
                 grid.selected = []
             self._refresh_shown()
-            return [int(i) for i in done]
+            return ids
 
     def close(self) -> None:
         """Close the section and every widget in it."""

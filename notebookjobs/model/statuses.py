@@ -1,4 +1,4 @@
-"""The five states of a job (SPEC §5) and their groups; ``models`` re-exports them. A module of
+"""The five states of a job (SPEC §5) and their groups; ``records`` re-exports them. A module of
 their own, free of dataclasses and datetime, because the CLI's parser lists them (``--status``)
 and ``notebookjobs --version`` builds that parser (SPEC §13: 60 ms for the whole process)."""
 

@@ -2,13 +2,14 @@
 
 - ``queries.sql`` + ``sql``: every statement, named, in one file.
 - ``columns``: the queue table's columns; rows <-> ``Job`` by column name.
-- ``schema``: versions, migrations (the inbox of versions 2 and 3 drained once), opening a file.
+- ``schema``: versions, migrations (an inbox of versions 2 to 4 drained, then dropped),
+  opening a file.
 - ``jobs``: ``JobStore``, the operations over one connection; ``tables``: history, stats and
   SQL frames, and the ``Reader`` that runs them apart from the commits, within a time limit.
 
-Who opens the file, and when, is decided above (``queue``): a worker keeps one connection for
-its life (``Database``); without a worker, a client takes the file's lock and runs one
-``transaction``.
+Who opens the file, and when, is decided above (``access.queue_client``): a worker keeps one
+connection for its life (``Database``); without a worker, a client takes the file's lock and
+runs one ``transaction``.
 """
 
 from __future__ import annotations
@@ -103,8 +104,8 @@ class Database:
 def transaction(path: Path) -> Iterator[JobStore]:
     """Open the file, run one transaction, commit (or roll back on error) and close it.
 
-    The caller must hold the file's lock (see ``queue``): DuckDB lets one process at a time
-    open a database file. Run under umask 077: the WAL is created by the first write.
+    The caller must hold the file's lock (see ``access.queue_client``): DuckDB lets one process
+    at a time open a database file. Run under umask 077: the WAL is created by the first write.
     """
     with opened(path) as conn, _atomic(conn, path) as job_store:
         yield job_store

@@ -102,11 +102,8 @@ SELECT value FROM meta WHERE key = ?
 INSERT OR REPLACE INTO meta VALUES (?, ?)
 
 -- inbox_rows --
--- Every row of the inbox of schema versions 2 and 3 (schema.drain_inbox): id, job (JSON).
+-- Every row of the inbox of schema versions 2 to 4 (schema.drain_inbox): id, job (JSON).
 SELECT id, job FROM inbox ORDER BY id
-
--- inbox_clear --
-DELETE FROM inbox
 
 -- table_exists --
 -- In the file's own catalog: a client attaches it beside an in-memory one (store.hosts).

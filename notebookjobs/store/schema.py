@@ -29,10 +29,11 @@ from .sql import QUERIES
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
-#: a file of an older version may hold dispatches in its inbox (written by versions 2 and 3
-#: before the dispatch journal): the migration moves them into the queue (``drain_inbox``)
-INBOX_DRAINED = 4
+SCHEMA_VERSION = 5
+#: the version whose migration moves what an inbox holds into the queue (``drain_inbox``) and
+#: drops the table: written by versions 2 and 3 before the dispatch journal, and left with rows
+#: in a version 4 file whose migration by an older notebookjobs died between its two steps
+INBOX_DRAINED = 5
 
 # Version 1, as it was first written: later versions change it only by migration.
 _V1 = """
@@ -79,6 +80,8 @@ DROP SEQUENCE IF EXISTS job_ids;
 CREATE TABLE IF NOT EXISTS schedule_ticks (name VARCHAR PRIMARY KEY, definition VARCHAR NOT NULL,
                                            last_tick TIMESTAMP NOT NULL, last_job BIGINT);
 """,
+    # Version 5: the inbox goes, once ``drain_inbox`` has moved its rows into the queue.
+    5: "DROP TABLE IF EXISTS inbox;",
 }
 
 
@@ -87,8 +90,9 @@ def _jobs_view() -> str:
     return f"CREATE OR REPLACE VIEW jobs AS SELECT {', '.join(Job.STATUS_KEYS)} FROM queue;"
 
 
-def migrate(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Bring the file at ``path`` (open on ``conn``) to SCHEMA_VERSION, in one transaction."""
+def migrate(conn: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """Bring the file at ``path`` (open on ``conn``) to SCHEMA_VERSION, in one transaction;
+    how many dispatches it moved from an inbox into the queue (``drain_inbox``)."""
     version = 0
     if conn.execute(QUERIES["table_exists"], ["meta"]).fetchone()[0]:  # type: ignore[index]
         row = conn.execute(QUERIES["get_meta"], ["schema_version"]).fetchone()
@@ -98,37 +102,43 @@ def migrate(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
             f"{path} has schema version {version}, newer than this notebookjobs understands "
             f"({SCHEMA_VERSION}); upgrade notebookjobs")
     if version == SCHEMA_VERSION:
-        return
+        return 0
+    moved = 0
     conn.execute("BEGIN")
     for step in range(version + 1, SCHEMA_VERSION + 1):
         for column in (c for c in COLUMNS if c.since == step and step > 1):
             conn.execute(f"ALTER TABLE queue ADD COLUMN IF NOT EXISTS {column.name} {column.sql}")
+        if step == INBOX_DRAINED:  # every column is there: the jobs are stored as new
+            moved = drain_inbox(conn, path)
         conn.execute(MIGRATIONS[step])
         logger.info("migrated %s to schema version %d", path, step)
-    if version < INBOX_DRAINED:  # once every column is there: the jobs are stored as new
-        drain_inbox(conn, path)
     conn.execute(_jobs_view())
     conn.execute(QUERIES["set_meta"], ["schema_version", str(SCHEMA_VERSION)])
     conn.execute("COMMIT")
+    return moved
 
 
-def drain_inbox(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
+def drain_inbox(conn: duckdb.DuckDBPyConnection, path: Path) -> int:
     """Move the dispatches an inbox holds into the queue as pending jobs (a worker of schema
-    version 2 or 3 acknowledged them and stopped or died before its group commit moved them),
+    version 2 or 3 acknowledged them and stopped or died before its group commit moved them;
+    or an older notebookjobs died between its migration to version 4 and its drain),
     in the migration's transaction: once, and none lost. Each row is read as a journal record
     of one job (``journal.payloads``: the one check of a stored dispatch); a row that cannot
-    be read becomes a failed job saying why, so it fails alone (SPEC §14)."""
+    be read becomes a failed job saying why, so it fails alone (SPEC §14). How many rows it
+    moved."""
     from .jobs import JobStore  # the store's operations need the schema; not the other way
 
+    if not conn.execute(QUERIES["table_exists"], ["inbox"]).fetchone()[0]:  # type: ignore[index]
+        return 0  # a version 1 file, or a new one
     rows = conn.execute(QUERIES["inbox_rows"]).fetchall()
     if not rows:
-        return
+        return 0
     now = datetime.now(UTC)
     jobs = [job for job_id, text in rows
             for job in readable_jobs(Record(JOB, job_id, job_id, _payload(text), 0), now)]
     JobStore(conn).insert(jobs)
-    conn.execute(QUERIES["inbox_clear"])
     logger.warning("moved %d dispatch(es) from the inbox of %s into the queue", len(rows), path)
+    return len(rows)
 
 
 def _payload(text: str) -> bytes:
@@ -241,7 +251,9 @@ def prepare(conn: duckdb.DuckDBPyConnection, path: Path, *, new: bool = False) -
     """
     files.narrow(path, files.FILE_MODE)  # a file an older version created with wider rights
     try:
-        migrate(conn, path)
-        replay(conn, journal.Journal(path), full=new)
+        moved = migrate(conn, path)
+        # The ids of jobs an inbox held may be above the journal's head: a full replay raises
+        # it to the file's last id, so no dispatch is numbered as one of them.
+        replay(conn, journal.Journal(path), full=new or moved > 0)
     except duckdb.Error as exc:
         raise failures.storage_error(f"cannot open the queue database {path}", exc) from exc

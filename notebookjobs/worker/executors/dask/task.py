@@ -3,7 +3,7 @@
 ``run_attempt`` is the only task: it receives one JSON text (``models.AttemptRequest``: target,
 JSON arguments, timeout), checks the target against the whitelist the Dask worker sees before
 anything of the job is imported, runs the attempt in a child process it can kill
-(``dask_child``: the pool child's own loop, so frame and array arguments are read with
+(``dask.child``: the pool child's own loop, so frame and array arguments are read with
 ``argfiles.load`` and results kept with ``results.keep`` exactly as in the local pool), and
 returns the outcome as JSON text. Result and argument files live in the queue's data folder:
 the child uses it where the queue's folder is shared (the same path, with the queue file in
