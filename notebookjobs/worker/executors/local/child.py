@@ -15,14 +15,16 @@ children never open the database), no pandas. The pipe carries plain data only:
   queue's data folder (``results.keep``): only its type and summary cross the pipe.
 
 A child holds its next attempt while it runs the current one (the worker's ``pool`` sends it
-ahead), so it starts the next one without waiting for the worker to answer; then the "done" of
-one and the "started" of the next go in one write (``pipes``: the framing of the pool's pipe).
+ahead; several, ``pool.BATCH``, while each is of a target known short), so it starts the next
+one without waiting for the worker to answer; then the "done" of one and the "started" of the
+next go in one write (``pipes``: the framing of the pool's pipe).
 
 The same loop runs the attempts of a Dask worker (``dask_child``), over JSON lines instead.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import multiprocessing
 import os
@@ -38,7 +40,7 @@ from typing import Any, Protocol
 from ....attempt.capture import BoundedOutput, Capture
 from ....attempt.progress import PROGRESS_INTERVAL_S, Reporter, set_reporter, throttled
 from ....attempt.runner import execute
-from ....config import load_settings
+from ....config import Settings, load_settings
 from ....errors import NotebookJobsError
 from ....model.records import Outcome, OutcomeKind
 from ... import procgroup
@@ -46,6 +48,7 @@ from ...defaults import JOB_UMASK_ENV
 from .pipes import Framed
 
 Send = Callable[..., None]  #: one message, or several in one write
+_Attempt = tuple[int, str, list[Any], dict[str, Any]]  #: (job_id, target, args, kwargs)
 
 
 class Channel(Protocol):
@@ -96,12 +99,41 @@ class _LastLine:
         return None
 
 
+class _Whitelist:
+    """whitelist.yaml as read for the attempts of one "run" message: its file is looked at (a
+    ``stat``, and read when it changed) once per message, not per attempt (cProfile of a
+    child in a drain of no-op jobs: ~3 µs an attempt). Each attempt is still resolved against
+    it where it runs (SPEC §14), with the file as it was when the attempt arrived; the worker
+    looked at it as it handed the attempt out."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._batches = itertools.count()  #: numbers the "run" messages as they arrive
+        self._batch = -1
+        self._settings: Settings | None = None
+
+    def numbered(self, attempts: list[_Attempt]) -> list[tuple[int, _Attempt]]:
+        """The attempts of a "run" message that just arrived, each with its number."""
+        batch = next(self._batches)
+        return [(batch, attempt) for attempt in attempts]
+
+    def settings(self, batch: int) -> Settings:
+        """The settings for an attempt of message ``batch``; ``NotebookJobsError`` while the
+        file is unreadable or invalid (read again for the next attempt)."""
+        if batch != self._batch or self._settings is None:
+            self._settings = None
+            self._settings = load_settings(self._root)
+            self._batch = batch
+        return self._settings
+
+
 @dataclass(frozen=True)
 class _Context:
     """What every attempt of this child shares."""
 
     send: Send
     root: Path
+    whitelist: _Whitelist
     data: Path | None  #: the queue's data folder (argument and result files)
     last_line: _LastLine
     capture: Capture  #: fds 1 and 2 as the running attempt's output
@@ -136,9 +168,10 @@ def child_main(conn: Channel | Connection, root: str, parent_pid: int, queue_tok
     # the running attempt's output (or nobody's, between attempts), never the worker's log.
     capture = Capture(watcher=last_line)
     capture.start()
-    context = _Context(send, Path(root), Path(data_dir) if data_dir else None, last_line,
-                       capture)
-    waiting: deque[tuple[int, str, list[Any], dict[str, Any]]] = deque()
+    context = _Context(send, Path(root), _Whitelist(Path(root)),
+                       Path(data_dir) if data_dir else None, last_line, capture)
+    #: (the number of the "run" message it came in, the attempt)
+    waiting: deque[tuple[int, _Attempt]] = deque()
     arrived = threading.Condition()
 
     def read() -> None:
@@ -154,12 +187,12 @@ def child_main(conn: Channel | Connection, root: str, parent_pid: int, queue_tok
                 procgroup.kill_own_group(queue_token, parent_pid)
             with arrived:
                 if message[0] == "run":
-                    waiting.extend(message[1])
+                    waiting.extend(context.whitelist.numbered(message[1]))
                     arrived.notify()
                 elif message[0] == "skip":
-                    for attempt in waiting:
-                        if attempt[0] == message[1]:
-                            waiting.remove(attempt)
+                    for held in waiting:
+                        if held[1][0] == message[1]:
+                            waiting.remove(held)
                             send(("skipped", message[1]))
                             break  # not waiting (it ran, or never came): its outcome says so
 
@@ -169,22 +202,23 @@ def child_main(conn: Channel | Connection, root: str, parent_pid: int, queue_tok
     done: tuple[Any, ...] | None = None
     while True:
         with arrived:
-            attempt = waiting.popleft() if waiting else None
-        if attempt is None:
+            held = waiting.popleft() if waiting else None
+        if held is None:
             if done is not None:
                 send(done)
                 done = None
             with arrived:
                 while not waiting:
                     arrived.wait()
-                attempt = waiting.popleft()
-        done = _run(context, *attempt, done=done)
+                held = waiting.popleft()
+        done = _run(context, *held, done=done)
 
 
-def _run(context: _Context, job_id: int, target: str, args: list[Any],
-         kwargs: dict[str, Any], *, done: tuple[Any, ...] | None = None) -> tuple[Any, ...]:
-    """One attempt, from "started" (sent after ``done``, the previous attempt's "done" message,
-    in one write) to the "done" message it returns."""
+def _run(context: _Context, batch: int, attempt: _Attempt, *,
+         done: tuple[Any, ...] | None = None) -> tuple[Any, ...]:
+    """One attempt (of "run" message ``batch``), from "started" (sent after ``done``, the
+    previous attempt's "done" message, in one write) to the "done" message it returns."""
+    job_id, target, args, kwargs = attempt
     send, last_line = context.send, context.last_line
     started = ("started", job_id, time.time())
     if done is None:
@@ -199,7 +233,7 @@ def _run(context: _Context, job_id: int, target: str, args: list[Any],
         # relative path means the same from a notebook, the CLI and the dashboard. Before every
         # attempt, as the previous one may have changed directory.
         os.chdir(context.root)
-        outcome = execute(load_settings(context.root), target, args, kwargs, job_id=job_id,
+        outcome = execute(context.whitelist.settings(batch), target, args, kwargs, job_id=job_id,
                           data_dir=context.data, capture=context.capture)
     except NotebookJobsError as exc:  # whitelist.yaml unreadable or invalid right now:
         # not the job's fault; the worker waits for a valid file and runs it then

@@ -33,6 +33,9 @@ REAP_TIMEOUT_S = 5.0  #: seconds to wait for a killed or exiting child to be rea
 class Attempt:
     job_id: int
     timeout: float | None
+    target: str = ""
+    #: its target's last attempt in this pool ran under ``pool.SHORT_S`` when it was handed over
+    short: bool = False
     started: float | None = None  #: time.monotonic() when the child said it began
     skipping: bool = False  #: a "skip" was sent
     #: how to end it if it begins after all (a cancel raced the skip); None: let it run
@@ -48,7 +51,9 @@ class Child:
     pid: int  #: kept here: process.pid is unreadable once the process is closed
     spawned: float  #: time.monotonic() when spawned
     ready: bool = False
-    attempts: deque[Attempt] = field(default_factory=deque)  #: in the order sent
+    #: in the order sent; changed through ``hold``, ``drop`` and ``drop_all`` only
+    attempts: deque[Attempt] = field(default_factory=deque)
+    unsure: int = 0  #: how many of them are not known short (``pool``'s room for more)
     outbox: list[tuple[int, str, list[Any], dict[str, Any]]] = field(default_factory=list)
     inbox: FrameReader = field(default_factory=FrameReader)  #: its messages, from the bytes read
     _reader: socket.socket | None = None  #: a duplicate of conn's descriptor, for ``receive``
@@ -71,7 +76,28 @@ class Child:
         return list(self.attempts)[1:]
 
     def find(self, job_id: int) -> Attempt | None:
-        return next((a for a in self.attempts if a.job_id == job_id), None)
+        attempts = self.attempts
+        if attempts and attempts[0].job_id == job_id:  # nearly always: they run in order
+            return attempts[0]
+        return next((a for a in attempts if a.job_id == job_id), None)
+
+    def hold(self, attempt: Attempt) -> None:
+        self.attempts.append(attempt)
+        self.unsure += not attempt.short
+
+    def drop(self, attempt: Attempt) -> None:
+        self.attempts.remove(attempt)
+        self.unsure -= not attempt.short
+
+    def doubt(self, attempt: Attempt) -> None:
+        """``attempt`` is no longer taken for short (it runs long)."""
+        if attempt.short:
+            attempt.short = False
+            self.unsure += 1
+
+    def drop_all(self) -> None:
+        self.attempts.clear()
+        self.unsure = 0
 
     def send(self, message: tuple[Any, ...]) -> None:
         """One message to the child, in one write (``pipes``); ``OSError`` if it is gone."""

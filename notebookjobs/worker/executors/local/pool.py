@@ -1,5 +1,6 @@
 """The worker's pool: N reusable child processes, each running one attempt at a time (and
-holding the next one, so it starts it without waiting for the worker).
+holding the next one, so it starts it without waiting for the worker; a batch of up to BATCH
+while they are all of targets known short).
 
 Not ``concurrent.futures.ProcessPoolExecutor``: it cannot stop a running call, and killing one of
 its processes breaks the whole pool. Here the parent SIGKILLs a child to cancel or time out an
@@ -52,6 +53,23 @@ MAX_START_FAILURES = 3  #: replacements in a row that die before "ready": then w
 #: attempts a child holds at once: the one it runs and the next, sent ahead so that it starts
 #: the next without waiting for the worker (who then settles the last one meanwhile)
 DEPTH = 2
+#: attempts a child holds at once while every one of them is known short (``SHORT_S``): a
+#: drain of tiny jobs then crosses to a child several per message, and the worker reads their
+#: outcomes several per wake-up (``LOW_WATER``). The bound this sets on a later job of a higher
+#: priority: it waits behind at most BATCH - 1 attempts per child, of which all but the last
+#: one handed over are of targets whose last attempt ran under SHORT_S (BATCH x SHORT_S in
+#: all while they stay short); an attempt not known short makes the child's room
+#: DEPTH again, so nothing more is held behind it than today. STEAL_AFTER_S takes back what
+#: waits behind one that turns out long.
+BATCH = 16
+#: an attempt is "short" when the last attempt of its target in this pool ran less than this
+SHORT_S = 0.001
+#: a child holding a batch is refilled (to BATCH, in one message) once it holds fewer than
+#: this; while every child that holds attempts holds at least this many, none can run dry
+#: within POLL_S: the worker reads their pipes every POLL_S rather than at each write (one
+#: wake-up of the loop per POLL_S for many outcomes, not one per outcome)
+LOW_WATER = BATCH // 2
+POLL_S = 0.001
 #: an attempt waiting behind one that has run longer than this is taken back for an idle child
 STEAL_AFTER_S = 0.05
 #: the module the zygote preloads (named, never imported here: the worker keeps none of the
@@ -78,11 +96,12 @@ class PoolEvents:
 class Pool:
     """``size`` child processes that run attempts and can be killed one by one.
 
-    Each child holds up to DEPTH attempts (``free_slots``), runs them in order, and says when
-    each begins: ``wait()`` reports ``started``, ``finished`` and ``returned`` (handed back
-    unstarted) attempts. Use one Pool from one long-lived thread. It is not thread-safe, and
-    Linux sends the parent-death signal when the *thread* that spawned a child exits
-    (prctl(2)). Children are spawned in ``start()`` and ``wait()`` only.
+    Each child holds up to DEPTH attempts, BATCH while all are known short (``free_slots``),
+    runs them in order, and says when each begins: ``wait()`` reports ``started``,
+    ``finished`` and ``returned`` (handed back unstarted) attempts. Use one Pool from one
+    long-lived thread. It is not thread-safe, and Linux sends the parent-death signal when the
+    *thread* that spawned a child exits (prctl(2)). Children are spawned in ``start()`` and
+    ``wait()`` only.
     """
 
     def __init__(self, root: Path, size: int, *, queue_token: str | None = None,
@@ -109,6 +128,8 @@ class Pool:
         # Events seen outside wait() (stop_job) or while it works; wait() hands them out.
         self._events = PoolEvents()
         self._start_failures, self._start_error, self._closed = 0, "", False
+        #: target -> whether its last attempt here ran under SHORT_S (``BATCH``)
+        self._short: dict[str, bool] = {}
 
     def prepare(self) -> None:
         """Get the children on their way, and return at once: with the zygote, start it (it
@@ -141,8 +162,9 @@ class Pool:
                               "output is in the worker's log (the worker's stderr)")
 
     def free_slots(self) -> int:
-        """How many more attempts ``submit()`` takes now (DEPTH per ready child)."""
-        return sum(DEPTH - len(c.attempts) for c in self._children if c.ready)
+        """How many more attempts ``submit()`` takes now (DEPTH per ready child, BATCH for one
+        whose attempts are all short)."""
+        return sum(max(0, _room(c)) for c in self._children if c.ready)
 
     def submit(
         self,
@@ -155,11 +177,11 @@ class Pool:
         """Hand an attempt to the ready child that holds the fewest (it goes with the next
         ``wait()``); ``RuntimeError`` when none has room (see free_slots). Where it runs:
         ``LOCAL``."""
-        room = [c for c in self._children if c.ready and len(c.attempts) < DEPTH]
+        room = [c for c in self._children if c.ready and _room(c) > 0]
         if not room:
             raise RuntimeError("no room in the pool; submit() only while free_slots() > 0")
         child = min(room, key=lambda c: len(c.attempts))
-        child.attempts.append(Attempt(job_id, timeout))
+        child.hold(Attempt(job_id, timeout, target, self._short.get(target, False)))
         child.outbox.append((job_id, target, list(args), dict(kwargs)))
         return LOCAL
 
@@ -183,6 +205,12 @@ class Pool:
         if pending.finished or pending.progress or pending.started or pending.returned:
             timeout = 0.0  # something to hand out already: only poll
         extra = list(extra)
+        if self._fed():
+            # No child can run dry before POLL_S: sleep through their writes, then take all
+            # they sent in one go (the wake fds in ``extra`` wait as long, as no child could
+            # start another attempt sooner anyway).
+            time.sleep(min(POLL_S, math.inf if timeout is None else timeout))
+            timeout = 0.0
         ready = self._select(self._until_deadline(timeout), extra)
         self._service(ready)
         self._expire(time.monotonic())
@@ -253,6 +281,11 @@ class Pool:
                 except OSError:  # it died since the last wait(): _read reports its attempts
                     logger.debug("child %s died before it got its attempts", child.pid)
 
+    def _fed(self) -> bool:
+        """Whether every child that holds attempts holds at least LOW_WATER (and one does)."""
+        held = [len(c.attempts) for c in self._children if c.attempts]
+        return bool(held) and min(held) >= LOW_WATER
+
     def _select(self, timeout: float | None, extra: list[Any]) -> list[Any]:
         """The ready ones of the children's pipes and sentinels and ``extra`` (things with
         ``fileno()``, or fds), after at most ``timeout`` seconds."""
@@ -316,10 +349,12 @@ class Pool:
         elif kind == "progress":
             self._events.progress.append((message[1], message[2], message[3]))
         elif kind == "done":
-            child.attempts.remove(attempt)
-            self._events.finished.append((message[1], Outcome.from_wire(message[2])))
+            child.drop(attempt)
+            outcome = Outcome.from_wire(message[2])
+            self._short[attempt.target] = (outcome.duration_s or 0.0) < SHORT_S
+            self._events.finished.append((message[1], outcome))
         elif kind == "skipped":
-            child.attempts.remove(attempt)
+            child.drop(attempt)
             self._events.returned.append(attempt.job_id)
 
     def _skip(self, child: Child, attempt: Attempt, stop: tuple[OutcomeKind, str] | None) -> None:
@@ -331,7 +366,7 @@ class Pool:
         attempt.skipping = True
         if any(job_id == attempt.job_id for job_id, *_ in child.outbox):  # not even sent yet
             child.outbox = [a for a in child.outbox if a[0] != attempt.job_id]
-            child.attempts.remove(attempt)
+            child.drop(attempt)
             self._events.returned.append(attempt.job_id)
             return
         try:
@@ -342,11 +377,19 @@ class Pool:
     def _steal(self) -> None:
         """Take waiting attempts back from children busy with a long one, for idle children
         (the loop hands them out again, best first): a slow job delays no other by more than
-        STEAL_AFTER_S."""
+        STEAL_AFTER_S. An attempt taken for short that runs that long is short no more: its
+        child takes no more attempts behind it, nor is its target batched again until one of
+        its attempts ends short."""
+        now = time.monotonic()
+        for child in self._children:
+            head = child.attempts[0] if child.attempts else None
+            if (head is not None and head.short and head.started is not None
+                    and head.started < now - STEAL_AFTER_S):
+                child.doubt(head)
+                self._short[head.target] = False
         idle = sum(1 for c in self._children if c.ready and not c.attempts)
         if not idle:
             return
-        now = time.monotonic()
         for child in self._children:
             for attempt in child.waiting_behind(now - STEAL_AFTER_S):
                 if idle and not attempt.skipping:
@@ -387,7 +430,7 @@ class Pool:
                 )
             else:
                 self._events.returned.append(attempt.job_id)
-        child.attempts.clear()
+        child.drop_all()
 
     def _lost(self, child: Child) -> None:
         """A child died on its own: its running attempt is CRASHED (or its start failed)."""
@@ -445,3 +488,15 @@ def _stop_zygote() -> None:
         server._stop()  # closes its pipe, reaps it, removes its socket
     except ChildProcessError:  # reaped already (ensure_running found it dead)
         server._forkserver_pid = None
+
+
+def _room(child: Child) -> int:
+    """How many more attempts ``child`` may hold: up to BATCH while it holds attempts and all
+    are short, and then only once it holds fewer than LOW_WATER, or while a refill is being
+    made (its outbox is not sent yet): a refill is several attempts in one message, for which
+    the child's reader thread wakes once; else up to DEPTH (negative when it holds more: it
+    takes none)."""
+    held = len(child.attempts)
+    if held and not child.unsure:
+        return BATCH - held if held < LOW_WATER or child.outbox else 0
+    return DEPTH - held
