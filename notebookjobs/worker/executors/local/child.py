@@ -6,8 +6,10 @@ children never open the database), no pandas. The pipe carries plain data only:
 
 * worker -> child: ``("run", [(job_id, target, args, kwargs), ...])``: attempts to run in this
   order (several tiny ones travel in one message); ``("skip", job_id)``: do not start it.
-* child -> worker: ``("ready", pid)`` once; ``("started", job_id, unix time)`` as each attempt
-  begins (so a timeout counts from there, and the worker knows which of its attempts run);
+* child -> worker: ``("ready", pid)`` once; ``("started", job_id, unix time, monotonic time)``
+  as each attempt begins (the worker knows which of its attempts run, and counts a timeout from
+  the monotonic stamp: it may read the message up to ``pool.POLL_S`` later; CLOCK_MONOTONIC is
+  one clock for all processes of a host on Linux and macOS);
   ``("progress", job_id, fraction, message)``, where ``fraction`` is None for the last line
   the job printed while it reports no progress of its own; ``("done", job_id,
   outcome.to_wire())``; ``("skipped", job_id)`` for an attempt it was told to skip before it
@@ -220,7 +222,7 @@ def _run(context: _Context, batch: int, attempt: _Attempt, *,
     previous attempt's "done" message, in one write) to the "done" message it returns."""
     job_id, target, args, kwargs = attempt
     send, last_line = context.send, context.last_line
-    started = ("started", job_id, time.time())
+    started = ("started", job_id, time.time(), time.monotonic())
     if done is None:
         send(started)
     else:
