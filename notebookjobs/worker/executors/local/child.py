@@ -45,6 +45,7 @@ from ....attempt.runner import execute
 from ....config import Settings, load_settings
 from ....errors import NotebookJobsError
 from ....model.records import Outcome, OutcomeKind
+from ....targets.registry import check_sources_once_per
 from ... import procgroup
 from ...defaults import JOB_UMASK_ENV
 from .pipes import Framed
@@ -106,7 +107,9 @@ class _Whitelist:
     ``stat``, and read when it changed) once per message, not per attempt (cProfile of a
     child in a drain of no-op jobs: ~3 µs an attempt). Each attempt is still resolved against
     it where it runs (SPEC §14), with the file as it was when the attempt arrived; the worker
-    looked at it as it handed the attempt out."""
+    looked at it as it handed the attempt out. The job modules' source files likewise
+    (``registry.check_sources_once_per``): an edit of one applies from the next message, and
+    one message holds only what the worker handed out together (a batch of short attempts)."""
 
     def __init__(self, root: Path) -> None:
         self._root = root
@@ -124,6 +127,7 @@ class _Whitelist:
         file is unreadable or invalid (read again for the next attempt)."""
         if batch != self._batch or self._settings is None:
             self._settings = None
+            check_sources_once_per(batch)
             self._settings = load_settings(self._root)
             self._batch = batch
         return self._settings
