@@ -97,7 +97,7 @@ def settle(job: Job, outcome: Outcome, now: datetime) -> Job:
     kind = outcome.kind
     if job.cancel_requested and not outcome.succeeded:
         kind = OutcomeKind.CANCELLED
-    decision = retries.decide(job.policy, job.attempts, kind, now)
+    decision = retries.decide(job, job.attempts, kind, now)
     common: dict[str, Any] = {"finished_at": now, "worker": None, "output": outcome.output}
     if outcome.succeeded:
         common["error"] = None
