@@ -106,10 +106,10 @@ class _Whitelist:
     """whitelist.yaml as read for the attempts of one "run" message: its file is looked at (a
     ``stat``, and read when it changed) once per message, not per attempt (cProfile of a
     child in a drain of no-op jobs: ~3 µs an attempt). Each attempt is still resolved against
-    it where it runs (SPEC §14), with the file as it was when the attempt arrived; the worker
-    looked at it as it handed the attempt out. The job modules' source files likewise
-    (``registry.check_sources_once_per``): an edit of one applies from the next message, and
-    one message holds only what the worker handed out together (a batch of short attempts)."""
+    it where it runs (SPEC §14), with the file as it was when the first attempt of its message
+    began (a batch of short attempts: a few ms earlier at most); the worker looked at it as it
+    handed the attempt out. The job modules' source files likewise
+    (``registry.check_sources_once_per``): an edit of one applies from the next message."""
 
     def __init__(self, root: Path) -> None:
         self._root = root
