@@ -222,11 +222,10 @@ def test_a_worker_that_leaves_is_reported_with_our_attempts_on_it():
 def test_ran_on_keeps_one_entry_per_counted_attempt():
     spec = JobSpec(target="jobs.testing.ok", args=[], kwargs={}, priority=0, run_at=T0,
                    policy=RetryPolicy())
-    job = transitions.start(transitions.pending(1, spec, T0), "w", T0)
-    job = transitions.placed(job, "tcp://a:1")
+    job = transitions.start(transitions.pending(1, spec, T0), "w", T0, "tcp://a:1")
     assert job.ran_on == ["tcp://a:1"]
-    again = transitions.placed(transitions.start(transitions.settle(
-        job, Outcome(kind=OutcomeKind.CRASHED, error="lost"), T0), "w", T0), "tcp://b:1")
+    again = transitions.start(transitions.settle(
+        job, Outcome(kind=OutcomeKind.CRASHED, error="lost"), T0), "w", T0, "tcp://b:1")
     assert again.ran_on == ["tcp://a:1", "tcp://b:1"] and again.attempts == 2
     # An interrupted attempt is not counted, and leaves no entry
     back = transitions.requeue(again, T0)

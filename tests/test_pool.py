@@ -8,6 +8,7 @@ import multiprocessing.spawn
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing import resource_tracker
 from pathlib import Path
@@ -164,6 +165,24 @@ def test_an_attempt_past_its_timeout_is_killed_and_the_child_replaced(make_pool,
     # And a new child runs the next job
     wait_ready(pool, 1)
     assert run_one(pool, "jobs.testing.ok", 5).result == 5
+
+
+def test_a_timeout_counts_from_the_childs_own_start_not_from_when_the_worker_reads_it(
+        make_pool, project):
+    # Given a pool of one whose child began a job with a timeout while nobody read its pipe
+    pool = make_pool(1)
+    pool.submit(1, "jobs.testing.sleep", [30], {}, 20.0)
+    pool.flush()
+    wait_until(lambda: project.effect_lines("sleep") == ["start"], what="the job to start")
+    begun_by = time.monotonic()  # the child said "started" before this: the job ran already
+    # When the worker reads the child's "started" only now
+    until_started(pool, 1)
+    # Then the attempt's start is the child's own stamp, and its deadline counts from there
+    (child,) = pool._children
+    attempt = child.attempts[0]
+    assert attempt.started is not None and attempt.started < begun_by
+    assert child.deadline == attempt.started + 20.0
+    assert pool.stop_job(1, OutcomeKind.CANCELLED, "done with it")
 
 
 def test_a_child_that_exits_gives_crashed_with_the_exit_code(make_pool, project):

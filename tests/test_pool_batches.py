@@ -11,7 +11,8 @@ from collections.abc import Callable
 from functools import partial
 
 import pytest
-from test_pool import make_pool, until_started  # noqa: F401
+import yaml
+from test_pool import make_pool, until_started, whitelist  # noqa: F401
 
 from notebookjobs.model.records import Outcome, OutcomeKind
 from notebookjobs.worker.executors.local import pool as pool_module
@@ -225,3 +226,44 @@ def test_a_child_holding_low_water_or_more_is_refilled_only_below_it(short_pool)
     held = set(range(1, LOW_WATER + 1))
     seen = Seen(pool).until(lambda s: set(s.outcomes) | set(s.returned) == held)
     assert 1 in seen.returned or seen.outcomes[1].kind == OutcomeKind.CANCELLED
+
+
+#: A job module that rewrites itself: ``bump(n)`` makes its source say VERSION = n, dated n s
+#: after the epoch (a new mtime whatever the clock's resolution).
+EDITED = '''\
+import os
+import pathlib
+
+VERSION = 1
+
+
+def version():
+    return VERSION
+
+
+def bump(n):
+    path = pathlib.Path(__file__)
+    path.write_text(path.read_text().replace(f"VERSION = {VERSION}", f"VERSION = {n}"))
+    os.utime(path, ns=(n * 10**9, n * 10**9))
+    return n
+'''
+
+
+def test_a_job_module_is_looked_at_once_per_message_as_the_whitelist_is(short_pool, project):
+    # Given a pool of one that knows two targets of a module that edits itself short
+    (project.root / "jobs" / "edited.py").write_text(EDITED)
+    allowed = yaml.safe_load(whitelist())
+    allowed["allowed_jobs"]["jobs.edited"] = ["version", "bump"]
+    project.write_whitelist(yaml.safe_dump(allowed))
+    pool = short_pool(1)
+    learn(pool, ("jobs.edited.version", []), ("jobs.edited.bump", [1]))
+    # When one message brings the child an attempt, an edit of the module and another attempt,
+    # and a later message one more
+    pool.submit(1, "jobs.edited.version", [], {}, None)
+    pool.submit(2, "jobs.edited.bump", [2], {}, None)
+    pool.submit(3, "jobs.edited.version", [], {}, None)
+    outcomes, _ = settle(pool, lambda done, _: len(done) == 3)
+    pool.submit(4, "jobs.edited.version", [], {}, None)
+    outcomes.update(settle(pool, lambda done, _: 4 in done)[0])
+    # Then the edit applies from the next message on, not within the one it was made in
+    assert [outcomes[i].result for i in (1, 2, 3, 4)] == [1, 2, 1, 2]

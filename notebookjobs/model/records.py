@@ -231,19 +231,30 @@ class Outcome:
         another process): ``ValueError`` or ``TypeError`` (``KeyError``, one of them, for a
         field missing) naming what is wrong. Other keys are ignored (a sender of another
         version). The values are checked where they enter the queue (``validate.outcome``)."""
-        if not isinstance(data, Mapping):
+        if not isinstance(data, dict):  # what JSON and pickle give (a Mapping ABC: ~0.3 µs)
             raise TypeError(f"an outcome is an object, not {type(data).__name__}")
         kind, output, duration = data["kind"], data["output"], data["duration_s"]
         error, result_type = data.get("error"), data.get("result_type")
         if not isinstance(output, str):
             raise TypeError(f"an outcome's output is text, not {type(output).__name__}")
-        if isinstance(duration, bool) or not isinstance(duration, int | float):
+        if isinstance(duration, bool) or not isinstance(duration, (int, float)):
             raise TypeError(f"an outcome's duration_s is a number, not {type(duration).__name__}")
         for name, value in (("error", error), ("result_type", result_type)):
             if value is not None and not isinstance(value, str):
                 raise TypeError(f"an outcome's {name} is text or null, not {type(value).__name__}")
-        return cls(kind=OutcomeKind(kind), result=data.get("result"), result_type=result_type,
-                   error=error, output=output, duration_s=float(duration))
+        known = _OUTCOME_KINDS.get(kind)
+        if known is None:
+            raise ValueError(f"{kind!r} is not a kind of outcome")
+        # Without __init__ (its frozen fields cost ~2 µs, the worker reads one per attempt):
+        # every field is given, and checked above.
+        outcome = object.__new__(cls)
+        outcome.__dict__.update(kind=known, result=data.get("result"), result_type=result_type,
+                                error=error, output=output, duration_s=float(duration))
+        return outcome
+
+
+#: OutcomeKind by value: a dict lookup is ~4x cheaper than ``OutcomeKind(value)``
+_OUTCOME_KINDS = {kind.value: kind for kind in OutcomeKind}
 
 
 def utcnow() -> datetime:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from . import validate
-from .records import JobStatus, OutcomeKind, RetryPolicy
+from .records import JobStatus, OutcomeKind
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,25 @@ class Decision:
         return self.status is not JobStatus.PENDING
 
 
-def delay_s(policy: RetryPolicy, attempts: int) -> float:
+class Policy(Protocol):
+    """What the decision reads of a retry policy: a ``RetryPolicy``, or a ``Job`` itself, whose
+    fields are its policy's (the worker decides for every attempt; ``Job.policy`` builds a
+    ``RetryPolicy`` each time)."""
+
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def retry_delay(self) -> float: ...
+    @property
+    def retry_backoff(self) -> float: ...
+
+
+#: the decisions that do not depend on the policy, made once
+_COMPLETED, _CANCELLED, _FAILED = (Decision(JobStatus.COMPLETED), Decision(JobStatus.CANCELLED),
+                                   Decision(JobStatus.FAILED))
+
+
+def delay_s(policy: Policy, attempts: int) -> float:
     """Seconds before retry number ``attempts`` (1 for the first retry): delay * backoff**(k-1),
     at most ``validate.MAX_DURATION_S`` (a large backoff overflows a float within a few dozen
     retries; the longest delay is the cap instead of an OverflowError in the worker)."""
@@ -40,16 +59,16 @@ def delay_s(policy: RetryPolicy, attempts: int) -> float:
     return min(delay, validate.MAX_DURATION_S)
 
 
-def decide(policy: RetryPolicy, attempts: int, kind: OutcomeKind, now: datetime) -> Decision:
+def decide(policy: Policy, attempts: int, kind: OutcomeKind, now: datetime) -> Decision:
     """The job's next status after attempt number ``attempts`` ended as ``kind``.
 
     Success completes it and a cancel cancels it; any other end (raised, timed out, crashed)
     runs it again after ``delay_s`` while attempts are left, else fails it.
     """
     if kind is OutcomeKind.SUCCEEDED:
-        return Decision(JobStatus.COMPLETED)
+        return _COMPLETED
     if kind is OutcomeKind.CANCELLED:
-        return Decision(JobStatus.CANCELLED)
+        return _CANCELLED
     if attempts >= policy.max_attempts:
-        return Decision(JobStatus.FAILED)
+        return _FAILED
     return Decision(JobStatus.PENDING, validate.later(now, delay_s(policy, attempts)))

@@ -6,7 +6,7 @@
        │  ^               │ │ └──fail──> failed (refused where it was to run: no retry)
        │  └──settle(retry)┘ └──requeue (a stop interrupted it; the attempt is not counted)
        └──cancel──> cancelled          running ──cancel──> cancel_requested (its worker stops it)
-                                       running ──placed──> running (ran_on: where the attempt runs)
+    (start also records where the attempt runs: ran_on)
 
 The worker applies them to its in-memory jobs and commits the results; a client without a
 worker applies them to a job read from the file and saves it guarded by the status it read.
@@ -72,24 +72,21 @@ def pending_batch(ids: list[int], batch: JobBatch, now: datetime) -> list[Job]:
             for job_id, args, kwargs in zip(ids, batch.args, batch.kwargs, strict=True)]
 
 
-def start(job: Job, worker: str, now: datetime) -> Job:
-    """pending -> running: a new attempt begins (counted)."""
+def start(job: Job, worker: str, now: datetime, where: str | None = None) -> Job:
+    """pending -> running: a new attempt begins (counted). ``where``: where it was handed
+    (``LOCAL``, or a Dask worker's address), one entry of ``ran_on`` per counted attempt (SPEC
+    §18); None for an attempt refused before it was handed anywhere. One copy of the job, not
+    one for the start and one for the place: a worker does this for every attempt."""
     _expect(job, PENDING, "started")
+    ran_on = job.ran_on if where is None else [*(job.ran_on or ()), where]
     return job.evolve(status=RUNNING, attempts=job.attempts + 1, started_at=now,
                       finished_at=None, worker=worker, progress=None, progress_message=None,
-                      cancel_requested=False)
-
-
-def placed(job: Job, where: str) -> Job:
-    """A running job's attempt was handed to ``where`` (``LOCAL``, or a Dask worker's address):
-    one entry of ``ran_on`` per counted attempt (SPEC §18)."""
-    _expect(job, RUNNING, "placed")
-    return job.evolve(ran_on=[*(job.ran_on or ()), where])
+                      cancel_requested=False, ran_on=ran_on)
 
 
 def started_now(job_id: int, spec: JobSpec, worker: str, now: datetime) -> Job:
     """A new job already running its first attempt (a foreground ``notebookjobs run``)."""
-    return placed(start(pending(job_id, spec, now), worker, now), LOCAL)
+    return start(pending(job_id, spec, now), worker, now, LOCAL)
 
 
 def settle(job: Job, outcome: Outcome, now: datetime) -> Job:
@@ -100,7 +97,7 @@ def settle(job: Job, outcome: Outcome, now: datetime) -> Job:
     kind = outcome.kind
     if job.cancel_requested and not outcome.succeeded:
         kind = OutcomeKind.CANCELLED
-    decision = retries.decide(job.policy, job.attempts, kind, now)
+    decision = retries.decide(job, job.attempts, kind, now)
     common: dict[str, Any] = {"finished_at": now, "worker": None, "output": outcome.output}
     if outcome.succeeded:
         common["error"] = None

@@ -77,7 +77,10 @@ assert set(NAMES) == {f.name for f in fields(Job)}, (
 
 def naive(ts: datetime) -> datetime:
     """UTC without tzinfo, as stored."""
-    if ts.tzinfo is not None:
+    tz = ts.tzinfo
+    if tz is UTC:  # the package's own times: no conversion to make (~0.6 µs less a value)
+        return ts.replace(tzinfo=None)
+    if tz is not None:
         ts = ts.astimezone(UTC).replace(tzinfo=None)
     return ts
 
@@ -146,6 +149,12 @@ def sql_value(column: Column, value: Any) -> Any:
 
 
 def column_values(jobs: list[Job], columns: tuple[Column, ...]) -> list[list[Any]]:
-    """One list per column of the jobs' values (for ``unnest`` of array parameters)."""
-    return [[sql_value(c, getattr(job, c.name)) for job in jobs] for c in columns]
+    """One list per column of the jobs' values (for ``unnest`` of array parameters). A plain
+    column's values go as they are, and the empty list a JSON cell mostly holds is its text
+    without the encoder: the worker's group commit does this for every job it settles (py-spy
+    of a drain of no-op jobs: ~7 % of the worker's samples; 7.7 -> 3 µs a job)."""
+    return [[getattr(job, c.name) for job in jobs] if c.kind == "plain"
+            else [None if value is None else "[]" if value == [] and type(value) is list
+                  else sql_value(c, value) for value in (getattr(job, c.name) for job in jobs)]
+            for c in columns]
 

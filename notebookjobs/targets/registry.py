@@ -56,6 +56,10 @@ class _Loaded:
     def __init__(self) -> None:
         self.mtimes: dict[str, int] = {}  #: module -> st_mtime_ns of its source when loaded
         self.class_owners: set[str] = set()  #: owners known to be module.Class
+        #: None: a module's source is looked at by every import_fresh; else the round set by
+        #: ``check_sources_once_per``, and ``checked`` says which modules were looked at in it
+        self.round: int | None = None
+        self.checked: dict[str, int] = {}
         #: target -> (settings, member object, Target): reused while neither changed
         self.targets: dict[str, tuple[Settings, Any, Target]] = {}
         # Threads of one process (a notebook's, the dashboard's refresh) may resolve targets at
@@ -67,6 +71,13 @@ class _Loaded:
 _LOADED = _Loaded()
 
 
+def check_sources_once_per(round_: int) -> None:
+    """From now on, in this process, look at a module's source file (a ``stat``) once per
+    ``round_`` (a pool child: per "run" message, as it reads whitelist.yaml; ``child``'s
+    ``_Whitelist`` says why), not at every ``import_fresh``: an edit applies from the next round."""
+    _LOADED.round = round_
+
+
 def import_fresh(modname: str) -> ModuleType:
     """Import a module, reloading it when its source changed since it was loaded (hot reload)."""
     with _LOADED.lock:
@@ -75,17 +86,24 @@ def import_fresh(modname: str) -> ModuleType:
 
 def _import_fresh(modname: str) -> ModuleType:
     module = sys.modules.get(modname)
+    round_ = _LOADED.round
     if module is None:
         importlib.invalidate_caches()
         module = importlib.import_module(modname)
     else:
+        if round_ is not None and _LOADED.checked.get(modname) == round_:
+            return module
         mtime = _source_mtime(module)
         if mtime is None or mtime == _LOADED.mtimes.get(modname):
+            if round_ is not None:
+                _LOADED.checked[modname] = round_
             return module
-        module = importlib.reload(module)
+        module = importlib.reload(module)  # if it raises, the next call looks again
     mtime = _source_mtime(module)
     if mtime is not None:
         _LOADED.mtimes[modname] = mtime
+    if round_ is not None:
+        _LOADED.checked[modname] = round_
     return module
 
 

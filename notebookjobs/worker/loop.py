@@ -244,8 +244,7 @@ class Loop:
         """An attempt began: pending -> running, the attempt counted, where it runs recorded."""
         job = self.state.get(job_id)
         if job is not None and job.status == PENDING and job_id in self.handed:
-            running = transitions.start(job, self.name, now)
-            self.state.update(transitions.placed(running, self.handed[job_id]))
+            self.state.update(transitions.start(job, self.name, now, self.handed[job_id]))
 
     def _finished(self, job_id: int, outcome: Outcome, now: datetime) -> None:
         self._began(job_id, now)  # an executor that does not say when attempts begin

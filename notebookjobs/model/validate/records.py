@@ -131,10 +131,13 @@ def outcome(value: Any) -> Outcome:
         and not isinstance(duration, bool)
         and math.isfinite(duration)
     )
-    return Outcome(kind=value.kind, result=result, result_type=kept_as,
-                   error=optional_text(value.error),
-                   output=optional_text(value.output) or "",
-                   duration_s=float(duration) if ok and duration >= 0 else 0.0)
+    error, output = optional_text(value.error), optional_text(value.output) or ""
+    duration_s = float(duration) if ok and duration >= 0 else 0.0
+    if (result is value.result and kept_as == value.result_type and error is value.error
+            and output is value.output and type(duration) is float and duration_s == duration):
+        return value  # nearly always: valid already (a second Outcome cost ~2 µs per attempt)
+    return Outcome(kind=value.kind, result=result, result_type=kept_as, error=error,
+                   output=output, duration_s=duration_s)
 
 
 #: how long a query (``nj.sql``, ``history``, ``stats``) may run unless its caller says (SPEC

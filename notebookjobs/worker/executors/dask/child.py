@@ -120,7 +120,7 @@ class AttemptChild:
             pass  # it died: reading says how
         while True:
             message = self._read(deadline, wanted)
-            if message[0] == "started" and message[1] == job_id and len(message) == 3:
+            if message[0] == "started" and message[1] == job_id and len(message) == 4:
                 on_started(message[2])
             elif message[0] == "progress" and message[1] == job_id and len(message) == 4:
                 on_progress(message[2], message[3])

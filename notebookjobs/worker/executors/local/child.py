@@ -6,8 +6,10 @@ children never open the database), no pandas. The pipe carries plain data only:
 
 * worker -> child: ``("run", [(job_id, target, args, kwargs), ...])``: attempts to run in this
   order (several tiny ones travel in one message); ``("skip", job_id)``: do not start it.
-* child -> worker: ``("ready", pid)`` once; ``("started", job_id, unix time)`` as each attempt
-  begins (so a timeout counts from there, and the worker knows which of its attempts run);
+* child -> worker: ``("ready", pid)`` once; ``("started", job_id, unix time, monotonic time)``
+  as each attempt begins (the worker knows which of its attempts run, and counts a timeout from
+  the monotonic stamp: it may read the message up to ``pool.POLL_S`` later; CLOCK_MONOTONIC is
+  one clock for all processes of a host on Linux and macOS);
   ``("progress", job_id, fraction, message)``, where ``fraction`` is None for the last line
   the job printed while it reports no progress of its own; ``("done", job_id,
   outcome.to_wire())``; ``("skipped", job_id)`` for an attempt it was told to skip before it
@@ -43,6 +45,7 @@ from ....attempt.runner import execute
 from ....config import Settings, load_settings
 from ....errors import NotebookJobsError
 from ....model.records import Outcome, OutcomeKind
+from ....targets.registry import check_sources_once_per
 from ... import procgroup
 from ...defaults import JOB_UMASK_ENV
 from .pipes import Framed
@@ -105,7 +108,8 @@ class _Whitelist:
     child in a drain of no-op jobs: ~3 µs an attempt). Each attempt is still resolved against
     it where it runs (SPEC §14), with the file as it was when the first attempt of its message
     began (a batch of short attempts: a few ms earlier at most); the worker looked at it as it
-    handed the attempt out."""
+    handed the attempt out. The job modules' source files likewise
+    (``registry.check_sources_once_per``): an edit of one applies from the next message."""
 
     def __init__(self, root: Path) -> None:
         self._root = root
@@ -123,6 +127,7 @@ class _Whitelist:
         file is unreadable or invalid (read again for the next attempt)."""
         if batch != self._batch or self._settings is None:
             self._settings = None
+            check_sources_once_per(batch)
             self._settings = load_settings(self._root)
             self._batch = batch
         return self._settings
@@ -221,7 +226,7 @@ def _run(context: _Context, batch: int, attempt: _Attempt, *,
     previous attempt's "done" message, in one write) to the "done" message it returns."""
     job_id, target, args, kwargs = attempt
     send, last_line = context.send, context.last_line
-    started = ("started", job_id, time.time())
+    started = ("started", job_id, time.time(), time.monotonic())
     if done is None:
         send(started)
     else:

@@ -36,7 +36,7 @@ class Attempt:
     target: str = ""
     #: its target's last attempt in this pool ran under ``pool.SHORT_S`` when it was handed over
     short: bool = False
-    started: float | None = None  #: time.monotonic() when the child said it began
+    started: float | None = None  #: the child's time.monotonic() as it began it
     skipping: bool = False  #: a "skip" was sent
     #: how to end it if it begins after all (a cancel raced the skip); None: let it run
     stop: tuple[OutcomeKind, str] | None = None

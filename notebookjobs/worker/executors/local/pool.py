@@ -339,7 +339,9 @@ class Pool:
         if attempt is None:
             return  # a late report of an attempt this pool no longer tracks
         if kind == "started":
-            attempt.started = time.monotonic()
+            # The child's own stamp: the worker reads it up to POLL_S late, and a timeout
+            # counted from the read would run that much long (``child`` on the clock).
+            attempt.started = message[3]
             if attempt.stop is not None:  # cancelled while it waited: it must not run on
                 self._end_running(child, *attempt.stop)
             else:
