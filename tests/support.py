@@ -60,6 +60,7 @@ allowed_jobs:
     flood: {}
     say_and_wait: {}
     close_output: {}
+    scribble: {}
   jobs.testing.Greeter: [hello, shout, kind]
 """
 

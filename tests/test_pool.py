@@ -202,6 +202,22 @@ def test_a_child_killed_by_a_signal_gives_crashed_naming_it(make_pool):
     assert outcome.error == "the process running the job died: killed by signal SIGSEGV"
 
 
+@pytest.mark.parametrize("data", [
+    "\x00\x00\x00\x05hello",  # a whole frame that is no pickle
+    "\x00\x00\x00\x05\x80\x05N.\x00",  # a pickle of None: not a message
+])
+def test_a_job_that_writes_into_its_childs_pipe_fails_alone(make_pool, data):
+    # Given a pool of one, and a job that writes bytes into every socket its process holds
+    pool = make_pool(1)
+    # When it runs, then its attempt crashes saying so (the worker read none of it as a message
+    # of the child's, and did not raise), and the pool goes on with a new child
+    outcome = run_one(pool, "jobs.testing.scribble", data)
+    assert outcome.kind is OutcomeKind.CRASHED
+    assert "the job wrote into the pipe between its process and the worker" in (outcome.error or "")
+    wait_ready(pool, 1)
+    assert run_one(pool, "jobs.testing.ok").succeeded
+
+
 def test_stop_job_kills_the_attempt_before_it_goes_on(make_pool, project):
     # Given a pool of one running a long job
     pool = make_pool(1)

@@ -321,13 +321,31 @@ class Pool:
         child died, so its end may not read as closed)."""
         try:
             messages, closed = child.receive()
+            for message in messages:
+                self._handle(child, message)
         except OSError:
             self._lost(child)
             return
-        for message in messages:
-            self._handle(child, message)
+        except Exception as exc:  # whatever the bytes make the reading raise
+            # Not our framing, or not our messages: job code wrote into its child's pipe (it
+            # inherits the descriptor). Nothing more that child says can be trusted: its
+            # attempt fails alone, and the worker goes on with a new child.
+            self._garbled(child, exc)
+            return
         if closed or died or (died is None and not child.process.is_alive()):
             self._lost(child)
+
+    def _garbled(self, child: Child, exc: Exception) -> None:
+        """A child's pipe carried what is not a message of ``child``'s: it is stopped with all
+        it started, its running attempt CRASHED, the others returned."""
+        why = (f"the job wrote into the pipe between its process and the worker, which the "
+               f"worker could not read ({type(exc).__name__}: {exc}); the process was stopped")
+        logger.warning("child %s: %s", child.pid, why)
+        if not child.ready:
+            self._remove(child, kill=True)
+            self._start_failed(child, why)
+        else:
+            self._end_running(child, OutcomeKind.CRASHED, why)
 
     def _handle(self, child: Child, message: tuple[Any, ...]) -> None:
         kind = message[0]
