@@ -22,6 +22,7 @@ from pathlib import Path
 from bench_common import kill_group, log, untrack
 
 _PROCESS = re.compile(r"^process (\d+):")
+_PROCESS_LABEL = re.compile(r'process (\d+):"([^"]*)"')
 
 
 def _py_spy() -> str | None:
@@ -126,11 +127,18 @@ def summarize(raw: Path, n: int, elapsed: float, rate: int) -> str:
     leaves: dict[str, Counter[str]] = {"worker": Counter(), "children": Counter()}
     totals = Counter()
     samples = []
+    commands: dict[str, str] = {}  #: pid -> its command line
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack:
             continue
-        # A child's stack starts with its parent's "process N:" frame, then its own
+        # A child's stack starts with its parent's "process N:" frame, then its own. A process
+        # frame quotes its command line, which may hold ";" (the zygote's is multiprocessing's
+        # forkserver: "-c 'from multiprocessing.forkserver import main; main(...)'"), and paths
+        # of the machine: only its pid is kept.
+        for pid_text, command in _PROCESS_LABEL.findall(stack):
+            commands[pid_text] = command
+        stack = _PROCESS_LABEL.sub(r"process \1:", stack)
         frames = stack.split(";")
         pids = []
         while frames and (match := _PROCESS.match(frames[0])):
@@ -140,8 +148,8 @@ def summarize(raw: Path, n: int, elapsed: float, rate: int) -> str:
         samples.append((pid, [f for f in frames if not f.startswith("thread (")], count, stack))
     # The worker is the process started as notebookjobs.worker; every other one is a pool child
     # (whose threads, its pipe reader among them, do not all run under child_main).
-    worker_pid = next((pid for pid, _, _, stack in samples if pid is not None
-                       and stack.count("process ") == 1 and "notebookjobs.worker" in stack), None)
+    worker_pid = next((pid for pid, command in commands.items()
+                       if re.search(r"-m notebookjobs\.worker(\s|$)", command)), None)
     for pid, frames, count, _ in samples:
         if worker_pid is not None and pid is not None:
             who = "worker" if pid == worker_pid else "children"
